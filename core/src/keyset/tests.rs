@@ -1,0 +1,171 @@
+//! Loading and verification tests for [`KeySet`].
+
+use super::*;
+use crate::INVALID_BODY;
+
+const NOW: UnixMillis = 1_795_569_434_316; // 2026-11-25T01:17:14.316Z
+const ABC_HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+fn load(json: &str) -> Result<(KeySet, Vec<Warning>), Error> {
+    KeySet::from_json(json.as_bytes())
+}
+
+fn body(set: &KeySet, secret: &str, now: UnixMillis) -> String {
+    set.verify(secret, now).to_json()
+}
+
+#[test]
+fn verifies_a_legacy_plaintext_file_from_the_original() {
+    let (set, warnings) = load(
+        r#"{"keys": [
+          {"id": "key_0Va1", "secret": "sec_0Va1legacy", "name": "Legacy",
+           "created_at": "2025-01-02T03:04:05.123456Z", "metadata": {"team": "core", "n": [1, 2]}},
+          {"id": "key_0Va2", "secret": "sec_0Va2legacy", "name": "Old", "created_at": "2025-01-02T03:04:05"}
+        ]}"#,
+    )
+    .unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(set.len(), 2);
+    assert_eq!(
+        body(&set, "sec_0Va1legacy", NOW),
+        r#"{"valid":true,"key_id":"key_0Va1","name":"Legacy","metadata":{"team":"core","n":[1,2]}}"#
+    );
+    assert_eq!(
+        body(&set, "sec_0Va2legacy", NOW),
+        r#"{"valid":true,"key_id":"key_0Va2","name":"Old","metadata":{}}"#
+    );
+    assert_eq!(body(&set, "sec_0Va1legac", NOW), INVALID_BODY);
+    assert_eq!(body(&set, "", NOW), INVALID_BODY);
+}
+
+#[test]
+fn hashed_and_mixed_entries_verify() {
+    let (set, _) = load(&format!(
+        r#"{{"keys": [{{"id": "h", "secret_hash": "{ABC_HASH}", "name": "Hashed", "metadata": null}},
+                     {{"id": "p", "secret": "plain", "name": "Plain", "expires_at": null}}]}}"#
+    ))
+    .unwrap();
+    assert_eq!(set.verify("abc", NOW).valid_key().map(Key::id), Some("h"));
+    assert_eq!(set.verify("plain", NOW).valid_key().map(Key::id), Some("p"));
+    assert_eq!(set.verify(ABC_HASH, NOW).valid_key().map(Key::id), None);
+}
+
+#[test]
+fn expiry_edges() {
+    let (set, warnings) = load(
+        r#"{"keys": [
+          {"id": "z", "secret": "s-z", "expires_at": "2026-11-25T01:17:14.316Z"},
+          {"id": "o", "secret": "s-o", "expires_at": "2026-11-25T03:17:14.316+02:00"},
+          {"id": "d", "secret": "s-d", "expires_at": "2026-11-26"},
+          {"id": "n", "secret": "s-n", "expires_at": "2026-11-25T01:17:14.315"},
+          {"id": "bad", "secret": "s-bad", "expires_at": "next tuesday"}
+        ]}"#,
+    )
+    .unwrap();
+    // Valid up to and including the instant of expiry, as the original compared (now > expiry).
+    assert!(set.verify("s-z", NOW).valid_key().is_some());
+    assert!(matches!(set.verify("s-z", NOW + 1), Outcome::Expired(k) if k.id() == "z"));
+    assert!(set.verify("s-o", NOW).valid_key().is_some());
+    assert!(set.verify("s-o", NOW + 1).valid_key().is_none());
+    assert!(set.verify("s-d", NOW).valid_key().is_some());
+    assert!(set.verify("s-d", 1_795_651_200_001).valid_key().is_none());
+    assert!(matches!(set.verify("s-n", NOW), Outcome::Expired(_)));
+    // Unparseable expiry fails closed, even at the dawn of time, and is reported.
+    assert!(matches!(set.verify("s-bad", 0), Outcome::Expired(_)));
+    assert_eq!(body(&set, "s-bad", 0), INVALID_BODY);
+    assert_eq!(
+        warnings,
+        vec![Warning::UnparseableExpiry {
+            id: "bad".into(),
+            value: "next tuesday".into()
+        }]
+    );
+}
+
+#[test]
+fn unicode_and_escapes_round_trip_in_the_body() {
+    let (set, _) = load(
+        r#"{"keys": [{"id": "k\"1", "secret": "s", "name": "Zoë \\ ✓ 🔑",
+                      "metadata": {"note": "line\nbreak", "emoji": "🔑", "sp ace": " a  b "}}]}"#,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body(&set, "s", NOW)).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"valid": true, "key_id": "k\"1", "name": "Zoë \\ ✓ 🔑",
+            "metadata": {"note": "line\nbreak", "emoji": "🔑", "sp ace": " a  b "}})
+    );
+}
+
+#[test]
+fn rejections_name_the_key_and_field() {
+    let cases = [
+        (r#"{"keys": [{"id": "a", "secret": "x"},]}"#, "invalid JSON at line 1, column 38: trailing comma"),
+        (r#"{"kees": []}"#, "invalid JSON at line 1, column 12: missing field `keys`"),
+        ("", "invalid JSON at line 1, column 1: expected an object with a `keys` array"),
+        (r#"[]"#, "invalid JSON at line 1, column 1: expected an object with a `keys` array"),
+        (r#"{"keys": [{"secret": "x"}]}"#, "key keys[0]: missing field `id`"),
+        (r#"{"keys": [{"id": "", "secret": "x"}]}"#, "key keys[0]: field `id` is empty"),
+        (r#"{"keys": [{"id": "a", "name": "A"}]}"#, "key a: missing field `secret_hash`"),
+        (r#"{"keys": [{"id": "a", "secret": ""}]}"#, "key a: field `secret` is empty"),
+        (r#"{"keys": [{"id": "a", "secret_hash": "abc"}]}"#, "key a: field `secret_hash` is not 64 hex digits (SHA-256)"),
+        (r#"{"keys": [{"id": "a", "secret": "x", "secret_hash": "00000000000000000000000000000000000000000000000000000000000000ff"}]}"#, "key a: field `secret_hash` does not match `secret`"),
+        (r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#, "duplicate key id a"),
+        (r#"{"keys": [{"id": "a", "secret": "abc"}, {"id": "b", "secret_hash": "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"}]}"#, "keys a and b have the same secret"),
+        (r#"{"keys": [{"id": 7, "secret": "x"}]}"#, "invalid JSON at line 1, column 18: invalid type: integer `7`, expected a string"),
+    ];
+    for (json, want) in cases {
+        match load(json) {
+            Ok(_) => panic!("accepted {json}"),
+            Err(e) => assert_eq!(e.to_string(), want, "{json}"),
+        }
+    }
+    assert_eq!(
+        load(r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#).err(),
+        Some(Error::DuplicateId { id: "a".into() })
+    );
+}
+
+#[test]
+fn errors_never_contain_the_secret() {
+    let secret = "sec_0VbwYMJgTOPSECRET";
+    for json in [
+        format!(r#"{{"keys": [{{"id": "a", "secret": "{secret}"}}, {{"id": "b", "secret": "{secret}"}}]}}"#),
+        format!(r#"{{"keys": [{{"id": "a", "secret": "{secret}", "secret_hash": "{ABC_HASH}"}}]}}"#),
+        format!(r#"{{"keys": [{{"secret": "{secret}"}}]}}"#),
+    ] {
+        let e = load(&json).err().unwrap();
+        assert!(!e.to_string().contains("TOPSECRET"), "{e}");
+        assert!(!format!("{e:?}").contains("TOPSECRET"), "{e:?}");
+    }
+}
+
+#[test]
+fn empty_file_has_no_keys() {
+    let (set, _) = load(r#"{"keys": []}"#).unwrap();
+    assert!(set.is_empty());
+    assert_eq!(body(&set, "anything", NOW), INVALID_BODY);
+}
+
+#[test]
+fn many_keys_all_verify() {
+    let mut json = String::from(r#"{"keys": ["#);
+    for i in 0..5000 {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!(
+            r#"{{"id": "key_{i}", "secret_hash": "{}", "name": "n{i}"}}"#,
+            hash_secret(&format!("sec_{i}"))
+        ));
+    }
+    json.push_str("]}");
+    let (set, _) = load(&json).unwrap();
+    for i in (0..5000).step_by(7) {
+        assert_eq!(
+            set.verify(&format!("sec_{i}"), NOW).valid_key().map(Key::id),
+            Some(format!("key_{i}").as_str())
+        );
+    }
+    assert_eq!(set.keys().count(), 5000);
+}

@@ -1,0 +1,27 @@
+//! heare-auth core: parse, validate and verify an organisation's API keys, with no I/O and no clock.
+//!
+//! The keys file is JSON: `{"keys": [{"id", "secret" | "secret_hash", "name", "expires_at",
+//! "metadata", ...}]}`. [`KeySet::from_json`] builds the verifier's index from it;
+//! [`KeyFile`] is the editable document the admin CLI reads and rewrites without losing fields it
+//! does not know. Time comes in as Unix milliseconds and randomness as a CSPRNG, so the same code
+//! runs natively and in WebAssembly.
+
+mod compact;
+mod document;
+mod error;
+mod generate;
+mod hash;
+mod keyset;
+mod outcome;
+mod timestamp;
+
+pub use document::{KeyFile, KeyRecord};
+pub use error::{Error, Warning};
+pub use generate::{generate_id, generate_secret, SECRET_LEN};
+pub use hash::{hash_secret, SecretHash};
+pub use keyset::{Key, KeySet};
+pub use outcome::{push_json_string, Outcome, INVALID_BODY};
+pub use timestamp::{format_timestamp, parse_timestamp};
+
+/// Unix time in milliseconds, the unit of every `now` and timestamp in this crate.
+pub type UnixMillis = i64;
