@@ -22,7 +22,12 @@ pub fn generate_secret<R: RngCore + CryptoRng>(rng: &mut R, now: UnixMillis) -> 
     generate("sec", now, SECRET_LEN - 5 - TIME_LEN, rng)
 }
 
-fn generate<R: RngCore + CryptoRng>(prefix: &str, now: UnixMillis, random: usize, rng: &mut R) -> String {
+fn generate<R: RngCore + CryptoRng>(
+    prefix: &str,
+    now: UnixMillis,
+    random: usize,
+    rng: &mut R,
+) -> String {
     let mut out = String::with_capacity(prefix.len() + 2 + TIME_LEN + random);
     out.push_str(prefix);
     out.push_str("_0");
@@ -90,7 +95,11 @@ mod tests {
         // 2000 * 51 draws over 62 symbols: about 1645 each.
         for &c in BASE62 {
             let n = counts[usize::from(c)];
-            assert!((1400..1900).contains(&n), "{} drawn {n} times", char::from(c));
+            assert!(
+                (1400..1900).contains(&n),
+                "{} drawn {n} times",
+                char::from(c)
+            );
         }
     }
 }

@@ -81,7 +81,13 @@ mod tests {
 
     #[test]
     fn escapes_like_serde_json() {
-        for s in ["plain", "quote\" back\\slash", "ctl\u{1}\n\t\r", "ünïcødé ✓ 🔑", ""] {
+        for s in [
+            "plain",
+            "quote\" back\\slash",
+            "ctl\u{1}\n\t\r",
+            "ünïcødé ✓ 🔑",
+            "",
+        ] {
             let mut out = String::new();
             push_json_string(&mut out, s);
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);

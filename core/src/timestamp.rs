@@ -14,7 +14,8 @@ pub fn parse_timestamp(value: &str) -> Result<UnixMillis, Error> {
     };
     let s = value.trim();
     if s.len() == 10 {
-        let date = Date::parse(s, format_description!("[year]-[month]-[day]")).map_err(|_| err())?;
+        let date =
+            Date::parse(s, format_description!("[year]-[month]-[day]")).map_err(|_| err())?;
         return Ok(to_millis(date.midnight().assume_utc()));
     }
     let normalised;
@@ -35,9 +36,8 @@ pub fn parse_timestamp(value: &str) -> Result<UnixMillis, Error> {
 pub fn format_timestamp(ms: UnixMillis) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     t.format(&fmt).unwrap_or_default()
 }
 
@@ -59,13 +59,23 @@ mod tests {
         assert_eq!(parse_timestamp("2026-11-25 01:17:14.316985"), Ok(T));
         assert_eq!(parse_timestamp("2026-11-25T03:17:14.316+02:00"), Ok(T));
         assert_eq!(parse_timestamp("2026-11-25T01:17:14Z"), Ok(T - 316));
-        assert_eq!(parse_timestamp("2026-11-25"), Ok(T - (3600 + 17 * 60 + 14) * 1000 - 316));
+        assert_eq!(
+            parse_timestamp("2026-11-25"),
+            Ok(T - (3600 + 17 * 60 + 14) * 1000 - 316)
+        );
         assert_eq!(parse_timestamp(" 1970-01-01 "), Ok(0));
     }
 
     #[test]
     fn rejects_what_is_not_a_timestamp() {
-        for bad in ["", "tomorrow", "2026-13-01", "2026-02-30", "1795569434", "2026-11-25T25:00:00Z"] {
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-13-01",
+            "2026-02-30",
+            "1795569434",
+            "2026-11-25T25:00:00Z",
+        ] {
             assert_eq!(
                 parse_timestamp(bad),
                 Err(Error::Timestamp {

@@ -2,7 +2,13 @@
 //!
 //! The library half also carries the key stores, which the admin CLI shares.
 
+pub mod app;
+pub mod config;
 mod error;
+pub mod keys;
+pub mod logging;
+pub mod reply;
+pub mod serve;
 pub mod store;
 
 pub use error::Error;

@@ -100,19 +100,58 @@ fn unicode_and_escapes_round_trip_in_the_body() {
 #[test]
 fn rejections_name_the_key_and_field() {
     let cases = [
-        (r#"{"keys": [{"id": "a", "secret": "x"},]}"#, "invalid JSON at line 1, column 38: trailing comma"),
-        (r#"{"kees": []}"#, "invalid JSON at line 1, column 12: missing field `keys`"),
-        ("", "invalid JSON at line 1, column 1: expected an object with a `keys` array"),
-        (r#"[]"#, "invalid JSON at line 1, column 1: expected an object with a `keys` array"),
-        (r#"{"keys": [{"secret": "x"}]}"#, "key keys[0]: missing field `id`"),
-        (r#"{"keys": [{"id": "", "secret": "x"}]}"#, "key keys[0]: field `id` is empty"),
-        (r#"{"keys": [{"id": "a", "name": "A"}]}"#, "key a: missing field `secret_hash`"),
-        (r#"{"keys": [{"id": "a", "secret": ""}]}"#, "key a: field `secret` is empty"),
-        (r#"{"keys": [{"id": "a", "secret_hash": "abc"}]}"#, "key a: field `secret_hash` is not 64 hex digits (SHA-256)"),
-        (r#"{"keys": [{"id": "a", "secret": "x", "secret_hash": "00000000000000000000000000000000000000000000000000000000000000ff"}]}"#, "key a: field `secret_hash` does not match `secret`"),
-        (r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#, "duplicate key id a"),
-        (r#"{"keys": [{"id": "a", "secret": "abc"}, {"id": "b", "secret_hash": "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"}]}"#, "keys a and b have the same secret"),
-        (r#"{"keys": [{"id": 7, "secret": "x"}]}"#, "invalid JSON at line 1, column 18: invalid type: integer `7`, expected a string"),
+        (
+            r#"{"keys": [{"id": "a", "secret": "x"},]}"#,
+            "invalid JSON at line 1, column 38: trailing comma",
+        ),
+        (
+            r#"{"kees": []}"#,
+            "invalid JSON at line 1, column 12: missing field `keys`",
+        ),
+        (
+            "",
+            "invalid JSON at line 1, column 1: expected an object with a `keys` array",
+        ),
+        (
+            r#"[]"#,
+            "invalid JSON at line 1, column 1: expected an object with a `keys` array",
+        ),
+        (
+            r#"{"keys": [{"secret": "x"}]}"#,
+            "key keys[0]: missing field `id`",
+        ),
+        (
+            r#"{"keys": [{"id": "", "secret": "x"}]}"#,
+            "key keys[0]: field `id` is empty",
+        ),
+        (
+            r#"{"keys": [{"id": "a", "name": "A"}]}"#,
+            "key a: missing field `secret_hash`",
+        ),
+        (
+            r#"{"keys": [{"id": "a", "secret": ""}]}"#,
+            "key a: field `secret` is empty",
+        ),
+        (
+            r#"{"keys": [{"id": "a", "secret_hash": "abc"}]}"#,
+            "key a: field `secret_hash` is not 64 hex digits (SHA-256)",
+        ),
+        (
+            r#"{"keys": [{"id": "a", "secret": "x", "secret_hash": "00000000000000000000000000000000000000000000000000000000000000ff"}]}"#,
+            "key a: field `secret_hash` does not match `secret`",
+        ),
+        (
+            r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#,
+            "duplicate key id a",
+        ),
+        (
+            r#"{"keys": [{"id": "a", "secret": "abc"}, {"id": "b", "secret_hash": "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"}]}"#,
+            "keys a and b have the same secret",
+        ),
+        (
+            r#"{"keys": [{"id": 7, "secret": "x"}]}"#,
+            "invalid JSON at line 1, column 18: invalid type: integer `7`, expected a string",
+        ),
     ];
     for (json, want) in cases {
         match load(json) {
@@ -130,8 +169,12 @@ fn rejections_name_the_key_and_field() {
 fn errors_never_contain_the_secret() {
     let secret = "sec_0VbwYMJgTOPSECRET";
     for json in [
-        format!(r#"{{"keys": [{{"id": "a", "secret": "{secret}"}}, {{"id": "b", "secret": "{secret}"}}]}}"#),
-        format!(r#"{{"keys": [{{"id": "a", "secret": "{secret}", "secret_hash": "{ABC_HASH}"}}]}}"#),
+        format!(
+            r#"{{"keys": [{{"id": "a", "secret": "{secret}"}}, {{"id": "b", "secret": "{secret}"}}]}}"#
+        ),
+        format!(
+            r#"{{"keys": [{{"id": "a", "secret": "{secret}", "secret_hash": "{ABC_HASH}"}}]}}"#
+        ),
         format!(r#"{{"keys": [{{"secret": "{secret}"}}]}}"#),
     ] {
         let e = load(&json).err().unwrap();
@@ -163,7 +206,9 @@ fn many_keys_all_verify() {
     let (set, _) = load(&json).unwrap();
     for i in (0..5000).step_by(7) {
         assert_eq!(
-            set.verify(&format!("sec_{i}"), NOW).valid_key().map(Key::id),
+            set.verify(&format!("sec_{i}"), NOW)
+                .valid_key()
+                .map(Key::id),
             Some(format!("key_{i}").as_str())
         );
     }

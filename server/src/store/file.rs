@@ -67,7 +67,10 @@ impl Store for FileStore {
         }
     }
 
-    fn update(&self, edit: &mut dyn FnMut(&mut KeyFile) -> Result<(), Error>) -> Result<KeyFile, Error> {
+    fn update(
+        &self,
+        edit: &mut dyn FnMut(&mut KeyFile) -> Result<(), Error>,
+    ) -> Result<KeyFile, Error> {
         // Writers serialise on a lock file beside the keys file; readers need no lock because
         // the rename is atomic. The lock is released when `lock` is dropped (or the process dies).
         let lock = OpenOptions::new()
@@ -78,11 +81,15 @@ impl Store for FileStore {
             .map_err(|e| self.io_error("create the lock file beside", e))?;
         lock.lock().map_err(|e| self.io_error("lock", e))?;
         let mut file = match self.load()?.bytes {
-            Some(bytes) => KeyFile::from_json(&bytes).map_err(|e| Error::keys(&self.location(), e))?,
+            Some(bytes) => {
+                KeyFile::from_json(&bytes).map_err(|e| Error::keys(&self.location(), e))?
+            }
             None => KeyFile::default(),
         };
         edit(&mut file)?;
-        let text = file.to_json().map_err(|e| Error::keys(&self.location(), e))?;
+        let text = file
+            .to_json()
+            .map_err(|e| Error::keys(&self.location(), e))?;
         self.replace(&text)?;
         drop(lock);
         Ok(file)
@@ -123,7 +130,10 @@ mod tests {
         let bytes = store.load().unwrap().bytes.unwrap();
         assert_eq!(KeyFile::from_json(&bytes).unwrap().keys[0].id, "a");
         // No temp file is left behind.
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}"); // keys.json and keys.json.lock
     }
 
@@ -133,7 +143,9 @@ mod tests {
         let path = dir.join("keys.json");
         fs::write(&path, br#"{"keys": [{"id": "a", "secret": "s"}]}"#).unwrap();
         let store = FileStore::new(&path);
-        let err = store.update(&mut |_| Err(Error::NotFound("b".into()))).unwrap_err();
+        let err = store
+            .update(&mut |_| Err(Error::NotFound("b".into())))
+            .unwrap_err();
         assert_eq!(err, Error::NotFound("b".into()));
         let err = store
             .update(&mut |f| {
@@ -142,7 +154,10 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.to_string().contains("duplicate key id a"), "{err}");
-        assert_eq!(fs::read(&path).unwrap(), br#"{"keys": [{"id": "a", "secret": "s"}]}"#);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            br#"{"keys": [{"id": "a", "secret": "s"}]}"#
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ pub trait Store: Send + Sync {
     /// writers never drop each other's changes. `edit` may run more than once (after a
     /// conflict, on the newer file). Returns the file as written. Nothing is written when `edit`
     /// fails or the result would not load.
-    fn update(&self, edit: &mut dyn FnMut(&mut KeyFile) -> Result<(), Error>) -> Result<KeyFile, Error>;
+    fn update(
+        &self,
+        edit: &mut dyn FnMut(&mut KeyFile) -> Result<(), Error>,
+    ) -> Result<KeyFile, Error>;
 }
 
 /// Which store to use, as chosen by the environment.
