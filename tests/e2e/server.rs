@@ -1,0 +1,282 @@
+//! The real `heare-auth-server` over HTTP: answers, errors, refresh, start-up and shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use heare_auth_tests::{bin_dir, Server, TempDir};
+use serde_json::json;
+use std::process::Command;
+use std::time::Duration;
+
+/// A keys file exactly as the original Python service wrote it: plaintext secrets, `Z` times,
+/// some keys with only the oldest fields.
+const LEGACY: &str = r#"{
+  "keys": [
+    {
+      "id": "key_0VPq2bPUzK1nmBe4JtYvLdHt",
+      "secret": "sec_0VPq2bPUnvQHkq0wC8XP0Mt1LrX2H4ZyHfRtfLZ9xQhAF7dkcJfBXy3Wq1cDmz",
+      "name": "Legacy service",
+      "created_at": "2025-03-01T10:11:12.131415Z",
+      "metadata": {"team": "payments", "tier": 2, "tags": ["a", "b"]}
+    },
+    {
+      "id": "key_0VPq2bPVq3uTmY9E1kQn4XzW",
+      "secret": "sec_0VPq2bPVf0a9bG3m1wpTzQ2L7nC5dYk8sR4hJvXeU6tqWcHb2NzMy0oKjPiL3x",
+      "name": "Expired contractor",
+      "secret_type": "api",
+      "created_at": "2025-03-01T10:11:12.131415+00:00",
+      "updated_at": null,
+      "expires_at": "2025-06-30T00:00:00+00:00",
+      "metadata": {}
+    },
+    {
+      "id": "key_0VPq2bPWc1",
+      "secret": "sec_0VPq2bPWfuture",
+      "name": "Until 2999",
+      "created_at": "2025-03-01T10:11:12",
+      "expires_at": "2999-12-31",
+      "metadata": {"note": "ünïcödé ✓"}
+    }
+  ]
+}
+"#;
+
+fn legacy_server() -> (TempDir, Server) {
+    let dir = TempDir::new("legacy");
+    std::fs::write(dir.path("keys.json"), LEGACY).unwrap();
+    let server = Server::with_file(&dir.path("keys.json"));
+    (dir, server)
+}
+
+#[test]
+fn legacy_plaintext_file_from_the_original_verifies() {
+    let (_dir, server) = legacy_server();
+    assert_eq!(
+        server.verify("sec_0VPq2bPUnvQHkq0wC8XP0Mt1LrX2H4ZyHfRtfLZ9xQhAF7dkcJfBXy3Wq1cDmz"),
+        (
+            200,
+            json!({"valid": true, "key_id": "key_0VPq2bPUzK1nmBe4JtYvLdHt", "name": "Legacy service",
+                   "metadata": {"team": "payments", "tier": 2, "tags": ["a", "b"]}})
+        )
+    );
+    assert_eq!(
+        server.verify("sec_0VPq2bPWfuture").1["metadata"],
+        json!({"note": "ünïcödé ✓"})
+    );
+    let invalid = json!({"valid": false, "error": "Invalid API key"});
+    // Expired, unknown, and a prefix of a real secret.
+    assert_eq!(
+        server.verify("sec_0VPq2bPVf0a9bG3m1wpTzQ2L7nC5dYk8sR4hJvXeU6tqWcHb2NzMy0oKjPiL3x"),
+        (403, invalid.clone())
+    );
+    assert_eq!(
+        server.verify("sec_0VPq2bPUnvQHkq0wC8XP0Mt1"),
+        (403, invalid.clone())
+    );
+    assert_eq!(server.verify(""), (403, invalid));
+    let startup = server
+        .wait_for_event("startup", Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(startup["keys_loaded"], 3);
+}
+
+#[test]
+fn every_bad_request_gets_its_status_and_a_json_error() {
+    let (_dir, server) = legacy_server();
+    let json_ct = [("Content-Type", "application/json")];
+    let big = format!(r#"{{"api_key": "{}"}}"#, "x".repeat(20_000));
+    let cases: Vec<(u16, (u16, serde_json::Value))> = vec![
+        (400, server.post("/verify", "{\"api_key\": ", &json_ct)),
+        (400, server.post("/verify", "", &json_ct)),
+        (400, server.post("/verify", "{}", &json_ct)),
+        (
+            400,
+            server.post("/verify", r#"{"api_key": ["sec_"]}"#, &json_ct),
+        ),
+        (400, server.post("/verify", r#""sec_abc""#, &json_ct)),
+        (
+            400,
+            server.post(
+                "/verify",
+                r#"{"api_key": "sec_abc"}"#,
+                &[("Content-Type", "text/plain")],
+            ),
+        ),
+        (413, server.post("/verify", &big, &json_ct)),
+        (404, server.call("GET", "/")),
+        (404, server.call("POST", "/verify/extra")),
+        (405, server.call("GET", "/verify")),
+        (405, server.call("PUT", "/refresh")),
+        (405, server.call("POST", "/health")),
+    ];
+    for (want, (status, body)) in cases {
+        assert_eq!(status, want, "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{want}: {body}"
+        );
+    }
+    assert_eq!(
+        server.call("GET", "/health"),
+        (200, json!({"status": "ok"}))
+    );
+}
+
+#[test]
+fn refresh_ignores_forwarded_headers_and_reloads() {
+    let dir = TempDir::new("refresh");
+    let path = dir.path("keys.json");
+    std::fs::write(&path, r#"{"keys": [{"id": "key_a", "secret": "sec_a"}]}"#).unwrap();
+    let server = Server::with_file(&path);
+    std::fs::write(
+        &path,
+        r#"{"keys": [{"id": "key_b", "secret": "sec_b"}, {"id": "key_c", "secret": "sec_c"}]}"#,
+    )
+    .unwrap();
+    // The TCP peer is loopback; a forwarded-for header claiming otherwise changes nothing.
+    let (status, body) = server.post(
+        "/refresh",
+        "",
+        &[
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("X-Real-IP", "203.0.113.7"),
+            ("Forwarded", "for=203.0.113.7"),
+        ],
+    );
+    assert_eq!(
+        (status, body["success"].clone(), body["keys_loaded"].clone()),
+        (200, json!(true), json!(2))
+    );
+    assert_eq!(server.verify("sec_a").0, 403);
+    assert_eq!(server.verify("sec_c").0, 200);
+
+    // A broken file is refused with 500 and the last good set keeps serving.
+    std::fs::write(
+        &path,
+        r#"{"keys": [{"id": "key_b", "secret": "sec_b"}, {"id": "key_b", "secret": "sec_d"}]}"#,
+    )
+    .unwrap();
+    let (status, body) = server.refresh();
+    assert_eq!((status, &body["success"]), (500, &json!(false)));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key id key_b"),
+        "{body}"
+    );
+    assert_eq!(server.verify("sec_c").0, 200);
+    let failed = server
+        .wait_for_event("refresh_failed", Duration::from_secs(2))
+        .unwrap();
+    assert!(failed["error"].as_str().unwrap().contains("key_b"));
+}
+
+#[test]
+fn missing_keys_file_means_zero_keys() {
+    let dir = TempDir::new("missing");
+    let server = Server::with_file(&dir.path("absent.json"));
+    assert_eq!(server.verify("sec_anything").0, 403);
+    assert_eq!(server.refresh().1["keys_loaded"], 0);
+}
+
+#[test]
+fn sigterm_and_sigint_exit_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let (_dir, server) = legacy_server();
+        assert_eq!(server.verify("sec_0VPq2bPWfuture").0, 200);
+        let logs = server.stop_with(signal);
+        assert_eq!(logs, Some(0), "SIG{signal}");
+    }
+}
+
+#[test]
+fn startup_errors_are_one_clear_line_and_nonzero() {
+    let dir = TempDir::new("startup");
+    let bad = dir.path("bad.json");
+    std::fs::write(&bad, r#"{"keys": [{"id": "k", "name": "no secret"}]}"#).unwrap();
+    let unreadable = dir.path("dir.json");
+    std::fs::create_dir(&unreadable).unwrap();
+    let (_keep, running) = legacy_server();
+    let taken_port = running.url.rsplit(':').next().unwrap().to_string();
+    let cases = [
+        (
+            vec!["--keys-file", bad.to_str().unwrap()],
+            "missing field `secret_hash`",
+        ),
+        (
+            vec!["--keys-file", unreadable.to_str().unwrap()],
+            "cannot read",
+        ),
+        (vec!["--port", &taken_port], "cannot listen on 127.0.0.1:"),
+        (vec!["--port", "eighty"], "port: expected a number"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(bin_dir().join("heare-auth-server"))
+            .args(["--host", "127.0.0.1"])
+            .args(&args)
+            .env_clear()
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let help = Command::new(bin_dir().join("heare-auth-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--keys-file PATH"));
+}
+
+#[test]
+fn logs_are_json_and_never_contain_a_secret() {
+    let (_dir, server) = legacy_server();
+    let secrets = [
+        "sec_0VPq2bPUnvQHkq0wC8XP0Mt1LrX2H4ZyHfRtfLZ9xQhAF7dkcJfBXy3Wq1cDmz",
+        "sec_0VPq2bPVf0a9bG3m1wpTzQ2L7nC5dYk8sR4hJvXeU6tqWcHb2NzMy0oKjPiL3x",
+        "sec_0VPq2bPWfuture",
+        "sec_not_a_real_key_but_still_secret",
+    ];
+    for s in secrets {
+        server.post(
+            "/verify",
+            &json!({"api_key": s}).to_string(),
+            &[("User-Agent", "e2e/1.0")],
+        );
+        server.verify(s);
+    }
+    server.refresh();
+    let logs = server.logs();
+    let text = logs
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for s in secrets {
+        assert!(!text.contains(&s[4..]), "secret {s} in logs:\n{text}");
+    }
+    let success = logs
+        .iter()
+        .find(|l| l["event"] == "verification_success")
+        .unwrap();
+    assert_eq!(success["key_id"], "key_0VPq2bPUzK1nmBe4JtYvLdHt");
+    assert_eq!(success["key_name"], "Legacy service");
+    let failed = logs
+        .iter()
+        .find(|l| l["event"] == "verification_failed")
+        .unwrap();
+    assert_eq!(failed["key_prefix"], "sec_");
+    let agents: Vec<_> = logs
+        .iter()
+        .filter(|l| l["user_agent"] == "e2e/1.0")
+        .collect();
+    assert_eq!(agents.len(), 4);
+    for l in &logs {
+        assert!(
+            l["timestamp"].is_string() && l["level"].is_string() && l["event"].is_string(),
+            "{l}"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Test harness: builds the real binaries once, runs servers on ephemeral loopback ports, runs
+//! the CLI, and collects every line both of them log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Directory holding the freshly built binaries.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "heare-auth-server",
+                "-p",
+                "heare-auth-cli",
+            ])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the binaries failed");
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        target.join("debug")
+    })
+}
+
+/// Every log line of every process started by this test binary, for the no-secrets check.
+pub fn all_logs() -> Arc<Mutex<Vec<String>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    LOGS.get_or_init(Default::default).clone()
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("heare-auth-e2e-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `heare-auth-server` on 127.0.0.1 with an ephemeral port.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts the server with extra environment variables and waits for its `startup` line.
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(bin_dir().join("heare-auth-server"));
+        cmd.args(["--host", "127.0.0.1", "--port", "0"])
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn heare-auth-server");
+        let logs: Arc<Mutex<Vec<String>>> = Default::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let (mine, global) = (logs.clone(), all_logs());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["event"] == "startup" {
+                        let _ = tx.send(v["address"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+                mine.lock().unwrap().push(line.clone());
+                global.lock().unwrap().push(line);
+            }
+        });
+        let address = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {:?}", logs.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            url: format!("http://{address}"),
+            logs,
+        }
+    }
+
+    /// Starts the server on a local keys file.
+    pub fn with_file(path: &Path) -> Server {
+        Server::start(&[("KEYS_FILE", path.to_str().unwrap())])
+    }
+
+    /// The server's log lines so far, parsed.
+    pub fn logs(&self) -> Vec<serde_json::Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|_| panic!("log line is not JSON: {l}"))
+            })
+            .collect()
+    }
+
+    /// Waits until a log line with this event appears (or times out).
+    pub fn wait_for_event(&self, event: &str, timeout: Duration) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(v) = self.logs().into_iter().rev().find(|v| v["event"] == event) {
+                return Some(v);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// `POST /verify {"api_key": key}`: (status, body).
+    pub fn verify(&self, key: &str) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({ "api_key": key }).to_string();
+        self.post("/verify", &body, &[("Content-Type", "application/json")])
+    }
+
+    /// A POST with a raw body and headers: (status, JSON body).
+    pub fn post(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let mut req = ureq::post(&format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        response(req.send_string(body))
+    }
+
+    /// A request with any method and no body: (status, JSON body).
+    pub fn call(&self, method: &str, path: &str) -> (u16, serde_json::Value) {
+        response(ureq::request(method, &format!("{}{path}", self.url)).call())
+    }
+
+    /// `POST /refresh` from loopback: (status, body).
+    pub fn refresh(&self) -> (u16, serde_json::Value) {
+        self.post("/refresh", "", &[])
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for exit; returns the exit code.
+    pub fn stop_with(mut self, signal: &str) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "server ignored SIG{signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn response(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = resp.status();
+    let mut text = String::new();
+    resp.into_reader().read_to_string(&mut text).unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
+    (status, body)
+}
+
+/// Runs the `heare-auth` CLI with a clean environment plus `env`.
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    cli_with_stdin(args, env, "")
+}
+
+/// Runs the CLI with `stdin` piped in (so stdin is not a terminal).
+pub fn cli_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    let mut child = Command::new(bin_dir().join("heare-auth"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn heare-auth");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let output = child.wait_with_output().unwrap();
+    let logs = all_logs();
+    let mut logs = logs.lock().unwrap();
+    logs.push(String::from_utf8_lossy(&output.stderr).into_owned());
+    output
+}
+
+/// Stdout of a CLI run as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Stderr of a CLI run as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
