@@ -29,6 +29,8 @@ pub enum Error {
     DuplicateSecret { first: String, second: String },
     /// A timestamp given by a user (not read from the file) could not be parsed.
     Timestamp { value: String },
+    /// An encrypted keys file could not be decrypted.
+    Encryption { reason: String },
 }
 
 impl fmt::Display for Error {
@@ -51,6 +53,7 @@ impl fmt::Display for Error {
                 f,
                 "expected an RFC 3339 timestamp or a date (2026-01-31T12:00:00Z, 2026-01-31), got '{value}'"
             ),
+            Error::Encryption { reason } => f.write_str(reason),
         }
     }
 }

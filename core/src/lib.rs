@@ -8,6 +8,7 @@
 
 mod compact;
 mod document;
+mod encryption;
 mod error;
 mod generate;
 mod hash;
@@ -16,6 +17,7 @@ mod outcome;
 mod timestamp;
 
 pub use document::{KeyFile, KeyRecord};
+pub use encryption::{decrypt_file, encrypt_file, is_encrypted, ENCRYPTED_PREFIX};
 pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret, SECRET_LEN};
 pub use hash::{hash_secret, SecretHash};
