@@ -106,7 +106,6 @@ pub fn parse(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, Error> {

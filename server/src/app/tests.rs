@@ -1,7 +1,5 @@
 //! Handler tests with tiny_http's `TestRequest`, which sets the peer address.
 
-#![allow(clippy::unwrap_used)]
-
 use super::*;
 use crate::store::FileStore;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

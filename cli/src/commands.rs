@@ -1,0 +1,211 @@
+//! What each command does to the store and the server, with no printing.
+
+use rand_core::{CryptoRng, RngCore};
+use serde_json::Value;
+use std::time::Duration;
+
+use heare_auth_core::{generate_id, generate_secret, hash_secret, KeyFile, KeyRecord, UnixMillis};
+use heare_auth_server::store::Store;
+use heare_auth_server::Error;
+
+use crate::args::CreateArgs;
+use crate::CliError;
+
+/// A key just created, with the only copy of its secret.
+#[derive(Debug)]
+pub struct Created {
+    pub record: KeyRecord,
+    pub secret: String,
+}
+
+/// Creates a key: validates the input, generates id and secret once, then adds the key under
+/// the store's lock (re-applied if another writer got there first).
+pub fn create<R: RngCore + CryptoRng>(
+    store: &dyn Store,
+    args: &CreateArgs,
+    now: UnixMillis,
+    rng: &mut R,
+) -> Result<Created, CliError> {
+    let metadata: Value = match &args.metadata {
+        None => Value::Object(Default::default()),
+        Some(text) => match serde_json::from_str(text) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return Err(CliError::Invalid(
+                    "Invalid JSON in metadata: expected a JSON object".into(),
+                ))
+            }
+            Err(e) => return Err(CliError::Invalid(format!("Invalid JSON in metadata: {e}"))),
+        },
+    };
+    let secret = generate_secret(rng, now);
+    let record = KeyRecord {
+        id: generate_id(rng, now),
+        secret_hash: Some(hash_secret(&secret).to_hex()),
+        name: args.name.clone(),
+        created_at: Some(heare_auth_core::format_timestamp(now)),
+        expires_at: args.expires.as_ref().map(|e| e.timestamp(now)),
+        metadata,
+        ..KeyRecord::default()
+    };
+    store.update(&mut |file: &mut KeyFile| {
+        file.keys.push(record.clone());
+        Ok(())
+    })?;
+    Ok(Created { record, secret })
+}
+
+/// All keys, in file order.
+pub fn list(store: &dyn Store) -> Result<Vec<KeyRecord>, CliError> {
+    let snapshot = store.load()?;
+    let file = KeyFile::from_json(snapshot.bytes_or_empty())
+        .map_err(|e| Error::keys(&store.location(), e))?;
+    Ok(file.keys)
+}
+
+/// One key by id.
+pub fn show(store: &dyn Store, id: &str) -> Result<KeyRecord, CliError> {
+    list(store)?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| Error::NotFound(id.to_string()).into())
+}
+
+/// Deletes a key by id; fails if it is (or has meanwhile become) absent.
+pub fn delete(store: &dyn Store, id: &str) -> Result<KeyRecord, CliError> {
+    let mut removed = None;
+    store.update(&mut |file: &mut KeyFile| {
+        removed = Some(
+            file.remove(id)
+                .ok_or_else(|| Error::NotFound(id.to_string()))?,
+        );
+        Ok(())
+    })?;
+    removed.ok_or_else(|| Error::NotFound(id.to_string()).into())
+}
+
+/// POSTs to the server's refresh endpoint; returns how many keys it loaded.
+pub fn refresh(url: &str) -> Result<u64, CliError> {
+    let failed = |m: String| CliError::Refresh(m);
+    let response = match ureq::post(url).timeout(Duration::from_secs(5)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) => {
+            let body: Value = r.into_json().unwrap_or_default();
+            let reason = body["error"].as_str().unwrap_or("no reason given");
+            return Err(failed(format!("{url} answered {code}: {reason}")));
+        }
+        Err(e) => return Err(failed(format!("{url}: {e}"))),
+    };
+    let body: Value = response
+        .into_json()
+        .map_err(|e| failed(format!("{url} answered with invalid JSON: {e}")))?;
+    match (body["success"].as_bool(), body["keys_loaded"].as_u64()) {
+        (Some(true), Some(n)) => Ok(n),
+        _ => Err(failed(format!("{url} did not report success: {body}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Expiry;
+    use heare_auth_core::KeySet;
+    use heare_auth_server::store::FileStore;
+    use rand_core::OsRng;
+
+    const NOW: UnixMillis = 1_795_569_434_316;
+
+    fn store(name: &str) -> (FileStore, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("heare-auth-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        (FileStore::new(dir.join("keys.json")), dir.join("keys.json"))
+    }
+
+    fn args(name: &str) -> CreateArgs {
+        CreateArgs {
+            name: name.into(),
+            metadata: Some(r#"{"team": "core"}"#.into()),
+            expires: Some(Expiry::After(3_600_000)),
+            no_refresh: true,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn create_stores_only_the_hash_and_the_secret_verifies() {
+        let (store, path) = store("create");
+        let created = create(&store, &args("A"), NOW, &mut OsRng).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(&created.secret[4..]),
+            "plaintext secret stored"
+        );
+        assert!(!text.contains("\"secret\""));
+        let (set, _) = KeySet::from_json(text.as_bytes()).unwrap();
+        let key = set.verify(&created.secret, NOW).valid_key().unwrap();
+        assert_eq!(
+            (key.id(), key.name(), key.metadata_json()),
+            (created.record.id.as_str(), "A", r#"{"team":"core"}"#)
+        );
+        assert!(set
+            .verify(&created.secret, NOW + 3_600_001)
+            .valid_key()
+            .is_none());
+        assert_eq!(
+            created.record.expires_at.as_deref(),
+            Some("2026-11-25T02:17:14.316000Z")
+        );
+    }
+
+    #[test]
+    fn invalid_metadata_writes_nothing() {
+        let (store, path) = store("metadata");
+        for bad in ["{not json", "[1, 2]", "\"text\""] {
+            let mut a = args("A");
+            a.metadata = Some(bad.into());
+            let err = create(&store, &a, NOW, &mut OsRng).unwrap_err();
+            assert!(
+                err.to_string().starts_with("Invalid JSON in metadata: "),
+                "{err}"
+            );
+        }
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn list_show_delete() {
+        let (store, _) = store("lsd");
+        assert!(list(&store).unwrap().is_empty());
+        let a = create(&store, &args("A"), NOW, &mut OsRng).unwrap();
+        let b = create(&store, &args("B"), NOW, &mut OsRng).unwrap();
+        let names: Vec<_> = list(&store).unwrap().into_iter().map(|k| k.name).collect();
+        assert_eq!(names, ["A", "B"]);
+        assert_eq!(show(&store, &b.record.id).unwrap().name, "B");
+        assert_eq!(delete(&store, &a.record.id).unwrap().name, "A");
+        let gone = Error::NotFound(a.record.id.clone());
+        assert_eq!(
+            delete(&store, &a.record.id).unwrap_err(),
+            CliError::Store(gone.clone())
+        );
+        assert_eq!(
+            show(&store, &a.record.id).unwrap_err(),
+            CliError::Store(gone)
+        );
+        assert_eq!(list(&store).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refresh_to_a_closed_port_is_an_error() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/refresh", closed.local_addr().unwrap());
+        drop(closed);
+        let err = refresh(&url).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("Failed to refresh: {url}")),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! What the CLI prints, as pure functions of the data: the original's text layout, or JSON.
+
+use serde_json::{json, Value};
+
+use heare_auth_core::{parse_timestamp, KeyRecord, UnixMillis};
+
+use crate::commands::Created;
+
+const RULE: &str =
+    "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━";
+
+/// The block `create` prints, the only place a secret is ever shown.
+pub fn created_text(c: &Created) -> String {
+    let r = &c.record;
+    let mut out = format!(
+        "\nCreated API key:\n  ID:     {}\n  Secret: {}\n  Name:   {}\n  Created: {}\n",
+        r.id,
+        c.secret,
+        r.name,
+        r.created_at.as_deref().unwrap_or_default()
+    );
+    if let Some(expires) = &r.expires_at {
+        out.push_str(&format!("  Expires: {expires}\n"));
+    }
+    out.push_str("\n⚠️  Save the SECRET securely - it will not be shown again!\n");
+    out.push_str("    Use the ID for reference and logging.\n");
+    out
+}
+
+/// `create --json`.
+pub fn created_json(c: &Created) -> String {
+    let r = &c.record;
+    json!({
+        "id": r.id, "secret": c.secret, "name": r.name, "created_at": r.created_at,
+        "expires_at": r.expires_at, "metadata": r.metadata,
+    })
+    .to_string()
+}
+
+/// Whether a key is live at `now`: "active", "expired", or "expired (unreadable expires_at)".
+pub fn status(r: &KeyRecord, now: UnixMillis) -> &'static str {
+    match r.expires_at.as_deref().map(parse_timestamp) {
+        None => "active",
+        Some(Ok(t)) if now <= t => "active",
+        Some(Ok(_)) => "expired",
+        Some(Err(_)) => "expired (unreadable expires_at)",
+    }
+}
+
+/// A key as `list --json` and `show --json` print it: never its secret or hash.
+pub fn public_json(r: &KeyRecord, now: UnixMillis) -> Value {
+    json!({
+        "id": r.id, "name": r.name, "created_at": r.created_at, "updated_at": r.updated_at,
+        "expires_at": r.expires_at, "metadata": r.metadata, "expired": status(r, now) != "active",
+    })
+}
+
+/// `list`: the original's table with a Total line; `detailed` adds expiry, status, metadata.
+pub fn list_text(keys: &[KeyRecord], detailed: bool, now: UnixMillis) -> String {
+    if keys.is_empty() {
+        return "No API keys found.\n".into();
+    }
+    let mut out = format!(
+        "\nAPI Keys:\n{RULE}\n{:<30} {:<35} {:<15}\n{RULE}\n",
+        "Name", "Key ID", "Created"
+    );
+    for k in keys {
+        let created: String = k
+            .created_at
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(10)
+            .collect();
+        out.push_str(&format!("{:<30} {:<35} {:<15}\n", k.name, k.id, created));
+        if detailed {
+            let expires = k.expires_at.as_deref().unwrap_or("never");
+            out.push_str(&format!(
+                "    Status: {}   Expires: {expires}\n",
+                status(k, now)
+            ));
+            out.push_str(&format!("    Metadata: {}\n", k.metadata));
+        }
+    }
+    out.push_str(&format!("{RULE}\nTotal: {} keys\n\n", keys.len()));
+    out
+}
+
+/// `list --json`.
+pub fn list_json(keys: &[KeyRecord], now: UnixMillis) -> String {
+    Value::Array(keys.iter().map(|k| public_json(k, now)).collect()).to_string()
+}
+
+/// `show`: one key, with how its secret is stored but never the secret.
+pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let stored = if r.secret.is_some() {
+        "stored in plaintext (legacy)"
+    } else {
+        "stored hashed (SHA-256)"
+    };
+    let metadata = serde_json::to_string_pretty(&r.metadata)
+        .unwrap_or_default()
+        .replace('\n', "\n  ");
+    format!(
+        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
+        r.id,
+        r.name,
+        or_dash(&r.created_at),
+        or_dash(&r.updated_at),
+        r.expires_at.clone().unwrap_or_else(|| "never".into()),
+        status(r, now),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: UnixMillis = 1_795_569_434_316;
+
+    fn record(id: &str, name: &str, expires: Option<&str>) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            secret_hash: Some("ab".repeat(32)),
+            name: name.into(),
+            created_at: Some("2026-11-25T01:17:14.316000Z".into()),
+            expires_at: expires.map(String::from),
+            metadata: json!({"team": "core"}),
+            ..KeyRecord::default()
+        }
+    }
+
+    #[test]
+    fn table_matches_the_original_layout() {
+        let keys = [
+            record("key_a", "Billing", None),
+            record("key_b", "Zoë ✓", Some("2020-01-01")),
+        ];
+        // Python's f"{name:<30} {id:<35} {created:<15}", trailing padding included.
+        let want = format!(
+            "\nAPI Keys:\n{RULE}\nName                           Key ID                              Created        \n{RULE}\n\
+             Billing                        key_a                               2026-11-25     \n\
+             Zoë ✓                          key_b                               2026-11-25     \n\
+             {RULE}\nTotal: 2 keys\n\n"
+        );
+        assert_eq!(list_text(&keys, false, NOW), want);
+        assert_eq!(RULE.chars().count(), 80);
+        assert_eq!(list_text(&[], false, NOW), "No API keys found.\n");
+        let detailed = list_text(&keys, true, NOW);
+        assert!(
+            detailed.contains("    Status: expired   Expires: 2020-01-01\n"),
+            "{detailed}"
+        );
+        assert!(detailed
+            .contains("    Status: active   Expires: never\n    Metadata: {\"team\":\"core\"}\n"));
+    }
+
+    #[test]
+    fn nothing_but_create_shows_a_secret() {
+        let mut legacy = record("key_l", "Legacy", Some("soon"));
+        legacy.secret = Some("sec_TOPSECRET".into());
+        let keys = [legacy.clone(), record("key_h", "Hashed", None)];
+        for text in [
+            list_text(&keys, true, NOW),
+            list_json(&keys, NOW),
+            show_text(&legacy, NOW),
+            public_json(&legacy, NOW).to_string(),
+        ] {
+            assert!(
+                !text.contains("TOPSECRET") && !text.contains(&"ab".repeat(32)),
+                "{text}"
+            );
+        }
+        assert!(show_text(&legacy, NOW).contains("Secret:  stored in plaintext (legacy)"));
+        assert!(show_text(&keys[1], NOW).contains("Secret:  stored hashed (SHA-256)"));
+        assert_eq!(status(&legacy, NOW), "expired (unreadable expires_at)");
+    }
+
+    #[test]
+    fn created_block_and_json() {
+        let c = Created {
+            record: record("key_n", "New", Some("2027-01-01T00:00:00.000000Z")),
+            secret: "sec_0abc".into(),
+        };
+        assert_eq!(
+            created_text(&c),
+            "\nCreated API key:\n  ID:     key_n\n  Secret: sec_0abc\n  Name:   New\n  Created: 2026-11-25T01:17:14.316000Z\n  \
+             Expires: 2027-01-01T00:00:00.000000Z\n\n⚠️  Save the SECRET securely - it will not be shown again!\n    \
+             Use the ID for reference and logging.\n"
+        );
+        let v: Value = serde_json::from_str(&created_json(&c)).unwrap();
+        assert_eq!(
+            (v["id"].as_str(), v["secret"].as_str()),
+            (Some("key_n"), Some("sec_0abc"))
+        );
+        assert_eq!(v["metadata"], json!({"team": "core"}));
+        let p = public_json(&c.record, NOW);
+        assert_eq!(p["expired"], false);
+        assert!(p.get("secret_hash").is_none() && p.get("secret").is_none());
+    }
+}
