@@ -16,7 +16,11 @@ build:
 
 ## Every test: unit tests of each crate and the end-to-end tests of the real binaries.
 test:
-	$(CARGO) test --workspace
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace; \
+	else \
+	  $(CARGO) test --workspace --all-targets; \
+	fi
 
 ## Formatting, lints, and the core's wasm32 build: the static half of CI.
 lint: wasm-target
