@@ -33,12 +33,6 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// Every log line of every process started by this test binary, for the no-secrets check.
-pub fn all_logs() -> Arc<Mutex<Vec<String>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
-    LOGS.get_or_init(Default::default).clone()
-}
-
 /// A fresh temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -85,7 +79,7 @@ impl Server {
         let logs: Arc<Mutex<Vec<String>>> = Default::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
-        let (mine, global) = (logs.clone(), all_logs());
+        let mine = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -94,8 +88,7 @@ impl Server {
                         let _ = tx.send(v["address"].as_str().unwrap_or_default().to_string());
                     }
                 }
-                mine.lock().unwrap().push(line.clone());
-                global.lock().unwrap().push(line);
+                mine.lock().unwrap().push(line);
             }
         });
         let address = match rx.recv_timeout(Duration::from_secs(20)) {
@@ -231,11 +224,7 @@ pub fn cli_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Outpu
         let mut input = child.stdin.take().unwrap();
         let _ = input.write_all(stdin.as_bytes());
     }
-    let output = child.wait_with_output().unwrap();
-    let logs = all_logs();
-    let mut logs = logs.lock().unwrap();
-    logs.push(String::from_utf8_lossy(&output.stderr).into_owned());
-    output
+    child.wait_with_output().unwrap()
 }
 
 /// Stdout of a CLI run as text.
