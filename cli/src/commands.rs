@@ -21,7 +21,7 @@ pub struct Created {
 /// Creates a key: validates the input, generates id and secret once, then adds the key under
 /// the store's lock (re-applied if another writer got there first).
 pub fn create<R: RngCore + CryptoRng>(
-    store: &dyn Store,
+    store: &Store,
     args: &CreateArgs,
     now: UnixMillis,
     rng: &mut R,
@@ -56,7 +56,7 @@ pub fn create<R: RngCore + CryptoRng>(
 }
 
 /// All keys, in file order.
-pub fn list(store: &dyn Store) -> Result<Vec<KeyRecord>, CliError> {
+pub fn list(store: &Store) -> Result<Vec<KeyRecord>, CliError> {
     let snapshot = store.load()?;
     let file = KeyFile::from_json(snapshot.bytes_or_empty())
         .map_err(|e| Error::keys(&store.location(), e))?;
@@ -64,7 +64,7 @@ pub fn list(store: &dyn Store) -> Result<Vec<KeyRecord>, CliError> {
 }
 
 /// One key by id.
-pub fn show(store: &dyn Store, id: &str) -> Result<KeyRecord, CliError> {
+pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     list(store)?
         .into_iter()
         .find(|k| k.id == id)
@@ -72,7 +72,7 @@ pub fn show(store: &dyn Store, id: &str) -> Result<KeyRecord, CliError> {
 }
 
 /// Deletes a key by id; fails if it is (or has meanwhile become) absent.
-pub fn delete(store: &dyn Store, id: &str) -> Result<KeyRecord, CliError> {
+pub fn delete(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let mut removed = None;
     store.update(&mut |file: &mut KeyFile| {
         removed = Some(
@@ -110,17 +110,21 @@ mod tests {
     use super::*;
     use crate::args::Expiry;
     use heare_auth_core::KeySet;
-    use heare_auth_server::store::FileStore;
+    use heare_auth_server::store::StoreConfig;
     use rand_core::OsRng;
 
     const NOW: UnixMillis = 1_795_569_434_316;
 
-    fn store(name: &str) -> (FileStore, std::path::PathBuf) {
+    fn store(name: &str) -> (Store, std::path::PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("heare-auth-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        (FileStore::new(dir.join("keys.json")), dir.join("keys.json"))
+        let path = dir.join("keys.json");
+        (
+            StoreConfig::file(path.to_str().unwrap()).open().unwrap(),
+            path,
+        )
     }
 
     fn args(name: &str) -> CreateArgs {

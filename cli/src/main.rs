@@ -39,13 +39,13 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
     let env = |k: &str| std::env::var(k).ok();
     let refresh_url = env("REFRESH_URL").unwrap_or_else(|| DEFAULT_REFRESH_URL.into());
     let now = now_ms();
-    let open = || StoreConfig::from_env(env).open();
+    let open = || StoreConfig::from_env(env)?.open();
     match cmd {
         Cmd::Help(topic) => print!("{}", args::help(topic)),
         Cmd::Version => println!("heare-auth {}", env!("CARGO_PKG_VERSION")),
         Cmd::Create(a) => {
             let store = open()?;
-            let created = commands::create(store.as_ref(), &a, now, &mut rand_core::OsRng)?;
+            let created = commands::create(&store, &a, now, &mut rand_core::OsRng)?;
             if a.json {
                 println!("{}", output::created_json(&created));
             } else {
@@ -54,7 +54,7 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
             after_write(&refresh_url, a.no_refresh, a.json);
         }
         Cmd::List { detailed, json } => {
-            let keys = commands::list(open()?.as_ref())?;
+            let keys = commands::list(&open()?)?;
             if json {
                 println!("{}", output::list_json(&keys, now));
             } else {
@@ -62,7 +62,7 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
             }
         }
         Cmd::Show { id, json } => {
-            let key = commands::show(open()?.as_ref(), &id)?;
+            let key = commands::show(&open()?, &id)?;
             if json {
                 println!("{}", output::public_json(&key, now));
             } else {
@@ -75,11 +75,11 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
             no_refresh,
         } => {
             let store = open()?;
-            if !yes && !confirm(store.as_ref(), &id)? {
+            if !yes && !confirm(&store, &id)? {
                 println!("Cancelled.");
                 return Ok(());
             }
-            commands::delete(store.as_ref(), &id)?;
+            commands::delete(&store, &id)?;
             println!("✓ Deleted successfully.");
             after_write(&refresh_url, no_refresh, false);
         }
@@ -107,7 +107,7 @@ fn after_write(url: &str, skip: bool, json: bool) {
 }
 
 /// Asks `Delete API key 'ID' (NAME)? [y/N]` on a terminal; refuses without one.
-fn confirm(store: &dyn Store, id: &str) -> Result<bool, CliError> {
+fn confirm(store: &Store, id: &str) -> Result<bool, CliError> {
     let key = commands::show(store, id)?;
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(

@@ -11,7 +11,7 @@ use crate::compact::compact_json;
 use crate::{hash_secret, parse_timestamp, Error, Outcome, SecretHash, UnixMillis, Warning};
 
 /// One verifiable key, holding only what `/verify` returns and needs.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Key {
     id: Box<str>,
     name: Box<str>,
@@ -190,6 +190,13 @@ impl KeySet {
     /// The keys in file order.
     pub fn keys(&self) -> impl Iterator<Item = &Key> {
         self.keys.iter()
+    }
+
+    /// Every key with the hash of its secret (in no particular order), to compare two sets.
+    pub fn entries(&self) -> impl Iterator<Item = (&SecretHash, &Key)> {
+        self.by_hash
+            .iter()
+            .map(|(h, &i)| (h, &self.keys[i as usize]))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Server configuration from flags and environment variables (flags win), as a pure function.
 
 use std::ffi::OsString;
+use std::time::Duration;
 
 use crate::store::StoreConfig;
 use crate::Error;
@@ -16,6 +17,11 @@ pub struct Config {
     pub threads: usize,
     /// Where the keys file lives.
     pub store: StoreConfig,
+    /// How often to check the store for a changed file (`REFRESH_INTERVAL` seconds, default
+    /// 30); `None` (0) disables polling.
+    pub refresh_interval: Option<Duration>,
+    /// How long start-up retries an unreadable store (`STARTUP_TIMEOUT` seconds, default 30).
+    pub startup_timeout: Duration,
 }
 
 /// What the command line asks for.
@@ -40,7 +46,14 @@ Options (each also read from the environment variable in brackets; flags win):
   --threads N        worker threads [THREADS] (default: number of cores)
   -h, --help         print this help
 
-RUST_LOG sets the log level (default info). Logs are JSON lines on stderr.
+Environment only:
+  S3_BUCKET, S3_KEY (keys.json), S3_REGION (us-east-1), S3_ENDPOINT or AWS_ENDPOINT_URL[_S3],
+  S3_TIMEOUT (10 s), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+                     keep the keys file in S3 instead of a local file
+  STORAGE_SECRET     decrypts (and the CLI encrypts) the keys file
+  REFRESH_INTERVAL   seconds between checks for a changed keys file (default 30; 0 = never)
+  STARTUP_TIMEOUT    seconds to retry an unreadable store at start-up (default 30)
+  RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 
 /// Parses the command line; `env` reads environment variables and `cores` is the default
@@ -95,12 +108,29 @@ pub fn parse(
     let store = StoreConfig::from_env(|name| match name {
         "KEYS_FILE" => keys_file.clone().or_else(|| env(name)),
         _ => env(name),
-    });
+    })?;
+    let seconds = |name: &str, default: f64| -> Result<Duration, Error> {
+        let Some(text) = env(name) else {
+            return Ok(Duration::from_secs_f64(default));
+        };
+        text.parse::<f64>()
+            .ok()
+            .filter(|s| *s >= 0.0 && s.is_finite())
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{name}: expected a number of seconds, got '{text}'"
+                ))
+            })
+    };
+    let refresh_interval = Some(seconds("REFRESH_INTERVAL", 30.0)?).filter(|d| !d.is_zero());
     Ok(Command::Run(Config {
         host,
         port,
         threads,
         store,
+        refresh_interval,
+        startup_timeout: seconds("STARTUP_TIMEOUT", 30.0)?,
     }))
 }
 
@@ -128,7 +158,9 @@ mod tests {
                 host: "0.0.0.0".into(),
                 port: 8080,
                 threads: 2,
-                store: StoreConfig::File("./keys.json".into()),
+                store: StoreConfig::file("./keys.json"),
+                refresh_interval: Some(Duration::from_secs(30)),
+                startup_timeout: Duration::from_secs(30),
             }))
         );
     }
@@ -145,7 +177,7 @@ mod tests {
             panic!()
         };
         assert_eq!((c.host.as_str(), c.port, c.threads), ("127.0.0.1", 9000, 3));
-        assert_eq!(c.store, StoreConfig::File("/a.json".into()));
+        assert_eq!(c.store, StoreConfig::file("/a.json"));
         let Ok(Command::Run(c)) = run(
             &["--port", "1", "--keys-file", "/b.json", "--threads", "5"],
             &env,
@@ -153,7 +185,7 @@ mod tests {
             panic!()
         };
         assert_eq!((c.port, c.threads), (1, 5));
-        assert_eq!(c.store, StoreConfig::File("/b.json".into()));
+        assert_eq!(c.store, StoreConfig::file("/b.json"));
     }
 
     #[test]
@@ -177,5 +209,19 @@ mod tests {
             "unexpected argument '--verbose' (see --help)"
         );
         assert!(err(&["--port"], &[]).starts_with("--port: "));
+        assert_eq!(
+            err(&[], &[("REFRESH_INTERVAL", "-1")]),
+            "REFRESH_INTERVAL: expected a number of seconds, got '-1'"
+        );
+        let Ok(Command::Run(c)) = run(
+            &[],
+            &[("REFRESH_INTERVAL", "0"), ("STARTUP_TIMEOUT", "0.5")],
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (c.refresh_interval, c.startup_timeout),
+            (None, Duration::from_millis(500))
+        );
     }
 }

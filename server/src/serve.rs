@@ -1,8 +1,10 @@
 //! Start-up, the named worker threads, and graceful shutdown on SIGTERM/SIGINT.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -17,7 +19,7 @@ use crate::Error;
 pub fn run(config: &Config) -> Result<(), Error> {
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| Error::Config(format!("cannot install signal handlers: {e}")))?;
-    let keys = Keys::load(config.store.open()?)?;
+    let keys = Keys::load_with_retry(config.store.open()?, config.startup_timeout)?;
     let server = Server::http((config.host.as_str(), config.port)).map_err(|e| {
         Error::Config(format!(
             "cannot listen on {}:{}: {e}",
@@ -46,6 +48,18 @@ pub fn run(config: &Config) -> Result<(), Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    let (stop_polling, stopped) = mpsc::channel::<()>();
+    let poller = match config.refresh_interval {
+        None => None,
+        Some(interval) => {
+            let app = app.clone();
+            let spawned = thread::Builder::new()
+                .name("keys-poller".into())
+                .spawn(move || poll(&app, interval, &stopped));
+            Some(spawned.map_err(|e| Error::Config(format!("cannot start the poller: {e}")))?)
+        }
+    };
+
     let signal = signals.forever().next().unwrap_or(SIGTERM);
     log::info!(signal = signal; "shutdown");
     stopping.store(true, Ordering::SeqCst);
@@ -56,7 +70,22 @@ pub fn run(config: &Config) -> Result<(), Error> {
     for worker in workers {
         let _ = worker.join();
     }
+    drop(stop_polling);
+    if let Some(poller) = poller {
+        let _ = poller.join();
+    }
     Ok(())
+}
+
+/// Every `interval`, reloads the keys if the stored file changed; a failure keeps the old set.
+fn poll(app: &App, interval: Duration, stop: &mpsc::Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        match app.keys.poll() {
+            Ok(None) => {}
+            Ok(Some(count)) => log::info!(keys_loaded = count, trigger = "poll"; "refresh_success"),
+            Err(e) => log::error!(error:% = e, trigger = "poll"; "refresh_failed"),
+        }
+    }
 }
 
 fn work(app: &App, server: &Server, stopping: &AtomicBool) {

@@ -215,6 +215,7 @@ fn startup_errors_are_one_clear_line_and_nonzero() {
             .args(["--host", "127.0.0.1"])
             .args(&args)
             .env_clear()
+            .env("STARTUP_TIMEOUT", "0")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,7 +1,7 @@
 //! Handler tests with tiny_http's `TestRequest`, which sets the peer address.
 
 use super::*;
-use crate::store::FileStore;
+use crate::store::StoreConfig;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tiny_http::{Header, TestRequest};
 
@@ -10,7 +10,7 @@ fn app(name: &str, json: &str) -> (App, std::path::PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("keys.json");
     std::fs::write(&path, json).unwrap();
-    let keys = Keys::load(Box::new(FileStore::new(&path))).unwrap();
+    let keys = Keys::load(StoreConfig::file(path.to_str().unwrap()).open().unwrap()).unwrap();
     (App { keys }, path)
 }
 

@@ -1,0 +1,209 @@
+//! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, timeouts.
+
+use std::time::Duration;
+
+use s3::creds::Credentials;
+use s3::{Bucket, Region};
+
+use super::{Backend, Object, Put};
+use crate::Error;
+
+/// Where the keys object is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Config {
+    /// `S3_BUCKET`.
+    pub bucket: String,
+    /// `S3_KEY` (default `keys.json`).
+    pub key: String,
+    /// `S3_REGION` (default `us-east-1`).
+    pub region: String,
+    /// A custom endpoint (`S3_ENDPOINT`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`); addressed
+    /// path-style.
+    pub endpoint: Option<String>,
+    /// Bound on every request (`S3_TIMEOUT` seconds, default 10).
+    pub timeout: Duration,
+}
+
+/// The keys file as one S3 object.
+pub struct S3Backend {
+    bucket: Box<Bucket>,
+    key: String,
+    location: String,
+}
+
+impl S3Backend {
+    /// Resolves credentials (environment, profile, then the rest of rust-s3's chain) and
+    /// prepares the client. Sends nothing.
+    pub fn new(config: &S3Config) -> Result<S3Backend, Error> {
+        let location = format!("s3://{}/{}", config.bucket, config.key);
+        let fail = |what: String| Error::Store(format!("{location}: {what}"));
+        // We retry at our own level (polls, update conflicts, start-up), never inside a call.
+        s3::set_retries(0);
+        let credentials =
+            Credentials::default().map_err(|e| fail(format!("no S3 credentials: {e}")))?;
+        let region = match &config.endpoint {
+            Some(endpoint) => Region::Custom {
+                region: config.region.clone(),
+                endpoint: endpoint.trim_end_matches('/').to_string(),
+            },
+            None => config
+                .region
+                .parse()
+                .map_err(|e| fail(format!("invalid S3_REGION '{}': {e}", config.region)))?,
+        };
+        let mut bucket =
+            Bucket::new(&config.bucket, region, credentials).map_err(|e| fail(e.to_string()))?;
+        if config.endpoint.is_some() {
+            bucket = bucket.with_path_style();
+        }
+        bucket.set_request_timeout(Some(config.timeout));
+        Ok(S3Backend {
+            bucket,
+            key: config.key.clone(),
+            location,
+        })
+    }
+
+    fn fail(&self, what: impl std::fmt::Display) -> Error {
+        Error::Store(format!("{}: {what}", self.location))
+    }
+
+    /// Turns an error status into a message naming the cause.
+    fn status_error(&self, operation: &str, status: u16, body: &[u8]) -> Error {
+        let body = String::from_utf8_lossy(body);
+        let code = xml_tag(&body, "Code");
+        let message = xml_tag(&body, "Message");
+        let cause = match (status, code) {
+            (403, Some("SignatureDoesNotMatch")) => {
+                "access denied: wrong AWS_SECRET_ACCESS_KEY (SignatureDoesNotMatch)".to_string()
+            }
+            (403, Some("InvalidAccessKeyId")) => {
+                "access denied: unknown AWS_ACCESS_KEY_ID (InvalidAccessKeyId)".to_string()
+            }
+            (403, _) => {
+                "access denied (403): check the credentials and the bucket policy".to_string()
+            }
+            (404, Some("NoSuchBucket")) => "the bucket does not exist (NoSuchBucket)".to_string(),
+            (s, Some(c)) => format!("HTTP {s} {c}"),
+            (s, None) => format!("HTTP {s}"),
+        };
+        let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
+        self.fail(format!("{operation} failed: {cause}{detail}"))
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in an S3 error document.
+fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..end])
+}
+
+fn etag(headers: &std::collections::HashMap<String, String>) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+        .map(|(_, v)| v.clone())
+}
+
+impl Backend for S3Backend {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn get(&self) -> Result<Option<Object>, Error> {
+        let response = self
+            .bucket
+            .get_object(&self.key)
+            .map_err(|e| self.fail(format!("GET failed: {e}")))?;
+        match response.status_code() {
+            200 => {
+                let version = etag(&response.headers())
+                    .ok_or_else(|| self.fail("GET answered without an ETag"))?;
+                Ok(Some(Object {
+                    bytes: response.bytes().to_vec(),
+                    version,
+                }))
+            }
+            404 if xml_tag(&String::from_utf8_lossy(response.bytes()), "Code")
+                != Some("NoSuchBucket") =>
+            {
+                Ok(None)
+            }
+            status => Err(self.status_error("GET", status, response.bytes())),
+        }
+    }
+
+    fn version(&self) -> Result<Option<String>, Error> {
+        let (head, status) = self
+            .bucket
+            .head_object(&self.key)
+            .map_err(|e| self.fail(format!("HEAD failed: {e}")))?;
+        match status {
+            200 => head
+                .e_tag
+                .map(Some)
+                .ok_or_else(|| self.fail("HEAD answered without an ETag")),
+            // HEAD has no body to tell a missing key from a missing bucket; GET will say.
+            404 => self.get().map(|o| o.map(|o| o.version)),
+            status => Err(self.status_error("HEAD", status, &[])),
+        }
+    }
+
+    fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {
+        if expected.is_some() {
+            // The object exists, so a store that honours conditions must refuse this. One that
+            // ignores them writes our (current-based) bytes, and we must not go on trusting it.
+            match self.conditional_put(bytes, "If-None-Match", "*")? {
+                Put::Conflict => {}
+                Put::Written => return Err(self.fail(
+                    "the store ignored a conditional PUT (If-None-Match: * overwrote an existing \
+                         object); heare-auth needs conditional writes so that concurrent admins \
+                         cannot drop each other's keys. This change was written, unprotected.",
+                )),
+            }
+        }
+        match expected {
+            Some(etag) => self.conditional_put(bytes, "If-Match", etag),
+            None => self.conditional_put(bytes, "If-None-Match", "*"),
+        }
+    }
+}
+
+impl S3Backend {
+    fn conditional_put(&self, bytes: &[u8], header: &str, value: &str) -> Result<Put, Error> {
+        let response = self
+            .bucket
+            .put_object_builder(&self.key, bytes)
+            .with_content_type("application/json")
+            .with_header(header, value)
+            .and_then(|b| b.execute())
+            .map_err(|e| self.fail(format!("PUT failed: {e}")))?;
+        match response.status_code() {
+            200..=299 => Ok(Put::Written),
+            // 409 ConditionalRequestConflict: another conditional write is in progress.
+            412 | 409 => Ok(Put::Conflict),
+            400 | 501 => Err(self.fail(format!(
+                "the store rejected a conditional PUT ({header}) with HTTP {}; heare-auth needs \
+                 conditional writes so that concurrent admins cannot drop each other's keys",
+                response.status_code()
+            ))),
+            status => Err(self.status_error("PUT", status, response.bytes())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_tag;
+
+    #[test]
+    fn reads_s3_error_codes() {
+        let body =
+            "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
+        assert_eq!(xml_tag(body, "Code"), Some("NoSuchKey"));
+        assert_eq!(xml_tag(body, "Message"), Some("gone"));
+        assert_eq!(xml_tag(body, "RequestId"), None);
+        assert_eq!(xml_tag("", "Code"), None);
+    }
+}
