@@ -236,3 +236,155 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Path of a tool installed by the project's scripts into `.cache/tools`, installing it first.
+pub fn tool(name: &str, script: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join(".cache/tools/bin").join(name);
+    let status = Command::new("bash")
+        .arg(root.join("tests/tools").join(script))
+        .status()
+        .expect("bash");
+    assert!(status.success(), "tests/tools/{script} failed");
+    path
+}
+
+/// The TCP port `pid` listens on, read from /proc (for servers told to pick a free port).
+pub fn listening_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT, st 0A is LISTEN, column 9 is the inode.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.iter().any(|i| i == cols[9]) {
+                let port = cols[1].rsplit(':').next()?;
+                return u16::from_str_radix(port, 16).ok();
+            }
+        }
+    }
+    None
+}
+
+/// Credentials the test S3 server checks every request's SigV4 signature against.
+pub const S3_ACCESS_KEY: &str = "heare-test-access";
+/// See [`S3_ACCESS_KEY`].
+pub const S3_SECRET_KEY: &str = "heare-test-secret-0123456789";
+/// The bucket every test S3 server has.
+pub const S3_BUCKET: &str = "heare-keys";
+
+/// A real S3-protocol server (s3s-fs) on 127.0.0.1 over a temporary directory.
+pub struct S3Server {
+    child: Option<Child>,
+    /// Port it listens on (kept across restarts).
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The data directory; the bucket is its sub-directory.
+    pub data: TempDir,
+}
+
+impl S3Server {
+    /// Starts s3s-fs with one bucket, on a free port.
+    pub fn start(name: &str) -> S3Server {
+        let data = TempDir::new(&format!("s3-{name}"));
+        std::fs::create_dir_all(data.path(S3_BUCKET)).unwrap();
+        let mut server = S3Server {
+            child: None,
+            port: 0,
+            endpoint: String::new(),
+            data,
+        };
+        server.restart();
+        server
+    }
+
+    /// (Re)starts the server on its port (a free one the first time) and waits until it answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let bin = tool("s3s-fs", "ensure-s3s-fs.sh");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(&self.data.0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn s3s-fs");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                if let Some(port) = listening_port(child.id()) {
+                    self.port = port;
+                    self.endpoint = format!("http://127.0.0.1:{port}");
+                    self.child = Some(child);
+                    return;
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // e.g. the old port is briefly unavailable; try again
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                Instant::now() < deadline,
+                "s3s-fs did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills the server (an outage); [`S3Server::restart`] brings it back with the same data.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Environment that points the server and the CLI at `key` in this store.
+    pub fn env(&self, key: &str) -> Vec<(String, String)> {
+        [
+            ("S3_BUCKET", S3_BUCKET),
+            ("S3_KEY", key),
+            ("S3_REGION", "us-east-1"),
+            ("S3_ENDPOINT", self.endpoint.as_str()),
+            ("S3_TIMEOUT", "2"),
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Where s3s-fs keeps the object `key` on disk (to damage it behind the server's back).
+    pub fn object_file(&self, key: &str) -> PathBuf {
+        self.data.path(S3_BUCKET).join(key)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Borrows an owned environment as `(&str, &str)` pairs.
+pub fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}

@@ -28,7 +28,7 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Start serving.
-    Run(Config),
+    Run(Box<Config>),
     /// Print [`USAGE`].
     Help,
 }
@@ -124,14 +124,14 @@ pub fn parse(
             })
     };
     let refresh_interval = Some(seconds("REFRESH_INTERVAL", 30.0)?).filter(|d| !d.is_zero());
-    Ok(Command::Run(Config {
+    Ok(Command::Run(Box::new(Config {
         host,
         port,
         threads,
         store,
         refresh_interval,
         startup_timeout: seconds("STARTUP_TIMEOUT", 30.0)?,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -154,14 +154,14 @@ mod tests {
     fn defaults_match_the_original() {
         assert_eq!(
             run(&[], &[]),
-            Ok(Command::Run(Config {
+            Ok(Command::Run(Box::new(Config {
                 host: "0.0.0.0".into(),
                 port: 8080,
                 threads: 2,
                 store: StoreConfig::file("./keys.json"),
                 refresh_interval: Some(Duration::from_secs(30)),
                 startup_timeout: Duration::from_secs(30),
-            }))
+            })))
         );
     }
 

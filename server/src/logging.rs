@@ -10,7 +10,7 @@ use heare_auth_core::push_json_string;
 
 /// Installs the JSON logger. Safe to call once per process.
 pub fn init() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,s3=error"))
         .format(|buf, record| {
             let mut line = String::with_capacity(192);
             line.push_str("{\"timestamp\":\"");

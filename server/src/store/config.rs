@@ -72,6 +72,9 @@ impl StoreConfig {
                         .or_else(|| set("AWS_ENDPOINT_URL_S3"))
                         .or_else(|| set("AWS_ENDPOINT_URL")),
                     timeout,
+                    access_key: set("AWS_ACCESS_KEY_ID"),
+                    secret_key: set("AWS_SECRET_ACCESS_KEY"),
+                    session_token: set("AWS_SESSION_TOKEN"),
                 })
             }
         };
@@ -118,6 +121,8 @@ mod tests {
             ("S3_BUCKET", "b"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
             ("STORAGE_SECRET", "x"),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
         ])
         .unwrap();
         assert_eq!(
@@ -128,10 +133,17 @@ mod tests {
                 region: "us-east-1".into(),
                 endpoint: Some("http://127.0.0.1:9000".into()),
                 timeout: Duration::from_secs(10),
+                access_key: Some("AK".into()),
+                secret_key: Some("very-secret".into()),
+                session_token: None,
             })
         );
         assert_eq!(c.storage_secret.as_deref(), Some("x"));
-        assert!(!format!("{c:?}").contains("\"x\""));
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("\"x\"") && !debug.contains("very-secret"),
+            "{debug}"
+        );
         let c = from(&[
             ("S3_BUCKET", "b"),
             ("S3_KEY", "prod/keys.json"),

@@ -5,12 +5,12 @@ mod config;
 mod file;
 mod s3;
 
-pub use config::{StoreConfig, DEFAULT_KEYS_FILE};
+pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
 pub use file::FileBackend;
 pub use s3::{S3Backend, S3Config};
 
 use rand_core::{OsRng, RngCore};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use heare_auth_core::{decrypt_file, encrypt_file, KeyFile};
 
@@ -69,6 +69,9 @@ impl Snapshot {
 
 /// How many times an update re-reads and re-applies its change after a conflicting write.
 const MAX_ATTEMPTS: u32 = 64;
+/// Bounds on the wait between a write and the read that confirms it.
+const SETTLE_MIN: Duration = Duration::from_millis(50);
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// A keys-file store: a backend plus the optional `STORAGE_SECRET` that encrypts it.
 pub struct Store {
@@ -113,30 +116,43 @@ impl Store {
         Ok((snapshot.version.as_deref() != known).then_some(snapshot))
     }
 
-    /// Reads the file, applies `edit`, and writes the result only if nobody wrote in between;
-    /// on a conflict it re-reads and re-applies (so `edit` may run more than once). Nothing is
-    /// written when `edit` fails or the result would not load. Returns the file as written.
+    /// Applies `edit` to the stored file until its effect is confirmed: read, edit, and if the
+    /// edit changed anything, write only if nobody wrote in between (a conditional write), then
+    /// read again. `edit` must therefore be idempotent ("ensure the key exists"), and it runs
+    /// at least twice. The confirming read also catches a write lost to a store whose
+    /// conditional writes are not atomic. Nothing is written when `edit` fails or the result
+    /// would not load. Returns the file as confirmed.
     pub fn update(
         &self,
         edit: &mut dyn FnMut(&mut KeyFile) -> Result<(), Error>,
     ) -> Result<KeyFile, Error> {
         for attempt in 0..MAX_ATTEMPTS {
             let current = self.load()?;
-            let mut file = match &current.bytes {
+            let original = match &current.bytes {
                 Some(bytes) => {
                     KeyFile::from_json(bytes).map_err(|e| Error::keys(&self.location(), e))?
                 }
                 None => KeyFile::default(),
             };
+            let mut file = original.clone();
             edit(&mut file)?;
+            if file == original && current.bytes.is_some() {
+                return Ok(file);
+            }
             let text = file
                 .to_json()
                 .map_err(|e| Error::keys(&self.location(), e))?;
             let bytes = self.encrypt(text.into_bytes());
-            if self.backend.put(&bytes, current.version.as_deref())? == Put::Written {
-                return Ok(file);
+            let started = Instant::now();
+            match self.backend.put(&bytes, current.version.as_deref())? {
+                Put::Conflict => backoff(attempt),
+                // A write that passed the store's check alongside ours (possible where the check
+                // and the write are not one atomic step) is in flight now and lands within about
+                // one PUT. Wait that out, so the confirming read sees it.
+                Put::Written => {
+                    std::thread::sleep((started.elapsed() * 2).clamp(SETTLE_MIN, SETTLE_MAX))
+                }
             }
-            backoff(attempt);
         }
         Err(Error::Store(format!(
             "{}: gave up after {MAX_ATTEMPTS} conflicting concurrent writes; try again",

@@ -8,8 +8,8 @@ use s3::{Bucket, Region};
 use super::{Backend, Object, Put};
 use crate::Error;
 
-/// Where the keys object is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the keys object is, and the credentials to reach it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct S3Config {
     /// `S3_BUCKET`.
     pub bucket: String,
@@ -22,6 +22,26 @@ pub struct S3Config {
     pub endpoint: Option<String>,
     /// Bound on every request (`S3_TIMEOUT` seconds, default 10).
     pub timeout: Duration,
+    /// `AWS_ACCESS_KEY_ID`; when absent, rust-s3's chain (profile, STS, container, instance).
+    pub access_key: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_key: Option<String>,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: Option<String>,
+}
+
+/// Never prints the secret key or the session token.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The keys file as one S3 object.
@@ -39,8 +59,18 @@ impl S3Backend {
         let fail = |what: String| Error::Store(format!("{location}: {what}"));
         // We retry at our own level (polls, update conflicts, start-up), never inside a call.
         s3::set_retries(0);
-        let credentials =
-            Credentials::default().map_err(|e| fail(format!("no S3 credentials: {e}")))?;
+        let credentials = Credentials::new(
+            config.access_key.as_deref(),
+            config.secret_key.as_deref(),
+            None,
+            config.session_token.as_deref(),
+            None,
+        )
+        .map_err(|e| {
+            fail(format!(
+                "no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): {e}"
+            ))
+        })?;
         let region = match &config.endpoint {
             Some(endpoint) => Region::Custom {
                 region: config.region.clone(),
@@ -205,5 +235,64 @@ mod tests {
         assert_eq!(xml_tag(body, "Message"), Some("gone"));
         assert_eq!(xml_tag(body, "RequestId"), None);
         assert_eq!(xml_tag("", "Code"), None);
+    }
+}
+
+/// How the backend reports stores that do not honour conditional writes. No real S3 server
+/// misbehaves like this on purpose, so these answer from a scripted HTTP endpoint on loopback.
+#[cfg(test)]
+mod misbehaving_store_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Serves every request with `status` and an ETag until dropped.
+    fn store_answering(status: u16) -> (S3Backend, Arc<tiny_http::Server>) {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let serving = server.clone();
+        std::thread::spawn(move || {
+            for request in serving.incoming_requests() {
+                let etag = tiny_http::Header::from_bytes("ETag", "\"abc\"").unwrap();
+                let _ = request.respond(
+                    tiny_http::Response::from_string("")
+                        .with_status_code(status)
+                        .with_header(etag),
+                );
+            }
+        });
+        let config = S3Config {
+            bucket: "b".into(),
+            key: "keys.json".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            timeout: Duration::from_secs(2),
+            access_key: Some("AK".into()),
+            secret_key: Some("SK".into()),
+            session_token: None,
+        };
+        (S3Backend::new(&config).unwrap(), server)
+    }
+
+    #[test]
+    fn a_store_that_ignores_conditions_is_reported() {
+        let (backend, server) = store_answering(200);
+        let err = backend.put(b"{}", Some("\"abc\"")).unwrap_err().to_string();
+        assert!(err.contains("the store ignored a conditional PUT"), "{err}");
+        server.unblock();
+    }
+
+    #[test]
+    fn a_store_that_rejects_conditions_is_reported() {
+        for status in [400, 501] {
+            let (backend, server) = store_answering(status);
+            let err = backend.put(b"{}", None).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "rejected a conditional PUT (If-None-Match) with HTTP {status}"
+                )),
+                "{err}"
+            );
+            server.unblock();
+        }
     }
 }

@@ -25,7 +25,9 @@ fn file_store(path: &std::path::Path, secret: Option<&str>) -> Store {
 
 fn add(store: &Store, id: &str) -> Result<KeyFile, Error> {
     store.update(&mut |f| {
-        f.keys.push(record(id));
+        if f.get(id).is_none() {
+            f.keys.push(record(id));
+        }
         Ok(())
     })
 }
@@ -100,7 +102,12 @@ fn failed_edit_or_invalid_result_writes_nothing() {
         .update(&mut |_| Err(Error::NotFound("b".into())))
         .unwrap_err();
     assert_eq!(err, Error::NotFound("b".into()));
-    let err = add(&store, "a").unwrap_err();
+    let err = store
+        .update(&mut |f| {
+            f.keys.push(record("a"));
+            Ok(())
+        })
+        .unwrap_err();
     assert!(err.to_string().contains("duplicate key id a"), "{err}");
     assert_eq!(
         std::fs::read(&path).unwrap(),
@@ -155,4 +162,53 @@ fn storage_secret_encrypts_writes_and_reads_both_forms() {
     );
     assert!(err(Some("wrong")).ends_with("wrong STORAGE_SECRET or a damaged file"));
     assert!(!err(Some("wrong")).contains("storage secret"));
+}
+
+/// A backend whose conditional writes are not atomic: it reports success but another writer's
+/// stale bytes land afterwards (as happens when two writers pass the check at once).
+struct LossyBackend {
+    inner: FileBackend,
+    lose_next: std::sync::atomic::AtomicBool,
+}
+
+impl Backend for LossyBackend {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn get(&self) -> Result<Option<Object>, Error> {
+        self.inner.get()
+    }
+    fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {
+        let before = self.inner.get()?;
+        let put = self.inner.put(bytes, expected)?;
+        if self
+            .lose_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let stale = before.map(|o| o.bytes).unwrap_or_default();
+            let now = self.inner.get()?.map(|o| o.version);
+            self.inner.put(&stale, now.as_deref())?;
+        }
+        Ok(put)
+    }
+}
+
+#[test]
+fn a_write_lost_after_it_succeeded_is_detected_and_redone() {
+    let dir = temp_dir("lossy");
+    let path = dir.join("keys.json");
+    let plain = file_store(&path, None);
+    add(&plain, "first").unwrap();
+    let lossy = Store::new(
+        Box::new(LossyBackend {
+            inner: FileBackend::new(&path),
+            lose_next: true.into(),
+        }),
+        None,
+    );
+    let file = add(&lossy, "second").unwrap();
+    assert_eq!(file.keys.len(), 2);
+    let stored = KeyFile::from_json(plain.load().unwrap().bytes_or_empty()).unwrap();
+    let ids: Vec<_> = stored.keys.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["first", "second"]);
 }

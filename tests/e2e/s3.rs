@@ -1,0 +1,393 @@
+//! The S3 store against a real S3-protocol server (s3s-fs, SigV4-checked) on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use heare_auth_server::store::{Backend, Location, StoreConfig};
+use heare_auth_tests::{bin_dir, cli, env_refs, stderr, stdout, S3Server, Server, S3_SECRET_KEY};
+use serde_json::Value;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (k, v) in extra {
+        env.retain(|(n, _)| n != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+fn create(env: &[(String, String)], name: &str) -> Value {
+    let out = cli(
+        &["create", "--name", name, "--json", "--no-refresh"],
+        &env_refs(env),
+    );
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+/// Replaces an object with raw bytes through a real signed PUT (s3s-fs keeps ETags in its own
+/// metadata, so files changed behind its back would not look changed).
+fn put_raw(env: &[(String, String)], bytes: &[u8]) {
+    let config =
+        StoreConfig::from_env(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    let Location::S3(s3) = config.location else {
+        panic!("not S3")
+    };
+    let backend = heare_auth_server::store::S3Backend::new(&s3).unwrap();
+    let current = backend.get().unwrap().map(|o| o.version);
+    backend.put(bytes, current.as_deref()).unwrap();
+}
+
+/// An object's raw bytes, read through a signed GET.
+fn get_raw(env: &[(String, String)]) -> Vec<u8> {
+    let config =
+        StoreConfig::from_env(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .unwrap();
+    let Location::S3(s3) = config.location else {
+        panic!("not S3")
+    };
+    heare_auth_server::store::S3Backend::new(&s3)
+        .unwrap()
+        .get()
+        .unwrap()
+        .unwrap()
+        .bytes
+}
+
+fn secret(key: &Value) -> &str {
+    key["secret"].as_str().unwrap()
+}
+
+/// Polls `check` every 25 ms until it holds or `limit` passes; returns the time it took.
+fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    None
+}
+
+#[test]
+fn cli_and_server_share_an_s3_object() {
+    let s3 = S3Server::start("crud");
+    let env = s3.env("keys.json");
+    // Missing object: zero keys, for the server and the CLI.
+    let server = Server::start(&env_refs(&env));
+    assert_eq!(
+        stdout(&cli(&["list"], &env_refs(&env))),
+        "No API keys found.\n"
+    );
+    let env = with(env, &[("REFRESH_URL", &format!("{}/refresh", server.url))]);
+
+    // The first write creates the object; the CLI's refresh makes the server load it.
+    let out = cli(
+        &[
+            "create",
+            "--name",
+            "From S3",
+            "--metadata",
+            r#"{"region": "eu"}"#,
+            "--json",
+        ],
+        &env_refs(&env),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("✓ Service refreshed - 1 keys loaded"),
+        "{}",
+        stderr(&out)
+    );
+    let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let (status, body) = server.verify(secret(&key));
+    assert_eq!(
+        (status, &body["key_id"], &body["metadata"]["region"]),
+        (200, &key["id"], &Value::from("eu"))
+    );
+    let stored = std::fs::read_to_string(s3.object_file("keys.json")).unwrap();
+    assert!(
+        !stored.contains(&secret(&key)[5..]),
+        "plaintext secret in S3"
+    );
+
+    let id = key["id"].as_str().unwrap();
+    assert!(stdout(&cli(&["list"], &env_refs(&env))).contains(id));
+    assert!(stdout(&cli(&["show", id], &env_refs(&env))).contains("From S3"));
+    let out = cli(&["delete", id, "--yes"], &env_refs(&env));
+    assert_eq!(
+        stdout(&out),
+        "✓ Deleted successfully.\n✓ Service refreshed - 0 keys loaded\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.verify(secret(&key)).0, 403);
+}
+
+#[test]
+fn replicas_converge_within_one_poll_interval_without_refresh() {
+    let s3 = S3Server::start("replicas");
+    let interval = Duration::from_millis(500);
+    let env = with(s3.env("keys.json"), &[("REFRESH_INTERVAL", "0.5")]);
+    let replicas: Vec<Server> = (0..3).map(|_| Server::start(&env_refs(&env))).collect();
+    let key = create(&env, "replicated");
+    // One interval, plus a margin for the poll in flight and this machine's scheduling.
+    let limit = interval * 2 + Duration::from_millis(500);
+    for r in &replicas {
+        assert!(
+            within(limit, || r.verify(secret(&key)).0 == 200).is_some(),
+            "{} never accepted the key",
+            r.url
+        );
+    }
+    let out = cli(
+        &[
+            "delete",
+            key["id"].as_str().unwrap(),
+            "--yes",
+            "--no-refresh",
+        ],
+        &env_refs(&env),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for r in &replicas {
+        assert!(
+            within(limit, || r.verify(secret(&key)).0 == 403).is_some(),
+            "{} kept the deleted key",
+            r.url
+        );
+        let changed = r
+            .wait_for_event("keys_changed", Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(changed["removed"], key["id"]);
+        assert!(!changed.to_string().contains(&secret(&key)[5..]));
+    }
+}
+
+#[test]
+fn fifty_concurrent_creates_from_two_groups_of_processes_keep_every_key() {
+    let s3 = S3Server::start("concurrent");
+    let env = s3.env("keys.json");
+    let handles: Vec<_> = (0..2)
+        .flat_map(|group| (0..25).map(move |i| (group, i)))
+        .map(|(group, i)| {
+            let env = env.clone();
+            std::thread::spawn(move || {
+                create(&env, &format!("group{group}-client{i}"))["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+        })
+        .collect();
+    let mut ids: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let listed: Value =
+        serde_json::from_str(&stdout(&cli(&["list", "--json"], &env_refs(&env)))).unwrap();
+    let mut stored: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    stored.sort();
+    assert_eq!(stored.len(), 50);
+    assert_eq!(stored, ids);
+}
+
+#[test]
+fn an_s3_outage_fails_no_verification_and_changes_arrive_after_it() {
+    let mut s3 = S3Server::start("outage");
+    let env = with(s3.env("keys.json"), &[("REFRESH_INTERVAL", "0.2")]);
+    let before = create(&env, "before the outage");
+    let server = Arc::new(Server::start(&env_refs(&env)));
+    let (stop, verified, failed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let traffic: Vec<_> = (0..2)
+        .map(|_| {
+            let (server, stop, verified, failed) = (
+                server.clone(),
+                stop.clone(),
+                verified.clone(),
+                failed.clone(),
+            );
+            let secret = secret(&before).to_string();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match server.verify(&secret).0 {
+                        200 => verified.fetch_add(1, Ordering::SeqCst),
+                        _ => failed.fetch_add(1, Ordering::SeqCst),
+                    };
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    s3.kill();
+    // Several polls fail while S3 is down.
+    assert!(server
+        .wait_for_event("refresh_failed", Duration::from_secs(5))
+        .is_some());
+    std::thread::sleep(Duration::from_millis(800));
+    s3.restart();
+    let after = create(&env, "after the outage");
+    assert!(
+        within(Duration::from_secs(5), || server.verify(secret(&after)).0
+            == 200)
+        .is_some()
+    );
+    stop.store(true, Ordering::SeqCst);
+    for t in traffic {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "verifications failed during the outage"
+    );
+    assert!(
+        verified.load(Ordering::SeqCst) > 100,
+        "too little traffic to mean anything"
+    );
+}
+
+#[test]
+fn corrupt_objects_and_a_wrong_storage_secret_keep_the_last_good_set() {
+    let s3 = S3Server::start("corrupt");
+    let env = with(
+        s3.env("keys.json"),
+        &[
+            ("REFRESH_INTERVAL", "0.2"),
+            ("STORAGE_SECRET", "right secret"),
+        ],
+    );
+    let key = create(&env, "encrypted");
+    assert!(std::fs::read(s3.object_file("keys.json"))
+        .unwrap()
+        .starts_with(b"HEARE_ENCRYPTED_V1:gAAAAA"));
+    let server = Server::start(&env_refs(&env));
+    assert_eq!(server.verify(secret(&key)).0, 200);
+
+    let good = get_raw(&env);
+    for (what, bytes) in [
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("not JSON", b"{\"keys\": [".to_vec()),
+        (
+            "invalid",
+            br#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#.to_vec(),
+        ),
+    ] {
+        put_raw(&env, &bytes);
+        let failures = || {
+            server
+                .logs()
+                .iter()
+                .filter(|l| l["event"] == "refresh_failed")
+                .count()
+        };
+        let seen = failures();
+        assert!(
+            within(Duration::from_secs(3), || failures() > seen).is_some(),
+            "{what}: no refresh_failed"
+        );
+        assert_eq!(
+            server.verify(secret(&key)).0,
+            200,
+            "{what}: lost the good set"
+        );
+    }
+
+    // A file encrypted with another secret.
+    let other = with(
+        env.clone(),
+        &[("S3_KEY", "other.json"), ("STORAGE_SECRET", "wrong secret")],
+    );
+    let foreign = create(&other, "foreign");
+    put_raw(&env, &get_raw(&other));
+    assert!(within(Duration::from_secs(3), || {
+        server.logs().iter().any(|l| {
+            l["event"] == "refresh_failed"
+                && l["error"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("wrong STORAGE_SECRET")
+        })
+    })
+    .is_some());
+    assert_eq!(server.verify(secret(&key)).0, 200);
+    assert_eq!(server.verify(secret(&foreign)).0, 403);
+    let logs: String = server.logs().iter().map(|l| l.to_string()).collect();
+    assert!(!logs.contains("right secret") && !logs.contains("wrong secret"));
+}
+
+#[test]
+fn wrong_credentials_are_a_clear_error_naming_the_cause() {
+    let s3 = S3Server::start("creds");
+    let env = s3.env("keys.json");
+    let cases = [
+        (
+            ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+            "SignatureDoesNotMatch",
+        ),
+        (("AWS_ACCESS_KEY_ID", "nobody"), "access denied"),
+    ];
+    for ((var, value), cause) in cases {
+        let bad = with(env.clone(), &[(var, value)]);
+        let out = cli(&["list"], &env_refs(&bad));
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("s3://heare-keys/keys.json") && err.contains(cause),
+            "{err}"
+        );
+        assert!(!err.contains(S3_SECRET_KEY) && !err.contains("not-the-secret"));
+
+        let out = Command::new(bin_dir().join("heare-auth-server"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env_clear()
+            .envs(env_refs(&with(bad, &[("STARTUP_TIMEOUT", "0")])))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("s3://heare-keys/keys.json") && err.contains(cause),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn startup_waits_for_the_store_then_gives_up_with_one_line() {
+    let mut s3 = S3Server::start("startup");
+    let env = with(s3.env("keys.json"), &[("STARTUP_TIMEOUT", "1")]);
+    create(&env, "k");
+    s3.kill();
+    let started = Instant::now();
+    let out = Command::new(bin_dir().join("heare-auth-server"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env_clear()
+        .envs(env_refs(&env))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "gave up too early"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("heare-auth-server: s3://heare-keys/keys.json: GET failed"),
+        "{err}"
+    );
+    assert!(err.contains("startup_retry"), "{err}");
+}
