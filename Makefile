@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export PATH := $(CURDIR)/.cache/tools/bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test check lint fmt wasm-target build clean
+.PHONY: run test check lint fmt tools wasm-target build clean
 
 ## Build and start the server on ./keys.json (PORT, HOST, KEYS_FILE override).
 run:
@@ -15,7 +15,7 @@ build:
 	$(CARGO) build --release --bins
 
 ## Every test: unit tests of each crate and the end-to-end tests of the real binaries.
-test:
+test: tools
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace; \
 	else \
@@ -30,6 +30,10 @@ lint: wasm-target
 
 ## Exactly what CI runs (.ci/run).
 check: lint test
+
+## Test tools, installed into .cache/tools only when missing.
+tools:
+	@bash tests/tools/ensure-s3s-fs.sh
 
 wasm-target:
 	@bash tests/tools/ensure-wasm-target.sh
