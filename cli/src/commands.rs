@@ -30,10 +30,11 @@ pub fn create<R: RngCore + CryptoRng>(
         None => Value::Object(Default::default()),
         Some(text) => match serde_json::from_str(text) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                return Err(CliError::Invalid(
-                    "Invalid JSON in metadata: expected a JSON object".into(),
-                ))
+            Ok(other) => {
+                return Err(CliError::Invalid(format!(
+                    "Invalid JSON in metadata: expected a JSON object, got {}",
+                    json_kind(&other)
+                )))
             }
             Err(e) => return Err(CliError::Invalid(format!("Invalid JSON in metadata: {e}"))),
         },
@@ -49,10 +50,24 @@ pub fn create<R: RngCore + CryptoRng>(
         ..KeyRecord::default()
     };
     store.update(&mut |file: &mut KeyFile| {
-        file.keys.push(record.clone());
+        if file.get(&record.id).is_none() {
+            file.keys.push(record.clone());
+        }
         Ok(())
     })?;
     Ok(Created { record, secret })
+}
+
+/// "an array", "a string", ...: what a JSON value is, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// All keys, in file order.
@@ -71,14 +86,16 @@ pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
         .ok_or_else(|| Error::NotFound(id.to_string()).into())
 }
 
-/// Deletes a key by id; fails if it is (or has meanwhile become) absent.
+/// Deletes a key by id; fails if no key had it when the delete began.
 pub fn delete(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let mut removed = None;
     store.update(&mut |file: &mut KeyFile| {
-        removed = Some(
-            file.remove(id)
-                .ok_or_else(|| Error::NotFound(id.to_string()))?,
-        );
+        match (file.remove(id), &removed) {
+            (Some(key), _) => removed = Some(key),
+            // Already gone after our own write: the delete is confirmed.
+            (None, Some(_)) => {}
+            (None, None) => return Err(Error::NotFound(id.to_string())),
+        }
         Ok(())
     })?;
     removed.ok_or_else(|| Error::NotFound(id.to_string()).into())
@@ -94,6 +111,8 @@ pub fn refresh(url: &str) -> Result<u64, CliError> {
             let reason = body["error"].as_str().unwrap_or("no reason given");
             return Err(failed(format!("{url} answered {code}: {reason}")));
         }
+        // ureq names the URL itself when it got as far as using it.
+        Err(ureq::Error::Transport(t)) if t.url().is_some() => return Err(failed(t.to_string())),
         Err(e) => return Err(failed(format!("{url}: {e}"))),
     };
     let body: Value = response
@@ -201,15 +220,149 @@ mod tests {
     }
 
     #[test]
+    fn listed_json_has_the_new_key_but_never_its_secret() {
+        let (store, path) = store("listjson");
+        std::fs::write(
+            &path,
+            r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old"}]}"#,
+        )
+        .unwrap();
+        let created = create(&store, &args("New"), NOW, &mut OsRng).unwrap();
+        let text = crate::output::list_json(&list(&store).unwrap(), NOW);
+        assert!(!text.contains(&created.secret) && !text.contains("sec_legacy_plain"));
+        let listed: Value = serde_json::from_str(&text).unwrap();
+        let keys = listed.as_array().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1]["id"], created.record.id.as_str());
+        assert_eq!(keys[1]["name"], "New");
+        assert_eq!(keys[1]["metadata"], serde_json::json!({"team": "core"}));
+        assert_eq!(keys[1]["expires_at"], "2026-11-25T02:17:14.316000Z");
+        for key in keys {
+            assert!(key.get("secret").is_none() && key.get("secret_hash").is_none());
+        }
+        // The legacy key is written back as it was.
+        let stored = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            stored.contains(r#""secret": "sec_legacy_plain""#),
+            "{stored}"
+        );
+    }
+
+    #[test]
+    fn deleting_an_unknown_id_changes_nothing() {
+        let (store, path) = store("delunknown");
+        assert_eq!(
+            delete(&store, "key_nope").unwrap_err().to_string(),
+            "API key not found: key_nope"
+        );
+        assert!(!path.exists());
+        create(&store, &args("A"), NOW, &mut OsRng).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(
+            delete(&store, "key_nope").unwrap_err(),
+            CliError::Store(Error::NotFound("key_nope".into()))
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    /// Serves one HTTP response on a local port; returns the refresh URL and the request seen.
+    fn one_reply(status: &str, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/refresh", listener.local_addr().unwrap());
+        let status = status.to_string();
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn refresh_posts_and_reads_the_key_count() {
+        let (url, server) = one_reply("200 OK", r#"{"success": true, "keys_loaded": 3}"#);
+        assert_eq!(refresh(&url), Ok(3));
+        assert!(server
+            .join()
+            .unwrap()
+            .starts_with("POST /refresh HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn refresh_failures_name_the_status_and_the_servers_reason() {
+        let cases = [
+            (
+                "500 Internal Server Error",
+                r#"{"success": false, "error": "keys file is invalid"}"#,
+                "answered 500: keys file is invalid",
+            ),
+            ("404 Not Found", "not json", "answered 404: no reason given"),
+            (
+                "200 OK",
+                r#"{"success": false}"#,
+                r#"did not report success: {"success":false}"#,
+            ),
+            ("200 OK", "<html>", "answered with invalid JSON: "),
+        ];
+        for (status, body, want) in cases {
+            let (url, server) = one_reply(status, body);
+            let err = refresh(&url).unwrap_err().to_string();
+            server.join().unwrap();
+            assert!(
+                err.starts_with(&format!("Failed to refresh: {url} {want}")),
+                "{status}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_that_is_not_an_object_is_named() {
+        let (store, _) = store("metakind");
+        for (bad, kind) in [
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("null", "null"),
+            ("7", "a number"),
+        ] {
+            let mut a = args("A");
+            a.metadata = Some(bad.into());
+            assert_eq!(
+                create(&store, &a, NOW, &mut OsRng).unwrap_err(),
+                CliError::Invalid(format!(
+                    "Invalid JSON in metadata: expected a JSON object, got {kind}"
+                ))
+            );
+        }
+    }
+
+    #[test]
     fn refresh_to_a_closed_port_is_an_error() {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/refresh", closed.local_addr().unwrap());
         drop(closed);
-        let err = refresh(&url).unwrap_err();
+        let err = refresh(&url).unwrap_err().to_string();
         assert!(
-            err.to_string()
-                .starts_with(&format!("Failed to refresh: {url}")),
+            err.starts_with(&format!("Failed to refresh: {url}: Connection Failed")),
             "{err}"
+        );
+        assert_eq!(err.matches(&url).count(), 1, "{err}");
+        assert_eq!(
+            refresh("not a url").unwrap_err().to_string(),
+            "Failed to refresh: not a url: Bad URL: failed to parse URL: RelativeUrlWithoutBase: relative URL without a base"
         );
     }
 }

@@ -40,3 +40,39 @@ impl From<heare_auth_server::Error> for CliError {
         CliError::Store(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_exit_2_everything_else_1() {
+        let cases = [
+            (CliError::Usage("create: unknown flag --nme".into()), 2),
+            (CliError::Invalid("Invalid JSON in metadata: x".into()), 1),
+            (
+                CliError::Store(heare_auth_server::Error::NotFound("key_x".into())),
+                1,
+            ),
+            (CliError::Refresh("http://h/refresh answered 500".into()), 1),
+        ];
+        let codes: Vec<u8> = cases.iter().map(|(e, _)| e.exit_code()).collect();
+        assert_eq!(codes, cases.iter().map(|(_, c)| *c).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn messages_are_what_main_prints_after_error() {
+        assert_eq!(
+            CliError::Store(heare_auth_server::Error::NotFound("key_x".into())).to_string(),
+            "API key not found: key_x"
+        );
+        assert_eq!(
+            CliError::Refresh("http://h/refresh answered 500: boom".into()).to_string(),
+            "Failed to refresh: http://h/refresh answered 500: boom"
+        );
+        assert_eq!(
+            CliError::Usage("show: missing the key ID".into()).to_string(),
+            "show: missing the key ID"
+        );
+    }
+}

@@ -37,7 +37,9 @@ fn main() -> ExitCode {
 
 fn run(cmd: Cmd) -> Result<(), CliError> {
     let env = |k: &str| std::env::var(k).ok();
-    let refresh_url = env("REFRESH_URL").unwrap_or_else(|| DEFAULT_REFRESH_URL.into());
+    let refresh_url = env("REFRESH_URL")
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_REFRESH_URL.into());
     let now = now_ms();
     let open = || StoreConfig::from_env(env)?.open();
     match cmd {
@@ -85,7 +87,7 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
         }
         Cmd::Refresh { url } => {
             let n = commands::refresh(url.as_deref().unwrap_or(&refresh_url))?;
-            println!("✓ Service refreshed - {n} keys loaded");
+            println!("{}", output::refreshed(n));
         }
     }
     Ok(())
@@ -97,12 +99,12 @@ fn after_write(url: &str, skip: bool, json: bool) {
         return;
     }
     match commands::refresh(url) {
-        Ok(n) if json => eprintln!("✓ Service refreshed - {n} keys loaded"),
-        Ok(n) => println!("✓ Service refreshed - {n} keys loaded"),
-        Err(e) => eprintln!(
-            "Warning: Failed to refresh service: {}",
-            e.to_string().trim_start_matches("Failed to refresh: ")
-        ),
+        Ok(n) if json => eprintln!("{}", output::refreshed(n)),
+        Ok(n) => println!("{}", output::refreshed(n)),
+        Err(CliError::Refresh(reason)) => {
+            eprintln!("Warning: Failed to refresh service: {reason}")
+        }
+        Err(e) => eprintln!("Warning: Failed to refresh service: {e}"),
     }
 }
 
@@ -114,17 +116,14 @@ fn confirm(store: &Store, id: &str) -> Result<bool, CliError> {
             "refusing to delete without confirmation: stdin is not a terminal; pass --yes".into(),
         ));
     }
-    print!("Delete API key '{id}' ({})? [y/N]: ", key.name);
+    print!("{}", output::delete_prompt(&key));
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
         .map_err(|e| CliError::Invalid(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    Ok(args::is_yes(&answer))
 }
 
 fn now_ms() -> UnixMillis {

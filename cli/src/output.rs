@@ -37,6 +37,16 @@ pub fn created_json(c: &Created) -> String {
     .to_string()
 }
 
+/// What `refresh` (and `create`/`delete` after writing) print when the server reloaded.
+pub fn refreshed(keys_loaded: u64) -> String {
+    format!("✓ Service refreshed - {keys_loaded} keys loaded")
+}
+
+/// The question `delete` asks on a terminal (no newline: the answer follows on the same line).
+pub fn delete_prompt(r: &KeyRecord) -> String {
+    format!("Delete API key '{}' ({})? [y/N]: ", r.id, r.name)
+}
+
 /// Whether a key is live at `now`: "active", "expired", or "expired (unreadable expires_at)".
 pub fn status(r: &KeyRecord, now: UnixMillis) -> &'static str {
     match r.expires_at.as_deref().map(parse_timestamp) {
@@ -175,6 +185,15 @@ mod tests {
         assert!(show_text(&legacy, NOW).contains("Secret:  stored in plaintext (legacy)"));
         assert!(show_text(&keys[1], NOW).contains("Secret:  stored hashed (SHA-256)"));
         assert_eq!(status(&legacy, NOW), "expired (unreadable expires_at)");
+    }
+
+    #[test]
+    fn refresh_line_and_delete_prompt() {
+        assert_eq!(refreshed(3), "✓ Service refreshed - 3 keys loaded");
+        assert_eq!(
+            delete_prompt(&record("key_a", "Billing", None)),
+            "Delete API key 'key_a' (Billing)? [y/N]: "
+        );
     }
 
     #[test]

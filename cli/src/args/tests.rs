@@ -97,40 +97,95 @@ fn other_commands() {
 
 #[test]
 fn help_and_version() {
-    assert_eq!(p(&[]), Ok(Cmd::Help(None)));
     assert_eq!(p(&["--help"]), Ok(Cmd::Help(None)));
+    assert_eq!(p(&["-h"]), Ok(Cmd::Help(None)));
+    assert_eq!(p(&["help"]), Ok(Cmd::Help(None)));
     assert_eq!(p(&["help", "delete"]), Ok(Cmd::Help(Some("delete"))));
+    assert_eq!(p(&["--help", "show"]), Ok(Cmd::Help(Some("show"))));
     assert_eq!(p(&["--version"]), Ok(Cmd::Version));
+    assert_eq!(p(&["-V"]), Ok(Cmd::Version));
     for c in ["create", "list", "show", "delete", "refresh"] {
         assert_eq!(p(&[c, "--help"]), Ok(Cmd::Help(Some(c))));
+        assert_eq!(p(&[c, "-h"]), Ok(Cmd::Help(Some(c))));
         assert!(help(Some(c)).starts_with(&format!("Usage: heare-auth {c}")));
     }
-    assert!(help(None).contains("KEYS_FILE"));
+    // Help wins over whatever else is on the line, even an incomplete command.
+    assert_eq!(
+        p(&["create", "--nme", "x", "--help"]),
+        Ok(Cmd::Help(Some("create")))
+    );
+    assert_eq!(p(&["delete", "--help"]), Ok(Cmd::Help(Some("delete"))));
+    assert_eq!(help(None), USAGE);
+    for needle in [
+        "KEYS_FILE",
+        "REFRESH_URL",
+        "STORAGE_SECRET",
+        "heare-auth create",
+    ] {
+        assert!(USAGE.contains(needle), "{needle}");
+    }
+}
+
+#[test]
+fn repeated_switches_are_harmless() {
+    assert_eq!(
+        p(&["list", "--json", "--json"]),
+        Ok(Cmd::List {
+            detailed: false,
+            json: true
+        })
+    );
+    assert_eq!(
+        p(&["delete", "k", "-y", "--yes"]),
+        Ok(Cmd::Delete {
+            id: "k".into(),
+            yes: true,
+            no_refresh: false
+        })
+    );
 }
 
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
+        (&[], "missing command: expected create, list, show, delete or refresh"),
+        (&["--json"], "unknown flag --json"),
+        (&["--version", "x"], "--version: unexpected argument x"),
         (&["frobnicate"], "unknown command 'frobnicate'"),
+        (&["help", "frobnicate"], "unknown command 'frobnicate'"),
+        (&["help", "list", "show"], "help: unexpected argument show"),
         (&["create"], "create: missing required flag --name"),
         (&["create", "--name", " "], "create: --name must not be empty"),
         (&["create", "--name"], "create: --name needs a value"),
-        (&["create", "--nme", "x"], "create: missing required flag --name"),
+        (&["create", "--name", "--json"], "create: --name needs a value"),
+        (&["create", "--name=", "x"], "create: --name needs a value"),
+        (&["create", "--name", "a", "--name", "b"], "create: --name given more than once"),
+        (&["create", "--nme", "x"], "create: unknown flag --nme"),
         (&["create", "--name", "x", "--nme", "y"], "create: unknown flag --nme"),
+        (&["create", "--name", "x", "extra"], "create: unexpected argument extra"),
+        (&["create", "--name", "x", "--metadata"], "create: --metadata needs a value"),
+        (&["create", "--name", "x", "--ttl"], "create: --ttl needs a value"),
+        (&["create", "--name", "x", "--expires-at"], "create: --expires-at needs a value"),
         (&["create", "--name", "x", "--ttl", "5d", "--expires-at", "2027-01-01"], "create: give --expires-at or --ttl, not both"),
         (&["create", "--name", "x", "--ttl", "soon"], "create: --ttl: expected a positive number and a unit (s, m, h, d, w) like 90d, got 'soon'"),
+        (&["create", "--name", "x", "--ttl", "2000000d"], "create: --ttl: expected at most 1000 years, got '2000000d'"),
         (&["create", "--name", "x", "--expires-at", "tomorrow"], "create: --expires-at: expected an RFC 3339 timestamp or a date (2026-01-31T12:00:00Z, 2026-01-31), got 'tomorrow'"),
+        (&["list", "--all"], "list: unknown flag --all"),
+        (&["list", "extra"], "list: unexpected argument extra"),
         (&["show"], "show: missing the key ID"),
         (&["show", "--json"], "show: missing the key ID"),
+        (&["show", "--jsn", "k"], "show: unknown flag --jsn"),
         (&["show", "a", "b"], "show: unexpected argument b"),
         (&["delete"], "delete: missing the key ID"),
+        (&["delete", "-y"], "delete: missing the key ID"),
         (&["delete", "--force", "k"], "delete: unknown flag --force"),
-        (&["list", "--all"], "list: unknown flag --all"),
+        (&["delete", "k", "--force"], "delete: unknown flag --force"),
         (&["refresh", "--url"], "refresh: --url needs a value"),
+        (&["refresh", "--url", "http://a", "--url", "http://b"], "refresh: --url given more than once"),
+        (&["refresh", "now"], "refresh: unexpected argument now"),
     ];
     for (args, want) in cases {
         assert_eq!(usage_error(args), *want, "{args:?}");
-        assert_eq!(CliError::Usage(String::new()).exit_code(), 2);
     }
 }
 
@@ -139,12 +194,82 @@ fn ttl_units() {
     assert_eq!(parse_ttl("3600s"), Ok(3_600_000));
     assert_eq!(parse_ttl("30m"), Ok(1_800_000));
     assert_eq!(parse_ttl("12h"), Ok(43_200_000));
+    assert_eq!(parse_ttl("90d"), Ok(7_776_000_000));
     assert_eq!(parse_ttl("2w"), Ok(1_209_600_000));
-    for bad in ["", "0d", "d", "5", "5y", "-5d", "1.5h"] {
-        assert!(parse_ttl(bad).is_err(), "{bad}");
+    assert_eq!(parse_ttl("365000d"), Ok(MAX_TTL_MS));
+    for bad in [
+        "", "0d", "d", "5", "5y", "-5d", "+5d", "1.5h", "5 d", "5D", "05x",
+    ] {
+        assert_eq!(
+            parse_ttl(bad),
+            Err(format!(
+                "expected a positive number and a unit (s, m, h, d, w) like 90d, got '{bad}'"
+            )),
+            "{bad}"
+        );
     }
+    for long in ["365001d", "99999999999999999w", "99999999999999999999999s"] {
+        assert_eq!(
+            parse_ttl(long),
+            Err(format!("expected at most 1000 years, got '{long}'")),
+            "{long}"
+        );
+    }
+}
+
+#[test]
+fn expiry_is_stored_normalised() {
+    const NOW: UnixMillis = 1_795_569_434_316; // 2026-11-25T01:17:14.316Z
     assert_eq!(
-        parse_ttl("99999999999999999w"),
-        Err("'99999999999999999w' is too long".into())
+        Expiry::After(3_600_000).timestamp(NOW),
+        "2026-11-25T02:17:14.316000Z"
+    );
+    let Ok(Cmd::Create(a)) = p(&[
+        "create",
+        "--name",
+        "x",
+        "--expires-at",
+        "2027-01-31 12:00:00+02:00",
+    ]) else {
+        panic!("not a create")
+    };
+    assert_eq!(
+        a.expires.map(|e| e.timestamp(NOW)).as_deref(),
+        Some("2027-01-31T10:00:00.000000Z")
+    );
+}
+
+#[test]
+fn only_y_or_yes_confirms() {
+    for yes in ["y\n", "Y", " yes \r\n", "YES"] {
+        assert!(is_yes(yes), "{yes:?}");
+    }
+    for no in ["", "\n", "n", "no", "yeah", "y y", "ja"] {
+        assert!(!is_yes(no), "{no:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_arguments_are_usage_errors() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = || OsString::from_vec(vec![0x66, 0xff]);
+    assert_eq!(
+        parse(vec![bad()]),
+        Err(CliError::Usage(
+            "the command: argument is not a UTF-8 string".into()
+        ))
+    );
+    assert_eq!(
+        parse(vec!["create".into(), "--name".into(), bad()]),
+        Err(CliError::Usage(
+            "create: --name: argument is not a UTF-8 string".into()
+        ))
+    );
+    assert_eq!(
+        parse(vec!["show".into(), bad()]),
+        Err(CliError::Usage(
+            "show: argument is not a UTF-8 string".into()
+        ))
     );
 }
