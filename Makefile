@@ -4,7 +4,9 @@
 CARGO ?= cargo
 export PATH := $(CURDIR)/.cache/tools/bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test check lint fmt tools wasm-target build clean
+WASM_OUT := target/wasm32-unknown-unknown/release-wasm/heare_auth_wasm.wasm
+
+.PHONY: run test check lint fmt tools js-deps wasm wasm-target build clean
 
 ## Build and start the server on ./keys.json (PORT, HOST, KEYS_FILE override).
 run:
@@ -14,13 +16,24 @@ run:
 build:
 	$(CARGO) build --release --bins
 
-## Every test: unit tests of each crate and the end-to-end tests of the real binaries.
-test: tools
+## The WebAssembly verifier as an ES module package in wasm/pkg/, for edge workers and Node.
+wasm: wasm-target
+	$(CARGO) build -p heare-auth-wasm --target wasm32-unknown-unknown --profile release-wasm
+	@bash tests/tools/ensure-wasm-bindgen.sh
+	wasm-bindgen --target web --remove-name-section --remove-producers-section \
+	  --out-dir wasm/pkg $(WASM_OUT)
+	@printf 'wasm/pkg/heare_auth_wasm_bg.wasm: %s bytes, %s gzipped\n' \
+	  "$$(wc -c < wasm/pkg/heare_auth_wasm_bg.wasm)" "$$(gzip -9c wasm/pkg/heare_auth_wasm_bg.wasm | wc -c)"
+
+## Every test: unit tests of each crate, the end-to-end tests of the real binaries, and the
+## WebAssembly package in Node and in workerd.
+test: tools wasm js-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace; \
 	else \
 	  $(CARGO) test --workspace --all-targets; \
 	fi
+	node --test wasm/tests/*.test.mjs wasm/examples/worker/test/*.test.mjs
 
 ## Formatting, lints, and the core's wasm32 build: the static half of CI.
 lint: wasm-target
@@ -34,6 +47,9 @@ check: lint test
 ## Test tools, installed into .cache/tools only when missing.
 tools:
 	@bash tests/tools/ensure-s3s-fs.sh
+
+js-deps:
+	@bash tests/tools/ensure-npm-deps.sh
 
 wasm-target:
 	@bash tests/tools/ensure-wasm-target.sh

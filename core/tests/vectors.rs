@@ -1,0 +1,89 @@
+//! The shared verification vectors (`tests/vectors/verify.json`), run against the native core.
+//! The WebAssembly package's Node tests run the same file, so edge and origin cannot disagree.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use heare_auth_core::{decrypt_file, Error, KeySet, Warning};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct Vectors {
+    suites: Vec<Suite>,
+}
+
+#[derive(Deserialize)]
+struct Suite {
+    name: String,
+    /// The keys file as JSON; its exact text is what gets loaded.
+    file: Option<Box<RawValue>>,
+    /// The keys file verbatim (invalid JSON, encrypted files).
+    file_text: Option<String>,
+    storage_secret: Option<String>,
+    #[serde(default)]
+    cases: Vec<Case>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    secret: String,
+    now: i64,
+    expected: Value,
+}
+
+fn vectors() -> Vectors {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/verify.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Loads a suite's file the way the server and the wasm `Verifier` do.
+fn load(suite: &Suite) -> Result<(KeySet, Vec<Warning>), Error> {
+    let bytes = match (&suite.file, &suite.file_text) {
+        (Some(file), None) => file.get().as_bytes(),
+        (None, Some(text)) => text.as_bytes(),
+        _ => panic!("{}: give exactly one of `file` and `file_text`", suite.name),
+    };
+    let plain = decrypt_file(bytes, suite.storage_secret.as_deref())?;
+    KeySet::from_json(&plain)
+}
+
+#[test]
+fn every_suite_gives_the_expected_answers() {
+    let vectors = vectors();
+    let (mut cases, mut rejected) = (0, 0);
+    for suite in &vectors.suites {
+        let name = &suite.name;
+        match (load(suite), &suite.error) {
+            (Ok((set, warnings)), None) => {
+                let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                assert_eq!(warnings, suite.warnings, "{name}: warnings");
+                assert!(!suite.cases.is_empty(), "{name}: no cases");
+                for case in &suite.cases {
+                    let body = set.verify(&case.secret, case.now).to_json();
+                    let got: Value = serde_json::from_str(&body).unwrap();
+                    assert_eq!(got, case.expected, "{name}: secret {:?}", case.secret);
+                    cases += 1;
+                }
+            }
+            (Err(err), Some(expected)) => {
+                let message = err.to_string();
+                assert!(
+                    message.contains(expected.as_str()),
+                    "{name}: error {message:?} does not contain {expected:?}"
+                );
+                rejected += 1;
+            }
+            (Ok(_), Some(expected)) => panic!("{name}: loaded, expected an error {expected:?}"),
+            (Err(err), None) => panic!("{name}: {err}"),
+        }
+    }
+    assert!(
+        cases >= 30 && rejected >= 10,
+        "{cases} cases, {rejected} rejected files"
+    );
+}
