@@ -1,0 +1,283 @@
+// heare-auth at the edge: a Cloudflare Worker that verifies API keys against keys.json with the
+// WebAssembly verifier, either answering `POST /verify` like the origin server (MODE=verify) or
+// guarding an origin (MODE=gate). README.md beside this file describes bindings and variables.
+
+import { initSync, Verifier } from "../../pkg/heare_auth_wasm.js";
+import wasmModule from "../../pkg/heare_auth_wasm_bg.wasm";
+
+initSync({ module: wasmModule });
+
+const INVALID_BODY = '{"valid":false,"error":"Invalid API key"}';
+const MAX_BODY = 16 * 1024;
+const DEFAULT_TTL_SECONDS = 30;
+const REALM = 'Bearer realm="heare-auth"';
+const BEARER = /^Bearer[ \t]+(\S.*)$/i;
+
+// Per isolate: the Verifier being served, the version of the file it was built from, the version
+// of the last file that failed to load (so a bad file is reported once, not on every read), and
+// when the binding was last read. Requests never share promises: workerd forbids awaiting I/O
+// started by another request, so each request that finds the TTL expired reads the binding itself.
+const state = { verifier: null, version: null, failedVersion: null, checkedAt: -Infinity };
+
+export default {
+  async fetch(request, env) {
+    const mode = env.MODE || "verify";
+    if (mode === "verify") return handleVerifyMode(request, env);
+    if (mode === "gate") return handleGate(request, env);
+    log("config_error", { error: `MODE must be "verify" or "gate", not ${JSON.stringify(mode)}` });
+    return jsonError(500, "worker misconfigured");
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// MODE=verify: the origin server's API.
+
+async function handleVerifyMode(request, env) {
+  const { pathname } = new URL(request.url);
+  switch (`${request.method} ${pathname}`) {
+    case "POST /verify":
+      return handleVerify(request, env);
+    case "GET /health":
+      return json(200, '{"status":"ok"}');
+  }
+  if (pathname === "/verify") return methodNotAllowed("POST");
+  if (pathname === "/health") return methodNotAllowed("GET");
+  return jsonError(404, "Not found");
+}
+
+async function handleVerify(request, env) {
+  let secret = presentedKey(request.headers);
+  if (secret === null) {
+    const parsed = await apiKeyFromBody(request);
+    if (parsed.reply) return parsed.reply;
+    secret = parsed.secret;
+  }
+  await refreshKeys(env);
+  if (!state.verifier) return unavailable();
+  const body = state.verifier.verifyJson(secret, Date.now());
+  // The body is the origin's, byte for byte; only a valid key's body starts this way.
+  return json(body.startsWith('{"valid":true') ? 200 : 403, body);
+}
+
+/** `{ secret }` from a `{"api_key": "..."}` body, or `{ reply }` saying what is wrong with it. */
+async function apiKeyFromBody(request) {
+  const fail = (status, message) => ({ reply: jsonError(status, message) });
+  const expected = 'expected a JSON object with an "api_key" string';
+  const contentType = request.headers.get("Content-Type");
+  if (contentType !== null) {
+    const media = contentType.split(";")[0].trim().toLowerCase();
+    if (media !== "application/json") return fail(400, "expected Content-Type: application/json");
+  }
+  if (Number(request.headers.get("Content-Length")) > MAX_BODY) return tooLarge();
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.length > MAX_BODY) return tooLarge();
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return fail(400, "invalid JSON body: not UTF-8");
+  }
+  const first = text.trimStart()[0];
+  if (first !== undefined && first !== "{") return fail(400, expected);
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    return fail(400, `invalid JSON body: ${e.message}`);
+  }
+  if (body.api_key === undefined || body.api_key === null) {
+    return fail(400, 'missing field "api_key"');
+  }
+  if (typeof body.api_key !== "string") return fail(400, '"api_key" must be a string');
+  return { secret: body.api_key };
+
+  function tooLarge() {
+    return fail(413, `request body too large (limit ${MAX_BODY} bytes)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MODE=gate: in front of an origin.
+
+async function handleGate(request, env) {
+  if (!env.ORIGIN && !env.ORIGIN_URL) {
+    log("config_error", { error: "MODE=gate needs an ORIGIN service binding or ORIGIN_URL" });
+    return jsonError(500, "worker misconfigured");
+  }
+  const secret = presentedKey(request.headers);
+  if (secret === null) {
+    return unauthorized(
+      REALM,
+      jsonErrorBody("missing API key: send Authorization: Bearer <key> or X-API-Key"),
+    );
+  }
+  await refreshKeys(env);
+  if (!state.verifier) return unavailable();
+  const result = state.verifier.verify(secret, Date.now());
+  if (!result.valid) return unauthorized(`${REALM}, error="invalid_token"`, INVALID_BODY);
+
+  const headers = new Headers(request.headers);
+  if (BEARER.test(headers.get("Authorization") ?? "")) headers.delete("Authorization");
+  headers.delete("X-API-Key");
+  headers.set("X-Key-Id", headerValue(result.key_id));
+  headers.set("X-Key-Name", headerValue(result.name));
+  const init = { method: request.method, headers, body: request.body, redirect: "manual" };
+  try {
+    if (env.ORIGIN) return await env.ORIGIN.fetch(new Request(request.url, init));
+    headers.delete("Host");
+    return await fetch(new Request(originUrl(env.ORIGIN_URL, request.url), init));
+  } catch (e) {
+    log("origin_failed", { error: String(e && e.message ? e.message : e) });
+    return jsonError(502, "origin unreachable");
+  }
+}
+
+/** ORIGIN_URL's scheme, host and path prefix, then the request's path and query. */
+function originUrl(base, requestUrl) {
+  const incoming = new URL(requestUrl);
+  const target = new URL(base);
+  target.pathname = target.pathname.replace(/\/+$/, "") + incoming.pathname;
+  target.search = incoming.search;
+  return target;
+}
+
+/**
+ * Header values must be ISO-8859-1 without control characters; key names are arbitrary Unicode.
+ * Both X-Key-Id and X-Key-Name are therefore always percent-encoded UTF-8 (`encodeURIComponent`),
+ * which leaves heare-auth's generated ids unchanged. Origins decode with `decodeURIComponent`,
+ * `urllib.parse.unquote`, `percent_encoding::percent_decode_str`, etc.
+ */
+function headerValue(text) {
+  return encodeURIComponent(text);
+}
+
+function unauthorized(challenge, body) {
+  return new Response(body, {
+    status: 401,
+    headers: { "Content-Type": "application/json", "WWW-Authenticate": challenge },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The key: `Authorization: Bearer <key>` first, then `X-API-Key`.
+
+/** The API key sent in the headers, or null when there is none. */
+function presentedKey(headers) {
+  const bearer = BEARER.exec(headers.get("Authorization") ?? "");
+  if (bearer) return bearer[1];
+  const apiKey = headers.get("X-API-Key");
+  return apiKey ? apiKey : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and reloading keys.json.
+
+/**
+ * Brings `state.verifier` up to date: reads the binding when the last read is older than
+ * KEYS_TTL_SECONDS (on every request while no file has loaded), and builds a new Verifier only
+ * when the file's version changed. A failed read or an invalid file keeps the last good Verifier.
+ *
+ * Callers read `state.verifier` after this resolves and use it synchronously, before any other
+ * await: a concurrent request may swap in a new Verifier and free the old one between awaits.
+ */
+async function refreshKeys(env) {
+  const now = Date.now();
+  if (state.verifier && now - state.checkedAt < ttlMs(env)) return;
+  state.checkedAt = now;
+  const serving = () => (state.verifier ? "last good keys" : "nothing");
+  let file;
+  try {
+    file = await readKeysFile(env, state.verifier ? state.version : null);
+  } catch (e) {
+    log("refresh_failed", { error: e.message, serving: serving() });
+    return;
+  }
+  if (file.content === null || file.version === state.version) return;
+  if (file.version === state.failedVersion) return;
+  let verifier;
+  try {
+    verifier = new Verifier(file.content, env.STORAGE_SECRET || undefined);
+  } catch (e) {
+    state.failedVersion = file.version;
+    log("refresh_failed", { source: file.source, error: e.message, serving: serving() });
+    return;
+  }
+  const previous = state.verifier;
+  Object.assign(state, { verifier, version: file.version, failedVersion: null });
+  previous?.free();
+  log("keys_loaded", { source: file.source, keys: verifier.keyCount, warnings: verifier.warnings });
+}
+
+/**
+ * Reads keys.json from the configured binding: `{ source, version, content }`. `content` is null
+ * when an R2 object still has the `knownVersion` ETag (a conditional GET, so no body is sent).
+ * KV values and text bindings carry no version, so the content is its own version: comparing
+ * it to the last one is a length check and, rarely, one string comparison.
+ */
+async function readKeysFile(env, knownVersion) {
+  if (env.KEYS_KV) {
+    const key = env.KEYS_KV_KEY || "keys.json";
+    const source = `KV KEYS_KV/${key}`;
+    const text = await env.KEYS_KV.get(key, "text");
+    if (text === null) throw new Error(`${source} not found`);
+    return { source, version: text, content: text };
+  }
+  if (env.KEYS_R2) {
+    const key = env.KEYS_R2_KEY || "keys.json";
+    const source = `R2 KEYS_R2/${key}`;
+    const options = knownVersion === null ? {} : { onlyIf: { etagDoesNotMatch: knownVersion } };
+    const object = await env.KEYS_R2.get(key, options);
+    if (object === null) throw new Error(`${source} not found`);
+    if (!object.body || object.etag === knownVersion) {
+      await object.body?.cancel();
+      return { source, version: object.etag, content: null };
+    }
+    return { source, version: object.etag, content: new Uint8Array(await object.arrayBuffer()) };
+  }
+  if (typeof env.KEYS_TEXT === "string") {
+    return { source: "text KEYS_TEXT", version: env.KEYS_TEXT, content: env.KEYS_TEXT };
+  }
+  throw new Error("no keys binding: bind KEYS_KV (KV), KEYS_R2 (R2) or KEYS_TEXT (text)");
+}
+
+function ttlMs(env) {
+  const raw = env.KEYS_TTL_SECONDS;
+  if (raw === undefined || raw === "") return DEFAULT_TTL_SECONDS * 1000;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const error = `KEYS_TTL_SECONDS must be a number of seconds, not ${JSON.stringify(raw)}`;
+  log("config_error", { error, using: DEFAULT_TTL_SECONDS });
+  return DEFAULT_TTL_SECONDS * 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies and logs.
+
+function json(status, body, headers = {}) {
+  return new Response(body, {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+}
+
+function jsonErrorBody(message) {
+  return JSON.stringify({ error: message });
+}
+
+function jsonError(status, message) {
+  return json(status, jsonErrorBody(message));
+}
+
+function methodNotAllowed(allow) {
+  return json(405, jsonErrorBody("Method not allowed"), { Allow: allow });
+}
+
+/** No keys file has loaded yet; the cause is in the logs, not in the reply. */
+function unavailable() {
+  return json(503, jsonErrorBody("API keys unavailable"), { "Retry-After": "5" });
+}
+
+/** One JSON line per event, like the origin server's logs; never a secret. */
+function log(event, fields) {
+  console.log(JSON.stringify({ event, ...fields }));
+}
