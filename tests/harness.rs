@@ -122,11 +122,21 @@ impl Server {
             .collect()
     }
 
-    /// Waits until a log line with this event appears (or times out).
+    /// Waits until a log line with this event appears (or times out). Log lines reach the file
+    /// within the server's flush interval.
     pub fn wait_for_event(&self, event: &str, timeout: Duration) -> Option<serde_json::Value> {
+        self.wait_for_log(timeout, |v| v["event"] == event)
+    }
+
+    /// Waits until a log line matching `pred` appears (or times out); the latest such line.
+    pub fn wait_for_log(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(v) = self.logs().into_iter().rev().find(|v| v["event"] == event) {
+            if let Some(v) = self.logs().into_iter().rev().find(&pred) {
                 return Some(v);
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -1,29 +1,38 @@
 //! Strips insignificant whitespace from JSON text that is already known to be valid.
 
-/// Returns `json` without whitespace outside strings. `json` must be valid JSON.
-pub(crate) fn compact_json(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
+/// Appends `json` to `out` without whitespace outside strings. `json` must be valid JSON.
+pub(crate) fn push_compact_json(out: &mut String, json: &str) {
     let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
+    let mut run = 0;
+    for (i, &b) in json.as_bytes().iter().enumerate() {
         if in_string {
-            out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
             }
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            in_string = c == '"';
-            out.push(c);
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            // ASCII whitespace is a char boundary on both sides.
+            out.push_str(&json[run..i]);
+            run = i + 1;
+        } else if b == b'"' {
+            in_string = true;
         }
     }
-    out
+    out.push_str(&json[run..]);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::compact_json;
+    use super::push_compact_json;
+
+    fn compact_json(json: &str) -> String {
+        let mut out = String::from("prefix:");
+        push_compact_json(&mut out, json);
+        out.split_off("prefix:".len())
+    }
 
     #[test]
     fn keeps_whitespace_inside_strings_only() {

@@ -6,9 +6,9 @@ use crate::Key;
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome<'a> {
     /// A live key.
-    Valid(&'a Key),
+    Valid(Key<'a>),
     /// A known key past its `expires_at` (or with an unparseable one).
-    Expired(&'a Key),
+    Expired(Key<'a>),
     /// No key has this secret.
     NotFound,
 }
@@ -18,8 +18,8 @@ pub const INVALID_BODY: &str = r#"{"valid":false,"error":"Invalid API key"}"#;
 
 impl<'a> Outcome<'a> {
     /// The key, if the secret is valid now.
-    pub fn valid_key(&self) -> Option<&'a Key> {
-        match self {
+    pub fn valid_key(&self) -> Option<Key<'a>> {
+        match *self {
             Outcome::Valid(k) => Some(k),
             _ => None,
         }

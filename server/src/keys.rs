@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heare_auth_core::{Key, KeySet, SecretHash};
+use heare_auth_core::{Key, KeySet};
 
 use crate::store::{Snapshot, Store};
 use crate::Error;
@@ -120,11 +120,7 @@ fn log_changes(old: &KeySet, new: &KeySet) {
 /// Ids added, removed and changed (secret, name, metadata or expiry) from `old` to `new`,
 /// each sorted.
 pub fn diff(old: &KeySet, new: &KeySet) -> [Vec<String>; 3] {
-    let index = |set| -> HashMap<&str, (&SecretHash, &Key)> {
-        KeySet::entries(set)
-            .map(|(h, k)| (k.id(), (h, k)))
-            .collect()
-    };
+    let index = |set| -> HashMap<&str, Key> { KeySet::keys(set).map(|k| (k.id(), k)).collect() };
     let (before, after) = (index(old), index(new));
     let mut added: Vec<String> = after
         .keys()

@@ -2,23 +2,87 @@
 //!
 //! Events are logged as `log::info!(key_id = id; "verification_success")`: the message is the
 //! event name and the key-values are its fields. `RUST_LOG` sets the level (default `info`).
+//!
+//! Lines are gathered in memory and written by a `log-flusher` thread every [`FLUSH_EVERY`] (or
+//! at once past [`FLUSH_AT`] bytes), so a request costs a copy into a buffer rather than a
+//! system call under the stderr lock. [`flush`] writes what is pending.
 
 use log::kv::{Error as KvError, Key, Value, VisitSource};
+use parking_lot::Mutex;
+use std::fmt::Write as _;
 use std::io::Write;
+use std::time::Duration;
 
 use heare_auth_core::push_json_string;
 
-/// Installs the JSON logger. Safe to call once per process.
+/// How long a log line may wait in memory.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Pending bytes that trigger an immediate write.
+pub const FLUSH_AT: usize = 64 * 1024;
+
+/// Lines not yet written, and a lock held while writing so that lines keep their order.
+static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Writes every pending line to stderr.
+pub fn flush() {
+    let _writing = WRITING.lock();
+    let lines = std::mem::take(&mut *PENDING.lock());
+    if !lines.is_empty() {
+        let _ = std::io::stderr().lock().write_all(&lines);
+    }
+}
+
+/// The logger's target: appends to [`PENDING`]; its `flush` is left to the flusher thread.
+struct Deferred;
+
+impl Write for Deferred {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let full = {
+            let mut pending = PENDING.lock();
+            pending.extend_from_slice(bytes);
+            pending.len() >= FLUSH_AT
+        };
+        if full {
+            flush();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the JSON logger and starts the flusher thread. Call once per process, and call
+/// [`flush`] before exiting.
 pub fn init() {
+    let _ = std::thread::Builder::new()
+        .name("log-flusher".into())
+        .spawn(|| loop {
+            std::thread::sleep(FLUSH_EVERY);
+            flush();
+        });
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,s3=error"))
+        .target(env_logger::Target::Pipe(Box::new(Deferred)))
         .format(|buf, record| {
-            let mut line = String::with_capacity(192);
-            line.push_str("{\"timestamp\":\"");
-            line.push_str(&buf.timestamp_micros().to_string());
-            line.push_str("\",\"level\":\"");
-            line.push_str(&record.level().as_str().to_ascii_lowercase());
-            line.push_str("\",\"event\":");
-            push_json_string(&mut line, &record.args().to_string());
+            let mut line = String::with_capacity(256);
+            let level = match record.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warn",
+                log::Level::Info => "info",
+                log::Level::Debug => "debug",
+                log::Level::Trace => "trace",
+            };
+            let _ = write!(
+                line,
+                "{{\"timestamp\":\"{}\",\"level\":\"{level}\",\"event\":",
+                buf.timestamp_micros()
+            );
+            match record.args().as_str() {
+                Some(event) => push_json_string(&mut line, event),
+                None => push_json_string(&mut line, &record.args().to_string()),
+            }
             let _ = record.key_values().visit(&mut JsonFields(&mut line));
             line.push_str("}\n");
             buf.write_all(line.as_bytes())

@@ -20,7 +20,9 @@ fn main() -> ExitCode {
         }
     };
     logging::init();
-    match serve::run(&config) {
+    let result = serve::run(&config);
+    logging::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("heare-auth-server: {e}");

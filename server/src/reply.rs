@@ -1,9 +1,14 @@
 //! An HTTP reply before it becomes a tiny_http response: a status and a JSON body.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 use tiny_http::{Header, Response, StatusCode};
 
 use heare_auth_core::push_json_string;
+
+/// Parsed once: every reply carries it.
+static CONTENT_TYPE: LazyLock<Option<Header>> =
+    LazyLock::new(|| Header::from_bytes("Content-Type", "application/json").ok());
 
 /// A JSON response: every reply of this server has a JSON body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +47,14 @@ impl Reply {
             Cow::Owned(s) => s.into_bytes(),
         };
         let mut response = Response::from_data(body).with_status_code(StatusCode(self.status));
-        let allow = self.allow.map(|methods| ("Allow", methods));
-        for (name, value) in [("Content-Type", "application/json")]
-            .into_iter()
-            .chain(allow)
+        if let Some(header) = &*CONTENT_TYPE {
+            response.add_header(header.clone());
+        }
+        if let Some(Ok(header)) = self
+            .allow
+            .map(|methods| Header::from_bytes("Allow", methods))
         {
-            if let Ok(header) = Header::from_bytes(name, value) {
-                response.add_header(header);
-            }
+            response.add_header(header);
         }
         response
     }

@@ -35,6 +35,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
         keys_source = keys.location().as_str(), threads = config.threads;
         "startup"
     );
+    crate::logging::flush();
     let app = Arc::new(App { keys });
     let server = Arc::new(server);
     let stopping = Arc::new(AtomicBool::new(false));

@@ -4,6 +4,7 @@
 
 use heare_auth_tests::{cli, cli_with_stdin, stderr, stdout, Server, TempDir};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 struct Setup {
     dir: TempDir,
@@ -116,6 +117,10 @@ fn create_verify_delete_with_automatic_refresh_and_no_secret_in_logs() {
     );
     assert_eq!(stdout(&s.run(&["list"])), "No API keys found.\n");
 
+    // Lines are written in order: once the last verification is logged, all before it are.
+    s.server
+        .wait_for_event("verification_failed", Duration::from_secs(2))
+        .expect("the last verification logged");
     let logs: String = s
         .server
         .logs()

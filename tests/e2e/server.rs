@@ -249,6 +249,10 @@ fn logs_are_json_and_never_contain_a_secret() {
         server.verify(s);
     }
     server.refresh();
+    // Lines are written in order, so once the refresh is logged every verification is too.
+    server
+        .wait_for_event("refresh_success", Duration::from_secs(2))
+        .expect("refresh_success logged");
     let logs = server.logs();
     let text = logs
         .iter()

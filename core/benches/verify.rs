@@ -1,0 +1,81 @@
+//! Nanoseconds per verification on a 1,000,000-key set, valid and invalid secrets.
+//! `cargo bench -p heare-auth-core --bench verify` (part of `make bench`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use heare_auth_core::{generate_id, generate_secret, hash_secret, KeySet};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+const KEYS: usize = 1_000_000;
+const NOW: i64 = 1_795_564_800_000;
+
+/// A keys file of `KEYS` hashed keys and every 1000th secret.
+fn key_file() -> (String, Vec<String>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut json = String::with_capacity(KEYS * 220);
+    let mut sample = Vec::new();
+    json.push_str("{\"keys\":[");
+    for i in 0..KEYS {
+        let secret = generate_secret(&mut rng, NOW);
+        let id = generate_id(&mut rng, NOW);
+        let sep = if i == 0 { "" } else { "," };
+        write!(
+            json,
+            r#"{sep}{{"id":"{id}","secret_hash":"{}","name":"Service {i}","metadata":{{"team":"t{}"}}}}"#,
+            hash_secret(&secret).to_hex(),
+            i % 8
+        )
+        .unwrap();
+        if i % 1000 == 0 {
+            sample.push(secret);
+        }
+    }
+    json.push_str("]}");
+    (json, sample)
+}
+
+fn verify(c: &mut Criterion) {
+    let (json, valid) = key_file();
+    let (set, _) = KeySet::from_json(json.as_bytes()).unwrap();
+    assert_eq!(set.len(), KEYS);
+    let invalid: Vec<String> = {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        (0..valid.len())
+            .map(|_| generate_secret(&mut rng, NOW))
+            .collect()
+    };
+    let mut group = c.benchmark_group("verify_1m_keys");
+    let mut i = 0;
+    group.bench_function("valid", |b| {
+        b.iter(|| {
+            i = (i + 1) % valid.len();
+            let outcome = set.verify(black_box(&valid[i]), NOW);
+            assert!(outcome.valid_key().is_some());
+        })
+    });
+    group.bench_function("invalid", |b| {
+        b.iter(|| {
+            i = (i + 1) % invalid.len();
+            let outcome = set.verify(black_box(&invalid[i]), NOW);
+            assert!(outcome.valid_key().is_none());
+        })
+    });
+    group.bench_function("valid_with_body", |b| {
+        let mut body = String::with_capacity(256);
+        b.iter(|| {
+            i = (i + 1) % valid.len();
+            body.clear();
+            set.verify(black_box(&valid[i]), NOW).write_json(&mut body);
+            black_box(&body);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify);
+criterion_main!(benches);
