@@ -6,7 +6,10 @@ export PATH := $(CURDIR)/.cache/tools/bin:$(HOME)/.cargo/bin:$(PATH)
 
 WASM_OUT := target/wasm32-unknown-unknown/release-wasm/heare_auth_wasm.wasm
 
-.PHONY: run test check lint fmt tools js-deps wasm wasm-target build clean
+# static, docker-context, test-static: the static build and the container image.
+include deploy/deploy.mk
+
+.PHONY: run test check lint fmt tools js-deps wasm wasm-target build bench clean
 
 ## Build and start the server on ./keys.json (PORT, HOST, KEYS_FILE override).
 run:
@@ -26,14 +29,23 @@ wasm: wasm-target
 	  "$$(wc -c < wasm/pkg/heare_auth_wasm_bg.wasm)" "$$(gzip -9c wasm/pkg/heare_auth_wasm_bg.wasm | wc -c)"
 
 ## Every test: unit tests of each crate, the end-to-end tests of the real binaries, and the
-## WebAssembly package in Node and in workerd.
-test: tools wasm js-deps
+## WebAssembly package in Node and in workerd, and the static server alone in its image.
+test: tools wasm js-deps test-static
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace; \
 	else \
 	  $(CARGO) test --workspace --all-targets; \
 	fi
 	node --test wasm/tests/*.test.mjs wasm/examples/worker/test/*.test.mjs
+
+## Benchmarks: every figure of BENCHMARKS.md and bench/throughput.svg, measured in one run
+## (installs wrk and nginx when missing). `make bench BENCH_ARGS=--quick` for short runs.
+bench: wasm static
+	@bash bench/ensure-tools.sh
+	$(CARGO) build --release --bins
+	$(CARGO) build --release -p heare-auth-core --example load
+	python3 bench/run.py $(BENCH_ARGS)
+	python3 bench/report.py
 
 ## Formatting, lints, and the core's wasm32 build: the static half of CI.
 lint: wasm-target

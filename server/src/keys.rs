@@ -2,7 +2,7 @@
 //! and parse outside the lock.
 
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,25 +118,34 @@ fn log_changes(old: &KeySet, new: &KeySet) {
 }
 
 /// Ids added, removed and changed (secret, name, metadata or expiry) from `old` to `new`,
-/// each sorted.
+/// each sorted. A file rewritten with the same keys in the same order (the usual reload) costs
+/// one pass and no hashing.
 pub fn diff(old: &KeySet, new: &KeySet) -> [Vec<String>; 3] {
-    let index = |set| -> HashMap<&str, Key> { KeySet::keys(set).map(|k| (k.id(), k)).collect() };
-    let (before, after) = (index(old), index(new));
-    let mut added: Vec<String> = after
-        .keys()
-        .filter(|id| !before.contains_key(*id))
-        .map(|id| id.to_string())
-        .collect();
-    let mut removed: Vec<String> = before
-        .keys()
-        .filter(|id| !after.contains_key(*id))
-        .map(|id| id.to_string())
-        .collect();
-    let mut changed: Vec<String> = after
-        .iter()
-        .filter(|(id, now)| before.get(*id).is_some_and(|was| was != *now))
-        .map(|(id, _)| id.to_string())
-        .collect();
+    if old.len() == new.len() && old.keys().zip(new.keys()).all(|(a, b)| a == b) {
+        return [vec![], vec![], vec![]];
+    }
+    let before: HashMap<&str, Key> = old.keys().map(|k| (k.id(), k)).collect();
+    let (mut added, mut changed, mut kept) = (Vec::new(), Vec::new(), 0);
+    for key in new.keys() {
+        match before.get(key.id()) {
+            None => added.push(key.id().to_string()),
+            Some(was) => {
+                kept += 1;
+                if *was != key {
+                    changed.push(key.id().to_string());
+                }
+            }
+        }
+    }
+    let mut removed = Vec::new();
+    if kept < before.len() {
+        let after: HashSet<&str> = new.keys().map(|k| k.id()).collect();
+        removed = before
+            .keys()
+            .filter(|id| !after.contains(*id))
+            .map(|id| id.to_string())
+            .collect();
+    }
     for ids in [&mut added, &mut removed, &mut changed] {
         ids.sort();
     }

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Writes a keys file of N keys, as `heare-auth create` writes them (hashed secrets, realistic ids,
+names and small metadata), and the secrets of a few of them for the load generators.
+
+usage: keygen.py N KEYS_FILE SECRETS_FILE [--seed S]
+"""
+import hashlib
+import json
+import random
+import sys
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+TEAMS = ["payments", "search", "identity", "mobile", "data-platform", "billing", "growth", "infra"]
+SERVICES = ["API gateway", "Billing worker", "Mobile app", "Partner sync", "Reporting job",
+            "Search indexer", "Webhook relay", "Admin console"]
+
+
+def main():
+    n, keys_path, secrets_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    rng = random.Random(int(sys.argv[5]) if len(sys.argv) > 5 else 1)
+    token = lambda k: "".join(rng.choices(ALPHABET, k=k))
+    keys, sample = [], []
+    for i in range(n):
+        secret = "sec_0" + token(59)
+        keys.append({
+            "id": "key_0" + token(24),
+            "secret_hash": hashlib.sha256(secret.encode()).hexdigest(),
+            "name": f"{rng.choice(SERVICES)} {i}",
+            "created_at": "2026-11-25T01:27:14.316985Z",
+            "expires_at": None,
+            "metadata": {"team": rng.choice(TEAMS), "env": rng.choice(["prod", "staging"])},
+        })
+        if i % max(1, n // 100) == 0:
+            sample.append(secret)
+    with open(keys_path, "w") as f:
+        json.dump({"keys": keys}, f, indent=2)
+    with open(secrets_path, "w") as f:
+        f.write("\n".join(sample) + "\n")
+
+
+if __name__ == "__main__":
+    main()

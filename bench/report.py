@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Turns target/bench/results.json (from bench/run.py) into BENCHMARKS.md and bench/throughput.svg.
+bench/NOTES.md, written by hand, is included as the discussion of the figures.
+
+usage: bench/report.py
+"""
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "target" / "bench" / "results.json"
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def ms(x):
+    return f"{x:.2f} ms" if x < 10 else f"{x:.0f} ms"
+
+
+def mark(ok):
+    return "met" if ok else "**missed**"
+
+
+def refresh_row(label, r, side):
+    failed = r["unexpected_status"] + r["socket_errors"]
+    return (f"| {label} | {fmt_int(r['rps'])} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
+            f"{failed} | {side} |")
+
+
+def chart(sweep):
+    """Requests/s against connections, one line per server, as a small self-contained SVG."""
+    width, height, left, right, top, bottom = 640, 360, 70, 150, 30, 50
+    conns = sweep["connections"]
+    series = [("nginx (reference)", "#888888", [r["rps"] for r in sweep["nginx"]]),
+              ("heare-auth /verify", "#1f6feb", [r["rps"] for r in sweep["heare-auth"]])]
+    top_rps = max(max(values) for _, _, values in series) * 1.1
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x = lambda i: left + plot_w * i / (len(conns) - 1)
+    y = lambda v: top + plot_h * (1 - v / top_rps)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{left}" y="18" font-size="14">Requests/s against keep-alive connections '
+           f'(wrk, loopback)</text>']
+    step = 10 ** (len(str(int(top_rps))) - 1)
+    step = step * 2 if top_rps / step < 4 else step
+    tick = 0
+    while tick <= top_rps:
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                   f'stroke="#e5e5e5"/>')
+        out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+                   f'{tick / 1000:.0f}k</text>')
+        tick += step
+    for i, c in enumerate(conns):
+        out.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{c}</text>')
+    out.append(f'<text x="{left + plot_w / 2}" y="{height - 10}" text-anchor="middle">'
+               f'connections</text>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="black"/>')
+    out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" '
+               f'stroke="black"/>')
+    for n, (label, color, values) in enumerate(series):
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        out.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for i, v in enumerate(values):
+            out.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{color}"/>')
+        ly = top + 20 + 20 * n
+        out.append(f'<line x1="{left + plot_w + 12}" x2="{left + plot_w + 32}" y1="{ly}" y2="{ly}" '
+                   f'stroke="{color}" stroke-width="2"/>')
+        out.append(f'<text x="{left + plot_w + 38}" y="{ly + 4}">{label}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    r = json.loads(RESULTS.read_text())
+    m, h = r["machine"], r["http"]
+    nginx_rps = (h["nginx"]["rps"] + h["nginx_again"]["rps"]) / 2
+    ratio = h["valid"]["rps"] / nginx_rps
+    ratio_invalid = h["invalid"]["rps"] / nginx_rps
+    load = {row["keys"]: row for row in r["load"]["rows"]}
+    refresh = r["refresh"]
+    refresh_p99_ratio = refresh["refreshing"]["p99_ms"] / refresh["baseline"]["p99_ms"]
+    refresh_errors = (refresh["refreshing"]["unexpected_status"]
+                      + refresh["refreshing"]["socket_errors"] + refresh["refreshes"]["failed"])
+    per_key = load[1_000_000]["bytes_per_key"]
+    meta = load[1_000_000]["metadata_bytes_per_key"]
+    sizes = r["sizes"]
+    static = r.get("static")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every figure below comes from one run of `make bench` (`bench/run.py`, then `bench/report.py`,",
+        "which writes this file and `bench/throughput.svg`). HTTP figures are ratios against nginx",
+        "serving the same JSON body in the same run, because these machines are shared and noisy;",
+        "absolute numbers only describe this machine on this day.",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
+        f"- Toolchain: {m['rustc']}; {m['nginx']}; {m['wrk']}; Node {m['node']}",
+        f"- Date: {m['date']}{' (quick mode: short runs)' if r['quick'] else ''}",
+        f"- Load: wrk with {r['wrk_threads']} threads and keep-alive on 127.0.0.1, sharing the "
+        "machine's cores with the server it measures.",
+        "",
+        "## Targets",
+        "",
+        "| what | target | measured | |",
+        "|---|---|---|---|",
+        f"| `/verify` throughput, valid key, 32 connections | >= 0.70 x nginx | "
+        f"{ratio:.2f} x nginx ({fmt_int(h['valid']['rps'])} vs {fmt_int(nginx_rps)} req/s) | "
+        f"{mark(ratio >= 0.70)} |",
+        f"| `/verify` p99, valid key | < 2 ms | {ms(h['valid']['p99_ms'])} | "
+        f"{mark(h['valid']['p99_ms'] < 2)} |",
+        f"| core verify, 1,000,000 keys | < 500 ns | {r['core']['valid_ns']:.0f} ns valid, "
+        f"{r['core']['invalid_ns']:.0f} ns invalid | "
+        f"{mark(max(r['core']['valid_ns'], r['core']['invalid_ns']) < 500)} |",
+        f"| load 1,000,000 keys | < 1.5 s | {load[1_000_000]['load_ms'] / 1000:.2f} s | "
+        f"{mark(load[1_000_000]['load_ms'] < 1500)} |",
+        f"| memory per key (1M keys) | < 300 B + metadata ({meta:.0f} B) | {per_key:.0f} B | "
+        f"{mark(per_key < 300 + meta)} |",
+        f"| reload every 100 ms under load | 0 errors, p99 <= 2 x | {refresh_errors} errors, "
+        f"p99 {refresh_p99_ratio:.2f} x | {mark(refresh_errors == 0 and refresh_p99_ratio <= 2)} |",
+        f"| start-up to first `/verify`, 100k keys | < 300 ms | {ms(r['startup']['median_ms'])} | "
+        f"{mark(r['startup']['median_ms'] < 300)} |",
+        f"| idle RSS, 1,000 keys | < 10 MB | {r['idle']['rss_kib'] / 1024:.1f} MiB | "
+        f"{mark(r['idle']['rss_kib'] < 10 * 1024)} |",
+    ]
+    if static:
+        lines.append(f"| static server binary (musl, stripped) | < 6 MB | "
+                     f"{static['server_bytes'] / 2**20:.2f} MiB | "
+                     f"{mark(static['server_bytes'] < 6 * 2**20)} |")
+    lines += [
+        f"| WebAssembly package | <= 150 KB gzipped | {sizes['wasm_gzip_bytes'] / 1000:.1f} KB "
+        f"gzipped ({sizes['wasm_bytes'] / 1000:.1f} KB raw) | "
+        f"{mark(sizes['wasm_gzip_bytes'] <= 150_000)} |",
+        "",
+        "## HTTP verify (10,000 keys, logging on, to a file)",
+        "",
+        "Release server with its default thread count, 32 keep-alive connections, "
+        f"{h['valid']['seconds']} s per run; nginx (2 workers, `return 200` with the same body, "
+        "access log off) was measured before and after the server, and the ratio uses their mean.",
+        "",
+        "| | req/s | x nginx | p50 | p90 | p99 | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, key in [("nginx, before", "nginx"), ("nginx, after", "nginx_again"),
+                       ("heare-auth, valid key (200)", "valid"),
+                       ("heare-auth, invalid key (403)", "invalid"),
+                       ("heare-auth, `GET /health` (static body)", "health")]:
+        row = h[key]
+        failed = row["unexpected_status"] + row["socket_errors"]
+        lines.append(f"| {label} | {fmt_int(row['rps'])} | {row['rps'] / nginx_rps:.2f} | "
+                     f"{ms(row['p50_ms'])} | {ms(row['p90_ms'])} | {ms(row['p99_ms'])} | "
+                     f"{failed} |")
+    lines += [
+        "",
+        f"The server logged {fmt_int(h['log_lines'])} lines during these runs.",
+        "",
+        "![Requests/s against connections, heare-auth and nginx](bench/throughput.svg)",
+        "",
+        "| connections | " + " | ".join(str(c) for c in r["sweep"]["connections"]) + " |",
+        "|---|" + "---|" * len(r["sweep"]["connections"]),
+        "| nginx req/s | " + " | ".join(fmt_int(x["rps"]) for x in r["sweep"]["nginx"]) + " |",
+        "| heare-auth req/s | " + " | ".join(fmt_int(x["rps"]) for x in r["sweep"]["heare-auth"])
+        + " |",
+        "| ratio | " + " | ".join(f"{a['rps'] / b['rps']:.2f}" for a, b in
+                                   zip(r["sweep"]["heare-auth"], r["sweep"]["nginx"])) + " |",
+        "| heare-auth p99 | " + " | ".join(ms(x["p99_ms"]) for x in r["sweep"]["heare-auth"])
+        + " |",
+        "",
+        "### Worker threads (`--threads`, 32 connections, median of interleaved runs)",
+        "",
+        "| threads | req/s | p50 | p99 |",
+        "|---|---|---|---|",
+    ]
+    for row in r["thread_sweep"]:
+        lines.append(f"| {row['threads']} | {fmt_int(row['rps'])} | {ms(row['p50_ms'])} | "
+                     f"{ms(row['p99_ms'])} |")
+    lines += [
+        "",
+        "## Core verify (criterion, 1,000,000 keys)",
+        "",
+        "`cargo bench -p heare-auth-core --bench verify`: median time per call.",
+        "",
+        "| | ns |",
+        "|---|---|",
+        f"| valid secret | {r['core']['valid_ns']:.0f} |",
+        f"| invalid secret | {r['core']['invalid_ns']:.0f} |",
+        f"| valid secret and the `/verify` body written | {r['core']['valid_with_body_ns']:.0f} |",
+        "",
+        "## Load time and memory",
+        "",
+        "Keys files as `heare-auth create` writes them (pretty JSON, hashed secrets, names, two "
+        "metadata fields; `bench/keygen.py`). Load time: `KeySet::from_json` alone, median of 3 "
+        "(`target/release/examples/load FILE`). RSS: the release server after loading, minus the "
+        f"same server with an empty file ({r['load']['empty']['rss_kib'] / 1024:.1f} MiB); peak is "
+        "the process's high-water mark (the file, the old set and the new set coexist while "
+        "loading).",
+        "",
+        "| keys | file | load | RSS | peak RSS | bytes per key | of which metadata |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in r["load"]["rows"]:
+        lines.append(f"| {fmt_int(row['keys'])} | {row['file_bytes'] / 2**20:.1f} MiB | "
+                     f"{ms(row['load_ms'])} | {row['rss_kib'] / 1024:.1f} MiB | "
+                     f"{row['hwm_kib'] / 1024:.1f} MiB | {row['bytes_per_key']:.0f} | "
+                     f"{row['metadata_bytes_per_key']:.0f} |")
+    lines += [
+        "",
+        "## Refresh under load (100,000 keys)",
+        "",
+        f"wrk at 32 connections for {refresh['baseline']['seconds']} s: alone; while another "
+        "client, every 100 ms, rewrites the keys file (alternately with and without one key) and "
+        "POSTs `/refresh` on one keep-alive connection (each refresh re-reads, re-parses and "
+        "re-indexes the file, then logs `keys_changed`); and, as a control with no reload at all, "
+        "while a client opens a new connection for `GET /health` every 100 ms.",
+        "",
+        "| | req/s | p50 | p99 | failed requests | side traffic |",
+        "|---|---|---|---|---|---|",
+        refresh_row("no reload", refresh["baseline"], "none"),
+        refresh_row("reload every 100 ms", refresh["refreshing"],
+            f"{refresh['refreshes']['ok']} reloads ({refresh['refreshes']['failed']} failed), "
+            f"{refresh['keys_changed_events']} `keys_changed` logged"),
+        refresh_row("new connection every 100 ms (control)", refresh["churn"],
+            f"{refresh['new_connections']['ok']} connections "
+            f"({refresh['new_connections']['failed']} failed)"),
+        "",
+        "## Start-up",
+        "",
+        "From `exec` of the release server with 100,000 keys to the first 200 from `/verify` (a "
+        "client retrying every millisecond): "
+        + ", ".join(ms(t) for t in r["startup"]["runs_ms"])
+        + f"; median {ms(r['startup']['median_ms'])}.",
+        "",
+        "## WebAssembly",
+        "",
+        f"`bench/wasm.mjs` in Node {r['wasm']['node']}, {fmt_int(r['wasm']['keys'])} keys: "
+        f"{fmt_int(r['wasm']['valid_per_s'])} valid and {fmt_int(r['wasm']['invalid_per_s'])} "
+        f"invalid verifications per second (`verifyJson`, best of the rounds), "
+        f"{ms(r['wasm']['load_ms'])} to build the `Verifier`. Package: "
+        f"{fmt_int(sizes['wasm_bytes'])} bytes, {fmt_int(sizes['wasm_gzip_bytes'])} gzipped.",
+        "",
+        "## Binaries",
+        "",
+        f"- `target/release/heare-auth-server`: {fmt_int(sizes['server_bytes'])} bytes; "
+        f"`target/release/heare-auth`: {fmt_int(sizes['cli_bytes'])} bytes.",
+    ]
+    if static:
+        lines.append(f"- static (musl) `heare-auth-server`: {fmt_int(static['server_bytes'])} "
+                     f"bytes; `heare-auth`: {fmt_int(static['cli_bytes'])} bytes "
+                     "(`make static`, see `deploy/README.md`).")
+    notes = REPO / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
+    (REPO / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
+    (REPO / "bench" / "throughput.svg").write_text(chart(r["sweep"]))
+    print("wrote BENCHMARKS.md and bench/throughput.svg")
+
+
+if __name__ == "__main__":
+    main()

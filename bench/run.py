@@ -1,0 +1,456 @@
+#!/usr/bin/env python3
+"""`make bench`: every figure of BENCHMARKS.md, measured in one run on this machine.
+
+HTTP figures are ratios against nginx serving the same body in the same run, because the machines
+are shared and noisy. Results go to target/bench/results.json; bench/report.py turns them into
+BENCHMARKS.md and bench/throughput.svg.
+
+usage: bench/run.py [--quick]   (--quick: shorter runs, for trying the script itself)
+"""
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.client
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "target" / "bench"
+SERVER = REPO / "target" / "release" / "heare-auth-server"
+QUICK = "--quick" in sys.argv
+SECONDS = 3 if QUICK else 10
+SWEEP_SECONDS = 2 if QUICK else 5
+CONNECTIONS = [1, 4, 16, 32, 64, 128]
+CORES = os.cpu_count() or 1
+WRK_THREADS = 2
+INVALID_KEY = "sec_0NotAKeyOfThisFile000000000000000000000000000000000000000000"
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid, field="VmRSS"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def keys_file(n):
+    """A keys file of n keys (made once, kept in target/bench) and a few of its secrets."""
+    path, secrets = OUT / f"keys-{n}.json", OUT / f"keys-{n}.secrets"
+    if not path.exists() or not secrets.exists():
+        log(f"generating {n} keys")
+        run([sys.executable, REPO / "bench" / "keygen.py", str(n), path, secrets])
+    return path, [s for s in secrets.read_text().split() if s]
+
+
+class Server:
+    """The release heare-auth-server on 127.0.0.1, an ephemeral port, logging to a file."""
+
+    def __init__(self, keys, threads=None, env=None):
+        self.log_path = OUT / "server.log"
+        cmd = [SERVER, "--host", "127.0.0.1", "--port", "0", "--keys-file", keys]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        self.started = time.perf_counter()
+        self.log_file = open(self.log_path, "w")
+        full_env = {**os.environ, "REFRESH_INTERVAL": "0", **(env or {})}
+        self.proc = subprocess.Popen(cmd, stderr=self.log_file, env=full_env)
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self):
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            for line in self.log_path.read_text().splitlines():
+                if '"event":"startup"' in line:
+                    return int(json.loads(line)["address"].rsplit(":", 1)[1])
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.005)
+        raise RuntimeError("server did not start")
+
+    def url(self, path="/verify"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log_file.close()
+
+
+class Nginx:
+    """nginx with 2 workers answering `return 200` with the same JSON body, access log off."""
+
+    def __init__(self, body):
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-nginx-", dir=OUT))
+        self.port = free_port()
+        body = body.replace("\\", "\\\\").replace("'", "\\'")
+        (self.dir / "nginx.conf").write_text(f"""
+worker_processes 2;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.dir};
+    proxy_temp_path {self.dir};
+    fastcgi_temp_path {self.dir};
+    uwsgi_temp_path {self.dir};
+    scgi_temp_path {self.dir};
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-p", self.dir, "-c", self.dir / "nginx.conf"],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("nginx did not start")
+
+    def url(self, path="/verify"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def wrk_script(secret):
+    path = OUT / f"wrk-{abs(hash(secret))}.lua"
+    body = json.dumps({"api_key": secret})
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return path
+
+
+def parse_duration_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url, secret, connections=32, seconds=SECONDS, expect=200):
+    """One wrk run with keep-alive: requests/s, latency percentiles, failed requests.
+    `secret` None sends a plain GET."""
+    script = ["-s", wrk_script(secret)] if secret is not None else []
+    out = run(["wrk", "-t", str(min(WRK_THREADS, connections)), "-c", str(connections),
+               "-d", f"{seconds}s", "--latency", *script, url])
+    result = {"connections": connections, "seconds": seconds}
+    result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    result["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        result[f"p{pct}_ms"] = parse_duration_ms(m.group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["socket_errors"] = sum(map(int, errors.groups())) if errors else 0
+    # An invalid key is answered with 403 on purpose: count wrong statuses only.
+    result["unexpected_status"] = (int(non2xx.group(1)) if non2xx else 0) if expect == 200 else 0
+    if expect != 200 and not non2xx:
+        raise RuntimeError("an invalid key was accepted")
+    return result
+
+
+def post(port, path, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    conn.request("POST", path, body=json.dumps(body) if body is not None else "", headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data
+
+
+def bench_http(results, keys10k, secrets):
+    log("HTTP verify: heare-auth vs nginx at 32 connections")
+    server = Server(keys10k)
+    status, valid_body = post(server.port, "/verify", {"api_key": secrets[0]})
+    assert status == 200, valid_body
+    nginx = Nginx(valid_body.decode())
+    try:
+        # Interleave the two so drift on a shared machine hits both alike.
+        results["http"] = {
+            "nginx": wrk(nginx.url(), secrets[0]),
+            "valid": wrk(server.url(), secrets[0]),
+            "invalid": wrk(server.url(), INVALID_KEY, expect=403),
+            "health": wrk(server.url("/health"), None),
+            "nginx_again": wrk(nginx.url(), secrets[0]),
+            "threads": server_threads(server),
+        }
+        log("connection sweep")
+        sweep = {"connections": CONNECTIONS, "heare-auth": [], "nginx": []}
+        for c in CONNECTIONS:
+            sweep["nginx"].append(wrk(nginx.url(), secrets[0], c, SWEEP_SECONDS))
+            sweep["heare-auth"].append(wrk(server.url(), secrets[0], c, SWEEP_SECONDS))
+        results["sweep"] = sweep
+    finally:
+        server.stop()
+        nginx.stop()
+    results["http"]["log_lines"] = sum(1 for _ in open(OUT / "server.log"))
+
+    log("thread sweep")
+    # Three interleaved rounds, the median of each: single runs on two shared cores swing widely.
+    runs = {threads: [] for threads in sorted({1, 2, 4, CORES * 2})}
+    for _ in range(1 if QUICK else 3):
+        for threads, rows in runs.items():
+            server = Server(keys10k, threads=threads)
+            try:
+                rows.append(wrk(server.url(), secrets[0], 32, SWEEP_SECONDS))
+            finally:
+                server.stop()
+    results["thread_sweep"] = [
+        {"threads": threads, "runs": len(rows),
+         **{k: statistics.median(r[k] for r in rows) for k in ("rps", "p50_ms", "p99_ms")}}
+        for threads, rows in runs.items()
+    ]
+
+
+def server_threads(server):
+    return len(os.listdir(f"/proc/{server.proc.pid}/task"))
+
+
+def bench_load(results):
+    log("load time and memory")
+    rows = []
+    empty, _ = keys_file(0)
+    server = Server(empty)
+    base = {"rss_kib": rss_kib(server.proc.pid), "hwm_kib": rss_kib(server.proc.pid, "VmHWM")}
+    server.stop()
+    for n in (1000, 10_000, 100_000, 1_000_000):
+        path, secrets = keys_file(n)
+        load_ms = statistics.median(
+            float(run([REPO / "target" / "release" / "examples" / "load", path]).split()[0])
+            for _ in range(3)
+        )
+        server = Server(path)
+        try:
+            status, _ = post(server.port, "/verify", {"api_key": secrets[-1]})
+            assert status == 200
+            rss, hwm = rss_kib(server.proc.pid), rss_kib(server.proc.pid, "VmHWM")
+        finally:
+            server.stop()
+        data = json.loads(path.read_text())
+        metadata = sum(len(json.dumps(k["metadata"], separators=(",", ":"))) for k in data["keys"])
+        rows.append({
+            "keys": n, "file_bytes": path.stat().st_size, "load_ms": load_ms,
+            "rss_kib": rss, "hwm_kib": hwm,
+            "bytes_per_key": (rss - base["rss_kib"]) * 1024 / n,
+            "metadata_bytes_per_key": metadata / n,
+        })
+    results["load"] = {"empty": base, "rows": rows}
+
+
+def bench_refresh(results):
+    """Verify traffic at full speed while the 100k-key file changes and is reloaded every 100 ms
+    over one keep-alive connection; and, as a control, a new connection every 100 ms with no
+    reload at all (tiny_http hands each connection its own thread)."""
+    log("refresh under load (100k keys, a changed file reloaded every 100 ms)")
+    path, secrets = keys_file(100_000)
+    live = OUT / "keys-refresh.json"
+    versions = [path.read_bytes()]
+    data = json.loads(versions[0])
+    data["keys"].pop()
+    versions.append(json.dumps({"keys": data["keys"]}, indent=2).encode())
+    live.write_bytes(versions[0])
+    server = Server(live)
+    try:
+        baseline = wrk(server.url(), secrets[0])
+
+        def every_100ms(action):
+            stop, counts = threading.Event(), {"ok": 0, "failed": 0}
+
+            def loop():
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    counts["ok" if action(n) else "failed"] += 1
+                    stop.wait(0.1)
+
+            thread = threading.Thread(target=loop)
+            thread.start()
+            return stop, thread, counts
+
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+
+        def reload(n):
+            tmp = live.with_suffix(".tmp")
+            tmp.write_bytes(versions[n % 2])
+            tmp.replace(live)
+            conn.request("POST", "/refresh")
+            response = conn.getresponse()
+            response.read()
+            return response.status == 200
+
+        stop, thread, reloads = every_100ms(reload)
+        refreshing = wrk(server.url(), secrets[0])
+        stop.set()
+        thread.join()
+        conn.close()
+
+        def new_connection(_):
+            c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            c.request("GET", "/health")
+            ok = c.getresponse().status == 200
+            c.close()
+            return ok
+
+        stop, thread, connections = every_100ms(new_connection)
+        churn = wrk(server.url(), secrets[0])
+        stop.set()
+        thread.join()
+    finally:
+        server.stop()
+    changed = sum(1 for line in open(server.log_path) if '"event":"keys_changed"' in line)
+    results["refresh"] = {"baseline": baseline, "refreshing": refreshing, "refreshes": reloads,
+                          "keys_changed_events": changed, "churn": churn,
+                          "new_connections": connections}
+
+
+def bench_startup(results):
+    log("start-up to the first successful /verify (100k keys)")
+    path, secrets = keys_file(100_000)
+    body = json.dumps({"api_key": secrets[0]}).encode()
+    request = (b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+    times = []
+    for _ in range(3 if QUICK else 7):
+        port = free_port()
+        start = time.perf_counter()
+        proc = subprocess.Popen([SERVER, "--host", "127.0.0.1", "--port", str(port),
+                                 "--keys-file", path], stderr=subprocess.DEVNULL,
+                                env={**os.environ, "REFRESH_INTERVAL": "0"})
+        try:
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                        s.sendall(request)
+                        reply = s.recv(64)
+                    if reply.startswith(b"HTTP/1.1 200"):
+                        break
+                except OSError:
+                    pass
+                if proc.poll() is not None:
+                    raise RuntimeError("server exited during start-up")
+                time.sleep(0.001)
+            times.append((time.perf_counter() - start) * 1000)
+        finally:
+            proc.terminate()
+            proc.wait()
+    results["startup"] = {"keys": 100_000, "runs_ms": times, "median_ms": statistics.median(times)}
+
+
+def bench_idle(results):
+    path, secrets = keys_file(1000)
+    server = Server(path)
+    try:
+        post(server.port, "/verify", {"api_key": secrets[0]})
+        time.sleep(0.5)
+        results["idle"] = {"keys": 1000, "rss_kib": rss_kib(server.proc.pid)}
+    finally:
+        server.stop()
+
+
+def bench_wasm(results):
+    log("WebAssembly verifier in Node")
+    path, secrets = keys_file(10_000)
+    out = run(["node", REPO / "bench" / "wasm.mjs", path, OUT / "keys-10000.secrets",
+               "1" if QUICK else "3"])
+    results["wasm"] = json.loads(out)
+
+
+def machine():
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    first = lambda cmd: subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    return {
+        "cpu": model, "cores": CORES, "kernel": platform.release(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "rustc": first(["rustc", "--version"]), "node": first(["node", "--version"]),
+        "nginx": nginx.replace("nginx version: ", ""),
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def sizes(results):
+    server = SERVER.stat().st_size
+    wasm = REPO / "wasm" / "pkg" / "heare_auth_wasm_bg.wasm"
+    gz = len(subprocess.run(["gzip", "-9c", wasm], capture_output=True, check=True).stdout)
+    static = REPO / "target" / "static" / "x86_64-unknown-linux-musl" / "release"
+    if (static / "heare-auth-server").exists():
+        results["static"] = {"server_bytes": (static / "heare-auth-server").stat().st_size,
+                             "cli_bytes": (static / "heare-auth").stat().st_size}
+    results["sizes"] = {"server_bytes": server,
+                        "cli_bytes": (REPO / "target" / "release" / "heare-auth").stat().st_size,
+                        "wasm_bytes": wasm.stat().st_size, "wasm_gzip_bytes": gz}
+
+
+def criterion(results):
+    log("core verify (criterion, 1,000,000 keys)")
+    args = ["cargo", "bench", "-q", "-p", "heare-auth-core", "--bench", "verify", "--",
+            "--noplot"]
+    if QUICK:
+        args += ["--warm-up-time", "1", "--measurement-time", "2"]
+    subprocess.run(args, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    core = {}
+    for name in ("valid", "invalid", "valid_with_body"):
+        estimates = OUT.parent / "criterion" / "verify_1m_keys" / name / "new" / "estimates.json"
+        core[name + "_ns"] = json.loads(estimates.read_text())["median"]["point_estimate"]
+    results["core"] = core
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = {"machine": machine(), "quick": QUICK, "wrk_threads": WRK_THREADS,
+               "command": "make bench"}
+    keys10k, secrets = keys_file(10_000)
+    sizes(results)
+    bench_http(results, keys10k, secrets)
+    bench_refresh(results)
+    bench_startup(results)
+    bench_idle(results)
+    bench_load(results)
+    bench_wasm(results)
+    criterion(results)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {OUT / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
