@@ -63,10 +63,6 @@ impl<'a> Key<'a> {
     pub fn metadata_json(self) -> &'a str {
         self.str(self.entry.metadata)
     }
-    /// The SHA-256 of the key's secret.
-    pub fn secret_hash(self) -> &'a SecretHash {
-        &self.entry.hash
-    }
     /// Whether the key has expired at `now`. A key is valid up to and including `expires_at`.
     pub fn is_expired(self, now: UnixMillis) -> bool {
         match self.entry.expires_at {

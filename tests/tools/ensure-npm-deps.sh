@@ -13,5 +13,4 @@ flock 9
 current && exit 0
 echo "installing the JS test dependencies into $dir/node_modules" >&2
 (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-mkdir -p "$dir/node_modules"
 cp "$dir/package-lock.json" "$stamp"
