@@ -27,7 +27,8 @@ SERVER = REPO / "target" / "release" / "heare-auth-server"
 QUICK = "--quick" in sys.argv
 SECONDS = 3 if QUICK else 10
 SWEEP_SECONDS = 2 if QUICK else 5
-CONNECTIONS = [1, 4, 16, 32, 64, 128]
+CONNECTIONS = [1, 4, 16, 32, 64, 128, 256]
+ROUNDS = 1 if QUICK else 3
 CORES = os.cpu_count() or 1
 WRK_THREADS = 2
 INVALID_KEY = "sec_0NotAKeyOfThisFile000000000000000000000000000000000000000000"
@@ -145,14 +146,17 @@ http {{
         self.proc.wait(timeout=30)
 
 
-def wrk_script(secret):
-    path = OUT / f"wrk-{abs(hash(secret))}.lua"
+def wrk_script(secret, close=False):
+    """A wrk script that POSTs `secret` to /verify; `close` sends `Connection: close`, so every
+    request is made on a new connection."""
+    path = OUT / f"wrk-{abs(hash(secret))}{'-close' if close else ''}.lua"
     body = json.dumps({"api_key": secret})
-    path.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
+    script = ('wrk.method = "POST"\n'
+              f"wrk.body = {json.dumps(body)}\n"
+              'wrk.headers["Content-Type"] = "application/json"\n')
+    if close:
+        script += 'wrk.headers["Connection"] = "close"\n'
+    path.write_text(script)
     return path
 
 
@@ -161,13 +165,35 @@ def parse_duration_ms(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url, secret, connections=32, seconds=SECONDS, expect=200):
-    """One wrk run with keep-alive: requests/s, latency percentiles, failed requests.
-    `secret` None sends a plain GET."""
-    script = ["-s", wrk_script(secret)] if secret is not None else []
-    out = run(["wrk", "-t", str(min(WRK_THREADS, connections)), "-c", str(connections),
-               "-d", f"{seconds}s", "--latency", *script, url])
-    result = {"connections": connections, "seconds": seconds}
+def served_connections(port):
+    """The server side's established connections on `port` and the request bytes each has
+    received so far (`ss -i`), to show that every connection wrk opened is being served."""
+    out = subprocess.run(["ss", "-tnHi", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return [int(b) for b in re.findall(r"bytes_received:(\d+)", out)]
+
+
+def wrk(url, secret, connections=32, seconds=SECONDS, expect=200, close=False):
+    """One wrk run: requests/s, latency percentiles, failed requests. `secret` None sends a plain
+    GET. With keep-alive, the connections are checked half-way through the run: how many exist
+    on the server's side and how many of them have carried requests."""
+    script = ["-s", wrk_script(secret, close)] if secret is not None else []
+    proc = subprocess.Popen(["wrk", "-t", str(min(WRK_THREADS, connections)), "-c",
+                             str(connections), "-d", f"{seconds}s", "--latency", *script, url],
+                            stdout=subprocess.PIPE, text=True)
+    check = None
+    if not close:
+        time.sleep(seconds / 2)
+        received = served_connections(int(url.split(":")[2].split("/")[0]))
+        mean = statistics.mean(received) if received else 0
+        check = {"open": len(received),
+                 "served": sum(1 for b in received if b > 0.1 * mean),
+                 "min_bytes": min(received, default=0), "mean_bytes": round(mean)}
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out}")
+    result = {"connections": connections, "seconds": seconds, "close": close,
+              "connection_check": check}
     result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     result["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
     for pct in ("50", "75", "90", "99"):
@@ -183,6 +209,18 @@ def wrk(url, secret, connections=32, seconds=SECONDS, expect=200):
     return result
 
 
+def median_run(runs):
+    """The run with the median requests/s (its latencies with it), and every run's rate."""
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    return {**ordered[len(ordered) // 2], "all_rps": [r["rps"] for r in runs]}
+
+
+def count_events(log_path, event):
+    needle = f'"event":"{event}"'
+    with open(log_path) as f:
+        return sum(1 for line in f if needle in line)
+
+
 def post(port, path, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Content-Type": "application/json"}
@@ -194,21 +232,28 @@ def post(port, path, body=None):
 
 
 def bench_http(results, keys10k, secrets):
-    log("HTTP verify: heare-auth vs nginx at 32 connections")
+    log("HTTP verify: heare-auth vs nginx, keep-alive and a connection per request")
     server = Server(keys10k)
     status, valid_body = post(server.port, "/verify", {"api_key": secrets[0]})
     assert status == 200, valid_body
     nginx = Nginx(valid_body.decode())
     try:
-        # Interleave the two so drift on a shared machine hits both alike.
-        results["http"] = {
-            "nginx": wrk(nginx.url(), secrets[0]),
-            "valid": wrk(server.url(), secrets[0]),
-            "invalid": wrk(server.url(), INVALID_KEY, expect=403),
-            "health": wrk(server.url("/health"), None),
-            "nginx_again": wrk(nginx.url(), secrets[0]),
-            "threads": server_threads(server),
-        }
+        # Interleaved rounds, so drift on a shared machine hits both alike; medians compare.
+        runs = {k: [] for k in ("nginx", "valid", "invalid", "health", "nginx_close",
+                                "valid_close")}
+        for _ in range(ROUNDS):
+            runs["nginx"].append(wrk(nginx.url(), secrets[0]))
+            runs["valid"].append(wrk(server.url(), secrets[0]))
+            runs["invalid"].append(wrk(server.url(), INVALID_KEY, expect=403))
+            runs["health"].append(wrk(server.url("/health"), None))
+            runs["nginx_close"].append(wrk(nginx.url(), secrets[0], close=True))
+            before = count_events(server.log_path, "verification_success")
+            run = wrk(server.url(), secrets[0], close=True)
+            time.sleep(0.2)  # the log flusher writes every 50 ms
+            run["server_answered"] = count_events(server.log_path, "verification_success") - before
+            runs["valid_close"].append(run)
+        results["http"] = {k: median_run(v) for k, v in runs.items()}
+        results["http"]["threads"] = server_threads(server)
         log("connection sweep")
         sweep = {"connections": CONNECTIONS, "heare-auth": [], "nginx": []}
         for c in CONNECTIONS:
@@ -223,7 +268,7 @@ def bench_http(results, keys10k, secrets):
     log("thread sweep")
     # Three interleaved rounds, the median of each: single runs on two shared cores swing widely.
     runs = {threads: [] for threads in sorted({1, 2, 4, CORES * 2})}
-    for _ in range(1 if QUICK else 3):
+    for _ in range(ROUNDS):
         for threads, rows in runs.items():
             server = Server(keys10k, threads=threads)
             try:
@@ -235,6 +280,33 @@ def bench_http(results, keys10k, secrets):
          **{k: statistics.median(r[k] for r in rows) for k in ("rps", "p50_ms", "p99_ms")}}
         for threads, rows in runs.items()
     ]
+
+
+def bench_idle_connections(results):
+    """RSS and threads with 1,000 idle keep-alive connections open."""
+    log("1,000 idle connections")
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    path, _ = keys_file(1000)
+    server = Server(path)
+    try:
+        before = rss_kib(server.proc.pid)
+        sockets = []
+        for _ in range(1000):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sockets.append(s)
+        answered = sum(1 for s in sockets if s.recv(4096).startswith(b"HTTP/1.1 200"))
+        time.sleep(0.5)
+        results["idle_connections"] = {"connections": 1000, "answered": answered,
+                                       "rss_before_kib": before,
+                                       "rss_kib": rss_kib(server.proc.pid),
+                                       "threads": server_threads(server)}
+        for s in sockets:
+            s.close()
+    finally:
+        server.stop()
 
 
 def server_threads(server):
@@ -275,7 +347,7 @@ def bench_load(results):
 def bench_refresh(results):
     """Verify traffic at full speed while the 100k-key file changes and is reloaded every 100 ms
     over one keep-alive connection; and, as a control, a new connection every 100 ms with no
-    reload at all (tiny_http hands each connection its own thread)."""
+    reload at all."""
     log("refresh under load (100k keys, a changed file reloaded every 100 ms)")
     path, secrets = keys_file(100_000)
     live = OUT / "keys-refresh.json"
@@ -442,6 +514,7 @@ def main():
     keys10k, secrets = keys_file(10_000)
     sizes(results)
     bench_http(results, keys10k, secrets)
+    bench_idle_connections(results)
     bench_refresh(results)
     bench_startup(results)
     bench_idle(results)

@@ -68,7 +68,19 @@ pub struct Server {
 impl Server {
     /// Starts the server with extra environment variables and waits for its `startup` line.
     pub fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(bin_dir().join("heare-auth-server"));
+        Server::spawn(Command::new(bin_dir().join("heare-auth-server")), env)
+    }
+
+    /// Starts the server with its open-file limit (soft and hard) set to `nofile`.
+    pub fn start_with_nofile(env: &[(&str, &str)], nofile: u32) -> Server {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(bin_dir().join("heare-auth-server"));
+        Server::spawn(cmd, env)
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Server {
         cmd.args(["--host", "127.0.0.1", "--port", "0"])
             .env_clear()
             .env("RUST_LOG", "info")
@@ -103,6 +115,21 @@ impl Server {
             url: format!("http://{address}"),
             logs,
         }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// Starts the server on a local keys file.
@@ -397,4 +424,71 @@ impl Drop for S3Server {
 /// Borrows an owned environment as `(&str, &str)` pairs.
 pub fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// An HTTP/1.1 response read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header lines as (lower-case name, value).
+    pub headers: Vec<(String, String)>,
+    /// The body (by `Content-Length`).
+    pub body: String,
+}
+
+impl RawResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response from `reader`; `None` when the connection closed first.
+pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<Option<RawResponse>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not a status line: {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some(RawResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }))
+}
+
+/// A `POST /verify` request for `secret` as raw bytes; `extra` headers end with `\r\n` each.
+pub fn verify_request(secret: &str, extra: &str) -> String {
+    let body = serde_json::json!({ "api_key": secret }).to_string();
+    format!(
+        "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }

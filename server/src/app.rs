@@ -1,17 +1,19 @@
-//! Routing and the request handlers: `/verify`, `/refresh`, `/health`.
+//! Routing and the request handlers: `/verify`, `/refresh`, `/health`, as plain synchronous
+//! functions of a request that the transport has already read.
 
-use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tiny_http::{Method, Request};
 
 use heare_auth_core::{format_timestamp, Outcome, UnixMillis};
 
 use crate::keys::Keys;
 use crate::reply::Reply;
+use crate::Error;
 
 /// Largest `/verify` body accepted.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -19,7 +21,62 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// The server's state shared by all worker threads.
 pub struct App {
     /// The live key set.
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
+}
+
+/// Where a request goes, decided from its method and path alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /verify`.
+    Verify,
+    /// `POST /refresh`.
+    Refresh,
+    /// `GET /health`.
+    Health,
+    /// A known path with another method; the methods it allows.
+    MethodNotAllowed(&'static str),
+    /// Any other path.
+    NotFound,
+}
+
+impl Route {
+    /// The route table.
+    pub fn of(method: &Method, path: &str) -> Route {
+        match (method, path) {
+            (&Method::POST, "/verify") => Route::Verify,
+            (&Method::POST, "/refresh") => Route::Refresh,
+            (&Method::GET, "/health") => Route::Health,
+            (_, "/verify" | "/refresh") => Route::MethodNotAllowed("POST"),
+            (_, "/health") => Route::MethodNotAllowed("GET"),
+            _ => Route::NotFound,
+        }
+    }
+
+    /// Whether the handler reads the request body (the transport reads it first, within the
+    /// body limit and timeout).
+    pub fn reads_body(self) -> bool {
+        self == Route::Verify
+    }
+}
+
+/// A request as the handlers see it: already read, nothing left to wait for.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The TCP peer (not a forwarded-for header).
+    pub peer: SocketAddr,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The body, for routes that read one; empty otherwise.
+    pub body: &'a [u8],
+}
+
+/// What a handler decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Answer with this.
+    Reply(Reply),
+    /// Reload the keys off the request path, then answer with [`App::refreshed`].
+    Reload,
 }
 
 #[derive(Deserialize)]
@@ -29,44 +86,55 @@ struct VerifyBody<'a> {
 }
 
 impl App {
-    /// Routes one request to its handler.
-    pub fn handle(&self, request: &mut Request) -> Reply {
-        let path = request.url().split('?').next().unwrap_or_default();
-        match (request.method(), path) {
-            (Method::Post, "/verify") => self.handle_verify(request),
-            (Method::Post, "/refresh") => self.handle_refresh(request.remote_addr()),
-            (Method::Get, "/health") => Reply::json(200, r#"{"status":"ok"}"#),
-            (_, "/verify" | "/refresh") => method_not_allowed("POST"),
-            (_, "/health") => method_not_allowed("GET"),
-            _ => Reply::error(404, "Not found"),
+    /// Checks a request before its body is read: a reply here is sent without reading it.
+    pub fn before_body(&self, route: Route, headers: &HeaderMap) -> Option<Reply> {
+        if route != Route::Verify {
+            return None;
         }
-    }
-
-    fn handle_verify(&self, request: &mut Request) -> Reply {
-        if let Some(ct) = header(request, "Content-Type") {
+        if let Some(ct) = header(headers, http::header::CONTENT_TYPE) {
             let media = ct.split(';').next().unwrap_or_default().trim();
             if !media.eq_ignore_ascii_case("application/json") {
-                return Reply::error(400, "expected Content-Type: application/json");
+                return Some(Reply::error(400, "expected Content-Type: application/json"));
             }
         }
-        if request.body_length().is_some_and(|n| n > MAX_BODY) {
+        let declared = header(headers, http::header::CONTENT_LENGTH)
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        declared
+            .filter(|&n| n > MAX_BODY as u64)
+            .map(|_| too_large())
+    }
+
+    /// Answers a request routed to `route`.
+    pub fn handle(&self, route: Route, request: &Request) -> Handled {
+        let reply = match route {
+            Route::Verify => self.handle_verify(request),
+            Route::Refresh => return self.handle_refresh(request.peer),
+            Route::Health => Reply::json(200, r#"{"status":"ok"}"#),
+            Route::MethodNotAllowed(allow) => method_not_allowed(allow),
+            Route::NotFound => Reply::error(404, "Not found"),
+        };
+        Handled::Reply(reply)
+    }
+
+    fn handle_verify(&self, request: &Request) -> Reply {
+        if let Some(reply) = self.before_body(Route::Verify, request.headers) {
+            return reply;
+        }
+        if request.body.len() > MAX_BODY {
             return too_large();
         }
-        let mut body = Vec::new();
-        let limit = MAX_BODY as u64 + 1;
-        if let Err(e) = request.as_reader().take(limit).read_to_end(&mut body) {
-            return Reply::error(400, &format!("could not read the request body: {e}"));
-        }
-        if body.len() > MAX_BODY {
-            return too_large();
-        }
-        let secret = match api_key(&body) {
+        let secret = match api_key(request.body) {
             Ok(secret) => secret,
             Err(message) => return Reply::error(400, &message),
         };
         let keys = self.keys.current();
         let outcome = keys.verify(&secret, now_ms());
-        let user_agent = header(request, "User-Agent").unwrap_or_default();
+        let user_agent = request
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .unwrap_or_default();
+        let user_agent = user_agent.as_ref();
         match outcome {
             Outcome::Valid(key) => log::info!(
                 key_id = key.id(), key_name = key.name(), user_agent = user_agent;
@@ -89,16 +157,22 @@ impl App {
         Reply::json(status, outcome.to_json())
     }
 
-    fn handle_refresh(&self, peer: Option<&SocketAddr>) -> Reply {
-        let peer_ip = peer.map(|p| p.ip().to_canonical());
-        if !peer_ip.is_some_and(|ip| ip.is_loopback()) {
-            let peer = peer_ip.map(|ip| ip.to_string()).unwrap_or_default();
-            log::warn!(peer = peer.as_str(); "refresh_rejected");
-            return Reply::error(403, "Refresh endpoint only accessible from localhost");
+    fn handle_refresh(&self, peer: SocketAddr) -> Handled {
+        let peer_ip = peer.ip().to_canonical();
+        if !peer_ip.is_loopback() {
+            log::warn!(peer = peer_ip.to_string().as_str(); "refresh_rejected");
+            return Handled::Reply(Reply::error(
+                403,
+                "Refresh endpoint only accessible from localhost",
+            ));
         }
-        match self.keys.reload() {
+        Handled::Reload
+    }
+
+    /// The `/refresh` answer once the reload asked for by [`Handled::Reload`] is done.
+    pub fn refreshed(&self, result: Result<usize, Error>) -> Reply {
+        match result {
             Ok(count) => {
-                log::info!(keys_loaded = count; "refresh_success");
                 let timestamp = format_timestamp(now_ms());
                 Reply::json(
                     200,
@@ -108,11 +182,10 @@ impl App {
                 )
             }
             Err(e) => {
-                let error = e.to_string();
-                log::error!(error = error.as_str(); "refresh_failed");
-                let mut reply = Reply::error(500, &format!("Refresh failed: {error}"));
-                reply.body = reply.body.replacen('{', r#"{"success":false,"#, 1).into();
-                reply
+                let mut body = String::from(r#"{"success":false,"error":"#);
+                heare_auth_core::push_json_string(&mut body, &format!("Refresh failed: {e}"));
+                body.push('}');
+                Reply::json(500, body)
             }
         }
     }
@@ -142,12 +215,9 @@ fn prefix(secret: &str) -> &str {
     &secret[..end]
 }
 
-fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
+/// A header's value as text; `None` when absent or not visible ASCII.
+pub fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn method_not_allowed(allow: &'static str) -> Reply {
@@ -156,8 +226,13 @@ fn method_not_allowed(allow: &'static str) -> Reply {
     reply
 }
 
-fn too_large() -> Reply {
-    Reply::error(413, "request body too large (limit 16384 bytes)")
+/// The 413 answer to a body over [`MAX_BODY`].
+pub fn too_large() -> Reply {
+    Reply::error(
+        413,
+        &format!("request body too large (limit {MAX_BODY} bytes)"),
+    )
+    .closing()
 }
 
 fn now_ms() -> UnixMillis {

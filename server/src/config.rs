@@ -22,6 +22,46 @@ pub struct Config {
     pub refresh_interval: Option<Duration>,
     /// How long start-up retries an unreadable store (`STARTUP_TIMEOUT` seconds, default 30).
     pub startup_timeout: Duration,
+    /// What the transport allows each connection.
+    pub limits: Limits,
+}
+
+/// The limits the HTTP transport enforces, each set from the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// From the first byte of a request to the end of its headers (`HEADER_TIMEOUT`, 10 s);
+    /// past it the connection is closed.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body (`BODY_TIMEOUT`, 10 s); past it the
+    /// request is answered 408 and the connection closed.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request, and a response for its
+    /// client to read it (`IDLE_TIMEOUT`, 120 s).
+    pub idle_timeout: Duration,
+    /// Open connections at most (`MAX_CONNECTIONS`); beyond it new connections wait in the
+    /// listen backlog. `None`: [`DEFAULT_MAX_CONNECTIONS`], or fewer if the descriptor limit
+    /// leaves less room.
+    pub max_connections: Option<usize>,
+    /// Connections the kernel queues before they are accepted (`LISTEN_BACKLOG`, 1024).
+    pub backlog: u32,
+    /// How long SIGTERM/SIGINT waits for requests in flight (`SHUTDOWN_TIMEOUT`, 10 s).
+    pub shutdown_timeout: Duration,
+}
+
+/// Open connections at most when `MAX_CONNECTIONS` is not set (and descriptors allow).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: None,
+            backlog: 1024,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// What the command line asks for.
@@ -53,6 +93,13 @@ Environment only:
   STORAGE_SECRET     decrypts (and the CLI encrypts) the keys file
   REFRESH_INTERVAL   seconds between checks for a changed keys file (default 30; 0 = never)
   STARTUP_TIMEOUT    seconds to retry an unreadable store at start-up (default 30)
+  HEADER_TIMEOUT     seconds from a request's first byte to the end of its headers (default 10)
+  BODY_TIMEOUT       seconds to receive a request body, else 408 (default 10)
+  IDLE_TIMEOUT       seconds a keep-alive connection may sit idle (default 120)
+  MAX_CONNECTIONS    open connections at most; more wait in the backlog (default 4096, or
+                     fewer if the open-file limit leaves less room)
+  LISTEN_BACKLOG     connections queued by the kernel before accept (default 1024)
+  SHUTDOWN_TIMEOUT   seconds SIGTERM waits for requests in flight (default 10)
   RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 
@@ -109,19 +156,44 @@ pub fn parse(
         "KEYS_FILE" => keys_file.clone().or_else(|| env(name)),
         _ => env(name),
     })?;
-    let seconds = |name: &str, default: f64| -> Result<Duration, Error> {
+    // A number of seconds from the environment; `positive` refuses zero.
+    let seconds_of = |name: &str, default: f64, positive: bool| -> Result<Duration, Error> {
         let Some(text) = env(name) else {
             return Ok(Duration::from_secs_f64(default));
         };
+        let what = if positive { "a positive" } else { "a" };
         text.parse::<f64>()
             .ok()
-            .filter(|s| *s >= 0.0 && s.is_finite())
+            .filter(|s| s.is_finite() && (*s > 0.0 || (!positive && *s == 0.0)))
             .map(Duration::from_secs_f64)
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "{name}: expected a number of seconds, got '{text}'"
+                    "{name}: expected {what} number of seconds, got '{text}'"
                 ))
             })
+    };
+    let seconds = |name: &str, default: f64| seconds_of(name, default, false);
+    let positive = |name: &str, default: f64| seconds_of(name, default, true);
+    let count = |name: &str| -> Result<Option<usize>, Error> {
+        match env(name) {
+            None => Ok(None),
+            Some(text) => match text.parse() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(Error::Config(format!(
+                    "{name}: expected a positive number, got '{text}'"
+                ))),
+            },
+        }
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        header_timeout: positive("HEADER_TIMEOUT", defaults.header_timeout.as_secs_f64())?,
+        body_timeout: positive("BODY_TIMEOUT", defaults.body_timeout.as_secs_f64())?,
+        idle_timeout: positive("IDLE_TIMEOUT", defaults.idle_timeout.as_secs_f64())?,
+        max_connections: count("MAX_CONNECTIONS")?,
+        backlog: count("LISTEN_BACKLOG")?
+            .map_or(defaults.backlog, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        shutdown_timeout: seconds("SHUTDOWN_TIMEOUT", defaults.shutdown_timeout.as_secs_f64())?,
     };
     let refresh_interval = Some(seconds("REFRESH_INTERVAL", 30.0)?).filter(|d| !d.is_zero());
     Ok(Command::Run(Box::new(Config {
@@ -131,6 +203,7 @@ pub fn parse(
         store,
         refresh_interval,
         startup_timeout: seconds("STARTUP_TIMEOUT", 30.0)?,
+        limits,
     })))
 }
 
@@ -161,6 +234,7 @@ mod tests {
                 store: StoreConfig::file("./keys.json"),
                 refresh_interval: Some(Duration::from_secs(30)),
                 startup_timeout: Duration::from_secs(30),
+                limits: Limits::default(),
             })))
         );
     }
@@ -222,6 +296,47 @@ mod tests {
         assert_eq!(
             (c.refresh_interval, c.startup_timeout),
             (None, Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn limits_come_from_the_environment() {
+        let Ok(Command::Run(c)) = run(
+            &[],
+            &[
+                ("HEADER_TIMEOUT", "0.25"),
+                ("BODY_TIMEOUT", "2"),
+                ("IDLE_TIMEOUT", "3"),
+                ("MAX_CONNECTIONS", "50"),
+                ("LISTEN_BACKLOG", "64"),
+                ("SHUTDOWN_TIMEOUT", "0"),
+            ],
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            c.limits,
+            Limits {
+                header_timeout: Duration::from_millis(250),
+                body_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(3),
+                max_connections: Some(50),
+                backlog: 64,
+                shutdown_timeout: Duration::ZERO,
+            }
+        );
+        let err = |env: &[(&str, &str)]| run(&[], env).unwrap_err().to_string();
+        assert_eq!(
+            err(&[("IDLE_TIMEOUT", "0")]),
+            "IDLE_TIMEOUT: expected a positive number of seconds, got '0'"
+        );
+        assert_eq!(
+            err(&[("MAX_CONNECTIONS", "lots")]),
+            "MAX_CONNECTIONS: expected a positive number, got 'lots'"
+        );
+        assert_eq!(
+            err(&[("HEADER_TIMEOUT", "soon")]),
+            "HEADER_TIMEOUT: expected a positive number of seconds, got 'soon'"
         );
     }
 }

@@ -23,13 +23,7 @@ pub struct Keys {
 impl Keys {
     /// Loads the store once.
     pub fn load(store: Store) -> Result<Keys, Error> {
-        let snapshot = store.load()?;
-        let set = parse(&store, &snapshot)?;
-        Ok(Keys {
-            current: RwLock::new(Arc::new(set)),
-            store,
-            version: Mutex::new(snapshot.version),
-        })
+        Keys::load_with_retry(store, Duration::ZERO)
     }
 
     /// Loads the store, retrying with backoff while it cannot be read (not while its content

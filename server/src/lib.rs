@@ -6,9 +6,12 @@ pub mod app;
 pub mod config;
 mod error;
 pub mod keys;
+pub mod loader;
 pub mod logging;
 pub mod reply;
+pub mod rlimit;
 pub mod serve;
 pub mod store;
+pub mod transport;
 
 pub use error::Error;

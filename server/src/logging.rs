@@ -3,15 +3,17 @@
 //! Events are logged as `log::info!(key_id = id; "verification_success")`: the message is the
 //! event name and the key-values are its fields. `RUST_LOG` sets the level (default `info`).
 //!
-//! Lines are gathered in memory and written by a `log-flusher` thread every [`FLUSH_EVERY`] (or
-//! at once past [`FLUSH_AT`] bytes), so a request costs a copy into a buffer rather than a
-//! system call under the stderr lock. [`flush`] writes what is pending.
+//! Each line is formatted on the logging thread into a reused buffer (the timestamp's date and
+//! time once a second) and copied into one shared buffer, which a `log-flusher` thread writes
+//! every [`FLUSH_EVERY`] (or at once past [`FLUSH_AT`] bytes): a request costs a copy rather than
+//! a system call under the stderr lock. [`flush`] writes what is pending.
 
 use log::kv::{Error as KvError, Key, Value, VisitSource};
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use heare_auth_core::push_json_string;
 
@@ -33,25 +35,69 @@ pub fn flush() {
     }
 }
 
-/// The logger's target: appends to [`PENDING`]; its `flush` is left to the flusher thread.
-struct Deferred;
+/// Formats each record as one JSON line straight into [`PENDING`]; `RUST_LOG` filtering is
+/// env_logger's.
+struct JsonLines {
+    filter: env_logger::Logger,
+}
 
-impl Write for Deferred {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let full = {
-            let mut pending = PENDING.lock();
-            pending.extend_from_slice(bytes);
-            pending.len() >= FLUSH_AT
-        };
-        if full {
-            flush();
+thread_local! {
+    /// This thread's line being built, and the timestamp text up to the seconds' dot for the
+    /// second it was made in (formatted once a second, not once a line).
+    static LINE: RefCell<(String, u64, String)> = const { RefCell::new((String::new(), u64::MAX, String::new())) };
+}
+
+impl log::Log for JsonLines {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        self.filter.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.filter.matches(record) {
+            return;
         }
-        Ok(bytes.len())
+        LINE.with_borrow_mut(|(line, second, prefix)| {
+            line.clear();
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            if now.as_secs() != *second {
+                *second = now.as_secs();
+                // "2026-11-25T15:04:39." of "2026-11-25T15:04:39.000000Z".
+                let millis = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+                *prefix = heare_auth_core::format_timestamp(millis);
+                prefix.truncate(20);
+            }
+            let level = match record.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warn",
+                log::Level::Info => "info",
+                log::Level::Debug => "debug",
+                log::Level::Trace => "trace",
+            };
+            let _ = write!(
+                line,
+                "{{\"timestamp\":\"{prefix}{:06}Z\",\"level\":\"{level}\",\"event\":",
+                now.subsec_micros()
+            );
+            match record.args().as_str() {
+                Some(event) => push_json_string(line, event),
+                None => push_json_string(line, &record.args().to_string()),
+            }
+            let _ = record.key_values().visit(&mut JsonFields(line));
+            line.push_str("}\n");
+            let full = {
+                let mut pending = PENDING.lock();
+                pending.extend_from_slice(line.as_bytes());
+                pending.len() >= FLUSH_AT
+            };
+            if full {
+                flush();
+            }
+        });
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    fn flush(&self) {}
 }
 
 /// Installs the JSON logger and starts the flusher thread. Call once per process, and call
@@ -63,31 +109,12 @@ pub fn init() {
             std::thread::sleep(FLUSH_EVERY);
             flush();
         });
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,s3=error"))
-        .target(env_logger::Target::Pipe(Box::new(Deferred)))
-        .format(|buf, record| {
-            let mut line = String::with_capacity(256);
-            let level = match record.level() {
-                log::Level::Error => "error",
-                log::Level::Warn => "warn",
-                log::Level::Info => "info",
-                log::Level::Debug => "debug",
-                log::Level::Trace => "trace",
-            };
-            let _ = write!(
-                line,
-                "{{\"timestamp\":\"{}\",\"level\":\"{level}\",\"event\":",
-                buf.timestamp_micros()
-            );
-            match record.args().as_str() {
-                Some(event) => push_json_string(&mut line, event),
-                None => push_json_string(&mut line, &record.args().to_string()),
-            }
-            let _ = record.key_values().visit(&mut JsonFields(&mut line));
-            line.push_str("}\n");
-            buf.write_all(line.as_bytes())
-        })
-        .init();
+    let filter = env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,s3=error"),
+    )
+    .build();
+    log::set_max_level(filter.filter());
+    let _ = log::set_boxed_logger(Box::new(JsonLines { filter }));
 }
 
 /// Appends each key-value as `,"key":value`, numbers and booleans bare, the rest as strings.

@@ -1,42 +1,13 @@
-//! An HTTP reply before it becomes a tiny_http response: a status and a JSON body.
+//! An HTTP reply before it becomes a hyper response: a status and a JSON body.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::sync::LazyLock;
-use std::time::{SystemTime, UNIX_EPOCH};
-use tiny_http::{Header, Response, StatusCode};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SERVER};
+use http::{Response, StatusCode};
+use http_body_util::Full;
 
 use heare_auth_core::push_json_string;
-
-/// Headers every reply carries, parsed once (tiny_http would otherwise build `Server` and `Date`
-/// for each response).
-static FIXED: LazyLock<Vec<Header>> = LazyLock::new(|| {
-    [
-        ("Content-Type", "application/json"),
-        ("Server", "heare-auth"),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| Header::from_bytes(name, value).ok())
-    .collect()
-});
-
-thread_local! {
-    /// This worker's `Date` header and the second it was made in.
-    static DATE: RefCell<(u64, Option<Header>)> = const { RefCell::new((u64::MAX, None)) };
-}
-
-/// The `Date` header, formatted at most once a second per worker.
-fn date() -> Option<Header> {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with_borrow_mut(|(made, header)| {
-        if *made != second {
-            *made = second;
-            *header = Header::from_bytes("Date", httpdate::fmt_http_date(now)).ok();
-        }
-        header.clone()
-    })
-}
 
 /// A JSON response: every reply of this server has a JSON body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +18,8 @@ pub struct Reply {
     pub body: Cow<'static, str>,
     /// Value of an `Allow` header, for 405 replies.
     pub allow: Option<&'static str>,
+    /// Close the connection after this reply (`Connection: close`).
+    pub close: bool,
 }
 
 impl Reply {
@@ -56,6 +29,7 @@ impl Reply {
             status,
             body: body.into(),
             allow: None,
+            close: false,
         }
     }
 
@@ -68,21 +42,29 @@ impl Reply {
         Reply::json(status, body)
     }
 
-    /// Converts to a tiny_http response.
-    pub fn into_response(self) -> Response<std::io::Cursor<Vec<u8>>> {
+    /// The same reply, announcing that the connection closes after it.
+    pub fn closing(mut self) -> Reply {
+        self.close = true;
+        self
+    }
+
+    /// Converts to a hyper response. hyper adds `Date` and `Content-Length`.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
         let body = match self.body {
-            Cow::Borrowed(s) => s.as_bytes().to_vec(),
-            Cow::Owned(s) => s.into_bytes(),
+            Cow::Borrowed(s) => Bytes::from_static(s.as_bytes()),
+            Cow::Owned(s) => Bytes::from(s),
         };
-        let mut response = Response::from_data(body).with_status_code(StatusCode(self.status));
-        for header in FIXED.iter().cloned().chain(date()) {
-            response.add_header(header);
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(SERVER, HeaderValue::from_static("heare-auth"));
+        if let Some(methods) = self.allow {
+            headers.insert(ALLOW, HeaderValue::from_static(methods));
         }
-        if let Some(Ok(header)) = self
-            .allow
-            .map(|methods| Header::from_bytes("Allow", methods))
-        {
-            response.add_header(header);
+        if self.close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -96,17 +78,22 @@ mod tests {
     fn every_reply_carries_its_headers_once() {
         let mut reply = Reply::error(405, "Method not allowed");
         reply.allow = Some("POST");
-        let response = reply.into_response();
+        let response = reply.clone().into_response();
         let headers: Vec<String> = response
             .headers()
             .iter()
-            .map(|h| format!("{}: {}", h.field, h.value))
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
             .collect();
-        assert_eq!(headers.len(), 4, "{headers:?}");
-        assert_eq!(headers[0], "Content-Type: application/json");
-        assert_eq!(headers[1], "Server: heare-auth");
-        assert!(headers[2].starts_with("Date: ") && headers[2].ends_with(" GMT"));
-        assert_eq!(headers[3], "Allow: POST");
-        assert_eq!(response.status_code(), StatusCode(405));
+        assert_eq!(
+            headers,
+            [
+                "content-type: application/json",
+                "server: heare-auth",
+                "allow: POST"
+            ]
+        );
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let closing = reply.closing().into_response();
+        assert_eq!(closing.headers()[CONNECTION], "close");
     }
 }

@@ -1,9 +1,9 @@
-//! Handler tests with tiny_http's `TestRequest`, which sets the peer address.
+//! Handler tests: requests built by hand, as the transport would hand them over.
 
 use super::*;
 use crate::store::StoreConfig;
+use http::header::{HeaderName, HeaderValue};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use tiny_http::{Header, TestRequest};
 
 fn app(name: &str, json: &str) -> (App, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("heare-auth-app-{name}-{}", std::process::id()));
@@ -11,7 +11,12 @@ fn app(name: &str, json: &str) -> (App, std::path::PathBuf) {
     let path = dir.join("keys.json");
     std::fs::write(&path, json).unwrap();
     let keys = Keys::load(StoreConfig::file(path.to_str().unwrap()).open().unwrap()).unwrap();
-    (App { keys }, path)
+    (
+        App {
+            keys: Arc::new(keys),
+        },
+        path,
+    )
 }
 
 const KEYS: &str = r#"{"keys": [{"id": "key_1", "secret": "sec_live", "name": "Live", "metadata": {"plan": "pro"}},
@@ -21,17 +26,63 @@ fn peer(ip: IpAddr) -> SocketAddr {
     SocketAddr::new(ip, 40000)
 }
 
-fn run(app: &App, req: TestRequest) -> Reply {
-    let mut request: Request = req.into();
-    app.handle(&mut request)
+/// A request as the transport hands it to the handlers.
+struct TestRequest {
+    method: Method,
+    path: &'static str,
+    headers: HeaderMap,
+    peer: SocketAddr,
+    body: String,
 }
 
-fn post(path: &str, body: &'static str) -> TestRequest {
-    TestRequest::new()
-        .with_method(Method::Post)
-        .with_path(path)
-        .with_remote_addr(peer(IpAddr::V4(Ipv4Addr::LOCALHOST)))
-        .with_body(body)
+impl TestRequest {
+    fn new(method: Method, path: &'static str) -> TestRequest {
+        TestRequest {
+            method,
+            path,
+            headers: HeaderMap::new(),
+            peer: peer(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            body: String::new(),
+        }
+    }
+
+    fn with_header(mut self, name: &'static str, value: &str) -> TestRequest {
+        self.headers.append(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(value).unwrap(),
+        );
+        self
+    }
+
+    fn with_remote_addr(mut self, peer: SocketAddr) -> TestRequest {
+        self.peer = peer;
+        self
+    }
+}
+
+/// Routes and answers like the transport: the pre-body check, then the handler; a reload is
+/// done in place.
+fn run(app: &App, req: TestRequest) -> Reply {
+    let path = req.path.split('?').next().unwrap();
+    let route = Route::of(&req.method, path);
+    if let Some(reply) = app.before_body(route, &req.headers) {
+        return reply;
+    }
+    let request = Request {
+        peer: req.peer,
+        headers: &req.headers,
+        body: req.body.as_bytes(),
+    };
+    match app.handle(route, &request) {
+        Handled::Reply(reply) => reply,
+        Handled::Reload => app.refreshed(app.keys.reload()),
+    }
+}
+
+fn post(path: &'static str, body: &str) -> TestRequest {
+    let mut req = TestRequest::new(Method::POST, path);
+    req.body = body.to_string();
+    req
 }
 
 fn json(reply: &Reply) -> serde_json::Value {
@@ -79,29 +130,18 @@ fn bad_requests_get_a_status_and_a_json_reason() {
             "missing field \"api_key\"",
         ),
         (
-            post("/verify", r#"{"api_key": "x"}"#)
-                .with_header(Header::from_bytes("Content-Type", "text/plain").unwrap()),
+            post("/verify", r#"{"api_key": "x"}"#).with_header("content-type", "text/plain"),
             400,
             "expected Content-Type: application/json",
         ),
         (
-            TestRequest::new()
-                .with_method(Method::Get)
-                .with_path("/verify"),
+            TestRequest::new(Method::GET, "/verify"),
             405,
             "Method not allowed",
         ),
+        (TestRequest::new(Method::GET, "/nope"), 404, "Not found"),
         (
-            TestRequest::new()
-                .with_method(Method::Get)
-                .with_path("/nope"),
-            404,
-            "Not found",
-        ),
-        (
-            TestRequest::new()
-                .with_method(Method::Delete)
-                .with_path("/health"),
+            TestRequest::new(Method::DELETE, "/health"),
             405,
             "Method not allowed",
         ),
@@ -112,29 +152,22 @@ fn bad_requests_get_a_status_and_a_json_reason() {
         let error = json(&reply)["error"].as_str().unwrap().to_string();
         assert!(error.contains(needle), "{error} does not contain {needle}");
     }
-    let charset = post("/verify", r#"{"api_key": "sec_live"}"#).with_header(
-        Header::from_bytes("Content-Type", "application/json; charset=utf-8").unwrap(),
-    );
+    let charset = post("/verify", r#"{"api_key": "sec_live"}"#)
+        .with_header("content-type", "application/json; charset=utf-8");
     assert_eq!(run(&app, charset).status, 200);
     assert_eq!(
         run(&app, post("/verify?x=1", r#"{"api_key": "sec_live"}"#)).status,
         200
     );
-    let allow = run(
-        &app,
-        TestRequest::new()
-            .with_method(Method::Get)
-            .with_path("/refresh"),
-    );
+    let allow = run(&app, TestRequest::new(Method::GET, "/refresh"));
     assert_eq!(allow.allow, Some("POST"));
 }
 
 #[test]
 fn oversized_body_is_413() {
     let (app, _) = app("big", KEYS);
-    let big: &'static str =
-        Box::leak(format!(r#"{{"api_key": "{}"}}"#, "a".repeat(MAX_BODY)).into_boxed_str());
-    let reply = run(&app, post("/verify", big));
+    let big = format!(r#"{{"api_key": "{}"}}"#, "a".repeat(MAX_BODY));
+    let reply = run(&app, post("/verify", &big));
     assert_eq!(reply.status, 413);
     assert!(json(&reply)["error"]
         .as_str()
@@ -145,12 +178,7 @@ fn oversized_body_is_413() {
 #[test]
 fn health_says_only_ok() {
     let (app, _) = app("health", KEYS);
-    let reply = run(
-        &app,
-        TestRequest::new()
-            .with_method(Method::Get)
-            .with_path("/health"),
-    );
+    let reply = run(&app, TestRequest::new(Method::GET, "/health"));
     assert_eq!(
         (reply.status, json(&reply)),
         (200, serde_json::json!({"status": "ok"}))
@@ -171,8 +199,8 @@ fn refresh_only_from_loopback_peers() {
     for ip in remote {
         let req = post("/refresh", "")
             .with_remote_addr(peer(ip))
-            .with_header(Header::from_bytes("X-Forwarded-For", "127.0.0.1").unwrap())
-            .with_header(Header::from_bytes("X-Real-IP", "127.0.0.1").unwrap());
+            .with_header("x-forwarded-for", "127.0.0.1")
+            .with_header("x-real-ip", "127.0.0.1");
         let reply = run(&app, req);
         assert_eq!(reply.status, 403, "{ip}");
         assert_eq!(

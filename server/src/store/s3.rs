@@ -243,20 +243,33 @@ mod tests {
 #[cfg(test)]
 mod misbehaving_store_tests {
     use super::*;
-    use std::sync::Arc;
 
-    /// Serves every request with `status` and an ETag until dropped.
-    fn store_answering(status: u16) -> (S3Backend, Arc<tiny_http::Server>) {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let serving = server.clone();
+    /// Answers every request with `status` and an ETag, from a thread that lives as long as
+    /// the test process.
+    fn store_answering(status: u16) -> S3Backend {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
-            for request in serving.incoming_requests() {
-                let etag = tiny_http::Header::from_bytes("ETag", "\"abc\"").unwrap();
-                let _ = request.respond(
-                    tiny_http::Response::from_string("")
-                        .with_status_code(status)
-                        .with_header(etag),
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(n) = lower.strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nETag: \"abc\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 );
             }
         });
@@ -270,21 +283,20 @@ mod misbehaving_store_tests {
             secret_key: Some("SK".into()),
             session_token: None,
         };
-        (S3Backend::new(&config).unwrap(), server)
+        S3Backend::new(&config).unwrap()
     }
 
     #[test]
     fn a_store_that_ignores_conditions_is_reported() {
-        let (backend, server) = store_answering(200);
+        let backend = store_answering(200);
         let err = backend.put(b"{}", Some("\"abc\"")).unwrap_err().to_string();
         assert!(err.contains("the store ignored a conditional PUT"), "{err}");
-        server.unblock();
     }
 
     #[test]
     fn a_store_that_rejects_conditions_is_reported() {
         for status in [400, 501] {
-            let (backend, server) = store_answering(status);
+            let backend = store_answering(status);
             let err = backend.put(b"{}", None).unwrap_err().to_string();
             assert!(
                 err.contains(&format!(
@@ -292,7 +304,6 @@ mod misbehaving_store_tests {
                 )),
                 "{err}"
             );
-            server.unblock();
         }
     }
 }

@@ -1,0 +1,117 @@
+//! The keys loader: one low-priority thread that polls the store and answers `/refresh`, so no
+//! store I/O or parsing ever runs on an HTTP worker.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::keys::Keys;
+use crate::Error;
+
+/// How much lower than the HTTP workers the loader runs (a `nice` increment): a reload of a large
+/// file competes for the cores with verification, and verification should win.
+const NICENESS: i32 = 10;
+
+/// A reload's result: the number of keys now loaded.
+type Answer = oneshot::Sender<Result<usize, Error>>;
+
+/// The running loader thread.
+pub struct Loader {
+    requests: mpsc::Sender<Answer>,
+    thread: JoinHandle<()>,
+}
+
+/// Asks the loader for reloads; cheap to clone.
+#[derive(Clone)]
+pub struct LoaderHandle(mpsc::Sender<Answer>);
+
+impl Loader {
+    /// Starts the `keys-loader` thread: it checks the store every `interval` (never when `None`)
+    /// and reloads on request.
+    pub fn start(keys: Arc<Keys>, interval: Option<Duration>) -> Result<Loader, Error> {
+        let (requests, received) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("keys-loader".into())
+            .spawn(move || run(&keys, interval, &received))
+            .map_err(|e| Error::Config(format!("cannot start the keys loader: {e}")))?;
+        Ok(Loader { requests, thread })
+    }
+
+    /// A handle for the request path.
+    pub fn handle(&self) -> LoaderHandle {
+        LoaderHandle(self.requests.clone())
+    }
+
+    /// Stops the thread once every handle is dropped, after the reload in progress.
+    pub fn stop(self) {
+        drop(self.requests);
+        let _ = self.thread.join();
+    }
+}
+
+impl LoaderHandle {
+    /// Reloads the keys now (waiting for a reload that started after this call) and returns how
+    /// many were loaded.
+    pub async fn reload(&self) -> Result<usize, Error> {
+        let (answer, result) = oneshot::channel();
+        self.0
+            .send(answer)
+            .map_err(|_| Error::Config("the keys loader has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| Error::Config("the keys loader has stopped".into()))?
+    }
+}
+
+fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
+    lower_priority();
+    let mut next_poll = interval.map(|i| Instant::now() + i);
+    loop {
+        let first = match next_poll {
+            None => requests.recv().ok(),
+            Some(at) => match requests.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(answer) => Some(answer),
+                Err(RecvTimeoutError::Timeout) => {
+                    poll(keys);
+                    next_poll = interval.map(|i| Instant::now() + i);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(first) = first else { return };
+        // Every request waiting now is answered by one reload that starts after all of them.
+        let waiting: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
+        let result = keys.reload();
+        match &result {
+            Ok(count) => {
+                log::info!(keys_loaded = count, trigger = "refresh"; "refresh_success")
+            }
+            Err(e) => log::error!(error:% = e, trigger = "refresh"; "refresh_failed"),
+        }
+        for answer in waiting {
+            let _ = answer.send(result.clone());
+        }
+    }
+}
+
+/// Reloads the keys if the stored file changed; a failure keeps the old set.
+fn poll(keys: &Keys) {
+    match keys.poll() {
+        Ok(None) => {}
+        Ok(Some(count)) => log::info!(keys_loaded = count, trigger = "poll"; "refresh_success"),
+        Err(e) => log::error!(error:% = e, trigger = "poll"; "refresh_failed"),
+    }
+}
+
+/// Lowers this thread's scheduling priority (Linux priorities are per thread).
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    let current = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), current + NICENESS) {
+        log::warn!(error:% = e; "loader_priority_unchanged");
+    }
+}

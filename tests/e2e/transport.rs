@@ -1,0 +1,482 @@
+//! The transport under hostile and careless clients: bursts, slow and idle connections,
+//! descriptor exhaustion, a connection per request, every limit, and shutdown mid-request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use heare_auth_tests::{read_response, verify_request, RawResponse, Server, TempDir};
+use std::io::{BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "sec_0transportTestSecret";
+
+fn keys_file(dir: &TempDir) -> String {
+    let path = dir.path("keys.json");
+    std::fs::write(
+        &path,
+        format!(r#"{{"keys": [{{"id": "key_t", "secret": "{SECRET}", "name": "T"}}]}}"#),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn server(dir: &TempDir, env: &[(&str, &str)]) -> Server {
+    let keys = keys_file(dir);
+    let mut env = env.to_vec();
+    env.push(("KEYS_FILE", &keys));
+    Server::start(&env)
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Sends `raw` on a new connection and reads one response.
+fn exchange(addr: SocketAddr, raw: &str) -> RawResponse {
+    let mut stream = connect(addr);
+    stream.write_all(raw.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(stream)).unwrap().unwrap()
+}
+
+const HEALTH: &str = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// Whether the server closed `stream` (EOF or reset) within `limit`, reading and discarding
+/// whatever it sent first.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_burst_of_256_connections_is_answered_within_a_second() {
+    let dir = TempDir::new("burst");
+    let server = server(&dir, &[]);
+    let addr = server.addr();
+    // 16 threads released together, each opening 16 connections and sending at once.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let start = Instant::now();
+    let openers: Vec<_> = (0..16)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..16)
+                    .map(|_| {
+                        let mut s = connect(addr);
+                        s.write_all(HEALTH.as_bytes()).unwrap();
+                        s
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let streams: Vec<TcpStream> = openers
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    for s in streams {
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let response = read_response(&mut BufReader::new(s)).unwrap().unwrap();
+        assert_eq!(response.status, 200);
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(1), "256 answers took {took:?}");
+}
+
+/// Opens `n` connections of each hostile kind; the returned streams must stay alive.
+fn hostile(addr: SocketAddr, n: usize) -> [Vec<TcpStream>; 4] {
+    let idle: Vec<TcpStream> = (0..n).map(|_| connect(addr)).collect();
+    let trickling: Vec<TcpStream> = (0..n).map(|_| connect(addr)).collect();
+    let unfinished: Vec<TcpStream> = (0..n)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(
+                b"POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"api",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let oversized: Vec<TcpStream> = (0..n)
+        .map(|_| {
+            let mut s = connect(addr);
+            let filler = format!("X-Filler: {}\r\n", "a".repeat(1000)).repeat(40);
+            let _ = s.write_all(format!("GET /health HTTP/1.1\r\nHost: t\r\n{filler}").as_bytes());
+            s
+        })
+        .collect();
+    [idle, trickling, unfinished, oversized]
+}
+
+#[test]
+fn hostile_connections_neither_slow_a_good_client_nor_outstay_their_timeouts() {
+    let dir = TempDir::new("hostile");
+    let server = server(
+        &dir,
+        &[
+            ("HEADER_TIMEOUT", "1"),
+            ("BODY_TIMEOUT", "1"),
+            ("IDLE_TIMEOUT", "2"),
+        ],
+    );
+    let addr = server.addr();
+    let [mut idle, mut trickling, mut unfinished, mut oversized] = hostile(addr, 50);
+
+    // One byte of a request line every 50 ms on each trickling connection, for 3 s.
+    let mut trickled: Vec<TcpStream> = trickling.iter().map(|s| s.try_clone().unwrap()).collect();
+    let trickler = std::thread::spawn(move || {
+        let request = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+        for i in 0..60 {
+            for s in &mut trickled {
+                let _ = s.write_all(&[*request.get(i).unwrap_or(&b'z')]);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+
+    // A well-behaved client beside them: 200 verifications on one keep-alive connection.
+    let mut client = connect(addr);
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut latencies = Vec::new();
+    for _ in 0..200 {
+        let start = Instant::now();
+        client
+            .write_all(verify_request(SECRET, "").as_bytes())
+            .unwrap();
+        let response = read_response(&mut reader).unwrap().unwrap();
+        latencies.push(start.elapsed());
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert!(
+            response.body.contains("\"key_id\":\"key_t\""),
+            "{}",
+            response.body
+        );
+    }
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100 - 1];
+    assert!(p99 < Duration::from_millis(50), "p99 {p99:?}");
+
+    // Each hostile kind is cut off by its limit (plus a tick of the watchdog and some slack).
+    for s in &mut oversized {
+        let response = read_response(&mut BufReader::new(s.try_clone().unwrap()))
+            .unwrap()
+            .expect("431 for oversized headers");
+        assert_eq!(response.status, 431);
+    }
+    for s in &mut unfinished {
+        let response = read_response(&mut BufReader::new(s.try_clone().unwrap()))
+            .unwrap()
+            .expect("408 for a body that never finished");
+        assert_eq!(response.status, 408, "{}", response.body);
+        assert_eq!(response.header("connection"), Some("close"));
+        assert!(closed_within(s, Duration::from_secs(1)));
+    }
+    for s in &mut trickling {
+        assert!(
+            closed_within(s, Duration::from_secs(3)),
+            "a trickling client outstayed HEADER_TIMEOUT"
+        );
+    }
+    trickler.join().unwrap();
+    for s in &mut idle {
+        assert!(
+            closed_within(s, Duration::from_secs(3)),
+            "an idle connection outstayed IDLE_TIMEOUT"
+        );
+    }
+    // The good client sat idle meanwhile, so its connection went too; a new one is served.
+    assert!(closed_within(&mut client, Duration::from_secs(1)));
+    assert_eq!(exchange(addr, &verify_request(SECRET, "")).status, 200);
+}
+
+#[test]
+fn each_limit_answers_or_closes_as_documented() {
+    let dir = TempDir::new("limits");
+    let server = server(
+        &dir,
+        &[
+            ("HEADER_TIMEOUT", "0.5"),
+            ("BODY_TIMEOUT", "0.5"),
+            ("IDLE_TIMEOUT", "1"),
+        ],
+    );
+    let addr = server.addr();
+
+    // A body that stops arriving: 408, announced and done.
+    let mut slow = connect(addr);
+    slow.write_all(b"POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{")
+        .unwrap();
+    let started = Instant::now();
+    let response = read_response(&mut BufReader::new(slow.try_clone().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (
+            408,
+            r#"{"error":"the request body did not arrive in time"}"#
+        )
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(closed_within(&mut slow, Duration::from_secs(1)));
+
+    // Headers that stop arriving: closed, with nothing to answer.
+    let mut partial = connect(addr);
+    partial.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut partial, Duration::from_secs(2)));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(450), "closed after {took:?}");
+
+    // Idle keep-alive: closed after IDLE_TIMEOUT, not HEADER_TIMEOUT.
+    let mut idle = connect(addr);
+    idle.write_all(HEALTH.as_bytes()).unwrap();
+    let mut reader = BufReader::new(idle.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+    let started = Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(3)));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "idle closed after {took:?}"
+    );
+
+    // A chunked body over the limit, caught while reading: 413 and close.
+    let mut chunked = connect(addr);
+    let chunk = "a".repeat(8000);
+    chunked
+        .write_all(b"POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    for _ in 0..3 {
+        let _ = chunked.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
+    }
+    let response = read_response(&mut BufReader::new(chunked.try_clone().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status, 413, "{}", response.body);
+
+    // A declared length over the limit: 413 without reading the body.
+    let response = exchange(
+        addr,
+        "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 20000\r\n\r\n",
+    );
+    assert_eq!(response.status, 413);
+    assert_eq!(response.header("connection"), Some("close"));
+
+    // `Connection: close` is honoured and announced; HTTP/1.0 closes by default.
+    for raw in [
+        "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /health HTTP/1.0\r\n\r\n",
+    ] {
+        let mut stream = connect(addr);
+        stream.write_all(raw.as_bytes()).unwrap();
+        let response = read_response(&mut BufReader::new(stream.try_clone().unwrap()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status, 200);
+        if raw.contains("HTTP/1.1") {
+            assert_eq!(response.header("connection"), Some("close"));
+        }
+        assert!(
+            closed_within(&mut stream, Duration::from_millis(500)),
+            "{raw}"
+        );
+    }
+
+    // Every reply carries the fixed headers, the date, and a JSON body.
+    let response = exchange(addr, HEALTH);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.header("server"), Some("heare-auth"));
+    assert!(response.header("date").is_some_and(|d| d.ends_with(" GMT")));
+    assert_eq!(response.body, r#"{"status":"ok"}"#);
+}
+
+#[test]
+fn beyond_max_connections_new_ones_wait_until_a_slot_frees() {
+    let dir = TempDir::new("cap");
+    let server = server(&dir, &[("MAX_CONNECTIONS", "4")]);
+    let addr = server.addr();
+    let mut held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(HEALTH.as_bytes()).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+            s
+        })
+        .collect();
+    let mut waiting = connect(addr);
+    waiting.write_all(HEALTH.as_bytes()).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = waiting.read(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "served beyond MAX_CONNECTIONS: {early:?}"
+    );
+    drop(held.pop());
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let response = read_response(&mut BufReader::new(waiting))
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert!(server
+        .wait_for_event("connections_at_capacity", Duration::from_secs(1))
+        .is_some());
+}
+
+/// Holds `n` connections open at once (more than the server has descriptors for), then closes
+/// them and returns how long until a new request was answered.
+fn exhaust_then_release(server: &Server, n: usize) -> Duration {
+    let held: Vec<TcpStream> = (0..n).map(|_| connect(server.addr())).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let released = Instant::now();
+    loop {
+        let mut stream = connect(server.addr());
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if stream.write_all(HEALTH.as_bytes()).is_ok() {
+            if let Ok(Some(r)) = read_response(&mut BufReader::new(stream)) {
+                assert_eq!(r.status, 200);
+                return released.elapsed();
+            }
+        }
+        assert!(
+            released.elapsed() < Duration::from_secs(5),
+            "never answered again"
+        );
+    }
+}
+
+#[test]
+fn out_of_descriptors_the_server_waits_and_answers_again_within_a_second() {
+    // The default connection cap leaves room for the server's own descriptors: the excess
+    // waits in the backlog.
+    let dir = TempDir::new("nofile-default");
+    let keys = keys_file(&dir);
+    let mut server = Server::start_with_nofile(&[("KEYS_FILE", &keys)], 64);
+    let startup = server
+        .wait_for_event("startup", Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        (
+            startup["nofile_soft"].as_u64(),
+            startup["max_connections"].as_u64()
+        ),
+        (Some(64), Some(32))
+    );
+    let took = exhaust_then_release(&server, 150);
+    assert!(
+        took < Duration::from_secs(1),
+        "answered again after {took:?}"
+    );
+    assert!(server.is_running());
+
+    // An explicit cap above the limit: accept fails with EMFILE, is logged once, backed off,
+    // and recovers.
+    let dir = TempDir::new("nofile-emfile");
+    let keys = keys_file(&dir);
+    let mut server =
+        Server::start_with_nofile(&[("KEYS_FILE", &keys), ("MAX_CONNECTIONS", "1000")], 64);
+    let took = exhaust_then_release(&server, 150);
+    assert!(
+        took < Duration::from_secs(1),
+        "answered again after {took:?}"
+    );
+    assert!(server.is_running());
+    let logs = server.logs();
+    let failed: Vec<_> = logs
+        .iter()
+        .filter(|l| l["event"] == "accept_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Too many open files"),
+        "{}",
+        failed[0]
+    );
+    assert!(server
+        .wait_for_event("accept_recovered", Duration::from_secs(1))
+        .is_some());
+}
+
+#[test]
+fn a_connection_per_request_at_full_load_fails_nothing() {
+    let dir = TempDir::new("per-request");
+    let server = server(&dir, &[]);
+    let addr = server.addr();
+    let request = verify_request(SECRET, "Connection: close\r\n");
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let request = request.clone();
+            std::thread::spawn(move || {
+                for _ in 0..300 {
+                    let response = exchange(addr, &request);
+                    assert_eq!(response.status, 200, "{}", response.body);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_0() {
+    let dir = TempDir::new("drain");
+    let server = server(&dir, &[]);
+    let addr = server.addr();
+    let request = verify_request(SECRET, "");
+    let (head, tail) = request.split_at(request.len() - 5);
+    let mut in_flight = connect(addr);
+    in_flight.write_all(head.as_bytes()).unwrap();
+    let mut idle = connect(addr);
+    idle.write_all(HEALTH.as_bytes()).unwrap();
+    let mut idle_reader = BufReader::new(idle.try_clone().unwrap());
+    assert_eq!(
+        read_response(&mut idle_reader).unwrap().unwrap().status,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(200));
+
+    let pid = server.pid().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The idle keep-alive connection is closed at once; the request in flight is answered.
+    assert!(closed_within(&mut idle, Duration::from_secs(2)));
+    std::thread::sleep(Duration::from_millis(200));
+    in_flight.write_all(tail.as_bytes()).unwrap();
+    let response = read_response(&mut BufReader::new(in_flight))
+        .unwrap()
+        .expect("the request in flight was answered");
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(server.stop_with("TERM"), Some(0));
+}
