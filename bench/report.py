@@ -32,8 +32,9 @@ def served(run):
 
 
 def all_served(runs):
-    return all(r["connection_check"]["served"] == r["connections"] == r["connection_check"]["open"]
-               for r in runs if r.get("connection_check"))
+    """Whether every connection of every keep-alive run carried requests."""
+    checks = [(c, r["connections"]) for r in runs for c in r.get("checks", [r["connection_check"]])]
+    return all(c["served"] == n == c["open"] for c, n in checks if c)
 
 
 def refresh_row(label, r, side):
@@ -90,8 +91,8 @@ def main():
     r = json.loads(RESULTS.read_text())
     m, h = r["machine"], r["http"]
     nginx_rps = h["nginx"]["rps"]
-    ratio = h["valid"]["rps"] / nginx_rps
-    ratio_close = h["valid_close"]["rps"] / h["nginx_close"]["rps"]
+    ratio = h["valid"]["ratio"]["median"]
+    ratio_close = h["valid_close"]["ratio"]["median"]
     load = {row["keys"]: row for row in r["load"]["rows"]}
     refresh = r["refresh"]
     refresh_p99_ratio = refresh["refreshing"]["p99_ms"] / refresh["baseline"]["p99_ms"]
@@ -105,7 +106,8 @@ def main():
     keepalive_runs += r["sweep"]["nginx"] + r["sweep"]["heare-auth"]
     every_served = all_served(keepalive_runs)
     close = h["valid_close"]
-    close_counted = close["server_answered"] >= close["requests"]
+    answered = h["close_answered"]
+    close_counted = answered["server"] >= answered["wrk"]
     idle = r["idle_connections"]
     lines = [
         "# Benchmarks",
@@ -118,25 +120,30 @@ def main():
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
         f"- Toolchain: {m['rustc']}; {m['nginx']}; {m['wrk']}; Node {m['node']}",
         f"- Date: {m['date']}{' (quick mode: short runs)' if r['quick'] else ''}",
-        f"- Load: wrk with {r['wrk_threads']} threads on 127.0.0.1, sharing the machine's cores "
-        "with the server it measures.",
+        ("- Load: wrk on 127.0.0.1. " + (
+            f"The server measured (and nginx) run on CPU 0, wrk with {r['wrk_threads']} "
+            "thread(s) on the other core(s), so that neither takes CPU from the other; the "
+            "server's default thread count is then 1 (the cores it may use)."
+            if r["pinned"] else "wrk and the server share the machine's cores.")),
         "",
         "## Targets",
         "",
         "| what | target | measured | |",
         "|---|---|---|---|",
         f"| `/verify` throughput, valid key, 32 keep-alive connections | >= 0.90 x nginx | "
-        f"{ratio:.2f} x nginx ({fmt_int(h['valid']['rps'])} vs {fmt_int(nginx_rps)} req/s) | "
+        f"{ratio:.2f} x nginx (median of {r['pair_rounds']} paired runs; quartiles "
+        f"{h['valid']['ratio']['q1']:.2f}-{h['valid']['ratio']['q3']:.2f}) | "
         f"{mark(ratio >= 0.90)} |",
         f"| `/verify` throughput, a new connection per request | >= 1.0 x nginx | "
-        f"{ratio_close:.2f} x nginx ({fmt_int(close['rps'])} vs "
-        f"{fmt_int(h['nginx_close']['rps'])} req/s) | {mark(ratio_close >= 1.0)} |",
+        f"{ratio_close:.2f} x nginx (quartiles {close['ratio']['q1']:.2f}-"
+        f"{close['ratio']['q3']:.2f}) | {mark(ratio_close >= 1.0)} |",
         f"| `/verify` p99, keep-alive | <= nginx's p99 ({ms(h['nginx']['p99_ms'])}) | "
         f"{ms(h['valid']['p99_ms'])} | {mark(h['valid']['p99_ms'] <= h['nginx']['p99_ms'])} |",
         f"| every connection served | all opened connections carry requests | "
         f"{'yes' if every_served else 'no'} (keep-alive: `ss` half-way through each run); "
-        f"{fmt_int(close['server_answered'])} answers logged for {fmt_int(close['requests'])} "
-        f"requests wrk counted (a connection per request) | {mark(every_served and close_counted)} |",
+        f"{fmt_int(answered['server'])} verifications logged for {fmt_int(answered['wrk'])} "
+        f"responses wrk counted (a connection per request) | "
+        f"{mark(every_served and close_counted)} |",
         f"| core verify, 1,000,000 keys | < 500 ns | {r['core']['valid_ns']:.0f} ns valid, "
         f"{r['core']['invalid_ns']:.0f} ns invalid | "
         f"{mark(max(r['core']['valid_ns'], r['core']['invalid_ns']) < 500)} |",
@@ -162,34 +169,34 @@ def main():
         "",
         "## HTTP verify (10,000 keys, logging on, to a file)",
         "",
-        f"Release server with its default thread count ({h['threads'] - 3} HTTP workers), 32 "
-        f"connections, {h['valid']['seconds']} s per run, {len(h['valid']['all_rps'])} "
-        "interleaved rounds: each row is the round with the median rate. nginx: 2 workers, "
-        "`return 200` with the same body, access log off. *Served*: connections that had carried "
-        "requests half-way through the run (`ss -i` on the server's side), of those wrk opened.",
+        f"Release server with its default thread count ({h['threads'] - 3} HTTP worker(s)), 32 "
+        f"connections, {r['pair_rounds']} rounds of {r['pair_seconds']} s runs, each "
+        "heare-auth run paired with the nginx run just before it; *x nginx* is the median of "
+        "the paired ratios, and the other columns are from the run with the median rate. nginx: "
+        "`return 200` with the same body, access log off, as many workers as the server has "
+        "cores. *Served*: connections that had carried requests half-way through the run (`ss -i` "
+        "on the server's side), of those wrk opened.",
         "",
-        "| | req/s | x nginx | p50 | p90 | p99 | failed | served | every round's req/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| | req/s | x nginx | p50 | p90 | p99 | failed (all runs) | served |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for label, key, ref in [("nginx, keep-alive", "nginx", nginx_rps),
-                            ("heare-auth, valid key (200)", "valid", nginx_rps),
-                            ("heare-auth, invalid key (403)", "invalid", nginx_rps),
-                            ("heare-auth, `GET /health` (static body)", "health", nginx_rps),
-                            ("nginx, a connection per request", "nginx_close",
-                             h["nginx_close"]["rps"]),
-                            ("heare-auth, a connection per request", "valid_close",
-                             h["nginx_close"]["rps"])]:
+    for label, key in [("nginx, keep-alive", "nginx"),
+                       ("heare-auth, valid key (200)", "valid"),
+                       ("heare-auth, invalid key (403)", "invalid"),
+                       ("heare-auth, `GET /health` (static body)", "health"),
+                       ("nginx, a connection per request", "nginx_close"),
+                       ("heare-auth, a connection per request", "valid_close")]:
         row = h[key]
-        failed = row["unexpected_status"] + row["socket_errors"]
-        rates = ", ".join(fmt_int(x) for x in row["all_rps"])
-        lines.append(f"| {label} | {fmt_int(row['rps'])} | {row['rps'] / ref:.2f} | "
+        failed = row["failed_all"]
+        x_nginx = f"{row['ratio']['median']:.2f}" if "ratio" in row else "1.00"
+        lines.append(f"| {label} | {fmt_int(row['rps'])} | {x_nginx} | "
                      f"{ms(row['p50_ms'])} | {ms(row['p90_ms'])} | {ms(row['p99_ms'])} | "
-                     f"{failed} | {served(row)} | {rates} |")
+                     f"{failed} | {served(row)} |")
     lines += [
         "",
-        f"With a connection per request, the server logged {fmt_int(close['server_answered'])} "
-        f"verifications during the median round, for the {fmt_int(close['requests'])} responses "
-        f"wrk counted. The server logged {fmt_int(h['log_lines'])} lines in all.",
+        f"With a connection per request, the server logged {fmt_int(answered['server'])} "
+        f"verifications over all rounds, for the {fmt_int(answered['wrk'])} responses wrk "
+        f"counted. The server logged {fmt_int(h['log_lines'])} lines in all.",
         "",
         "![Requests/s against connections, heare-auth and nginx](bench/throughput.svg)",
         "",
@@ -212,6 +219,9 @@ def main():
         f"in {idle['threads']} threads.",
         "",
         "### Worker threads (`--threads`, 32 connections, median of interleaved runs)",
+        "",
+        "Here the server and wrk share both cores (no pinning), as they would on a machine where "
+        "the load comes from elsewhere and the server may use every core.",
         "",
         "| threads | req/s | p50 | p99 |",
         "|---|---|---|---|",

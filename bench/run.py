@@ -27,10 +27,22 @@ SERVER = REPO / "target" / "release" / "heare-auth-server"
 QUICK = "--quick" in sys.argv
 SECONDS = 3 if QUICK else 10
 SWEEP_SECONDS = 2 if QUICK else 5
+# The comparison with nginx alternates short runs of each and pairs them, so that the machine's
+# drift (these are shared machines) hits both alike.
+PAIR_SECONDS = 2 if QUICK else 3
+PAIR_ROUNDS = 3 if QUICK else 10
 CONNECTIONS = [1, 4, 16, 32, 64, 128, 256]
 ROUNDS = 1 if QUICK else 3
 CORES = os.cpu_count() or 1
 WRK_THREADS = 2
+# On two cores or more, the servers get CPU 0 and wrk the rest (one thread per core it has),
+# so that a server and its load generator do not fight over one core: without this, which of the
+# two the scheduler favours decides much of a run.
+PINNED = CORES >= 2
+SERVER_CPUS = ["taskset", "-c", "0"] if PINNED else []
+WRK_CPUS = ["taskset", "-c", f"1-{CORES - 1}"] if PINNED else []
+if PINNED:
+    WRK_THREADS = CORES - 1
 INVALID_KEY = "sec_0NotAKeyOfThisFile000000000000000000000000000000000000000000"
 
 
@@ -67,7 +79,7 @@ def keys_file(n):
 class Server:
     """The release heare-auth-server on 127.0.0.1, an ephemeral port, logging to a file."""
 
-    def __init__(self, keys, threads=None, env=None):
+    def __init__(self, keys, threads=None, env=None, pinned=True):
         self.log_path = OUT / "server.log"
         cmd = [SERVER, "--host", "127.0.0.1", "--port", "0", "--keys-file", keys]
         if threads:
@@ -75,7 +87,8 @@ class Server:
         self.started = time.perf_counter()
         self.log_file = open(self.log_path, "w")
         full_env = {**os.environ, "REFRESH_INTERVAL": "0", **(env or {})}
-        self.proc = subprocess.Popen(cmd, stderr=self.log_file, env=full_env)
+        cpus = SERVER_CPUS if pinned else []
+        self.proc = subprocess.Popen([*cpus, *cmd], stderr=self.log_file, env=full_env)
         self.port = self._wait_for_port()
 
     def _wait_for_port(self):
@@ -106,7 +119,7 @@ class Nginx:
         self.port = free_port()
         body = body.replace("\\", "\\\\").replace("'", "\\'")
         (self.dir / "nginx.conf").write_text(f"""
-worker_processes 2;
+worker_processes {1 if PINNED else 2};
 pid {self.dir}/nginx.pid;
 error_log {self.dir}/error.log;
 daemon off;
@@ -128,7 +141,8 @@ http {{
     }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-p", self.dir, "-c", self.dir / "nginx.conf"],
+        self.proc = subprocess.Popen([*SERVER_CPUS, "nginx", "-p", self.dir, "-c",
+                                      self.dir / "nginx.conf"],
                                      stderr=subprocess.DEVNULL)
         for _ in range(500):
             try:
@@ -173,12 +187,13 @@ def served_connections(port):
     return [int(b) for b in re.findall(r"bytes_received:(\d+)", out)]
 
 
-def wrk(url, secret, connections=32, seconds=SECONDS, expect=200, close=False):
+def wrk(url, secret, connections=32, seconds=SECONDS, expect=200, close=False, pinned=True):
     """One wrk run: requests/s, latency percentiles, failed requests. `secret` None sends a plain
     GET. With keep-alive, the connections are checked half-way through the run: how many exist
     on the server's side and how many of them have carried requests."""
     script = ["-s", wrk_script(secret, close)] if secret is not None else []
-    proc = subprocess.Popen(["wrk", "-t", str(min(WRK_THREADS, connections)), "-c",
+    cpus, threads = (WRK_CPUS, WRK_THREADS) if pinned else ([], 2)
+    proc = subprocess.Popen([*cpus, "wrk", "-t", str(min(threads, connections)), "-c",
                              str(connections), "-d", f"{seconds}s", "--latency", *script, url],
                             stdout=subprocess.PIPE, text=True)
     check = None
@@ -210,9 +225,12 @@ def wrk(url, secret, connections=32, seconds=SECONDS, expect=200, close=False):
 
 
 def median_run(runs):
-    """The run with the median requests/s (its latencies with it), and every run's rate."""
+    """The run with the median requests/s (its latencies with it), every run's rate, the
+    failures of all runs, and every run's connection check."""
     ordered = sorted(runs, key=lambda r: r["rps"])
-    return {**ordered[len(ordered) // 2], "all_rps": [r["rps"] for r in runs]}
+    return {**ordered[len(ordered) // 2], "all_rps": [r["rps"] for r in runs],
+            "failed_all": sum(r["unexpected_status"] + r["socket_errors"] for r in runs),
+            "checks": [r["connection_check"] for r in runs]}
 
 
 def count_events(log_path, event):
@@ -238,21 +256,34 @@ def bench_http(results, keys10k, secrets):
     assert status == 200, valid_body
     nginx = Nginx(valid_body.decode())
     try:
-        # Interleaved rounds, so drift on a shared machine hits both alike; medians compare.
+        # Short runs alternating with nginx's, paired: drift on a shared machine hits both alike.
         runs = {k: [] for k in ("nginx", "valid", "invalid", "health", "nginx_close",
                                 "valid_close")}
-        for _ in range(ROUNDS):
-            runs["nginx"].append(wrk(nginx.url(), secrets[0]))
-            runs["valid"].append(wrk(server.url(), secrets[0]))
-            runs["invalid"].append(wrk(server.url(), INVALID_KEY, expect=403))
-            runs["health"].append(wrk(server.url("/health"), None))
-            runs["nginx_close"].append(wrk(nginx.url(), secrets[0], close=True))
+        for _ in range(PAIR_ROUNDS):
+            runs["nginx"].append(wrk(nginx.url(), secrets[0], seconds=PAIR_SECONDS))
+            runs["valid"].append(wrk(server.url(), secrets[0], seconds=PAIR_SECONDS))
+            runs["invalid"].append(wrk(server.url(), INVALID_KEY, seconds=PAIR_SECONDS,
+                                       expect=403))
+            runs["health"].append(wrk(server.url("/health"), None, seconds=PAIR_SECONDS))
+            runs["nginx_close"].append(wrk(nginx.url(), secrets[0], seconds=PAIR_SECONDS,
+                                           close=True))
             before = count_events(server.log_path, "verification_success")
-            run = wrk(server.url(), secrets[0], close=True)
+            run = wrk(server.url(), secrets[0], seconds=PAIR_SECONDS, close=True)
             time.sleep(0.2)  # the log flusher writes every 50 ms
             run["server_answered"] = count_events(server.log_path, "verification_success") - before
             runs["valid_close"].append(run)
+        pairs = {"valid": "nginx", "invalid": "nginx", "health": "nginx",
+                 "valid_close": "nginx_close"}
+        ratios = {k: [a["rps"] / b["rps"] for a, b in zip(runs[k], runs[ref])]
+                  for k, ref in pairs.items()}
         results["http"] = {k: median_run(v) for k, v in runs.items()}
+        for k, values in ratios.items():
+            quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+            results["http"][k]["ratio"] = {"median": statistics.median(values),
+                                           "q1": quartiles[0], "q3": quartiles[-1]}
+        results["http"]["close_answered"] = {
+            "server": sum(r["server_answered"] for r in runs["valid_close"]),
+            "wrk": sum(r["requests"] for r in runs["valid_close"])}
         results["http"]["threads"] = server_threads(server)
         log("connection sweep")
         sweep = {"connections": CONNECTIONS, "heare-auth": [], "nginx": []}
@@ -270,9 +301,9 @@ def bench_http(results, keys10k, secrets):
     runs = {threads: [] for threads in sorted({1, 2, 4, CORES * 2})}
     for _ in range(ROUNDS):
         for threads, rows in runs.items():
-            server = Server(keys10k, threads=threads)
+            server = Server(keys10k, threads=threads, pinned=False)
             try:
-                rows.append(wrk(server.url(), secrets[0], 32, SWEEP_SECONDS))
+                rows.append(wrk(server.url(), secrets[0], 32, SWEEP_SECONDS, pinned=False))
             finally:
                 server.stop()
     results["thread_sweep"] = [
@@ -510,6 +541,7 @@ def criterion(results):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     results = {"machine": machine(), "quick": QUICK, "wrk_threads": WRK_THREADS,
+               "pinned": PINNED, "pair_rounds": PAIR_ROUNDS, "pair_seconds": PAIR_SECONDS,
                "command": "make bench"}
     keys10k, secrets = keys_file(10_000)
     sizes(results)

@@ -11,10 +11,6 @@ use tokio::sync::oneshot;
 use crate::keys::Keys;
 use crate::Error;
 
-/// How much lower than the HTTP workers the loader runs (a `nice` increment): a reload of a large
-/// file competes for the cores with verification, and verification should win.
-const NICENESS: i32 = 10;
-
 /// A reload's result: the number of keys now loaded.
 type Answer = oneshot::Sender<Result<usize, Error>>;
 
@@ -107,11 +103,16 @@ fn poll(keys: &Keys) {
     }
 }
 
-/// Lowers this thread's scheduling priority (Linux priorities are per thread).
+/// Puts this thread in the `SCHED_IDLE` class: it runs when the HTTP workers leave a core idle
+/// and yields at once when they wake, so a reload of a large file delays no verification (it
+/// takes longer instead when the cores are saturated).
 fn lower_priority() {
-    let tid = rustix::thread::gettid();
-    let current = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), current + NICENESS) {
-        log::warn!(error:% = e; "loader_priority_unchanged");
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+        log::warn!(error:? = e; "loader_priority_unchanged");
     }
 }

@@ -11,7 +11,6 @@
 use log::kv::{Error as KvError, Key, Value, VisitSource};
 use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -75,11 +74,15 @@ impl log::Log for JsonLines {
                 log::Level::Debug => "debug",
                 log::Level::Trace => "trace",
             };
-            let _ = write!(
-                line,
-                "{{\"timestamp\":\"{prefix}{:06}Z\",\"level\":\"{level}\",\"event\":",
-                now.subsec_micros()
-            );
+            line.push_str("{\"timestamp\":\"");
+            line.push_str(prefix);
+            let micros = now.subsec_micros();
+            for div in [100_000, 10_000, 1000, 100, 10, 1] {
+                line.push(char::from(b'0' + (micros / div % 10) as u8));
+            }
+            line.push_str("Z\",\"level\":\"");
+            line.push_str(level);
+            line.push_str("\",\"event\":");
             match record.args().as_str() {
                 Some(event) => push_json_string(line, event),
                 None => push_json_string(line, &record.args().to_string()),

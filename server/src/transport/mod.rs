@@ -138,7 +138,9 @@ pub fn start(
             .map_err(|e| Error::Config(format!("cannot serve the listening socket: {e}")))?
     };
     let mut http = http1::Builder::new();
-    http.header_read_timeout(None).max_buf_size(MAX_HEAD);
+    http.header_read_timeout(None)
+        .max_buf_size(MAX_HEAD)
+        .writev(false);
     let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let slots = Arc::new(Semaphore::new(max_connections));
     let stats = Arc::new(Stats::default());
