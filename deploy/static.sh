@@ -15,7 +15,7 @@ bash "$root/deploy/ensure-musl.sh"
 export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 cd "$root"
 "${CARGO:-cargo}" build --release --locked --target "$target" \
-  -p heare-auth-server -p heare-auth-cli --bins
+  -p heare-auth-server -p heare-auth --bins
 
 status=0
 for bin in heare-auth-server heare-auth; do

@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod s3_proxy;
+
+pub use s3_proxy::{Behaviour, S3Proxy};
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,7 +25,7 @@ pub fn bin_dir() -> &'static Path {
                 "-p",
                 "heare-auth-server",
                 "-p",
-                "heare-auth-cli",
+                "heare-auth",
             ])
             .status()
             .expect("cargo build");
@@ -34,26 +38,26 @@ pub fn bin_dir() -> &'static Path {
 }
 
 /// A fresh temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
+    /// A new directory whose name starts with `heare-auth-e2e-NAME-`.
     pub fn new(name: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("heare-auth-e2e-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("heare-auth-e2e-{name}-"))
+            .tempdir()
+            .unwrap();
         TempDir(dir)
     }
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// A path inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
     }
 }
 
@@ -356,7 +360,7 @@ impl S3Server {
             let mut child = Command::new(&bin)
                 .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
                 .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-                .arg(&self.data.0)
+                .arg(self.data.root())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

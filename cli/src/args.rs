@@ -2,157 +2,10 @@
 
 use std::ffi::OsString;
 
-use heare_auth_core::{format_timestamp, parse_timestamp, UnixMillis};
+use heare_auth_core::parse_timestamp;
 
+use crate::cmd::{Cmd, CreateArgs, Expiry};
 use crate::CliError;
-
-/// A parsed command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cmd {
-    /// `create`: make a new key.
-    Create(CreateArgs),
-    /// `list`: all keys, without secrets.
-    List {
-        /// `--detailed`: also expiry, status and metadata.
-        detailed: bool,
-        /// `--json`: a JSON array.
-        json: bool,
-    },
-    /// `show ID`: one key, without its secret.
-    Show {
-        /// The key's id.
-        id: String,
-        /// `--json`: a JSON object.
-        json: bool,
-    },
-    /// `delete ID`.
-    Delete {
-        /// The key's id.
-        id: String,
-        /// `--yes`/`-y`: do not ask for confirmation.
-        yes: bool,
-        /// `--no-refresh`: do not ask the server to reload.
-        no_refresh: bool,
-    },
-    /// `refresh`: ask the server to reload.
-    Refresh {
-        /// `--url`; `None`: `REFRESH_URL` or the default.
-        url: Option<String>,
-    },
-    /// Print the help of a command (`None`: the overview).
-    Help(Option<&'static str>),
-    /// Print the version.
-    Version,
-}
-
-/// Arguments of `create`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CreateArgs {
-    /// `--name`: not empty.
-    pub name: String,
-    /// Raw `--metadata` text; checked to be a JSON object before anything is written.
-    pub metadata: Option<String>,
-    /// `--expires-at` or `--ttl`; `None`: never expires.
-    pub expires: Option<Expiry>,
-    /// `--no-refresh`: do not ask the server to reload.
-    pub no_refresh: bool,
-    /// `--json`: print the new key as one JSON object.
-    pub json: bool,
-}
-
-/// When a new key expires.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Expiry {
-    /// `--expires-at`: an instant (Unix milliseconds).
-    At(UnixMillis),
-    /// `--ttl`: milliseconds after creation.
-    After(u64),
-}
-
-impl Expiry {
-    /// The `expires_at` to store for a key created at `now`.
-    pub fn timestamp(&self, now: UnixMillis) -> String {
-        match *self {
-            Expiry::At(t) => format_timestamp(t),
-            Expiry::After(ms) => format_timestamp(now.saturating_add(ms as i64)),
-        }
-    }
-}
-
-/// Overview help.
-pub const USAGE: &str = "\
-heare-auth: manage the API keys that heare-auth-server verifies
-
-Usage:
-  heare-auth create --name NAME [--metadata JSON] [--expires-at TIME | --ttl 90d] [--no-refresh] [--json]
-  heare-auth list [--detailed] [--json]
-  heare-auth show ID [--json]
-  heare-auth delete ID [--yes] [--no-refresh]
-  heare-auth refresh [--url URL]
-  heare-auth COMMAND --help
-  heare-auth --version
-
-Environment:
-  KEYS_FILE        the keys file (default ./keys.json)
-  REFRESH_URL      where create/delete ask the server to reload (default http://localhost:8080/refresh)
-  S3_BUCKET, S3_KEY, S3_REGION, S3_ENDPOINT
-                   keep the keys file in S3 instead (as the server does)
-  STORAGE_SECRET   encrypts the keys file when writing; needed to read an encrypted one
-";
-
-const CREATE: &str = "\
-Usage: heare-auth create --name NAME [--metadata JSON] [--expires-at TIME | --ttl DURATION] [--no-refresh] [--json]
-
-Creates a key and prints its secret once; only the secret's SHA-256 is stored.
-  --name NAME        human-readable name (required)
-  --metadata JSON    a JSON object returned by /verify (default {})
-  --expires-at TIME  RFC 3339 time or date when the key stops verifying (2027-01-31T00:00:00Z, 2027-01-31)
-  --ttl DURATION     expire this long after creation: 3600s, 30m, 12h, 90d, 2w
-  --no-refresh       do not ask the server to reload
-  --json             print the new key as JSON
-";
-
-const LIST: &str = "\
-Usage: heare-auth list [--detailed] [--json]
-
-Lists all keys (never their secrets).
-  --detailed   also show expiry, status and metadata
-  --json       print a JSON array
-";
-
-const SHOW: &str = "\
-Usage: heare-auth show ID [--json]
-
-Shows one key (never its secret).
-  --json   print a JSON object
-";
-
-const DELETE: &str = "\
-Usage: heare-auth delete ID [--yes] [--no-refresh]
-
-Deletes a key. Asks for confirmation on a terminal; elsewhere --yes is required.
-  -y, --yes      do not ask
-  --no-refresh   do not ask the server to reload
-";
-
-const REFRESH: &str = "\
-Usage: heare-auth refresh [--url URL]
-
-Asks the running server to reload the keys file.
-  --url URL   the server's refresh endpoint (default $REFRESH_URL or http://localhost:8080/refresh)
-";
-
-/// The help text for a command, or the overview.
-pub fn help(topic: Option<&str>) -> &'static str {
-    match topic {
-        Some("create") => CREATE,
-        Some("list") => LIST,
-        Some("show") => SHOW,
-        Some("delete") => DELETE,
-        Some("refresh") => REFRESH,
-        _ => USAGE,
-    }
-}
 
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
 /// invalid values, so a typo is named as such.
@@ -194,6 +47,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
                 no_refresh,
             }
         }
+        "doctor" => {
+            let json = switch(&mut args, &["--json"]);
+            finish(args, command)?;
+            Cmd::Doctor { json }
+        }
         _ => {
             let url = value(&mut args, command, "--url")?;
             finish(args, command)?;
@@ -214,7 +72,7 @@ fn parse_global(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     }
     match args.finish().first() {
         None => Err(usage(
-            "missing command: expected create, list, show, delete or refresh".into(),
+            "missing command: expected create, list, show, delete, refresh or doctor".into(),
         )),
         Some(flag) => Err(usage(format!("unknown flag {}", flag.to_string_lossy()))),
     }
@@ -267,7 +125,7 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
 }
 
 fn known(command: &str) -> Option<&'static str> {
-    ["create", "list", "show", "delete", "refresh"]
+    ["create", "list", "show", "delete", "refresh", "doctor"]
         .into_iter()
         .find(|&c| c == command)
 }

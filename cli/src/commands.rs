@@ -4,11 +4,12 @@ use rand_core::{CryptoRng, RngCore};
 use serde_json::Value;
 use std::time::Duration;
 
-use heare_auth_core::{generate_id, generate_secret, hash_secret, KeyFile, KeyRecord, UnixMillis};
-use heare_auth_server::store::Store;
-use heare_auth_server::Error;
+use heare_auth_core::{
+    generate_id, generate_secret, hash_secret, KeyFile, KeyRecord, KeySet, UnixMillis,
+};
+use heare_auth_store::{Error, Store};
 
-use crate::args::CreateArgs;
+use crate::cmd::CreateArgs;
 use crate::CliError;
 
 /// A key just created, with the only copy of its secret.
@@ -49,11 +50,11 @@ pub fn create<R: RngCore + CryptoRng>(
         metadata,
         ..KeyRecord::default()
     };
-    store.update(&mut |file: &mut KeyFile| {
+    store.update(|file: &mut KeyFile| {
         if file.get(&record.id).is_none() {
-            file.keys.push(record.clone());
+            file.push(record.clone());
         }
-        Ok(())
+        Ok::<(), CliError>(())
     })?;
     Ok(Created { record, secret })
 }
@@ -70,35 +71,48 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// All keys, in file order.
-pub fn list(store: &Store) -> Result<Vec<KeyRecord>, CliError> {
-    let snapshot = store.load()?;
-    let file = KeyFile::from_json(snapshot.bytes_or_empty())
-        .map_err(|e| Error::keys(&store.location(), e))?;
-    Ok(file.keys)
+/// The keys file's plaintext, checked to be one the server would load.
+pub fn read(store: &Store) -> Result<Vec<u8>, CliError> {
+    let bytes = store
+        .load()?
+        .bytes
+        .unwrap_or_else(|| heare_auth_store::EMPTY_FILE.to_vec());
+    KeySet::from_json(&bytes).map_err(|e| Error::keys(store.location(), e))?;
+    Ok(bytes)
+}
+
+/// Every key of a file read by [`read`], in file order.
+pub fn records<'a>(
+    store: &'a Store,
+    file: &'a KeyFile,
+) -> impl Iterator<Item = Result<KeyRecord, CliError>> + 'a {
+    file.records()
+        .map(|r| r.map_err(|e| Error::keys(store.location(), e).into()))
 }
 
 /// One key by id.
 pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
-    list(store)?
-        .into_iter()
-        .find(|k| k.id == id)
-        .ok_or_else(|| Error::NotFound(id.to_string()).into())
+    let bytes = read(store)?;
+    let file = KeyFile::parse(&bytes).map_err(|e| Error::keys(store.location(), e))?;
+    match file.get(id) {
+        Some(record) => record.map_err(|e| Error::keys(store.location(), e).into()),
+        None => Err(CliError::NotFound(id.to_string())),
+    }
 }
 
 /// Deletes a key by id; fails if no key had it when the delete began.
 pub fn delete(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let mut removed = None;
-    store.update(&mut |file: &mut KeyFile| {
+    store.update(|file: &mut KeyFile| {
         match (file.remove(id), &removed) {
-            (Some(key), _) => removed = Some(key),
+            (Some(key), _) => removed = Some(key.map_err(|e| Error::keys(store.location(), e))?),
             // Already gone after our own write: the delete is confirmed.
             (None, Some(_)) => {}
-            (None, None) => return Err(Error::NotFound(id.to_string())),
+            (None, None) => return Err(CliError::NotFound(id.to_string())),
         }
         Ok(())
     })?;
-    removed.ok_or_else(|| Error::NotFound(id.to_string()).into())
+    removed.ok_or_else(|| CliError::NotFound(id.to_string()))
 }
 
 /// POSTs to the server's refresh endpoint; returns how many keys it loaded.
@@ -127,23 +141,25 @@ pub fn refresh(url: &str) -> Result<u64, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::Expiry;
-    use heare_auth_core::KeySet;
-    use heare_auth_server::store::StoreConfig;
+    use crate::cmd::Expiry;
+    use heare_auth_store::StoreConfig;
     use rand_core::OsRng;
 
     const NOW: UnixMillis = 1_795_569_434_316;
 
-    fn store(name: &str) -> (Store, std::path::PathBuf) {
-        let dir =
-            std::env::temp_dir().join(format!("heare-auth-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("keys.json");
-        (
-            StoreConfig::file(path.to_str().unwrap()).open().unwrap(),
-            path,
-        )
+    /// A store on `keys.json` in a temporary directory, removed with the returned guard.
+    fn store(_name: &str) -> (Store, std::path::PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let store = StoreConfig::file(path.to_str().unwrap()).open().unwrap();
+        (store, path, dir)
+    }
+
+    /// Every key, as `list` reads them.
+    fn list(store: &Store) -> Result<Vec<KeyRecord>, CliError> {
+        let bytes = read(store)?;
+        let file = KeyFile::parse(&bytes).unwrap();
+        records(store, &file).collect()
     }
 
     fn args(name: &str) -> CreateArgs {
@@ -158,7 +174,7 @@ mod tests {
 
     #[test]
     fn create_stores_only_the_hash_and_the_secret_verifies() {
-        let (store, path) = store("create");
+        let (store, path, _dir) = store("create");
         let created = create(&store, &args("A"), NOW, &mut OsRng).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -184,7 +200,7 @@ mod tests {
 
     #[test]
     fn invalid_metadata_writes_nothing() {
-        let (store, path) = store("metadata");
+        let (store, path, _dir) = store("metadata");
         for bad in ["{not json", "[1, 2]", "\"text\""] {
             let mut a = args("A");
             a.metadata = Some(bad.into());
@@ -199,7 +215,7 @@ mod tests {
 
     #[test]
     fn list_show_delete() {
-        let (store, _) = store("lsd");
+        let (store, _, _dir) = store("lsd");
         assert!(list(&store).unwrap().is_empty());
         let a = create(&store, &args("A"), NOW, &mut OsRng).unwrap();
         let b = create(&store, &args("B"), NOW, &mut OsRng).unwrap();
@@ -207,21 +223,15 @@ mod tests {
         assert_eq!(names, ["A", "B"]);
         assert_eq!(show(&store, &b.record.id).unwrap().name, "B");
         assert_eq!(delete(&store, &a.record.id).unwrap().name, "A");
-        let gone = Error::NotFound(a.record.id.clone());
-        assert_eq!(
-            delete(&store, &a.record.id).unwrap_err(),
-            CliError::Store(gone.clone())
-        );
-        assert_eq!(
-            show(&store, &a.record.id).unwrap_err(),
-            CliError::Store(gone)
-        );
+        let gone = CliError::NotFound(a.record.id.clone());
+        assert_eq!(delete(&store, &a.record.id).unwrap_err(), gone);
+        assert_eq!(show(&store, &a.record.id).unwrap_err(), gone);
         assert_eq!(list(&store).unwrap().len(), 1);
     }
 
     #[test]
     fn listed_json_has_the_new_key_but_never_its_secret() {
-        let (store, path) = store("listjson");
+        let (store, path, _dir) = store("listjson");
         std::fs::write(
             &path,
             r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old"}]}"#,
@@ -229,6 +239,7 @@ mod tests {
         .unwrap();
         let created = create(&store, &args("New"), NOW, &mut OsRng).unwrap();
         let text = crate::output::list_json(&list(&store).unwrap(), NOW);
+        assert!(!text.contains('\n'), "one line: {text}");
         assert!(!text.contains(&created.secret) && !text.contains("sec_legacy_plain"));
         let listed: Value = serde_json::from_str(&text).unwrap();
         let keys = listed.as_array().unwrap();
@@ -250,7 +261,7 @@ mod tests {
 
     #[test]
     fn deleting_an_unknown_id_changes_nothing() {
-        let (store, path) = store("delunknown");
+        let (store, path, _dir) = store("delunknown");
         assert_eq!(
             delete(&store, "key_nope").unwrap_err().to_string(),
             "API key not found: key_nope"
@@ -260,7 +271,7 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         assert_eq!(
             delete(&store, "key_nope").unwrap_err(),
-            CliError::Store(Error::NotFound("key_nope".into()))
+            CliError::NotFound("key_nope".into())
         );
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
@@ -331,7 +342,7 @@ mod tests {
 
     #[test]
     fn metadata_that_is_not_an_object_is_named() {
-        let (store, _) = store("metakind");
+        let (store, _, _dir) = store("metakind");
         for (bad, kind) in [
             ("[1]", "an array"),
             ("\"x\"", "a string"),

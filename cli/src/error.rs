@@ -9,8 +9,10 @@ pub enum CliError {
     Usage(String),
     /// A value given on the command line is unusable (exit 1).
     Invalid(String),
-    /// Reading or writing the keys file failed, or no key has the id (exit 1).
-    Store(heare_auth_server::Error),
+    /// No key has this id (exit 1).
+    NotFound(String),
+    /// Reading or writing the keys file failed (exit 1).
+    Store(heare_auth_store::Error),
     /// The server could not be asked to reload (exit 1 for `refresh`; a warning elsewhere).
     Refresh(String),
 }
@@ -29,14 +31,15 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Invalid(m) => f.write_str(m),
+            CliError::NotFound(id) => write!(f, "API key not found: {id}"),
             CliError::Store(e) => write!(f, "{e}"),
             CliError::Refresh(m) => write!(f, "Failed to refresh: {m}"),
         }
     }
 }
 
-impl From<heare_auth_server::Error> for CliError {
-    fn from(e: heare_auth_server::Error) -> Self {
+impl From<heare_auth_store::Error> for CliError {
+    fn from(e: heare_auth_store::Error) -> Self {
         CliError::Store(e)
     }
 }
@@ -50,8 +53,9 @@ mod tests {
         let cases = [
             (CliError::Usage("create: unknown flag --nme".into()), 2),
             (CliError::Invalid("Invalid JSON in metadata: x".into()), 1),
+            (CliError::NotFound("key_x".into()), 1),
             (
-                CliError::Store(heare_auth_server::Error::NotFound("key_x".into())),
+                CliError::Store(heare_auth_store::Error::unavailable("./keys.json", "gone")),
                 1,
             ),
             (CliError::Refresh("http://h/refresh answered 500".into()), 1),
@@ -63,7 +67,7 @@ mod tests {
     #[test]
     fn messages_are_what_main_prints_after_error() {
         assert_eq!(
-            CliError::Store(heare_auth_server::Error::NotFound("key_x".into())).to_string(),
+            CliError::NotFound("key_x".into()).to_string(),
             "API key not found: key_x"
         );
         assert_eq!(

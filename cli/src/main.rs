@@ -1,18 +1,20 @@
 //! `heare-auth`, the admin CLI: parse, run one command, print, and exit 0, 1 or 2.
 
 mod args;
+mod cmd;
 mod commands;
+mod doctor;
 mod error;
+mod help;
 mod output;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use heare_auth_core::UnixMillis;
-use heare_auth_server::store::{Store, StoreConfig};
+use heare_auth_core::{KeyFile, UnixMillis};
+use heare_auth_store::{now_ms, Location, Store, StoreConfig};
 
-use args::Cmd;
+use cmd::Cmd;
 pub use error::CliError;
 
 /// Where `create`/`delete` ask the server to reload when `REFRESH_URL` is not set.
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
         }
     };
     match run(cmd) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e}");
             ExitCode::from(e.exit_code())
@@ -35,18 +37,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cmd: Cmd) -> Result<(), CliError> {
+fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
     let env = |k: &str| std::env::var(k).ok();
     let refresh_url = env("REFRESH_URL")
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| DEFAULT_REFRESH_URL.into());
     let now = now_ms();
-    let open = || StoreConfig::from_env(env)?.open();
+    let config = || StoreConfig::from_env(env);
     match cmd {
-        Cmd::Help(topic) => print!("{}", args::help(topic)),
+        Cmd::Help(topic) => print!("{}", help::help(topic)),
         Cmd::Version => println!("heare-auth {}", env!("CARGO_PKG_VERSION")),
         Cmd::Create(a) => {
-            let store = open()?;
+            let store = open_for_writing(&config()?)?;
             let created = commands::create(&store, &a, now, &mut rand_core::OsRng)?;
             if a.json {
                 println!("{}", output::created_json(&created));
@@ -55,16 +57,9 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
             }
             after_write(&refresh_url, a.no_refresh, a.json);
         }
-        Cmd::List { detailed, json } => {
-            let keys = commands::list(&open()?)?;
-            if json {
-                println!("{}", output::list_json(&keys, now));
-            } else {
-                print!("{}", output::list_text(&keys, detailed, now));
-            }
-        }
+        Cmd::List { detailed, json } => list(&config()?.open()?, detailed, json, now)?,
         Cmd::Show { id, json } => {
-            let key = commands::show(&open()?, &id)?;
+            let key = commands::show(&config()?.open()?, &id)?;
             if json {
                 println!("{}", output::public_json(&key, now));
             } else {
@@ -76,10 +71,10 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
             yes,
             no_refresh,
         } => {
-            let store = open()?;
+            let store = open_for_writing(&config()?)?;
             if !yes && !confirm(&store, &id)? {
                 println!("Cancelled.");
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             commands::delete(&store, &id)?;
             println!("✓ Deleted successfully.");
@@ -89,8 +84,65 @@ fn run(cmd: Cmd) -> Result<(), CliError> {
             let n = commands::refresh(url.as_deref().unwrap_or(&refresh_url))?;
             println!("{}", output::refreshed(n));
         }
+        Cmd::Doctor { json } => {
+            let report = doctor::examine(&config()?, std::time::SystemTime::now());
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if !report.ok() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the store for a command that writes, saying on stderr when writes are unprotected.
+fn open_for_writing(config: &StoreConfig) -> Result<Store, CliError> {
+    if let Location::S3(s3) = &config.location {
+        if s3.unsafe_writes {
+            eprintln!(
+                "Warning: S3_UNSAFE_WRITES=1: writing s3://{}/{} without conditional writes; \
+                 an admin writing at the same time could drop this change or theirs.",
+                s3.bucket, s3.key
+            );
+        }
+    }
+    Ok(config.open()?)
+}
+
+/// `list`: the keys one at a time, so a large file is never held twice over.
+fn list(store: &Store, detailed: bool, json: bool, now: UnixMillis) -> Result<(), CliError> {
+    let bytes = commands::read(store)?;
+    let file =
+        KeyFile::parse(&bytes).map_err(|e| heare_auth_store::Error::keys(store.location(), e))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let write = |out: &mut BufWriter<_>, text: &str| {
+        out.write_all(text.as_bytes())
+            .map_err(|e| CliError::Invalid(format!("cannot write the list: {e}")))
+    };
+    if json {
+        write(&mut out, "[")?;
+        for (i, record) in commands::records(store, &file).enumerate() {
+            let separator = if i == 0 { "" } else { "," };
+            write(&mut out, separator)?;
+            write(&mut out, &output::public_json(&record?, now))?;
+        }
+        write(&mut out, "]\n")?;
+    } else if file.is_empty() {
+        write(&mut out, output::NO_KEYS)?;
+    } else {
+        write(&mut out, &output::list_header())?;
+        for record in commands::records(store, &file) {
+            write(&mut out, &output::list_row(&record?, detailed, now))?;
+        }
+        write(&mut out, &output::list_footer(file.len()))?;
+    }
+    out.flush()
+        .map_err(|e| CliError::Invalid(format!("cannot write the list: {e}")))
 }
 
 /// Asks the server to reload after a write; failure is only a warning.
@@ -124,10 +176,4 @@ fn confirm(store: &Store, id: &str) -> Result<bool, CliError> {
         .read_line(&mut answer)
         .map_err(|e| CliError::Invalid(format!("cannot read the answer: {e}")))?;
     Ok(args::is_yes(&answer))
-}
-
-fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as UnixMillis)
 }

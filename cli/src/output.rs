@@ -1,8 +1,9 @@
 //! What the CLI prints, as pure functions of the data: the original's text layout, or JSON.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use heare_auth_core::{parse_timestamp, KeyRecord, UnixMillis};
+use heare_auth_core::{KeyRecord, UnixMillis};
 
 use crate::commands::Created;
 
@@ -47,58 +48,84 @@ pub fn delete_prompt(r: &KeyRecord) -> String {
     format!("Delete API key '{}' ({})? [y/N]: ", r.id, r.name)
 }
 
-/// Whether a key is live at `now`: "active", "expired", or "expired (unreadable expires_at)".
-pub fn status(r: &KeyRecord, now: UnixMillis) -> &'static str {
-    match r.expires_at.as_deref().map(parse_timestamp) {
-        None => "active",
-        Some(Ok(t)) if now <= t => "active",
-        Some(Ok(_)) => "expired",
-        Some(Err(_)) => "expired (unreadable expires_at)",
-    }
-}
-
 /// A key as `list --json` and `show --json` print it: never its secret or hash.
-pub fn public_json(r: &KeyRecord, now: UnixMillis) -> Value {
-    json!({
-        "id": r.id, "name": r.name, "created_at": r.created_at, "updated_at": r.updated_at,
-        "expires_at": r.expires_at, "metadata": r.metadata, "expired": status(r, now) != "active",
-    })
+#[derive(Serialize)]
+struct Public<'a> {
+    id: &'a str,
+    name: &'a str,
+    created_at: &'a Option<String>,
+    updated_at: &'a Option<String>,
+    expires_at: &'a Option<String>,
+    metadata: &'a Value,
+    expired: bool,
 }
 
-/// `list`: the original's table with a Total line; `detailed` adds expiry, status, metadata.
-pub fn list_text(keys: &[KeyRecord], detailed: bool, now: UnixMillis) -> String {
-    if keys.is_empty() {
-        return "No API keys found.\n".into();
-    }
-    let mut out = format!(
+/// One key as `list --json` and `show --json` print it: never its secret or hash.
+pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
+    let public = Public {
+        id: &r.id,
+        name: &r.name,
+        created_at: &r.created_at,
+        updated_at: &r.updated_at,
+        expires_at: &r.expires_at,
+        metadata: &r.metadata,
+        expired: !r.status(now).is_active(),
+    };
+    serde_json::to_string(&public).unwrap_or_default()
+}
+
+/// The head of the `list` table.
+pub fn list_header() -> String {
+    format!(
         "\nAPI Keys:\n{RULE}\n{:<30} {:<35} {:<15}\n{RULE}\n",
         "Name", "Key ID", "Created"
-    );
-    for k in keys {
-        let created: String = k
-            .created_at
-            .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .take(10)
-            .collect();
-        out.push_str(&format!("{:<30} {:<35} {:<15}\n", k.name, k.id, created));
-        if detailed {
-            let expires = k.expires_at.as_deref().unwrap_or("never");
-            out.push_str(&format!(
-                "    Status: {}   Expires: {expires}\n",
-                status(k, now)
-            ));
-            out.push_str(&format!("    Metadata: {}\n", k.metadata));
-        }
+    )
+}
+
+/// One key's lines of the `list` table; `detailed` adds expiry, status and metadata.
+pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
+    let created: String = k
+        .created_at
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(10)
+        .collect();
+    let mut out = format!("{:<30} {:<35} {:<15}\n", k.name, k.id, created);
+    if detailed {
+        let expires = k.expires_at.as_deref().unwrap_or("never");
+        out.push_str(&format!(
+            "    Status: {}   Expires: {expires}\n",
+            k.status(now)
+        ));
+        out.push_str(&format!("    Metadata: {}\n", k.metadata));
     }
-    out.push_str(&format!("{RULE}\nTotal: {} keys\n\n", keys.len()));
     out
 }
 
-/// `list --json`.
+/// The foot of the `list` table.
+pub fn list_footer(total: usize) -> String {
+    format!("{RULE}\nTotal: {total} keys\n\n")
+}
+
+/// What `list` prints when there are no keys.
+pub const NO_KEYS: &str = "No API keys found.\n";
+
+/// `list`: the original's table with a Total line (the CLI writes it row by row).
+#[cfg(test)]
+pub fn list_text(keys: &[KeyRecord], detailed: bool, now: UnixMillis) -> String {
+    if keys.is_empty() {
+        return NO_KEYS.into();
+    }
+    let rows: String = keys.iter().map(|k| list_row(k, detailed, now)).collect();
+    list_header() + &rows + &list_footer(keys.len())
+}
+
+/// `list --json`: a JSON array on one line (the CLI writes it key by key).
+#[cfg(test)]
 pub fn list_json(keys: &[KeyRecord], now: UnixMillis) -> String {
-    Value::Array(keys.iter().map(|k| public_json(k, now)).collect()).to_string()
+    let items: Vec<String> = keys.iter().map(|k| public_json(k, now)).collect();
+    format!("[{}]", items.join(","))
 }
 
 /// `show`: one key, with how its secret is stored but never the secret.
@@ -119,7 +146,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
         or_dash(&r.created_at),
         or_dash(&r.updated_at),
         r.expires_at.clone().unwrap_or_else(|| "never".into()),
-        status(r, now),
+        r.status(now),
     )
 }
 
@@ -175,7 +202,7 @@ mod tests {
             list_text(&keys, true, NOW),
             list_json(&keys, NOW),
             show_text(&legacy, NOW),
-            public_json(&legacy, NOW).to_string(),
+            public_json(&legacy, NOW),
         ] {
             assert!(
                 !text.contains("TOPSECRET") && !text.contains(&"ab".repeat(32)),
@@ -184,7 +211,10 @@ mod tests {
         }
         assert!(show_text(&legacy, NOW).contains("Secret:  stored in plaintext (legacy)"));
         assert!(show_text(&keys[1], NOW).contains("Secret:  stored hashed (SHA-256)"));
-        assert_eq!(status(&legacy, NOW), "expired (unreadable expires_at)");
+        assert_eq!(
+            legacy.status(NOW).to_string(),
+            "expired (unreadable expires_at)"
+        );
     }
 
     #[test]
@@ -214,7 +244,7 @@ mod tests {
             (Some("key_n"), Some("sec_0abc"))
         );
         assert_eq!(v["metadata"], json!({"team": "core"}));
-        let p = public_json(&c.record, NOW);
+        let p: Value = serde_json::from_str(&public_json(&c.record, NOW)).unwrap();
         assert_eq!(p["expired"], false);
         assert!(p.get("secret_hash").is_none() && p.get("secret").is_none());
     }

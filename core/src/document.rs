@@ -1,83 +1,211 @@
-//! The keys file as an editable document: every field kept, known or not, for lossless rewrites.
+//! The keys file as an editable document: a change rewrites only the records it touches, and
+//! every other record, and every top-level field besides `keys`, is written back as it was read.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
 
-use crate::{Error, KeySet};
+use serde::de::{self, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
-/// A whole keys file. Top-level fields other than `keys` are kept as they are.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct KeyFile {
-    /// The keys, in file order.
-    pub keys: Vec<KeyRecord>,
-    /// Top-level fields this version does not know.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+use crate::{push_json_string, Error, KeyRecord, KeySet};
+
+/// A whole keys file, read for editing. It borrows the text it was read from.
+#[derive(Debug)]
+pub struct KeyFile<'a> {
+    /// The text read (empty for a new file).
+    source: &'a str,
+    records: Vec<Record<'a>>,
+    /// Top-level fields other than `keys`, in file order.
+    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    changed: bool,
 }
 
-/// One key as stored. Fields this version does not know live in `extra` and are written back.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct KeyRecord {
-    /// Public identifier, `key_…`; safe to log.
-    pub id: String,
-    /// Legacy plaintext secret, as the original service stored it. New keys never set it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    /// SHA-256 of the secret as 64 lowercase hex digits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_hash: Option<String>,
-    /// Human-readable name.
-    #[serde(default)]
-    pub name: String,
-    /// Free-form type label carried over from the original.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_type: Option<String>,
-    /// When the key was created (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// When the key was last changed (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    /// When the key stops verifying (RFC 3339 or a date); absent means never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    /// Arbitrary JSON returned by `/verify`.
-    #[serde(default = "empty_object")]
-    pub metadata: Value,
-    /// Fields this version does not know, kept for the next writer.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+#[derive(Debug)]
+enum Record<'a> {
+    /// As read: its id (when it has a string one) and its text.
+    Kept {
+        id: Option<Cow<'a, str>>,
+        text: &'a RawValue,
+    },
+    /// Added or changed.
+    Written(Box<KeyRecord>),
 }
 
-fn empty_object() -> Value {
-    Value::Object(Map::new())
+impl Record<'_> {
+    fn id(&self) -> Option<&str> {
+        match self {
+            Record::Kept { id, .. } => id.as_deref(),
+            Record::Written(r) => Some(&r.id),
+        }
+    }
 }
 
-impl KeyFile {
-    /// Parses and validates a keys file: it must be one the verifier accepts.
-    pub fn from_json(bytes: &[u8]) -> Result<KeyFile, Error> {
-        KeySet::from_json(bytes)?;
-        Ok(serde_json::from_slice(bytes)?)
+/// Only a record's id, to find it without reading the rest.
+#[derive(Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+impl<'a> KeyFile<'a> {
+    /// A file with no keys yet.
+    pub fn empty() -> KeyFile<'static> {
+        KeyFile {
+            source: "",
+            records: Vec::new(),
+            extra: Vec::new(),
+            changed: false,
+        }
     }
 
-    /// Serialises as the original did (two-space indentation) and checks that the result is a
-    /// file the verifier accepts, so a writer can never store a file the server would reject.
-    pub fn to_json(&self) -> Result<String, Error> {
-        let mut text = serde_json::to_string_pretty(self).map_err(Error::from)?;
-        text.push('\n');
-        KeySet::from_json(text.as_bytes())?;
-        Ok(text)
+    /// Reads a keys file's structure: the `keys` array and each key's id. The keys themselves
+    /// are read when asked for; [`KeyFile::to_json`] checks the whole file before it is written.
+    pub fn parse(bytes: &'a [u8]) -> Result<KeyFile<'a>, Error> {
+        let source = crate::error::json_text(bytes)?;
+        let mut deserializer = serde_json::Deserializer::from_str(source);
+        let (texts, extra) =
+            de::Deserializer::deserialize_map(&mut deserializer, TopLevel).map_err(Error::from)?;
+        deserializer.end().map_err(Error::from)?;
+        let records = texts
+            .into_iter()
+            .map(|text| Record::Kept {
+                id: serde_json::from_str::<IdOnly>(text.get())
+                    .ok()
+                    .map(|r| r.id),
+                text,
+            })
+            .collect();
+        Ok(KeyFile {
+            source,
+            records,
+            extra,
+            changed: false,
+        })
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Whether anything was added, changed or removed.
+    pub fn is_changed(&self) -> bool {
+        self.changed
+    }
+
+    /// Every key, in file order.
+    pub fn records(&self) -> impl Iterator<Item = Result<KeyRecord, Error>> + '_ {
+        self.records.iter().map(|r| self.read(r))
     }
 
     /// The key with this id.
-    pub fn get(&self, id: &str) -> Option<&KeyRecord> {
-        self.keys.iter().find(|k| k.id == id)
+    pub fn get(&self, id: &str) -> Option<Result<KeyRecord, Error>> {
+        self.position(id).map(|i| self.read(&self.records[i]))
     }
 
-    /// Removes and returns the key with this id.
-    pub fn remove(&mut self, id: &str) -> Option<KeyRecord> {
-        let i = self.keys.iter().position(|k| k.id == id)?;
-        Some(self.keys.remove(i))
+    /// Adds a key at the end.
+    pub fn push(&mut self, record: KeyRecord) {
+        self.records.push(Record::Written(Box::new(record)));
+        self.changed = true;
+    }
+
+    /// Removes the key with this id and returns it.
+    pub fn remove(&mut self, id: &str) -> Option<Result<KeyRecord, Error>> {
+        let i = self.position(id)?;
+        let removed = self.records.remove(i);
+        self.changed = true;
+        Some(self.read(&removed))
+    }
+
+    /// Replaces the key with the same id; `false` when there is none.
+    pub fn replace(&mut self, record: KeyRecord) -> bool {
+        let Some(i) = self.position(&record.id) else {
+            return false;
+        };
+        self.records[i] = Record::Written(Box::new(record));
+        self.changed = true;
+        true
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        self.records.iter().position(|r| r.id() == Some(id))
+    }
+
+    fn read(&self, record: &Record) -> Result<KeyRecord, Error> {
+        match record {
+            Record::Written(r) => Ok((**r).clone()),
+            Record::Kept { text, .. } => serde_json::from_str(text.get()).map_err(|e| {
+                // Positions within the record, made positions within the file.
+                let offset = text.get().as_ptr() as usize - self.source.as_ptr() as usize;
+                crate::error::json_error_at(self.source, offset, &e)
+            }),
+        }
+    }
+
+    /// The file as text, pretty-printed with two-space indentation like the original wrote it
+    /// (records kept as read keep their own layout), checked to be a file the verifier accepts:
+    /// a writer can never store a file the server would reject.
+    pub fn to_json(&self) -> Result<String, Error> {
+        let mut out = String::with_capacity(self.source.len() + 256);
+        out.push_str("{\n  \"keys\": [");
+        for (i, record) in self.records.iter().enumerate() {
+            out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+            match record {
+                Record::Kept { text, .. } => out.push_str(text.get()),
+                Record::Written(r) => {
+                    let text = serde_json::to_string_pretty(&**r).map_err(Error::from)?;
+                    out.push_str(&text.replace('\n', "\n    "));
+                }
+            }
+        }
+        out.push_str(if self.records.is_empty() {
+            "]"
+        } else {
+            "\n  ]"
+        });
+        for (name, value) in &self.extra {
+            out.push_str(",\n  ");
+            push_json_string(&mut out, name);
+            out.push_str(": ");
+            out.push_str(value.get());
+        }
+        out.push_str("\n}\n");
+        KeySet::from_json(out.as_bytes())?;
+        Ok(out)
+    }
+}
+
+/// Visits the top level: the `keys` array as record texts, other fields kept.
+struct TopLevel;
+
+type Parts<'a> = (Vec<&'a RawValue>, Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Visitor<'de> for TopLevel {
+    type Value = Parts<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with a `keys` array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<'de>, A::Error> {
+        let (mut keys, mut extra) = (None, Vec::new());
+        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+            if field != "keys" {
+                extra.push((field, map.next_value()?));
+            } else if keys.is_some() {
+                return Err(de::Error::duplicate_field("keys"));
+            } else {
+                keys = Some(map.next_value::<Vec<&'de RawValue>>()?);
+            }
+        }
+        let keys = keys.ok_or_else(|| de::Error::missing_field("keys"))?;
+        Ok((keys, extra))
     }
 }
 
@@ -85,36 +213,104 @@ impl KeyFile {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unknown_fields_survive_a_rewrite() {
-        let text = r#"{"version": 3, "keys": [{"id": "key_a", "secret_hash": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "name": "A", "scopes": ["read"], "disabled": false, "metadata": {"team": "x"}}]}"#;
-        let file = KeyFile::from_json(text.as_bytes()).unwrap();
-        assert_eq!(file.keys[0].extra["scopes"], serde_json::json!(["read"]));
-        let again = KeyFile::from_json(file.to_json().unwrap().as_bytes()).unwrap();
-        assert_eq!(again, file);
-        let v: Value = serde_json::from_str(&file.to_json().unwrap()).unwrap();
-        assert_eq!(v["version"], 3);
-        assert_eq!(v["keys"][0]["disabled"], false);
-    }
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-    #[test]
-    fn legacy_fields_default() {
-        let file = KeyFile::from_json(br#"{"keys": [{"id": "k", "secret": "s"}]}"#).unwrap();
-        assert_eq!(file.keys[0].name, "");
-        assert_eq!(file.keys[0].metadata, serde_json::json!({}));
-        assert_eq!(file.get("k").map(|k| k.secret.as_deref()), Some(Some("s")));
-    }
-
-    #[test]
-    fn refuses_to_serialise_an_invalid_file() {
-        let mut file = KeyFile::default();
-        for id in ["a", "a"] {
-            file.keys.push(KeyRecord {
-                id: id.into(),
-                secret_hash: Some("00".repeat(32)),
-                ..KeyRecord::default()
-            });
+    fn record(id: &str, hash: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            secret_hash: Some(hash.into()),
+            name: id.to_uppercase(),
+            ..KeyRecord::default()
         }
+    }
+
+    #[test]
+    fn a_file_written_here_reads_back_byte_for_byte() {
+        let mut file = KeyFile::empty();
+        file.push(record("key_a", ABC));
+        let text = file.to_json().unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{{\n  \"keys\": [\n    {{\n      \"id\": \"key_a\",\n      \"secret_hash\": \"{ABC}\",\n      \"name\": \"KEY_A\",\n      \"metadata\": {{}}\n    }}\n  ]\n}}\n"
+            )
+        );
+        let again = KeyFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(again.to_json().unwrap(), text);
+        assert!(!again.is_changed());
+        assert_eq!(
+            KeyFile::empty().to_json().unwrap(),
+            "{\n  \"keys\": []\n}\n"
+        );
+    }
+
+    #[test]
+    fn untouched_records_and_fields_survive_as_they_were() {
+        let text = format!(
+            r#"{{"version": 3, "keys": [{{"id": "key_a", "secret": "s",  "scopes": ["read"], "metadata": {{"team": "x"}}}},
+               {{"id": "key_b", "secret_hash": "{ABC}", "disabled": false}}], "note": {{"a":  1}}}}"#
+        );
+        let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(file.len(), 2);
+        let b = file.remove("key_b").unwrap().unwrap();
+        assert_eq!(b.extra_field("disabled").unwrap().get(), "false");
+        let out = file.to_json().unwrap();
+        assert!(
+            out.contains(
+                r#"{"id": "key_a", "secret": "s",  "scopes": ["read"], "metadata": {"team": "x"}}"#
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"version\": 3") && out.contains(r#""note": {"a":  1}"#),
+            "{out}"
+        );
+        let a = file.get("key_a").unwrap().unwrap();
+        assert_eq!(a.extra_field("scopes").unwrap().get(), r#"["read"]"#);
+    }
+
+    #[test]
+    fn replace_rewrites_one_record() {
+        let text = format!(
+            r#"{{"keys": [{{"id": "a", "secret": "x"}}, {{"id": "b", "secret_hash": "{ABC}"}}]}}"#
+        );
+        let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+        let mut b = file.get("b").unwrap().unwrap();
+        b.name = "renamed".into();
+        assert!(file.replace(b));
+        assert!(!file.replace(record("c", ABC)));
+        let out = file.to_json().unwrap();
+        assert!(out.contains(r#"{"id": "a", "secret": "x"}"#), "{out}");
+        assert!(out.contains("\"name\": \"renamed\""), "{out}");
+    }
+
+    #[test]
+    fn refuses_to_write_a_file_the_verifier_would_reject() {
+        let mut file = KeyFile::empty();
+        file.push(record("a", ABC));
+        file.push(record("a", &"00".repeat(32)));
         assert_eq!(file.to_json(), Err(Error::DuplicateId { id: "a".into() }));
+    }
+
+    #[test]
+    fn structure_errors_name_the_position() {
+        let err = |text: &str| KeyFile::parse(text.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"kees": []}"#),
+            "invalid JSON at line 1, column 12: missing field `keys`"
+        );
+        assert_eq!(
+            err("[]"),
+            "invalid JSON at line 1, column 1: expected an object with a `keys` array"
+        );
+        // A bad record is found when it is read, at the position the verifier reports.
+        let text = b"{\"keys\": [\n {\"id\": \"a\", \"name\": 7}]}";
+        let file = KeyFile::parse(text).unwrap();
+        let err = file.get("a").unwrap().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid JSON at line 2, column 22: invalid type: integer `7`, expected a string"
+        );
+        assert_eq!(Err(err), KeySet::from_json(text).map(|_| ()));
     }
 }

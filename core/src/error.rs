@@ -62,17 +62,69 @@ impl std::error::Error for Error {}
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        let full = e.to_string();
-        // serde_json appends " at line L column C"; we report those as fields instead.
-        let message = match full.rfind(" at line ") {
-            Some(i) => full[..i].to_string(),
-            None => full,
-        };
         Error::Json {
             line: e.line(),
             column: e.column(),
-            message,
+            message: message_of(&e),
         }
+    }
+}
+
+/// The text of a keys file: an object (`{` first), in UTF-8. Errors give the position.
+pub(crate) fn json_text(bytes: &[u8]) -> Result<&str, Error> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Json {
+            line: 1,
+            column: 1,
+            message: "expected an object with a `keys` array".into(),
+        });
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = position(&bytes[..e.valid_up_to()]);
+        Error::Json {
+            line,
+            column,
+            message: "invalid UTF-8".into(),
+        }
+    })
+}
+
+/// 1-based line and column of the byte just after `before`.
+fn position(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, before.len() - line_start + 1)
+}
+
+/// A parse error in a part of `source` that starts at byte `offset`, placed in `source`.
+pub(crate) fn json_error_at(source: &str, offset: usize, e: &serde_json::Error) -> Error {
+    let part = &source.as_bytes()[offset..];
+    // Where serde_json's line and column (1-based, in the part) fall, as a byte index.
+    let mut at = 0;
+    for _ in 1..e.line() {
+        at += part[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(part.len() - at, |i| i + 1);
+    }
+    at = (at + e.column().saturating_sub(1)).min(part.len());
+    let (line, column) = position(&source.as_bytes()[..offset + at]);
+    Error::Json {
+        line,
+        column,
+        message: message_of(e),
+    }
+}
+
+/// serde_json's message without the " at line L column C" it appends (reported as fields).
+fn message_of(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    match full.rfind(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
     }
 }
 

@@ -3,8 +3,9 @@
 //! The keys file is JSON: `{"keys": [{"id", "secret" | "secret_hash", "name", "expires_at",
 //! "metadata", ...}]}`. [`KeySet::from_json`] builds the verifier's index from it;
 //! [`KeyFile`] is the editable document the admin CLI reads and rewrites without losing fields it
-//! does not know. Time comes in as Unix milliseconds and randomness as a CSPRNG, so the same code
-//! runs natively and in WebAssembly.
+//! does not know. [`verify_request`] is the `/verify` rule the server and the edge share. Time
+//! comes in as Unix milliseconds and randomness as a CSPRNG, so the same code runs natively and
+//! in WebAssembly.
 
 mod compact;
 mod document;
@@ -14,15 +15,21 @@ mod generate;
 mod hash;
 mod keyset;
 mod outcome;
+mod record;
+mod request;
+mod status;
 mod timestamp;
 
-pub use document::{KeyFile, KeyRecord};
+pub use document::KeyFile;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted, ENCRYPTED_PREFIX};
 pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret, SECRET_LEN};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{Key, KeySet};
 pub use outcome::{push_json_string, Outcome, INVALID_BODY};
+pub use record::KeyRecord;
+pub use request::{api_key, check_headers, verify_request, Rejection, Verified, MAX_BODY};
+pub use status::{Expiry, Status};
 pub use timestamp::{format_timestamp, parse_timestamp};
 
 /// Unix time in milliseconds, the unit of every `now` and timestamp in this crate.

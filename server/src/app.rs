@@ -1,23 +1,20 @@
 //! Routing and the request handlers: `/verify`, `/refresh`, `/health`, as plain synchronous
 //! functions of a request that the transport has already read.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use heare_auth_core::{format_timestamp, Outcome, UnixMillis};
+pub use heare_auth_core::MAX_BODY;
+use heare_auth_core::{
+    check_headers, format_timestamp, verify_request, Outcome, Rejection, Verified,
+};
+use heare_auth_store::now_ms;
 
 use crate::keys::Keys;
 use crate::reply::Reply;
 use crate::Error;
-
-/// Largest `/verify` body accepted.
-pub const MAX_BODY: usize = 16 * 1024;
 
 /// The server's state shared by all worker threads.
 pub struct App {
@@ -80,29 +77,18 @@ pub enum Handled {
     Reload,
 }
 
-#[derive(Deserialize)]
-struct VerifyBody<'a> {
-    #[serde(borrow, default)]
-    api_key: Option<&'a RawValue>,
-}
-
 impl App {
     /// Checks a request before its body is read: a reply here is sent without reading it.
     pub fn before_body(&self, route: Route, headers: &HeaderMap) -> Option<Reply> {
         if route != Route::Verify {
             return None;
         }
-        if let Some(ct) = header(headers, http::header::CONTENT_TYPE) {
-            let media = ct.split(';').next().unwrap_or_default().trim();
-            if !media.eq_ignore_ascii_case("application/json") {
-                return Some(Reply::error(400, "expected Content-Type: application/json"));
-            }
-        }
         let declared = header(headers, http::header::CONTENT_LENGTH)
             .and_then(|n| n.trim().parse::<u64>().ok());
-        declared
-            .filter(|&n| n > MAX_BODY as u64)
-            .map(|_| too_large())
+        let content_type = header(headers, http::header::CONTENT_TYPE);
+        check_headers(content_type, declared)
+            .err()
+            .map(|rejection| rejected(&rejection))
     }
 
     /// Answers a request routed to `route`.
@@ -118,44 +104,21 @@ impl App {
     }
 
     fn handle_verify(&self, request: &Request) -> Reply {
-        if let Some(reply) = self.before_body(Route::Verify, request.headers) {
-            return reply;
-        }
-        if request.body.len() > MAX_BODY {
-            return too_large();
-        }
-        let secret = match api_key(request.body) {
-            Ok(secret) => secret,
-            Err(message) => return Reply::error(400, &message),
-        };
         let keys = self.keys.current();
-        let outcome = keys.verify(&secret, now_ms());
-        let user_agent = request
-            .headers
-            .get(http::header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()))
-            .unwrap_or_default();
-        let user_agent = user_agent.as_ref();
-        match outcome {
-            Outcome::Valid(key) => log::info!(
-                key_id = key.id(), key_name = key.name(), user_agent = user_agent;
-                "verification_success"
-            ),
-            Outcome::Expired(key) => log::info!(
-                reason = "expired", key_id = key.id(), key_prefix = prefix(&secret),
-                user_agent = user_agent; "verification_failed"
-            ),
-            Outcome::NotFound => log::info!(
-                reason = "not_found", key_prefix = prefix(&secret), user_agent = user_agent;
-                "verification_failed"
-            ),
+        let content_type = header(request.headers, http::header::CONTENT_TYPE);
+        let verified = verify_request(&keys, content_type, request.body, now_ms());
+        if let Verified::Answered { secret, outcome } = &verified {
+            let user_agent = request
+                .headers
+                .get(http::header::USER_AGENT)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .unwrap_or_default();
+            log_outcome(outcome, secret, &user_agent);
         }
-        let status = if outcome.valid_key().is_some() {
-            200
-        } else {
-            403
-        };
-        Reply::json(status, outcome.to_json())
+        match verified {
+            Verified::Rejected(rejection) => rejected(&rejection),
+            answered => Reply::json(answered.status(), answered.to_json()),
+        }
     }
 
     fn handle_refresh(&self, peer: SocketAddr) -> Handled {
@@ -192,26 +155,33 @@ impl App {
     }
 }
 
-/// Extracts `api_key` from a `/verify` body, or says what is wrong with the body.
-fn api_key(body: &[u8]) -> Result<Cow<'_, str>, String> {
-    const EXPECTED: &str = "expected a JSON object with an \"api_key\" string";
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|&b| b != b'{') {
-        return Err(EXPECTED.into());
+/// Logs one verification: the key's id and name, or the first characters of what was
+/// presented, never the secret.
+fn log_outcome(outcome: &Outcome, secret: &str, user_agent: &str) {
+    match outcome {
+        Outcome::Valid(key) => log::info!(
+            key_id = key.id(), key_name = key.name(), user_agent = user_agent;
+            "verification_success"
+        ),
+        Outcome::Expired(key) => log::info!(
+            reason = "expired", key_id = key.id(), key_prefix = prefix(secret),
+            user_agent = user_agent; "verification_failed"
+        ),
+        Outcome::NotFound => log::info!(
+            reason = "not_found", key_prefix = prefix(secret), user_agent = user_agent;
+            "verification_failed"
+        ),
     }
-    let parsed: VerifyBody = serde_json::from_slice(body).map_err(|e| match e.is_data() {
-        true => EXPECTED.to_string(),
-        false => format!("invalid JSON body: {e}"),
-    })?;
-    let raw = parsed.api_key.ok_or("missing field \"api_key\"")?.get();
-    // A string without escapes is its own text between the quotes.
-    let plain = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
-    if let Some(text) = plain.filter(|t| !t.contains('\\')) {
-        return Ok(Cow::Borrowed(text));
+}
+
+/// The answer to a request refused before any key was looked at; a body too large closes the
+/// connection (it was not read).
+fn rejected(rejection: &Rejection) -> Reply {
+    let reply = Reply::json(rejection.status(), rejection.to_json());
+    match rejection {
+        Rejection::TooLarge => reply.closing(),
+        _ => reply,
     }
-    serde_json::from_str::<String>(raw)
-        .map(Cow::Owned)
-        .map_err(|_| "\"api_key\" must be a string".into())
 }
 
 /// The first four characters of a presented key: enough to tell kinds apart, never the secret.
@@ -236,17 +206,7 @@ fn method_not_allowed(allow: &'static str) -> Reply {
 
 /// The 413 answer to a body over [`MAX_BODY`].
 pub fn too_large() -> Reply {
-    Reply::error(
-        413,
-        &format!("request body too large (limit {MAX_BODY} bytes)"),
-    )
-    .closing()
-}
-
-fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as UnixMillis)
+    rejected(&Rejection::TooLarge)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::store::StoreConfig;
+use heare_auth_store::{seconds, InvalidSetting, StoreConfig, Zero};
+
 use crate::Error;
 
 /// Everything the server needs to start.
@@ -117,92 +118,64 @@ pub fn parse(
     let flag =
         |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, Error> {
             args.opt_value_from_str(name)
-                .map_err(|e| Error::Config(format!("{name}: {e}")))
+                .map_err(|_| InvalidSetting::new(name, "a value", "").into())
         };
     let host = flag(&mut args, "--host")?;
     let port = flag(&mut args, "--port")?;
     let keys_file = flag(&mut args, "--keys-file")?;
     let threads = flag(&mut args, "--threads")?;
-    let rest = args.finish();
-    if let Some(extra) = rest.first() {
-        return Err(Error::Config(format!(
-            "unexpected argument '{}' (see --help)",
-            extra.to_string_lossy()
-        )));
+    if let Some(extra) = args.finish().first() {
+        return Err(Error::Argument(extra.to_string_lossy().into_owned()));
     }
     let host = host
         .or_else(|| env("HOST"))
         .unwrap_or_else(|| "0.0.0.0".into());
     let port = match port.or_else(|| env("PORT")) {
         None => 8080,
-        Some(p) => p.parse().map_err(|_| {
-            Error::Config(format!(
-                "port: expected a number from 0 to 65535, got '{p}'"
-            ))
-        })?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| InvalidSetting::new("port", "a number from 0 to 65535", &p))?,
     };
-    let threads = match threads.or_else(|| env("THREADS")) {
-        None => cores.max(1),
-        Some(t) => match t.parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return Err(Error::Config(format!(
-                    "threads: expected a positive number, got '{t}'"
-                )))
-            }
-        },
+    let count = |name: &str, value: Option<String>| -> Result<Option<usize>, Error> {
+        match value {
+            None => Ok(None),
+            Some(text) => match text.parse() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(InvalidSetting::new(name, "a positive number", &text).into()),
+            },
+        }
     };
+    let threads = count("threads", threads.or_else(|| env("THREADS")))?.unwrap_or(cores.max(1));
     let store = StoreConfig::from_env(|name| match name {
         "KEYS_FILE" => keys_file.clone().or_else(|| env(name)),
         _ => env(name),
     })?;
-    // A number of seconds from the environment; `positive` refuses zero.
-    let seconds_of = |name: &str, default: f64, positive: bool| -> Result<Duration, Error> {
-        let Some(text) = env(name) else {
-            return Ok(Duration::from_secs_f64(default));
-        };
-        let what = if positive { "a positive" } else { "a" };
-        text.parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && (*s > 0.0 || (!positive && *s == 0.0)))
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "{name}: expected {what} number of seconds, got '{text}'"
-                ))
-            })
-    };
-    let seconds = |name: &str, default: f64| seconds_of(name, default, false);
-    let positive = |name: &str, default: f64| seconds_of(name, default, true);
-    let count = |name: &str| -> Result<Option<usize>, Error> {
+    let seconds_or = |name: &str, zero: Zero, default: Duration| -> Result<Duration, Error> {
         match env(name) {
-            None => Ok(None),
-            Some(text) => match text.parse() {
-                Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(Error::Config(format!(
-                    "{name}: expected a positive number, got '{text}'"
-                ))),
-            },
+            None => Ok(default),
+            Some(text) => Ok(seconds(name, &text, zero)?),
         }
     };
     let defaults = Limits::default();
     let limits = Limits {
-        header_timeout: positive("HEADER_TIMEOUT", defaults.header_timeout.as_secs_f64())?,
-        body_timeout: positive("BODY_TIMEOUT", defaults.body_timeout.as_secs_f64())?,
-        idle_timeout: positive("IDLE_TIMEOUT", defaults.idle_timeout.as_secs_f64())?,
-        max_connections: count("MAX_CONNECTIONS")?,
-        backlog: count("LISTEN_BACKLOG")?
+        header_timeout: seconds_or("HEADER_TIMEOUT", Zero::Refused, defaults.header_timeout)?,
+        body_timeout: seconds_or("BODY_TIMEOUT", Zero::Refused, defaults.body_timeout)?,
+        idle_timeout: seconds_or("IDLE_TIMEOUT", Zero::Refused, defaults.idle_timeout)?,
+        max_connections: count("MAX_CONNECTIONS", env("MAX_CONNECTIONS"))?,
+        backlog: count("LISTEN_BACKLOG", env("LISTEN_BACKLOG"))?
             .map_or(defaults.backlog, |n| u32::try_from(n).unwrap_or(u32::MAX)),
-        shutdown_timeout: seconds("SHUTDOWN_TIMEOUT", defaults.shutdown_timeout.as_secs_f64())?,
+        shutdown_timeout: seconds_or("SHUTDOWN_TIMEOUT", Zero::Allowed, defaults.shutdown_timeout)?,
     };
-    let refresh_interval = Some(seconds("REFRESH_INTERVAL", 30.0)?).filter(|d| !d.is_zero());
+    let thirty = Duration::from_secs(30);
+    let refresh_interval =
+        Some(seconds_or("REFRESH_INTERVAL", Zero::Allowed, thirty)?).filter(|d| !d.is_zero());
     Ok(Command::Run(Box::new(Config {
         host,
         port,
         threads,
         store,
         refresh_interval,
-        startup_timeout: seconds("STARTUP_TIMEOUT", 30.0)?,
+        startup_timeout: seconds_or("STARTUP_TIMEOUT", Zero::Allowed, thirty)?,
         limits,
     })))
 }
@@ -267,8 +240,12 @@ mod tests {
         assert_eq!(run(&["--help"], &[]), Ok(Command::Help));
         let err = |args: &[&str], env: &[(&str, &str)]| run(args, env).unwrap_err().to_string();
         assert_eq!(
-            err(&[], &[("PORT", "http")]),
-            "port: expected a number from 0 to 65535, got 'http'"
+            run(&[], &[("PORT", "http")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "port",
+                "a number from 0 to 65535",
+                "http"
+            )))
         );
         assert_eq!(
             err(&["--port", "70000"], &[]),
@@ -277,6 +254,10 @@ mod tests {
         assert_eq!(
             err(&["--threads", "0"], &[]),
             "threads: expected a positive number, got '0'"
+        );
+        assert_eq!(
+            run(&["--verbose"], &[]),
+            Err(Error::Argument("--verbose".into()))
         );
         assert_eq!(
             err(&["--verbose"], &[]),
@@ -327,8 +308,12 @@ mod tests {
         );
         let err = |env: &[(&str, &str)]| run(&[], env).unwrap_err().to_string();
         assert_eq!(
-            err(&[("IDLE_TIMEOUT", "0")]),
-            "IDLE_TIMEOUT: expected a positive number of seconds, got '0'"
+            run(&[], &[("IDLE_TIMEOUT", "0")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "IDLE_TIMEOUT",
+                "a positive number of seconds",
+                "0"
+            )))
         );
         assert_eq!(
             err(&[("MAX_CONNECTIONS", "lots")]),

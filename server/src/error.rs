@@ -1,32 +1,34 @@
-//! The one error type of the server crate and its stores.
+//! The one error type of the server crate.
 
 use std::fmt;
 
-/// What went wrong loading, storing or serving keys. Messages never contain a secret.
+use heare_auth_store::InvalidSetting;
+
+/// Why the server could not start, or a reload failed. Messages never contain a secret.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
-    /// The store could not be read or written (I/O, permissions, network).
-    Store(String),
-    /// The keys file was read but is not valid.
-    Keys {
-        /// Where the file came from.
-        location: String,
-        /// What is wrong with it.
-        error: heare_auth_core::Error,
+    /// The keys could not be read, or are not valid.
+    Store(heare_auth_store::Error),
+    /// A flag or environment variable is unusable.
+    Setting(InvalidSetting),
+    /// An argument that is not a flag of the server.
+    Argument(String),
+    /// Something the server needs could not be set up: the listening socket, threads, signals.
+    Start {
+        /// What could not be done: "listen on 0.0.0.0:8080".
+        what: String,
+        /// The operating system's reason.
+        cause: String,
     },
-    /// No key has this id.
-    NotFound(String),
-    /// Invalid configuration (flags or environment).
-    Config(String),
 }
 
 impl Error {
-    /// A keys-file error at `location`.
-    pub fn keys(location: &str, error: heare_auth_core::Error) -> Error {
-        Error::Keys {
-            location: location.to_string(),
-            error,
+    /// An [`Error::Start`]: could not `what` because of `cause`.
+    pub fn start(what: impl Into<String>, cause: impl fmt::Display) -> Error {
+        Error::Start {
+            what: what.into(),
+            cause: cause.to_string(),
         }
     }
 }
@@ -34,11 +36,24 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Store(msg) | Error::Config(msg) => f.write_str(msg),
-            Error::Keys { location, error } => write!(f, "{location}: {error}"),
-            Error::NotFound(id) => write!(f, "API key not found: {id}"),
+            Error::Store(e) => e.fmt(f),
+            Error::Setting(e) => e.fmt(f),
+            Error::Argument(arg) => write!(f, "unexpected argument '{arg}' (see --help)"),
+            Error::Start { what, cause } => write!(f, "cannot {what}: {cause}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+impl From<heare_auth_store::Error> for Error {
+    fn from(e: heare_auth_store::Error) -> Error {
+        Error::Store(e)
+    }
+}
+
+impl From<InvalidSetting> for Error {
+    fn from(e: InvalidSetting) -> Error {
+        Error::Setting(e)
+    }
+}

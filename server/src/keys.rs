@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use heare_auth_core::{Key, KeySet};
 
-use crate::store::{Snapshot, Store};
-use crate::Error;
+use heare_auth_store::{Error, Snapshot, Store};
 
 /// The key set being served and the store it is loaded from.
 pub struct Keys {
@@ -41,7 +40,7 @@ impl Keys {
                         version: Mutex::new(snapshot.version),
                     });
                 }
-                Err(e @ Error::Store(_)) if Instant::now() + delay < deadline => {
+                Err(e @ Error::Unavailable { .. }) if Instant::now() + delay < deadline => {
                     log::warn!(error:% = e, retry_in_ms = delay.as_millis() as u64; "startup_retry");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -73,7 +72,7 @@ impl Keys {
     }
 
     /// Where the keys come from, for messages.
-    pub fn location(&self) -> String {
+    pub fn location(&self) -> &str {
         self.store.location()
     }
 
@@ -90,7 +89,7 @@ impl Keys {
 /// Parses a snapshot, logging keys that load with warnings.
 fn parse(store: &Store, snapshot: &Snapshot) -> Result<KeySet, Error> {
     let (set, warnings) = KeySet::from_json(snapshot.bytes_or_empty())
-        .map_err(|e| Error::keys(&store.location(), e))?;
+        .map_err(|e| Error::keys(store.location(), e))?;
     for w in warnings {
         log::warn!(warning:% = w; "key_warning");
     }

@@ -1,6 +1,4 @@
 //! heare-auth server: holds the key set in memory and answers `/verify` over HTTP.
-//!
-//! The library half also carries the key stores, which the admin CLI shares.
 
 pub mod app;
 pub mod config;
@@ -11,7 +9,6 @@ pub mod logging;
 pub mod reply;
 pub mod rlimit;
 pub mod serve;
-pub mod store;
 pub mod transport;
 
 pub use error::Error;

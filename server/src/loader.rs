@@ -32,7 +32,7 @@ impl Loader {
         let thread = thread::Builder::new()
             .name("keys-loader".into())
             .spawn(move || run(&keys, interval, &received))
-            .map_err(|e| Error::Config(format!("cannot start the keys loader: {e}")))?;
+            .map_err(|e| Error::start("start the keys loader", e))?;
         Ok(Loader { requests, thread })
     }
 
@@ -53,12 +53,9 @@ impl LoaderHandle {
     /// many were loaded.
     pub async fn reload(&self) -> Result<usize, Error> {
         let (answer, result) = oneshot::channel();
-        self.0
-            .send(answer)
-            .map_err(|_| Error::Config("the keys loader has stopped".into()))?;
-        result
-            .await
-            .map_err(|_| Error::Config("the keys loader has stopped".into()))?
+        let stopped = || Error::start("reload", "the keys loader has stopped");
+        self.0.send(answer).map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
     }
 }
 
@@ -81,7 +78,7 @@ fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer
         let Some(first) = first else { return };
         // Every request waiting now is answered by one reload that starts after all of them.
         let waiting: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
-        let result = keys.reload();
+        let result = keys.reload().map_err(Error::Store);
         match &result {
             Ok(count) => {
                 log::info!(keys_loaded = count, trigger = "refresh"; "refresh_success")

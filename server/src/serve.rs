@@ -15,8 +15,8 @@ use crate::Error;
 
 /// Loads the keys, binds, serves until SIGTERM or SIGINT, then finishes requests in flight.
 pub fn run(config: &Config) -> Result<(), Error> {
-    let mut signals = Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| Error::Config(format!("cannot install signal handlers: {e}")))?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::start("install signal handlers", e))?;
     let nofile = raise_nofile();
     let keys = Arc::new(Keys::load_with_retry(
         config.store.open()?,
@@ -33,7 +33,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     limits.max_connections = Some(max_connections);
     log::info!(
         keys_loaded = keys.current().len(), address = address.as_str(),
-        keys_source = keys.location().as_str(), threads = config.threads,
+        keys_source = keys.location(), threads = config.threads,
         max_connections = max_connections,
         nofile_soft = nofile.soft.unwrap_or(u64::MAX), nofile_hard = nofile.hard.unwrap_or(u64::MAX);
         "startup"

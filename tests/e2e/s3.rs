@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use heare_auth_server::store::{Backend, Location, StoreConfig};
-use heare_auth_tests::{bin_dir, cli, env_refs, stderr, stdout, S3Server, Server, S3_SECRET_KEY};
+use heare_auth_store::{Backend, Location, StoreConfig};
+use heare_auth_tests::{
+    bin_dir, cli, env_refs, stderr, stdout, Behaviour, S3Proxy, S3Server, Server, S3_SECRET_KEY,
+};
 use serde_json::Value;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,7 +38,7 @@ fn put_raw(env: &[(String, String)], bytes: &[u8]) {
     let Location::S3(s3) = config.location else {
         panic!("not S3")
     };
-    let backend = heare_auth_server::store::S3Backend::new(&s3).unwrap();
+    let backend = heare_auth_store::S3Backend::new(&s3).unwrap();
     let current = backend.get().unwrap().map(|o| o.version);
     backend.put(bytes, current.as_deref()).unwrap();
 }
@@ -49,7 +51,7 @@ fn get_raw(env: &[(String, String)]) -> Vec<u8> {
     let Location::S3(s3) = config.location else {
         panic!("not S3")
     };
-    heare_auth_server::store::S3Backend::new(&s3)
+    heare_auth_store::S3Backend::new(&s3)
         .unwrap()
         .get()
         .unwrap()
@@ -391,4 +393,130 @@ fn startup_waits_for_the_store_then_gives_up_with_one_line() {
         "{err}"
     );
     assert!(err.contains("startup_retry"), "{err}");
+}
+
+/// Objects in the test bucket, by name.
+fn objects(s3: &S3Server) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s3.data.path(heare_auth_tests::S3_BUCKET))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_store_that_ignores_conditions_is_refused_before_anything_is_written() {
+    let s3 = S3Server::start("garage");
+    let direct = s3.env("keys.json");
+    let existing = create(&direct, "before");
+    let before = get_raw(&direct);
+    // Between the CLI and the store, a front that accepts conditional writes and drops the
+    // conditions, as Garage does.
+    let proxy = S3Proxy::start(
+        s3.port,
+        Behaviour {
+            strip_conditions: true,
+        },
+    );
+    let garage = with(direct.clone(), &[("S3_ENDPOINT", &proxy.endpoint)]);
+    for args in [
+        vec!["create", "--name", "refused", "--no-refresh"],
+        vec![
+            "delete",
+            existing["id"].as_str().unwrap(),
+            "--yes",
+            "--no-refresh",
+        ],
+    ] {
+        let out = cli(&args, &env_refs(&garage));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        assert_eq!(
+            stderr(&out),
+            "Error: s3://heare-keys/keys.json: this S3 store accepts conditional writes \
+             (If-Match, If-None-Match) but ignores their conditions, so two admins writing at \
+             once could drop each other's keys; nothing was written. To write anyway, without \
+             that protection, set S3_UNSAFE_WRITES=1 and make sure only one admin writes at a \
+             time\n"
+        );
+    }
+    // Nothing was written, and the probe left nothing behind.
+    assert_eq!(get_raw(&direct), before);
+    assert_eq!(objects(&s3), ["keys.json"]);
+    // Reading still works through the front.
+    assert!(stdout(&cli(&["list"], &env_refs(&garage))).contains("before"));
+
+    // The explicit opt-in writes, and says so.
+    let unsafe_env = with(garage.clone(), &[("S3_UNSAFE_WRITES", "1")]);
+    let out = cli(
+        &["create", "--name", "unprotected", "--json", "--no-refresh"],
+        &env_refs(&unsafe_env),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "Warning: S3_UNSAFE_WRITES=1: writing s3://heare-keys/keys.json without conditional writes"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let server = Server::start(&env_refs(&direct));
+    assert_eq!(server.verify(secret(&key)).0, 200);
+    assert_eq!(server.verify(secret(&existing)).0, 200);
+}
+
+#[test]
+fn doctor_reports_what_the_store_holds_and_whether_it_can_be_written_safely() {
+    let s3 = S3Server::start("doctor");
+    let env = with(s3.env("keys.json"), &[("STORAGE_SECRET", "doctor secret")]);
+    create(&env, "one");
+    create(&env, "two");
+    let out = cli(&["doctor", "--json"], &env_refs(&env));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["location"], "s3://heare-keys/keys.json");
+    assert_eq!(
+        (&report["present"], &report["encrypted"], &report["keys"]),
+        (&Value::from(true), &Value::from(true), &Value::from(2))
+    );
+    assert_eq!(report["writes"], "conditional writes honoured");
+    // s3s-fs runs on this machine: its clock is ours, give or take a second of rounding.
+    assert!(
+        report["clock_skew_ms"].as_i64().unwrap().abs() < 2000,
+        "{report}"
+    );
+    assert_eq!(objects(&s3), ["keys.json"]);
+
+    let proxy = S3Proxy::start(
+        s3.port,
+        Behaviour {
+            strip_conditions: true,
+        },
+    );
+    let garage = with(env.clone(), &[("S3_ENDPOINT", &proxy.endpoint)]);
+    let out = cli(&["doctor"], &env_refs(&garage));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Writes:     conditional writes ignored by the store\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Keys:       2 (2 active, 0 expired)"),
+        "{text}"
+    );
+    assert!(text.contains("✗ 1 problem(s):\n  - s3://heare-keys/keys.json: this S3 store accepts conditional writes"), "{text}");
+    assert!(!text.contains("doctor secret"));
+
+    let wrong = with(env, &[("STORAGE_SECRET", "not it")]);
+    let out = cli(&["doctor"], &env_refs(&wrong));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("wrong STORAGE_SECRET or a damaged file"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -1,6 +1,8 @@
 //! Argument parsing tests: argument arrays in, commands or usage errors out.
 
 use super::*;
+use crate::help::{help, USAGE};
+use heare_auth_core::UnixMillis;
 
 fn p(args: &[&str]) -> Result<Cmd, CliError> {
     parse(args.iter().map(OsString::from).collect())
@@ -148,7 +150,7 @@ fn repeated_switches_are_harmless() {
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "missing command: expected create, list, show, delete or refresh"),
+        (&[], "missing command: expected create, list, show, delete, refresh or doctor"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
         (&["frobnicate"], "unknown command 'frobnicate'"),

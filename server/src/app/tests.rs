@@ -1,22 +1,20 @@
 //! Handler tests: requests built by hand, as the transport would hand them over.
 
 use super::*;
-use crate::store::StoreConfig;
+use heare_auth_store::StoreConfig;
 use http::header::{HeaderName, HeaderValue};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-fn app(name: &str, json: &str) -> (App, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("heare-auth-app-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("keys.json");
+/// An app over a keys file in a temporary directory (removed when the directory is dropped).
+fn app(json: &str) -> (App, std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
     std::fs::write(&path, json).unwrap();
     let keys = Keys::load(StoreConfig::file(path.to_str().unwrap()).open().unwrap()).unwrap();
-    (
-        App {
-            keys: Arc::new(keys),
-        },
-        path,
-    )
+    let app = App {
+        keys: Arc::new(keys),
+    };
+    (app, path, dir)
 }
 
 const KEYS: &str = r#"{"keys": [{"id": "key_1", "secret": "sec_live", "name": "Live", "metadata": {"plan": "pro"}},
@@ -75,7 +73,7 @@ fn run(app: &App, req: TestRequest) -> Reply {
     };
     match app.handle(route, &request) {
         Handled::Reply(reply) => reply,
-        Handled::Reload => app.refreshed(app.keys.reload()),
+        Handled::Reload => app.refreshed(app.keys.reload().map_err(Error::Store)),
     }
 }
 
@@ -91,7 +89,7 @@ fn json(reply: &Reply) -> serde_json::Value {
 
 #[test]
 fn verify_answers_like_the_original() {
-    let (app, _) = app("verify", KEYS);
+    let (app, _, _dir) = app(KEYS);
     let ok = run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
     assert_eq!(ok.status, 200);
     assert_eq!(
@@ -114,7 +112,7 @@ fn verify_answers_like_the_original() {
 
 #[test]
 fn bad_requests_get_a_status_and_a_json_reason() {
-    let (app, _) = app("bad", KEYS);
+    let (app, _, _dir) = app(KEYS);
     let cases: [(TestRequest, u16, &str); 9] = [
         (post("/verify", "{not json"), 400, "invalid JSON body"),
         (post("/verify", "[1]"), 400, "expected a JSON object"),
@@ -165,7 +163,7 @@ fn bad_requests_get_a_status_and_a_json_reason() {
 
 #[test]
 fn oversized_body_is_413() {
-    let (app, _) = app("big", KEYS);
+    let (app, _, _dir) = app(KEYS);
     let big = format!(r#"{{"api_key": "{}"}}"#, "a".repeat(MAX_BODY));
     let reply = run(&app, post("/verify", &big));
     assert_eq!(reply.status, 413);
@@ -173,11 +171,16 @@ fn oversized_body_is_413() {
         .as_str()
         .unwrap()
         .contains("too large"));
+    // A declared length over the limit is refused before the body is read, and the
+    // connection closed (the body is still on its way).
+    let declared = TestRequest::new(Method::POST, "/verify").with_header("content-length", "20000");
+    let reply = run(&app, declared);
+    assert_eq!((reply.status, reply.close), (413, true));
 }
 
 #[test]
 fn health_says_only_ok() {
-    let (app, _) = app("health", KEYS);
+    let (app, _, _dir) = app(KEYS);
     let reply = run(&app, TestRequest::new(Method::GET, "/health"));
     assert_eq!(
         (reply.status, json(&reply)),
@@ -187,7 +190,7 @@ fn health_says_only_ok() {
 
 #[test]
 fn refresh_only_from_loopback_peers() {
-    let (app, path) = app("refresh", KEYS);
+    let (app, path, _dir) = app(KEYS);
     std::fs::write(&path, r#"{"keys": [{"id": "key_3", "secret": "sec_new"}]}"#).unwrap();
     let remote = [
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
@@ -241,7 +244,7 @@ fn refresh_only_from_loopback_peers() {
 
 #[test]
 fn failed_refresh_is_500_and_keeps_the_old_set() {
-    let (app, path) = app("refresh-fail", KEYS);
+    let (app, path, _dir) = app(KEYS);
     std::fs::write(
         &path,
         r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#,

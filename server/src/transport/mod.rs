@@ -77,7 +77,7 @@ pub struct Listener {
 impl Listener {
     /// Binds `host:port` (port 0: any free port) with a listen backlog of `backlog`.
     pub fn bind(host: &str, port: u16, backlog: u32) -> Result<Listener, Error> {
-        let fail = |e: io::Error| Error::Config(format!("cannot listen on {host}:{port}: {e}"));
+        let fail = |e: io::Error| Error::start(format!("listen on {host}:{port}"), e);
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address");
         for address in (host, port).to_socket_addrs().map_err(fail)? {
             match bind(address, backlog) {
@@ -92,7 +92,7 @@ impl Listener {
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.socket
             .local_addr()
-            .map_err(|e| Error::Config(format!("cannot read the listening address: {e}")))
+            .map_err(|e| Error::start("read the listening address", e))
     }
 }
 
@@ -131,11 +131,11 @@ pub fn start(
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|e| Error::Config(format!("cannot start the HTTP workers: {e}")))?;
+        .map_err(|e| Error::start("start the HTTP workers", e))?;
     let listener = {
         let _entered = runtime.enter();
         TcpListener::from_std(listener.socket)
-            .map_err(|e| Error::Config(format!("cannot serve the listening socket: {e}")))?
+            .map_err(|e| Error::start("serve the listening socket", e))?
     };
     let mut http = http1::Builder::new();
     http.header_read_timeout(None)

@@ -1,14 +1,14 @@
 //! Store tests on the local file backend: encryption, change detection, concurrent updates.
 
 use super::*;
-use heare_auth_core::KeyRecord;
-use std::path::PathBuf;
+use heare_auth_core::{KeyFile, KeyRecord};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tempfile::TempDir;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("heare-auth-store-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir() -> TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 fn record(id: &str) -> KeyRecord {
@@ -19,23 +19,31 @@ fn record(id: &str) -> KeyRecord {
     }
 }
 
-fn file_store(path: &std::path::Path, secret: Option<&str>) -> Store {
+fn file_store(path: &Path, secret: Option<&str>) -> Store {
     Store::new(Box::new(FileBackend::new(path)), secret.map(String::from))
 }
 
-fn add(store: &Store, id: &str) -> Result<KeyFile, Error> {
-    store.update(&mut |f| {
+fn add(store: &Store, id: &str) -> Result<bool, Error> {
+    store.update(|f: &mut KeyFile| {
         if f.get(id).is_none() {
-            f.keys.push(record(id));
+            f.push(record(id));
         }
-        Ok(())
+        Ok::<(), Error>(())
     })
+}
+
+fn ids(bytes: &[u8]) -> Vec<String> {
+    KeyFile::parse(bytes)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().id)
+        .collect()
 }
 
 #[test]
 fn missing_file_is_empty_and_first_write_creates_it() {
-    let dir = temp_dir("create");
-    let store = file_store(&dir.join("keys.json"), None);
+    let dir = temp_dir();
+    let store = file_store(&dir.path().join("keys.json"), None);
     assert_eq!(
         store.load().unwrap(),
         Snapshot {
@@ -44,14 +52,12 @@ fn missing_file_is_empty_and_first_write_creates_it() {
         }
     );
     assert_eq!(store.load_if_changed(None).unwrap(), None);
-    add(&store, "a").unwrap();
+    assert_eq!(add(&store, "a"), Ok(true));
+    assert_eq!(add(&store, "a"), Ok(false));
     let snapshot = store.load().unwrap();
-    assert_eq!(
-        KeyFile::from_json(snapshot.bytes_or_empty()).unwrap().keys[0].id,
-        "a"
-    );
+    assert_eq!(ids(snapshot.bytes_or_empty()), ["a"]);
     // No temp file is left behind: only keys.json and its lock file.
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -61,8 +67,8 @@ fn missing_file_is_empty_and_first_write_creates_it() {
 
 #[test]
 fn changes_are_detected_by_content() {
-    let dir = temp_dir("changes");
-    let path = dir.join("keys.json");
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
     let store = file_store(&path, None);
     add(&store, "a").unwrap();
     let first = store.load_if_changed(None).unwrap().unwrap();
@@ -94,21 +100,38 @@ fn changes_are_detected_by_content() {
 
 #[test]
 fn failed_edit_or_invalid_result_writes_nothing() {
-    let dir = temp_dir("nowrite");
-    let path = dir.join("keys.json");
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
     std::fs::write(&path, br#"{"keys": [{"id": "a", "secret": "s"}]}"#).unwrap();
     let store = file_store(&path, None);
+    // The caller's own error type comes back as it was.
+    #[derive(Debug, PartialEq)]
+    enum Refused {
+        NoSuchKey,
+        Store(Error),
+    }
+    impl From<Error> for Refused {
+        fn from(e: Error) -> Refused {
+            Refused::Store(e)
+        }
+    }
+    assert_eq!(
+        store.update(|_| Err(Refused::NoSuchKey)),
+        Err(Refused::NoSuchKey)
+    );
     let err = store
-        .update(&mut |_| Err(Error::NotFound("b".into())))
-        .unwrap_err();
-    assert_eq!(err, Error::NotFound("b".into()));
-    let err = store
-        .update(&mut |f| {
-            f.keys.push(record("a"));
-            Ok(())
+        .update(|f: &mut KeyFile| {
+            f.push(record("a"));
+            Ok::<(), Error>(())
         })
         .unwrap_err();
-    assert!(err.to_string().contains("duplicate key id a"), "{err}");
+    assert_eq!(
+        err,
+        Error::Keys {
+            location: path.display().to_string(),
+            error: heare_auth_core::Error::DuplicateId { id: "a".into() }
+        }
+    );
     assert_eq!(
         std::fs::read(&path).unwrap(),
         br#"{"keys": [{"id": "a", "secret": "s"}]}"#
@@ -117,8 +140,8 @@ fn failed_edit_or_invalid_result_writes_nothing() {
 
 #[test]
 fn concurrent_updates_keep_every_key() {
-    let dir = temp_dir("concurrent");
-    let path = dir.join("keys.json");
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let path = path.clone();
@@ -134,13 +157,13 @@ fn concurrent_updates_keep_every_key() {
         t.join().unwrap();
     }
     let bytes = file_store(&path, None).load().unwrap().bytes.unwrap();
-    assert_eq!(KeyFile::from_json(&bytes).unwrap().keys.len(), 80);
+    assert_eq!(ids(&bytes).len(), 80);
 }
 
 #[test]
 fn storage_secret_encrypts_writes_and_reads_both_forms() {
-    let dir = temp_dir("encrypted");
-    let path = dir.join("keys.json");
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
     // A plaintext file from before encryption was turned on is read, then written encrypted.
     std::fs::write(&path, br#"{"keys": [{"id": "old", "secret": "s-old"}]}"#).unwrap();
     let store = file_store(&path, Some("storage secret"));
@@ -152,7 +175,7 @@ fn storage_secret_encrypts_writes_and_reads_both_forms() {
         String::from_utf8_lossy(&raw)
     );
     let plain = store.load().unwrap().bytes.unwrap();
-    assert_eq!(KeyFile::from_json(&plain).unwrap().keys.len(), 2);
+    assert_eq!(ids(&plain), ["old", "new"]);
 
     let err = |secret: Option<&str>| file_store(&path, secret).load().unwrap_err().to_string();
     assert!(
@@ -172,7 +195,7 @@ struct LossyBackend {
 }
 
 impl Backend for LossyBackend {
-    fn location(&self) -> String {
+    fn location(&self) -> &str {
         self.inner.location()
     }
     fn get(&self) -> Result<Option<Object>, Error> {
@@ -191,12 +214,17 @@ impl Backend for LossyBackend {
         }
         Ok(put)
     }
+
+    /// Like an S3 store: a write is only trusted once it is read back.
+    fn settle(&self, _took: std::time::Duration) -> bool {
+        true
+    }
 }
 
 #[test]
 fn a_write_lost_after_it_succeeded_is_detected_and_redone() {
-    let dir = temp_dir("lossy");
-    let path = dir.join("keys.json");
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
     let plain = file_store(&path, None);
     add(&plain, "first").unwrap();
     let lossy = Store::new(
@@ -206,9 +234,49 @@ fn a_write_lost_after_it_succeeded_is_detected_and_redone() {
         }),
         None,
     );
-    let file = add(&lossy, "second").unwrap();
-    assert_eq!(file.keys.len(), 2);
-    let stored = KeyFile::from_json(plain.load().unwrap().bytes_or_empty()).unwrap();
-    let ids: Vec<_> = stored.keys.iter().map(|k| k.id.as_str()).collect();
-    assert_eq!(ids, ["first", "second"]);
+    assert_eq!(add(&lossy, "second"), Ok(true));
+    assert_eq!(
+        ids(plain.load().unwrap().bytes_or_empty()),
+        ["first", "second"]
+    );
+}
+
+/// Counts what an update asks of the backend.
+struct Counting {
+    inner: FileBackend,
+    gets: Arc<AtomicUsize>,
+    puts: Arc<AtomicUsize>,
+}
+
+impl Backend for Counting {
+    fn location(&self) -> &str {
+        self.inner.location()
+    }
+    fn get(&self) -> Result<Option<Object>, Error> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get()
+    }
+    fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(bytes, expected)
+    }
+}
+
+#[test]
+fn an_update_reads_once_and_writes_once() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    add(&file_store(&path, None), "first").unwrap();
+    let (gets, puts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counting = Counting {
+        inner: FileBackend::new(&path),
+        gets: gets.clone(),
+        puts: puts.clone(),
+    };
+    let store = Store::new(Box::new(counting), None);
+    assert_eq!(add(&store, "second"), Ok(true));
+    assert_eq!(
+        (gets.load(Ordering::SeqCst), puts.load(Ordering::SeqCst)),
+        (1, 1)
+    );
 }

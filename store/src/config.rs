@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{FileBackend, S3Backend, S3Config, Store};
-use crate::Error;
+use crate::setting::{seconds, Zero};
+use crate::{Error, FileBackend, InvalidSetting, S3Backend, S3Config, Store};
 
 /// Default path of the local keys file.
 pub const DEFAULT_KEYS_FILE: &str = "./keys.json";
@@ -55,14 +55,14 @@ impl StoreConfig {
             Some(bucket) => {
                 let timeout = match set("S3_TIMEOUT") {
                     None => Duration::from_secs(10),
-                    Some(t) => t
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|s| *s > 0.0 && s.is_finite())
-                        .map(Duration::from_secs_f64)
-                        .ok_or_else(|| {
-                            Error::Config(format!("S3_TIMEOUT: expected seconds, got '{t}'"))
-                        })?,
+                    Some(t) => seconds("S3_TIMEOUT", &t, Zero::Refused)?,
+                };
+                let unsafe_writes = match set("S3_UNSAFE_WRITES").as_deref() {
+                    None | Some("0") => false,
+                    Some("1") => true,
+                    Some(other) => {
+                        return Err(InvalidSetting::new("S3_UNSAFE_WRITES", "1 or 0", other).into())
+                    }
                 };
                 Location::S3(S3Config {
                     bucket,
@@ -75,6 +75,7 @@ impl StoreConfig {
                     access_key: set("AWS_ACCESS_KEY_ID"),
                     secret_key: set("AWS_SECRET_ACCESS_KEY"),
                     session_token: set("AWS_SESSION_TOKEN"),
+                    unsafe_writes,
                 })
             }
         };
@@ -86,7 +87,7 @@ impl StoreConfig {
 
     /// Opens the store (for S3: resolves credentials; no request is sent yet).
     pub fn open(&self) -> Result<Store, Error> {
-        let backend: Box<dyn super::Backend> = match &self.location {
+        let backend: Box<dyn crate::Backend> = match &self.location {
             Location::File(path) => Box::new(FileBackend::new(path)),
             Location::S3(config) => Box::new(S3Backend::new(config)?),
         };
@@ -136,6 +137,7 @@ mod tests {
                 access_key: Some("AK".into()),
                 secret_key: Some("very-secret".into()),
                 session_token: None,
+                unsafe_writes: false,
             })
         );
         assert_eq!(c.storage_secret.as_deref(), Some("x"));
@@ -162,10 +164,27 @@ mod tests {
         );
         assert_eq!(s3.timeout, Duration::from_millis(2500));
         assert_eq!(
-            from(&[("S3_BUCKET", "b"), ("S3_TIMEOUT", "soon")])
-                .err()
-                .map(|e| e.to_string()),
-            Some("S3_TIMEOUT: expected seconds, got 'soon'".into())
+            from(&[("S3_BUCKET", "b"), ("S3_TIMEOUT", "soon")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "S3_TIMEOUT",
+                "a positive number of seconds",
+                "soon"
+            )))
         );
+        assert_eq!(
+            from(&[("S3_BUCKET", "b"), ("S3_UNSAFE_WRITES", "yes")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "S3_UNSAFE_WRITES",
+                "1 or 0",
+                "yes"
+            )))
+        );
+        let Location::S3(s3) = from(&[("S3_BUCKET", "b"), ("S3_UNSAFE_WRITES", "1")])
+            .unwrap()
+            .location
+        else {
+            panic!("not S3")
+        };
+        assert!(s3.unsafe_writes);
     }
 }

@@ -1,11 +1,13 @@
 //! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, timeouts.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use rand_core::{OsRng, RngCore};
 use s3::creds::Credentials;
 use s3::{Bucket, Region};
 
-use super::{Backend, Object, Put};
+use crate::backend::{Backend, Object, Put};
 use crate::Error;
 
 /// Where the keys object is, and the credentials to reach it.
@@ -28,6 +30,8 @@ pub struct S3Config {
     pub secret_key: Option<String>,
     /// `AWS_SESSION_TOKEN`.
     pub session_token: Option<String>,
+    /// `S3_UNSAFE_WRITES=1`: write without conditions, for stores that do not honour them.
+    pub unsafe_writes: bool,
 }
 
 /// Never prints the secret key or the session token.
@@ -40,6 +44,7 @@ impl std::fmt::Debug for S3Config {
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
             .field("access_key", &self.access_key)
+            .field("unsafe_writes", &self.unsafe_writes)
             .finish_non_exhaustive()
     }
 }
@@ -49,14 +54,23 @@ pub struct S3Backend {
     bucket: Box<Bucket>,
     key: String,
     location: String,
+    unsafe_writes: bool,
+    /// Whether the store honours conditional writes, found out once per process.
+    conditions: OnceLock<Result<(), Error>>,
 }
+
+/// Bounds on the wait, after a write, for a racing write to land (see [`Backend::settle`]).
+const SETTLE_MIN: Duration = Duration::from_millis(50);
+const SETTLE_MAX: Duration = Duration::from_secs(1);
+/// An ETag no object has: a PUT conditional on it must be refused.
+const NO_SUCH_ETAG: &str = "\"heare-auth-probe-never-matches\"";
 
 impl S3Backend {
     /// Resolves credentials (environment, profile, then the rest of rust-s3's chain) and
     /// prepares the client. Sends nothing.
     pub fn new(config: &S3Config) -> Result<S3Backend, Error> {
         let location = format!("s3://{}/{}", config.bucket, config.key);
-        let fail = |what: String| Error::Store(format!("{location}: {what}"));
+        let fail = |what: String| Error::unavailable(&location, what);
         // We retry at our own level (polls, update conflicts, start-up), never inside a call.
         s3::set_retries(0);
         let credentials = Credentials::new(
@@ -91,11 +105,13 @@ impl S3Backend {
             bucket,
             key: config.key.clone(),
             location,
+            unsafe_writes: config.unsafe_writes,
+            conditions: OnceLock::new(),
         })
     }
 
     fn fail(&self, what: impl std::fmt::Display) -> Error {
-        Error::Store(format!("{}: {what}", self.location))
+        Error::unavailable(&self.location, what)
     }
 
     /// Turns an error status into a message naming the cause.
@@ -129,16 +145,20 @@ fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-fn etag(headers: &std::collections::HashMap<String, String>) -> Option<String> {
+fn header(headers: &std::collections::HashMap<String, String>, name: &str) -> Option<String> {
     headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.clone())
 }
 
+fn etag(headers: &std::collections::HashMap<String, String>) -> Option<String> {
+    header(headers, "etag")
+}
+
 impl Backend for S3Backend {
-    fn location(&self) -> String {
-        self.location.clone()
+    fn location(&self) -> &str {
+        &self.location
     }
 
     fn get(&self) -> Result<Option<Object>, Error> {
@@ -148,11 +168,13 @@ impl Backend for S3Backend {
             .map_err(|e| self.fail(format!("GET failed: {e}")))?;
         match response.status_code() {
             200 => {
-                let version = etag(&response.headers())
-                    .ok_or_else(|| self.fail("GET answered without an ETag"))?;
+                let headers = response.headers();
+                let version =
+                    etag(&headers).ok_or_else(|| self.fail("GET answered without an ETag"))?;
                 Ok(Some(Object {
                     bytes: response.bytes().to_vec(),
                     version,
+                    date: header(&headers, "date"),
                 }))
             }
             404 if xml_tag(&String::from_utf8_lossy(response.bytes()), "Code")
@@ -180,46 +202,92 @@ impl Backend for S3Backend {
         }
     }
 
+    fn check_writes(&self) -> Result<(), Error> {
+        if self.unsafe_writes {
+            return Ok(());
+        }
+        self.conditions.get_or_init(|| self.probe()).clone()
+    }
+
     fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {
-        if expected.is_some() {
-            // The object exists, so a store that honours conditions must refuse this. One that
-            // ignores them writes our (current-based) bytes, and we must not go on trusting it.
-            match self.conditional_put(bytes, "If-None-Match", "*")? {
-                Put::Conflict => {}
-                Put::Written => return Err(self.fail(
-                    "the store ignored a conditional PUT (If-None-Match: * overwrote an existing \
-                         object); heare-auth needs conditional writes so that concurrent admins \
-                         cannot drop each other's keys. This change was written, unprotected.",
-                )),
-            }
+        if self.unsafe_writes {
+            return self.put_object(&self.key, bytes, None);
         }
         match expected {
-            Some(etag) => self.conditional_put(bytes, "If-Match", etag),
-            None => self.conditional_put(bytes, "If-None-Match", "*"),
+            Some(etag) => self.put_object(&self.key, bytes, Some(("If-Match", etag))),
+            None => self.put_object(&self.key, bytes, Some(("If-None-Match", "*"))),
         }
+    }
+
+    fn settle(&self, took: Duration) -> bool {
+        if self.unsafe_writes {
+            return false;
+        }
+        // A write that passed the store's check alongside ours lands within about one PUT.
+        std::thread::sleep((took * 2).clamp(SETTLE_MIN, SETTLE_MAX));
+        true
     }
 }
 
 impl S3Backend {
-    fn conditional_put(&self, bytes: &[u8], header: &str, value: &str) -> Result<Put, Error> {
-        let response = self
+    /// One PUT of `bytes` to `key`, with an optional condition header.
+    fn put_object(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        condition: Option<(&str, &str)>,
+    ) -> Result<Put, Error> {
+        let mut request = self
             .bucket
-            .put_object_builder(&self.key, bytes)
-            .with_content_type("application/json")
-            .with_header(header, value)
-            .and_then(|b| b.execute())
+            .put_object_builder(key, bytes)
+            .with_content_type("application/json");
+        if let Some((header, value)) = condition {
+            request = request
+                .with_header(header, value)
+                .map_err(|e| self.fail(format!("PUT failed: {e}")))?;
+        }
+        let response = request
+            .execute()
             .map_err(|e| self.fail(format!("PUT failed: {e}")))?;
         match response.status_code() {
             200..=299 => Ok(Put::Written),
             // 409 ConditionalRequestConflict: another conditional write is in progress.
-            412 | 409 => Ok(Put::Conflict),
-            400 | 501 => Err(self.fail(format!(
-                "the store rejected a conditional PUT ({header}) with HTTP {}; heare-auth needs \
-                 conditional writes so that concurrent admins cannot drop each other's keys",
-                response.status_code()
-            ))),
+            412 | 409 if condition.is_some() => Ok(Put::Conflict),
+            status @ (400 | 501) if condition.is_some() => Err(Error::ConditionsRejected {
+                location: self.location.clone(),
+                status,
+            }),
             status => Err(self.status_error("PUT", status, response.bytes())),
         }
+    }
+
+    /// Finds out whether the store honours conditional writes, on an object of its own beside
+    /// the keys object (which is never touched), deleted afterwards: after an unconditional
+    /// write, a write `If-None-Match: *` and one `If-Match` a made-up ETag must both be refused.
+    fn probe(&self) -> Result<(), Error> {
+        // A name of its own, so that processes probing at once do not see each other's probe.
+        let key = format!("{}.heare-auth-probe-{:016x}", self.key, OsRng.next_u64());
+        let body = b"heare-auth checks that this store honours conditional writes";
+        self.put_object(&key, body, None)?;
+        let checks = [("If-None-Match", "*"), ("If-Match", NO_SUCH_ETAG)];
+        let mut result = Ok(());
+        for condition in checks {
+            match self.put_object(&key, body, Some(condition)) {
+                Ok(Put::Conflict) => {}
+                Ok(Put::Written) => {
+                    result = Err(Error::ConditionsIgnored {
+                        location: self.location.clone(),
+                    });
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let _ = self.bucket.delete_object(&key);
+        result
     }
 }
 
@@ -282,27 +350,32 @@ mod misbehaving_store_tests {
             access_key: Some("AK".into()),
             secret_key: Some("SK".into()),
             session_token: None,
+            unsafe_writes: false,
         };
         S3Backend::new(&config).unwrap()
     }
 
     #[test]
-    fn a_store_that_ignores_conditions_is_reported() {
+    fn a_store_that_ignores_conditions_is_found_out_before_any_write() {
         let backend = store_answering(200);
-        let err = backend.put(b"{}", Some("\"abc\"")).unwrap_err().to_string();
-        assert!(err.contains("the store ignored a conditional PUT"), "{err}");
+        let ignored = Error::ConditionsIgnored {
+            location: "s3://b/keys.json".into(),
+        };
+        assert_eq!(backend.check_writes(), Err(ignored.clone()));
+        // Once per process.
+        assert_eq!(backend.check_writes(), Err(ignored));
     }
 
     #[test]
     fn a_store_that_rejects_conditions_is_reported() {
         for status in [400, 501] {
             let backend = store_answering(status);
-            let err = backend.put(b"{}", None).unwrap_err().to_string();
-            assert!(
-                err.contains(&format!(
-                    "rejected a conditional PUT (If-None-Match) with HTTP {status}"
-                )),
-                "{err}"
+            assert_eq!(
+                backend.put(b"{}", None),
+                Err(Error::ConditionsRejected {
+                    location: "s3://b/keys.json".into(),
+                    status
+                })
             );
         }
     }

@@ -1,0 +1,81 @@
+//! What the command line asks for: the commands and their arguments.
+
+use heare_auth_core::{format_timestamp, UnixMillis};
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// `create`: make a new key.
+    Create(CreateArgs),
+    /// `list`: all keys, without secrets.
+    List {
+        /// `--detailed`: also expiry, status and metadata.
+        detailed: bool,
+        /// `--json`: a JSON array.
+        json: bool,
+    },
+    /// `show ID`: one key, without its secret.
+    Show {
+        /// The key's id.
+        id: String,
+        /// `--json`: a JSON object.
+        json: bool,
+    },
+    /// `delete ID`.
+    Delete {
+        /// The key's id.
+        id: String,
+        /// `--yes`/`-y`: do not ask for confirmation.
+        yes: bool,
+        /// `--no-refresh`: do not ask the server to reload.
+        no_refresh: bool,
+    },
+    /// `refresh`: ask the server to reload.
+    Refresh {
+        /// `--url`; `None`: `REFRESH_URL` or the default.
+        url: Option<String>,
+    },
+    /// `doctor`: check the store and report what was found.
+    Doctor {
+        /// `--json`: a JSON object.
+        json: bool,
+    },
+    /// Print the help of a command (`None`: the overview).
+    Help(Option<&'static str>),
+    /// Print the version.
+    Version,
+}
+
+/// Arguments of `create`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateArgs {
+    /// `--name`: not empty.
+    pub name: String,
+    /// Raw `--metadata` text; checked to be a JSON object before anything is written.
+    pub metadata: Option<String>,
+    /// `--expires-at` or `--ttl`; `None`: never expires.
+    pub expires: Option<Expiry>,
+    /// `--no-refresh`: do not ask the server to reload.
+    pub no_refresh: bool,
+    /// `--json`: print the new key as one JSON object.
+    pub json: bool,
+}
+
+/// When a new key expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// `--expires-at`: an instant (Unix milliseconds).
+    At(UnixMillis),
+    /// `--ttl`: milliseconds after creation.
+    After(u64),
+}
+
+impl Expiry {
+    /// The `expires_at` to store for a key created at `now`.
+    pub fn timestamp(&self, now: UnixMillis) -> String {
+        match *self {
+            Expiry::At(t) => format_timestamp(t),
+            Expiry::After(ms) => format_timestamp(now.saturating_add(ms as i64)),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `heare-auth doctor`: what the store holds and whether it can be written safely, checked and
+//! reported without changing the keys file.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use heare_auth_core::{decrypt_file, is_encrypted, KeySet, Status};
+use heare_auth_store::{Error, Location, S3Backend, StoreConfig};
+
+/// How far the store's clock may be from ours before it is worth a warning: S3 refuses
+/// requests signed more than 15 minutes off, and expiry is judged by the server's clock.
+const CLOCK_SKEW_LIMIT: Duration = Duration::from_secs(60);
+
+/// What `doctor` found.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Where the keys file is.
+    pub location: String,
+    /// Whether it exists (a missing one means zero keys).
+    pub present: bool,
+    /// Its size in bytes as stored.
+    pub bytes: Option<usize>,
+    /// Whether it is stored encrypted.
+    pub encrypted: Option<bool>,
+    /// Whether `STORAGE_SECRET` is set (writes encrypt).
+    pub storage_secret_set: bool,
+    /// Keys loaded.
+    pub keys: Option<usize>,
+    /// Of which active now.
+    pub active: Option<usize>,
+    /// Of which expired now (including unreadable expiries).
+    pub expired: Option<usize>,
+    /// How writes are protected: "lock file", "conditional writes honoured", ...
+    pub writes: String,
+    /// The store's clock minus ours, in milliseconds, when the store tells its time.
+    pub clock_skew_ms: Option<i64>,
+    /// Everything that is wrong, one sentence each.
+    pub problems: Vec<String>,
+}
+
+/// Reads the store and probes its writes; never fails, it reports.
+pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
+    let mut report = Report {
+        storage_secret_set: config.storage_secret.is_some(),
+        ..Report::default()
+    };
+    let store = match config.open() {
+        Ok(store) => store,
+        Err(e) => {
+            report.location = location(config);
+            report.problems.push(e.to_string());
+            return report;
+        }
+    };
+    report.location = store.location().to_string();
+    match store.backend().get() {
+        Err(e) => report.problems.push(e.to_string()),
+        Ok(None) => report.keys = Some(0),
+        Ok(Some(object)) => {
+            report.present = true;
+            report.bytes = Some(object.bytes.len());
+            report.encrypted = Some(is_encrypted(&object.bytes));
+            report.clock_skew_ms = object
+                .date
+                .as_deref()
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .map(|theirs| skew_ms(theirs, now));
+            let loaded = decrypt_file(&object.bytes, config.storage_secret.as_deref())
+                .and_then(|plain| KeySet::from_json(&plain));
+            match loaded {
+                Err(e) => report
+                    .problems
+                    .push(Error::keys(store.location(), e).to_string()),
+                Ok((keys, warnings)) => {
+                    let now_ms = heare_auth_store::now_ms();
+                    let active = keys
+                        .keys()
+                        .filter(|k| Status::of(k.expiry(), now_ms).is_active())
+                        .count();
+                    report.keys = Some(keys.len());
+                    report.active = Some(active);
+                    report.expired = Some(keys.len() - active);
+                    report
+                        .problems
+                        .extend(warnings.iter().map(ToString::to_string));
+                }
+            }
+        }
+    }
+    if let Some(skew) = report.clock_skew_ms {
+        if skew.unsigned_abs() > CLOCK_SKEW_LIMIT.as_millis() as u64 {
+            report.problems.push(format!(
+                "the store's clock is {:.1} s {} this machine's",
+                skew.unsigned_abs() as f64 / 1000.0,
+                if skew > 0 { "ahead of" } else { "behind" }
+            ));
+        }
+    }
+    report.writes = match &config.location {
+        Location::File(_) => "local file: written under a lock file, replaced atomically".into(),
+        Location::S3(s3) => {
+            let probed = S3Backend::new(&heare_auth_store::S3Config {
+                unsafe_writes: false,
+                ..s3.clone()
+            })
+            .and_then(|backend| heare_auth_store::Backend::check_writes(&backend));
+            let unsafe_note = if s3.unsafe_writes {
+                " (S3_UNSAFE_WRITES=1: not used)"
+            } else {
+                ""
+            };
+            match probed {
+                Ok(()) => format!("conditional writes honoured{unsafe_note}"),
+                Err(e) => {
+                    if !s3.unsafe_writes {
+                        report.problems.push(e.to_string());
+                    }
+                    match e {
+                        Error::ConditionsIgnored { .. } => {
+                            format!("conditional writes ignored by the store{unsafe_note}")
+                        }
+                        Error::ConditionsRejected { status, .. } => format!(
+                            "conditional writes rejected by the store (HTTP {status}){unsafe_note}"
+                        ),
+                        _ => "unknown: the probe failed".into(),
+                    }
+                }
+            }
+        }
+    };
+    report
+}
+
+fn location(config: &StoreConfig) -> String {
+    match &config.location {
+        Location::File(path) => path.clone(),
+        Location::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.key),
+    }
+}
+
+/// `theirs - ours` in milliseconds.
+fn skew_ms(theirs: SystemTime, ours: SystemTime) -> i64 {
+    match theirs.duration_since(ours) {
+        Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
+        Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+impl Report {
+    /// Whether nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The report as one JSON object (with `ok`).
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct WithOk<'a> {
+            ok: bool,
+            #[serde(flatten)]
+            report: &'a Report,
+        }
+        serde_json::to_string(&WithOk {
+            ok: self.ok(),
+            report: self,
+        })
+        .unwrap_or_default()
+    }
+
+    /// The report as lines for a person.
+    pub fn to_text(&self) -> String {
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let mut out = format!("\nStore:      {}\n", self.location);
+        out.push_str(&match (self.present, self.bytes) {
+            (true, Some(n)) => format!("Keys file:  present ({n} bytes)\n"),
+            _ if self.keys == Some(0) => "Keys file:  not there yet (zero keys)\n".into(),
+            _ => "Keys file:  unreadable\n".into(),
+        });
+        if let Some(encrypted) = self.encrypted {
+            out.push_str(&format!(
+                "Encrypted:  {} (STORAGE_SECRET {})\n",
+                yes_no(encrypted),
+                if self.storage_secret_set {
+                    "set"
+                } else {
+                    "not set"
+                }
+            ));
+        }
+        if let (Some(keys), Some(active), Some(expired)) = (self.keys, self.active, self.expired) {
+            out.push_str(&format!(
+                "Keys:       {keys} ({active} active, {expired} expired)\n"
+            ));
+        }
+        out.push_str(&format!("Writes:     {}\n", self.writes));
+        out.push_str(&match self.clock_skew_ms {
+            Some(ms) => format!("Clock:      the store's is {ms:+} ms from this machine's\n"),
+            None => "Clock:      not visible from this store\n".into(),
+        });
+        if self.ok() {
+            out.push_str("\n✓ No problems found.\n");
+        } else {
+            out.push_str(&format!("\n✗ {} problem(s):\n", self.problems.len()));
+            for problem in &self.problems {
+                out.push_str(&format!("  - {problem}\n"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_healthy_local_file_is_reported_and_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        std::fs::write(
+            &path,
+            r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "b", "secret": "y", "expires_at": "2020-01-01"}]}"#,
+        )
+        .unwrap();
+        let report = examine(
+            &StoreConfig::file(path.to_str().unwrap()),
+            SystemTime::now(),
+        );
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(
+            (
+                report.present,
+                report.encrypted,
+                report.keys,
+                report.active,
+                report.expired
+            ),
+            (true, Some(false), Some(2), Some(1), Some(1))
+        );
+        assert!(report
+            .to_text()
+            .contains("Keys:       2 (1 active, 1 expired)"));
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(
+            (json["ok"].as_bool(), json["keys"].as_u64()),
+            (Some(true), Some(2))
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_a_problem_and_a_missing_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let config = StoreConfig::file(path.to_str().unwrap());
+        let missing = examine(&config, SystemTime::now());
+        assert!(missing.ok() && !missing.present && missing.keys == Some(0));
+        std::fs::write(&path, r#"{"keys": [{"id": "a"}]}"#).unwrap();
+        let broken = examine(&config, SystemTime::now());
+        assert_eq!(
+            broken.problems,
+            [format!(
+                "{}: key a: missing field `secret_hash`",
+                path.display()
+            )]
+        );
+    }
+
+    #[test]
+    fn skew_is_signed() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        assert_eq!(skew_ms(t + Duration::from_millis(1500), t), 1500);
+        assert_eq!(skew_ms(t, t + Duration::from_secs(2)), -2000);
+    }
+}

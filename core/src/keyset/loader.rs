@@ -1,0 +1,183 @@
+//! The streaming loader: each record of the `keys` array is validated and folded into the set
+//! as soon as it is parsed, its strings appended to one text arena, so a million keys cost one
+//! allocation per table rather than several per key.
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+use hashbrown::HashTable;
+
+use super::key::{stored_expiry, Entry, Key, Span};
+use super::validate::{expiry_of, id_of, secret_hash_of};
+use super::{id_hash, table_hash, KeySet};
+use crate::compact::push_compact_json;
+use crate::{Error, Warning};
+
+/// The verifier's view of one record: unknown fields are skipped, strings borrowed when possible.
+#[derive(Deserialize)]
+pub(super) struct RawKey<'a> {
+    #[serde(borrow)]
+    pub(super) id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) secret: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) secret_hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) expires_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) metadata: Option<&'a RawValue>,
+}
+
+/// The set being built, and the first validation error (serde only carries strings).
+pub(super) struct Builder {
+    pub(super) set: KeySet,
+    pub(super) warnings: Vec<Warning>,
+    pub(super) error: Option<Error>,
+}
+
+impl Builder {
+    fn push_str(&mut self, s: &str) -> Result<Span, Error> {
+        let start = self.set.text.len();
+        self.set.text.push_str(s);
+        span(start, self.set.text.len())
+    }
+
+    fn add(&mut self, index: usize, raw: RawKey) -> Result<(), Error> {
+        let id = id_of(index, &raw)?;
+        let hash = secret_hash_of(id, &raw)?;
+        let expires_at = stored_expiry(expiry_of(id, &raw, &mut self.warnings));
+        let id = self.push_str(id)?;
+        let name = self.push_str(raw.name.as_deref().unwrap_or_default())?;
+        let metadata = match raw.metadata.map(RawValue::get) {
+            None | Some("null") => self.push_str("{}")?,
+            Some(json) => {
+                let start = self.set.text.len();
+                push_compact_json(&mut self.set.text, json);
+                span(start, self.set.text.len())?
+            }
+        };
+        self.set.entries.push(Entry {
+            hash,
+            id,
+            name,
+            metadata,
+            expires_at,
+        });
+        Ok(())
+    }
+
+    /// Indexes the parsed keys, rejecting duplicate ids and secrets. Done once the count is
+    /// known, so neither table is ever resized.
+    pub(super) fn finish(self) -> Result<(KeySet, Vec<Warning>), Error> {
+        let Builder {
+            mut set, warnings, ..
+        } = self;
+        set.text.shrink_to_fit();
+        set.entries.shrink_to_fit();
+        let (text, entries) = (&set.text, &set.entries);
+        let key = |i: u32| Key {
+            text,
+            entry: &entries[i as usize],
+        };
+        let mut ids: HashTable<u32> = HashTable::with_capacity(entries.len());
+        let mut by_hash: HashTable<u32> = HashTable::with_capacity(entries.len());
+        for (slot, entry) in (0u32..).zip(entries) {
+            let id = key(slot).id();
+            let id_hash = id_hash(id);
+            if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
+                return Err(Error::DuplicateId { id: id.into() });
+            }
+            ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
+            let hash = table_hash(&entry.hash);
+            if let Some(&first) = by_hash.find(hash, |&i| entries[i as usize].hash == entry.hash) {
+                return Err(Error::DuplicateSecret {
+                    first: key(first).id().into(),
+                    second: id.into(),
+                });
+            }
+            by_hash.insert_unique(hash, slot, |&i| table_hash(&entries[i as usize].hash));
+        }
+        set.by_hash = by_hash;
+        Ok((set, warnings))
+    }
+}
+
+fn span(start: usize, end: usize) -> Result<Span, Error> {
+    let too_big = || Error::Json {
+        line: 1,
+        column: 1,
+        message: "the keys file is too large (its ids, names and metadata exceed 4 GiB)".into(),
+    };
+    let start = u32::try_from(start).map_err(|_| too_big())?;
+    let end = u32::try_from(end).map_err(|_| too_big())?;
+    Ok(Span {
+        start,
+        len: end - start,
+    })
+}
+
+/// Visits the top-level object: `keys` is streamed into the builder, other fields ignored.
+pub(super) struct FileVisitor<'b>(pub(super) &'b mut Builder);
+
+impl<'de> Visitor<'de> for FileVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with a `keys` array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+            if field != "keys" {
+                map.next_value::<IgnoredAny>()?;
+            } else if seen {
+                return Err(de::Error::duplicate_field("keys"));
+            } else {
+                seen = true;
+                map.next_value_seed(KeysSeed(&mut *self.0))?;
+            }
+        }
+        if seen {
+            Ok(())
+        } else {
+            Err(de::Error::missing_field("keys"))
+        }
+    }
+}
+
+/// Streams the `keys` array: each record is validated and indexed as soon as it is parsed.
+struct KeysSeed<'b>(&'b mut Builder);
+
+impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeysSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of keys")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(raw) = seq.next_element::<RawKey<'de>>()? {
+            if let Err(e) = self.0.add(index, raw) {
+                self.0.error = Some(e);
+                return Err(de::Error::custom("invalid key"));
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! The verifier's index: keys by SHA-256 of their secret, built once per load, read lock-free.
+
+mod key;
+mod loader;
+mod validate;
+
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+
+use hashbrown::HashTable;
+use serde::de;
+
+use crate::{hash_secret, Error, Outcome, SecretHash, UnixMillis, Warning};
+
+use key::Entry;
+pub use key::Key;
+use loader::{Builder, FileVisitor};
+
+/// All keys of a file, indexed by secret hash. Immutable once built.
+#[derive(Default)]
+pub struct KeySet {
+    /// Every id, name and metadata text, back to back.
+    text: String,
+    entries: Vec<Entry>,
+    /// Positions in `entries`, hashed by the first bytes of the secret hash.
+    by_hash: HashTable<u32>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("len", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 output is already uniformly distributed, so its first 8 bytes are a good hash.
+/// Callers cannot steer it: they choose secrets, not hashes.
+fn table_hash(hash: &SecretHash) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&hash.0[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// Ids come from the operator's own file, so a fixed-key hasher is fine (and needs no OS
+/// randomness, which WebAssembly may not have).
+fn id_hash(id: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+}
+
+impl KeySet {
+    /// Parses and validates a keys file. Rejects invalid JSON, a missing `id` or secret, a
+    /// malformed `secret_hash`, duplicate ids and duplicate secrets, naming the key and field.
+    /// Keys whose `expires_at` cannot be parsed load as expired and are reported as warnings.
+    pub fn from_json(bytes: &[u8]) -> Result<(KeySet, Vec<Warning>), Error> {
+        // One UTF-8 check of the whole file, rather than one per string.
+        let text = crate::error::json_text(bytes)?;
+        let mut builder = Builder {
+            set: KeySet::default(),
+            warnings: Vec::new(),
+            error: None,
+        };
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let parsed =
+            de::Deserializer::deserialize_map(&mut deserializer, FileVisitor(&mut builder))
+                .and_then(|()| deserializer.end());
+        if let Some(e) = builder.error {
+            return Err(e);
+        }
+        parsed?;
+        builder.finish()
+    }
+
+    /// Verifies a presented secret at `now`: one SHA-256 and one hash-table lookup.
+    pub fn verify(&self, secret: &str, now: UnixMillis) -> Outcome<'_> {
+        if secret.is_empty() {
+            return Outcome::NotFound;
+        }
+        let hash = hash_secret(secret);
+        let found = self.by_hash.find(table_hash(&hash), |&i| {
+            self.entries[i as usize].hash == hash
+        });
+        match found {
+            None => Outcome::NotFound,
+            Some(&i) => {
+                let key = self.key(i);
+                if key.expiry().has_passed(now) {
+                    Outcome::Expired(key)
+                } else {
+                    Outcome::Valid(key)
+                }
+            }
+        }
+    }
+
+    fn key(&self, i: u32) -> Key<'_> {
+        Key {
+            text: &self.text,
+            entry: &self.entries[i as usize],
+        }
+    }
+
+    /// Number of keys loaded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The keys in file order.
+    pub fn keys(&self) -> impl Iterator<Item = Key<'_>> {
+        self.entries.iter().map(|entry| Key {
+            text: &self.text,
+            entry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! The `/verify` request rule, the same at the origin and at the edge: the content type, the body
+//! limit, the `api_key` in the body, and the status and body of the answer.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{push_json_string, KeySet, Outcome, UnixMillis};
+
+/// Largest `/verify` body accepted, in bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// Why a `/verify` request was refused before any key was looked at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// A `Content-Type` other than JSON (400).
+    ContentType,
+    /// A body over [`MAX_BODY`] (413).
+    TooLarge,
+    /// A body that is not `{"api_key": "..."}` (400), and what is wrong with it.
+    Body(String),
+}
+
+impl Rejection {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::TooLarge => 413,
+            _ => 400,
+        }
+    }
+
+    /// What is wrong, for the `error` field.
+    pub fn message(&self) -> Cow<'_, str> {
+        match self {
+            Rejection::ContentType => "expected Content-Type: application/json".into(),
+            Rejection::TooLarge => {
+                format!("request body too large (limit {MAX_BODY} bytes)").into()
+            }
+            Rejection::Body(message) => message.as_str().into(),
+        }
+    }
+
+    /// The body of the answer: `{"error": "..."}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"error\":");
+        push_json_string(&mut out, &self.message());
+        out.push('}');
+        out
+    }
+}
+
+/// Checks what can be checked before the body is read: the content type (absent is accepted,
+/// as the original did) and a declared length.
+pub fn check_headers(
+    content_type: Option<&str>,
+    content_length: Option<u64>,
+) -> Result<(), Rejection> {
+    if let Some(ct) = content_type {
+        let media = ct.split(';').next().unwrap_or_default().trim();
+        if !media.eq_ignore_ascii_case("application/json") {
+            return Err(Rejection::ContentType);
+        }
+    }
+    match content_length {
+        Some(n) if n > MAX_BODY as u64 => Err(Rejection::TooLarge),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+struct VerifyBody<'a> {
+    #[serde(borrow, default)]
+    api_key: Option<&'a RawValue>,
+}
+
+/// The secret presented in a `/verify` body, or what is wrong with the body.
+pub fn api_key(body: &[u8]) -> Result<Cow<'_, str>, Rejection> {
+    const EXPECTED: &str = "expected a JSON object with an \"api_key\" string";
+    let fail = |message: String| Err(Rejection::Body(message));
+    if body.len() > MAX_BODY {
+        return Err(Rejection::TooLarge);
+    }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return fail(EXPECTED.into());
+    }
+    let parsed: VerifyBody = match serde_json::from_slice(body) {
+        Ok(parsed) => parsed,
+        Err(e) if e.is_data() => return fail(EXPECTED.into()),
+        Err(e) => return fail(format!("invalid JSON body: {e}")),
+    };
+    let Some(raw) = parsed.api_key.map(RawValue::get) else {
+        return fail("missing field \"api_key\"".into());
+    };
+    // A string without escapes is its own text between the quotes.
+    let plain = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
+    if let Some(text) = plain.filter(|t| !t.contains('\\')) {
+        return Ok(Cow::Borrowed(text));
+    }
+    serde_json::from_str::<String>(raw)
+        .map(Cow::Owned)
+        .map_err(|_| Rejection::Body("\"api_key\" must be a string".into()))
+}
+
+/// What a `/verify` request came to.
+#[derive(Clone, Debug)]
+pub enum Verified<'k, 'b> {
+    /// The request was well formed: the secret presented (for logs, never for answers) and
+    /// what it is.
+    Answered {
+        /// The presented secret.
+        secret: Cow<'b, str>,
+        /// What the secret turned out to be.
+        outcome: Outcome<'k>,
+    },
+    /// The request was refused before any key was looked at.
+    Rejected(Rejection),
+}
+
+impl Verified<'_, '_> {
+    /// The HTTP status: 200 for a valid key, 403 for any other, 400 or 413 for a bad request.
+    pub fn status(&self) -> u16 {
+        match self {
+            Verified::Answered { outcome, .. } if outcome.valid_key().is_some() => 200,
+            Verified::Answered { .. } => 403,
+            Verified::Rejected(rejection) => rejection.status(),
+        }
+    }
+
+    /// The body of the answer.
+    pub fn to_json(&self) -> String {
+        match self {
+            Verified::Answered { outcome, .. } => outcome.to_json(),
+            Verified::Rejected(rejection) => rejection.to_json(),
+        }
+    }
+}
+
+/// Answers a `/verify` request: its `Content-Type` (if any) and its body, against `keys` at
+/// `now`.
+pub fn verify_request<'k, 'b>(
+    keys: &'k KeySet,
+    content_type: Option<&str>,
+    body: &'b [u8],
+    now: UnixMillis,
+) -> Verified<'k, 'b> {
+    let secret = check_headers(content_type, None).and_then(|()| api_key(body));
+    match secret {
+        Ok(secret) => {
+            let outcome = keys.verify(&secret, now);
+            Verified::Answered { secret, outcome }
+        }
+        Err(rejection) => Verified::Rejected(rejection),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_headers_get_their_status_and_reason() {
+        let (keys, _) = KeySet::from_json(br#"{"keys": [{"id": "k", "secret": "s\"q"}]}"#).unwrap();
+        let answer = |ct: Option<&str>, body: &str| {
+            let v = verify_request(&keys, ct, body.as_bytes(), 0);
+            (v.status(), v.to_json())
+        };
+        let json = Some("application/json; charset=utf-8");
+        assert_eq!(answer(json, r#"{"api_key": "s\"q"}"#).0, 200);
+        assert_eq!(answer(None, r#"{"api_key": "nope"}"#).0, 403);
+        let cases = [
+            (
+                json,
+                "{not json",
+                400,
+                "invalid JSON body: key must be a string at line 1 column 2",
+            ),
+            (
+                json,
+                "[1]",
+                400,
+                "expected a JSON object with an \"api_key\" string",
+            ),
+            (json, "{}", 400, "missing field \"api_key\""),
+            (
+                json,
+                r#"{"api_key": null}"#,
+                400,
+                "missing field \"api_key\"",
+            ),
+            (
+                json,
+                r#"{"api_key": 7}"#,
+                400,
+                "\"api_key\" must be a string",
+            ),
+            (
+                Some("text/plain"),
+                "{}",
+                400,
+                "expected Content-Type: application/json",
+            ),
+        ];
+        for (ct, body, status, error) in cases {
+            let want = serde_json::json!({ "error": error }).to_string();
+            assert_eq!(answer(ct, body), (status, want), "{body}");
+        }
+        let big = format!(r#"{{"api_key": "{}"}}"#, "a".repeat(MAX_BODY));
+        assert_eq!(answer(json, &big).0, 413);
+        assert_eq!(
+            check_headers(json, Some(MAX_BODY as u64 + 1)),
+            Err(Rejection::TooLarge)
+        );
+        assert_eq!(check_headers(json, Some(MAX_BODY as u64)), Ok(()));
+    }
+
+    #[test]
+    fn an_unescaped_key_is_borrowed_an_escaped_one_decoded() {
+        assert!(matches!(
+            api_key(br#"{"api_key": "sec_1"}"#),
+            Ok(Cow::Borrowed("sec_1"))
+        ));
+        assert_eq!(api_key(br#"{"api_key": "sec_\u0031"}"#).unwrap(), "sec_1");
+    }
+}

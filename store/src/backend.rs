@@ -1,0 +1,57 @@
+//! What a place that holds the keys file must do: read it, tell its version cheaply, and replace
+//! it only if nobody else did in between.
+
+use crate::Error;
+
+/// One version of the stored object, as the backend holds it (possibly encrypted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+    /// An opaque version: the S3 ETag, or a digest of a local file's content.
+    pub version: String,
+    /// The store's clock when it answered (an S3 `Date` header), to show clock skew.
+    pub date: Option<String>,
+}
+
+/// What a conditional write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// The object was written.
+    Written,
+    /// The object changed since it was read (or now exists); nothing was written.
+    Conflict,
+}
+
+/// A place that holds one object and can replace it conditionally.
+pub trait Backend: Send + Sync {
+    /// Where the object is, for messages: `./keys.json`, `s3://bucket/keys.json`.
+    fn location(&self) -> &str;
+
+    /// Reads the object; `None` when it does not exist.
+    fn get(&self) -> Result<Option<Object>, Error>;
+
+    /// The current version without the content where the backend can do that cheaply.
+    fn version(&self) -> Result<Option<String>, Error> {
+        Ok(self.get()?.map(|o| o.version))
+    }
+
+    /// Checks, before the first write, that writes here can be made safely (the S3 backend
+    /// probes the store's conditional writes); the file backend always can.
+    fn check_writes(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Writes `bytes` only if the object is still at `expected` (`None`: only if it does not
+    /// exist).
+    fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error>;
+
+    /// After a write that took `took`, whether it must be confirmed by reading the file again
+    /// (and seeing the change there). The file backend's writes are atomic under its lock: no.
+    /// An S3-compatible store's conditional check may not be atomic with its write (s3s-fs, for
+    /// one, also stores an object's ETag after its content), so this waits for a write that
+    /// raced ours to land, and asks for the content to be read again.
+    fn settle(&self, _took: std::time::Duration) -> bool {
+        false
+    }
+}

@@ -1,0 +1,165 @@
+//! The local keys file: versions are content digests; writes compare-and-swap under a lock
+//! file, then replace atomically (temp file, fsync, rename).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use heare_auth_core::SecretHash;
+use sha2::{Digest, Sha256};
+
+use crate::backend::{Backend, Object, Put};
+use crate::Error;
+
+/// A keys file on the local filesystem.
+#[derive(Debug)]
+pub struct FileBackend {
+    path: PathBuf,
+    location: String,
+    /// The file as last read or written here, so that a write need not read it again to know
+    /// that it is unchanged.
+    last_seen: Mutex<Option<(Stamp, String)>>,
+}
+
+/// What identifies one state of the file without reading it: a rewrite (by rename, as every
+/// writer here does) gives a new inode; an in-place edit a new size or modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+}
+
+impl FileBackend {
+    /// A file at `path`. Nothing is touched until it is used.
+    pub fn new(path: impl AsRef<Path>) -> FileBackend {
+        let path = path.as_ref().to_path_buf();
+        FileBackend {
+            location: path.display().to_string(),
+            path,
+            last_seen: Mutex::new(None),
+        }
+    }
+
+    fn io_error(&self, what: &str, e: io::Error) -> Error {
+        Error::unavailable(&self.location, format!("cannot {what}: {e}"))
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        self.path.with_file_name(name)
+    }
+
+    fn remember(&self, stamp: Stamp, version: &str) {
+        if let Ok(mut seen) = self.last_seen.lock() {
+            *seen = Some((stamp, version.to_string()));
+        }
+    }
+
+    /// The current version, without reading the file when it is as last seen here.
+    fn current_version(&self) -> Result<Option<String>, Error> {
+        let meta = match fs::metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_error("read", e)),
+        };
+        let seen = self.last_seen.lock().ok().and_then(|s| s.clone());
+        match seen {
+            Some((stamp, version)) if stamp == Stamp::of(&meta) => Ok(Some(version)),
+            _ => Ok(self.get()?.map(|o| o.version)),
+        }
+    }
+
+    /// Writes `bytes` next to the file, flushes them to disk, then renames over the file.
+    fn replace(&self, bytes: &[u8]) -> Result<Stamp, Error> {
+        let tmp = self.sibling(&format!(".tmp.{}", std::process::id()));
+        let write = || -> io::Result<Stamp> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            let stamp = Stamp::of(&f.metadata()?);
+            fs::rename(&tmp, &self.path)?;
+            // Make the rename itself durable.
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+            Ok(stamp)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            self.io_error("write", e)
+        })
+    }
+}
+
+/// A file's version: the SHA-256 of its content, in hex.
+fn digest(bytes: &[u8]) -> String {
+    SecretHash(Sha256::digest(bytes).into()).to_hex()
+}
+
+impl Backend for FileBackend {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn get(&self) -> Result<Option<Object>, Error> {
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_error("read", e)),
+        };
+        let read = |file: &mut File| -> io::Result<(Vec<u8>, Stamp)> {
+            let meta = file.metadata()?;
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, Stamp::of(&meta)))
+        };
+        let (bytes, stamp) = read(&mut file).map_err(|e| self.io_error("read", e))?;
+        let version = digest(&bytes);
+        self.remember(stamp, &version);
+        Ok(Some(Object {
+            bytes,
+            version,
+            date: None,
+        }))
+    }
+
+    fn version(&self) -> Result<Option<String>, Error> {
+        self.current_version()
+    }
+
+    fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {
+        // Writers serialise on a lock file beside the keys file, held only for the compare and
+        // the swap. Readers need no lock: the rename is atomic. Dropping `lock` releases it.
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.sibling(".lock"))
+            .map_err(|e| self.io_error("create the lock file beside it", e))?;
+        lock.lock().map_err(|e| self.io_error("lock", e))?;
+        if self.current_version()?.as_deref() != expected {
+            return Ok(Put::Conflict);
+        }
+        let stamp = self.replace(bytes)?;
+        let version = digest(bytes);
+        self.remember(stamp, &version);
+        drop(lock);
+        Ok(Put::Written)
+    }
+}

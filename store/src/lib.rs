@@ -1,0 +1,24 @@
+//! heare-auth's key store: the keys file in a local file or an S3 object, read, polled for
+//! changes, and changed without losing a concurrent writer's keys, encrypted at rest when
+//! `STORAGE_SECRET` is set. The server and the admin CLI share it.
+
+mod backend;
+mod clock;
+mod config;
+mod error;
+mod file;
+mod s3;
+mod setting;
+mod store;
+
+pub use backend::{Backend, Object, Put};
+pub use clock::now_ms;
+pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
+pub use error::{Error, InvalidSetting};
+pub use file::FileBackend;
+pub use s3::{S3Backend, S3Config};
+pub use setting::{seconds, Zero};
+pub use store::{Snapshot, Store, EMPTY_FILE};
+
+#[cfg(test)]
+mod tests;

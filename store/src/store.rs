@@ -1,0 +1,171 @@
+//! The store: a backend plus the storage secret, read whole, polled by version, and updated by
+//! one read, one edit and one conditional write, retried only when another writer got there
+//! first.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand_core::{OsRng, RngCore};
+
+use heare_auth_core::{decrypt_file, encrypt_file, KeyFile};
+
+use crate::backend::{Backend, Put};
+use crate::Error;
+
+/// The keys file as read: plaintext bytes (decrypted if needed) and the version they came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Plaintext JSON, or `None` when the object does not exist yet (zero keys).
+    pub bytes: Option<Vec<u8>>,
+    /// Version of the stored object; `None` when it does not exist.
+    pub version: Option<String>,
+}
+
+/// The contents of a keys file with no keys.
+pub const EMPTY_FILE: &[u8] = br#"{"keys": []}"#;
+
+impl Snapshot {
+    /// The bytes, with a missing object read as an empty key list.
+    pub fn bytes_or_empty(&self) -> &[u8] {
+        self.bytes.as_deref().unwrap_or(EMPTY_FILE)
+    }
+}
+
+/// How many times an update re-reads and re-applies its change after a conflicting write.
+const MAX_ATTEMPTS: u32 = 64;
+
+/// A keys-file store: a backend plus the optional `STORAGE_SECRET` that encrypts it.
+pub struct Store {
+    backend: Box<dyn Backend>,
+    storage_secret: Option<String>,
+}
+
+impl Store {
+    /// A store over `backend`; with a secret, writes are encrypted and encrypted files readable.
+    pub fn new(backend: Box<dyn Backend>, storage_secret: Option<String>) -> Store {
+        Store {
+            backend,
+            storage_secret,
+        }
+    }
+
+    /// Where the keys file is, for messages.
+    pub fn location(&self) -> &str {
+        self.backend.location()
+    }
+
+    /// Whether writes are encrypted (`STORAGE_SECRET` is set).
+    pub fn encrypts(&self) -> bool {
+        self.storage_secret.is_some()
+    }
+
+    /// The backend, for what only it can tell (see `heare-auth doctor`).
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// Reads and decrypts the current file.
+    pub fn load(&self) -> Result<Snapshot, Error> {
+        match self.backend.get()? {
+            None => Ok(Snapshot {
+                bytes: None,
+                version: None,
+            }),
+            Some(object) => {
+                let plain = match self.decrypt(&object.bytes)? {
+                    Cow::Owned(plain) => plain,
+                    Cow::Borrowed(_) => object.bytes,
+                };
+                Ok(Snapshot {
+                    bytes: Some(plain),
+                    version: Some(object.version),
+                })
+            }
+        }
+    }
+
+    /// Reads the file only if its version differs from `known` (`Ok(None)`: unchanged).
+    pub fn load_if_changed(&self, known: Option<&str>) -> Result<Option<Snapshot>, Error> {
+        if self.backend.version()?.as_deref() == known {
+            return Ok(None);
+        }
+        let snapshot = self.load()?;
+        Ok((snapshot.version.as_deref() != known).then_some(snapshot))
+    }
+
+    /// Applies `edit` to the stored file: one read, the edit, and, if it changed anything, one
+    /// write conditional on nobody having written in between. When someone did, the file is
+    /// read again and the edit applied again, so `edit` must be idempotent ("ensure the key
+    /// exists"). Where the store's conditional writes may not be atomic (S3-compatible stores
+    /// differ), the file is read once more after the write, and the edit applied to it again:
+    /// finding nothing to change confirms the write. Nothing is written when `edit` fails or
+    /// the result would not load. Returns whether anything was written.
+    pub fn update<E: From<Error>>(
+        &self,
+        mut edit: impl FnMut(&mut KeyFile<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.backend.check_writes()?;
+        let mut written = false;
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.backend.get()?;
+            let plain = match &current {
+                Some(object) => Some(self.decrypt(&object.bytes)?),
+                None => None,
+            };
+            let mut file = match &plain {
+                Some(plain) => KeyFile::parse(plain).map_err(|e| self.invalid(e))?,
+                None => KeyFile::empty(),
+            };
+            edit(&mut file)?;
+            if !file.is_changed() {
+                return Ok(written);
+            }
+            let text = file.to_json().map_err(|e| self.invalid(e))?;
+            drop(file);
+            let bytes = self.encrypt(text.into_bytes());
+            let started = Instant::now();
+            let expected = current.as_ref().map(|o| o.version.as_str());
+            match self.backend.put(&bytes, expected)? {
+                Put::Conflict => backoff(attempt),
+                Put::Written => {
+                    written = true;
+                    if !self.backend.settle(started.elapsed()) {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Err(Error::Contended {
+            location: self.location().to_string(),
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
+    fn invalid(&self, e: heare_auth_core::Error) -> Error {
+        Error::keys(self.location(), e)
+    }
+
+    fn decrypt<'b>(&self, bytes: &'b [u8]) -> Result<Cow<'b, [u8]>, Error> {
+        decrypt_file(bytes, self.storage_secret.as_deref()).map_err(|e| self.invalid(e))
+    }
+
+    fn encrypt(&self, plaintext: Vec<u8>) -> Vec<u8> {
+        let Some(secret) = &self.storage_secret else {
+            return plaintext;
+        };
+        let mut iv = [0u8; 16];
+        OsRng.fill_bytes(&mut iv);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        encrypt_file(&plaintext, secret, iv, now)
+    }
+}
+
+/// Sleeps a random time that grows with the attempt, so racing writers spread out.
+fn backoff(attempt: u32) {
+    let ceiling_ms = 5u64 << attempt.min(6); // 5 ms .. 320 ms
+    let jitter = u64::from(OsRng.next_u32()) % ceiling_ms;
+    std::thread::sleep(Duration::from_millis(1 + jitter));
+}
