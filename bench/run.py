@@ -485,6 +485,59 @@ def bench_idle(results):
         server.stop()
 
 
+def timed(cmd, env=None):
+    """Runs `cmd` to completion: (seconds of wall time, peak RSS in KiB, stdout). The peak RSS
+    comes from GNU time, a small parent: a child of this Python process would report this
+    process's own RSS at the fork as its peak."""
+    report = OUT / "time.out"
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report, *cmd],
+                          capture_output=True, env=env)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr.decode()}")
+    return seconds, int(report.read_text().split()[-1]), proc.stdout
+
+
+def bench_cli(results, cli=REPO / "target" / "release" / "heare-auth", label="cli"):
+    """The admin CLI on a 100,000-key file (create, list --json) against Python's json.load of
+    the same file, and a create on a 10-key file."""
+    log("CLI create and list on 100,000 keys, against Python's json.load")
+    path, _ = keys_file(100_000)
+    work = Path(tempfile.mkdtemp(prefix="bench-cli-", dir=OUT))
+    runs = 3 if QUICK else 5
+    loader = ("import json, resource, sys, time; t = time.perf_counter(); json.load(open(sys.argv[1])); "
+              "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    python = []
+    for _ in range(runs):
+        seconds, rss = map(float, run([sys.executable, "-c", loader, path]).split())
+        python.append({"seconds": seconds, "rss_kib": rss})
+    rows = {"create": [], "list": []}
+    for _ in range(runs):
+        live = work / "keys.json"
+        live.write_bytes(path.read_bytes())
+        env = {**os.environ, "KEYS_FILE": str(live)}
+        seconds, rss, _ = timed([cli, "create", "--name", "bench", "--no-refresh"], env)
+        rows["create"].append({"seconds": seconds, "rss_kib": rss})
+        seconds, rss, out = timed([cli, "list", "--json"], env)
+        assert out.count(b'"id"') == 100_001, "list --json did not list every key"
+        rows["list"].append({"seconds": seconds, "rss_kib": rss})
+    small = work / "small.json"
+    ten, _ = keys_file(10)
+    small.write_bytes(ten.read_bytes())
+    env = {**os.environ, "KEYS_FILE": str(small)}
+    small_creates = [timed([cli, "create", "--name", "bench", "--no-refresh"], env)[0]
+                     for _ in range(3 if QUICK else 10)]
+    median = lambda rows, k: statistics.median(r[k] for r in rows)
+    results[label] = {
+        "file_bytes": path.stat().st_size, "runs": runs,
+        "python_load_s": median(python, "seconds"), "python_rss_kib": median(python, "rss_kib"),
+        **{f"{op}_s": median(rows[op], "seconds") for op in rows},
+        **{f"{op}_rss_kib": max(r["rss_kib"] for r in rows[op]) for op in rows},
+        "create_10_keys_ms": statistics.median(small_creates) * 1000,
+    }
+
+
 def bench_wasm(results):
     log("WebAssembly verifier in Node")
     path, secrets = keys_file(10_000)
@@ -551,6 +604,7 @@ def main():
     bench_startup(results)
     bench_idle(results)
     bench_load(results)
+    bench_cli(results)
     bench_wasm(results)
     criterion(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")

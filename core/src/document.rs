@@ -10,7 +10,8 @@ use serde_json::value::RawValue;
 
 use crate::{push_json_string, Error, KeyRecord, KeySet};
 
-/// A whole keys file, read for editing. It borrows the text it was read from.
+/// A whole keys file, read for editing. It borrows the text it was read from, and reads each
+/// key only when asked for it.
 #[derive(Debug)]
 pub struct KeyFile<'a> {
     /// The text read (empty for a new file).
@@ -23,20 +24,23 @@ pub struct KeyFile<'a> {
 
 #[derive(Debug)]
 enum Record<'a> {
-    /// As read: its id (when it has a string one) and its text.
-    Kept {
-        id: Option<Cow<'a, str>>,
-        text: &'a RawValue,
-    },
+    /// As read: its text.
+    Kept(&'a RawValue),
     /// Added or changed.
     Written(Box<KeyRecord>),
 }
 
 impl Record<'_> {
-    fn id(&self) -> Option<&str> {
+    /// Whether this is the key with `id`. A record read is only parsed for its id when its
+    /// text contains the id as a JSON string, so finding a key costs a text search, not a
+    /// parse of every record.
+    fn has_id(&self, id: &str, quoted: &str) -> bool {
         match self {
-            Record::Kept { id, .. } => id.as_deref(),
-            Record::Written(r) => Some(&r.id),
+            Record::Written(r) => r.id == id,
+            Record::Kept(text) => {
+                text.get().contains(quoted)
+                    && serde_json::from_str::<IdOnly>(text.get()).is_ok_and(|r| r.id == id)
+            }
         }
     }
 }
@@ -67,15 +71,7 @@ impl<'a> KeyFile<'a> {
         let (texts, extra) =
             de::Deserializer::deserialize_map(&mut deserializer, TopLevel).map_err(Error::from)?;
         deserializer.end().map_err(Error::from)?;
-        let records = texts
-            .into_iter()
-            .map(|text| Record::Kept {
-                id: serde_json::from_str::<IdOnly>(text.get())
-                    .ok()
-                    .map(|r| r.id),
-                text,
-            })
-            .collect();
+        let records = texts.into_iter().map(Record::Kept).collect();
         Ok(KeyFile {
             source,
             records,
@@ -134,13 +130,15 @@ impl<'a> KeyFile<'a> {
     }
 
     fn position(&self, id: &str) -> Option<usize> {
-        self.records.iter().position(|r| r.id() == Some(id))
+        let mut quoted = String::with_capacity(id.len() + 2);
+        push_json_string(&mut quoted, id);
+        self.records.iter().position(|r| r.has_id(id, &quoted))
     }
 
     fn read(&self, record: &Record) -> Result<KeyRecord, Error> {
         match record {
             Record::Written(r) => Ok((**r).clone()),
-            Record::Kept { text, .. } => serde_json::from_str(text.get()).map_err(|e| {
+            Record::Kept(text) => serde_json::from_str(text.get()).map_err(|e| {
                 // Positions within the record, made positions within the file.
                 let offset = text.get().as_ptr() as usize - self.source.as_ptr() as usize;
                 crate::error::json_error_at(self.source, offset, &e)
@@ -157,7 +155,7 @@ impl<'a> KeyFile<'a> {
         for (i, record) in self.records.iter().enumerate() {
             out.push_str(if i == 0 { "\n    " } else { ",\n    " });
             match record {
-                Record::Kept { text, .. } => out.push_str(text.get()),
+                Record::Kept(text) => out.push_str(text.get()),
                 Record::Written(r) => {
                     let text = serde_json::to_string_pretty(&**r).map_err(Error::from)?;
                     out.push_str(&text.replace('\n', "\n    "));

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 
 /// The bytes an encrypted keys file starts with.
-pub const ENCRYPTED_PREFIX: &[u8] = b"HEARE_ENCRYPTED_V1:";
+const ENCRYPTED_PREFIX: &[u8] = b"HEARE_ENCRYPTED_V1:";
 
 const FERNET_VERSION: u8 = 0x80;
 const HEADER: usize = 1 + 8 + 16; // version, timestamp, IV

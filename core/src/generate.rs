@@ -10,7 +10,7 @@ const TIME_LEN: usize = 8;
 /// Random characters in an id.
 const ID_RANDOM_LEN: usize = 16;
 /// Total length of a generated secret: 51 random base62 characters, about 303 bits.
-pub const SECRET_LEN: usize = 64;
+const SECRET_LEN: usize = 64;
 
 /// A new key id: `key_0`, 8 base62 characters of `now`, 16 random base62 characters.
 pub fn generate_id<R: RngCore + CryptoRng>(rng: &mut R, now: UnixMillis) -> String {

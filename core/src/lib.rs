@@ -21,9 +21,9 @@ mod status;
 mod timestamp;
 
 pub use document::KeyFile;
-pub use encryption::{decrypt_file, encrypt_file, is_encrypted, ENCRYPTED_PREFIX};
+pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
-pub use generate::{generate_id, generate_secret, SECRET_LEN};
+pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{Key, KeySet};
 pub use outcome::{push_json_string, Outcome, INVALID_BODY};

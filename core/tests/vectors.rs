@@ -87,3 +87,71 @@ fn every_suite_gives_the_expected_answers() {
         "{cases} cases, {rejected} rejected files"
     );
 }
+
+/// One request of `tests/vectors/requests.json`.
+#[derive(Deserialize)]
+struct RequestCase {
+    name: String,
+    content_type: Option<String>,
+    body: Option<String>,
+    body_base64: Option<String>,
+    pad_to: Option<usize>,
+    status: u16,
+    response: Value,
+}
+
+#[derive(Deserialize)]
+struct RequestVectors {
+    now: i64,
+    file: Box<RawValue>,
+    cases: Vec<RequestCase>,
+}
+
+impl RequestCase {
+    /// The body's bytes, padded as the case says.
+    fn bytes(&self) -> Vec<u8> {
+        use base64::Engine;
+        let mut bytes = match (&self.body, &self.body_base64) {
+            (Some(text), None) => text.clone().into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+            _ => panic!(
+                "{}: give exactly one of `body` and `body_base64`",
+                self.name
+            ),
+        };
+        if let Some(size) = self.pad_to {
+            bytes.resize(size, b' ');
+        }
+        bytes
+    }
+}
+
+#[test]
+fn every_request_gets_the_expected_status_and_body() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/requests.json"
+    );
+    let vectors: RequestVectors =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (keys, _) = KeySet::from_json(vectors.file.get().as_bytes()).unwrap();
+    for case in &vectors.cases {
+        let body = case.bytes();
+        let answer = heare_auth_core::verify_request(
+            &keys,
+            case.content_type.as_deref(),
+            &body,
+            vectors.now,
+        );
+        let got: Value = serde_json::from_str(&answer.to_json()).unwrap();
+        assert_eq!(
+            (answer.status(), &got),
+            (case.status, &case.response),
+            "{}",
+            case.name
+        );
+    }
+    assert!(vectors.cases.len() >= 20, "{} cases", vectors.cases.len());
+}

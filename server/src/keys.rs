@@ -113,7 +113,7 @@ fn log_changes(old: &KeySet, new: &KeySet) {
 /// Ids added, removed and changed (secret, name, metadata or expiry) from `old` to `new`,
 /// each sorted. A file rewritten with the same keys in the same order (the usual reload) costs
 /// one pass and no hashing.
-pub fn diff(old: &KeySet, new: &KeySet) -> [Vec<String>; 3] {
+fn diff(old: &KeySet, new: &KeySet) -> [Vec<String>; 3] {
     if old.len() == new.len() && old.keys().zip(new.keys()).all(|(a, b)| a == b) {
         return [vec![], vec![], vec![]];
     }

@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use heare_auth_core::push_json_string;
 
 /// How long a log line may wait in memory.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Pending bytes that trigger an immediate write.
-pub const FLUSH_AT: usize = 64 * 1024;
+const FLUSH_AT: usize = 64 * 1024;
 
 /// Lines not yet written, and a lock held while writing so that lines keep their order.
 static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());

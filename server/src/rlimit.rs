@@ -6,7 +6,7 @@ use rustix::process::{getrlimit, setrlimit, Resource};
 /// Descriptors kept for everything but client connections: the listener, the runtime's epoll
 /// and wakers, the signal pipe, the keys file or S3 connection, stdio, and some slack (an idle
 /// server holds 11).
-pub const RESERVED: u64 = 32;
+const RESERVED: u64 = 32;
 
 /// The soft and hard `RLIMIT_NOFILE` after raising the soft one to the hard one (`None`:
 /// unlimited).

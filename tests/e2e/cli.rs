@@ -284,3 +284,62 @@ fn fields_a_newer_version_wrote_survive_a_rewrite() {
     );
     assert_eq!(file["keys"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn doctor_reports_a_local_file_and_fails_on_a_broken_one() {
+    let s = Setup::new("doctor");
+    s.create_json("one", &[]);
+    let out = s.run(&["doctor"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "Keys file:  present (",
+        "Encrypted:  no (STORAGE_SECRET not set)",
+        "Keys:       1 (1 active, 0 expired)",
+        "Writes:     local file: written under a lock file, replaced atomically",
+        "Clock:      not visible from this store",
+        "✓ No problems found.",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    std::fs::write(
+        s.dir.path("keys.json"),
+        r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#,
+    )
+    .unwrap();
+    let out = s.run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("duplicate key id a"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_change_rewrites_only_the_records_it_touches() {
+    let s = Setup::new("byte-for-byte");
+    let original = r#"{"keys": [{"id": "key_legacy", "secret": "sec_legacy_plaintext", "name": "Old",  "scopes": ["x"], "custom": {"a": [1, 2]}}], "version": 7}"#;
+    std::fs::write(s.dir.path("keys.json"), original).unwrap();
+    let created = s.create_json("New", &["--no-refresh"]);
+    let text = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
+    assert!(
+        text.contains(r#"{"id": "key_legacy", "secret": "sec_legacy_plaintext", "name": "Old",  "scopes": ["x"], "custom": {"a": [1, 2]}}"#),
+        "{text}"
+    );
+    assert!(text.contains("\"version\": 7"), "{text}");
+    let out = s.run(&[
+        "delete",
+        created["id"].as_str().unwrap(),
+        "--yes",
+        "--no-refresh",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
+    assert!(!text.contains(created["id"].as_str().unwrap()));
+    assert!(text.contains(r#""custom": {"a": [1, 2]}"#), "{text}");
+}

@@ -285,3 +285,49 @@ fn logs_are_json_and_never_contain_a_secret() {
         );
     }
 }
+
+#[test]
+fn the_shared_request_vectors_get_the_same_answers_over_http() {
+    use base64::Engine;
+    use heare_auth_tests::read_response;
+    use std::io::{BufReader, Write};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/requests.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = TempDir::new("request-vectors");
+    std::fs::write(dir.path("keys.json"), vectors["file"].to_string()).unwrap();
+    let server = Server::with_file(&dir.path("keys.json"));
+    let cases = vectors["cases"].as_array().unwrap();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let mut body = match (case["body"].as_str(), case["body_base64"].as_str()) {
+            (Some(text), None) => text.as_bytes().to_vec(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+            _ => panic!("{name}: give exactly one of `body` and `body_base64`"),
+        };
+        if let Some(size) = case["pad_to"].as_u64() {
+            body.resize(size as usize, b' ');
+        }
+        let content_type = case["content_type"]
+            .as_str()
+            .map(|ct| format!("Content-Type: {ct}\r\n"))
+            .unwrap_or_default();
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        let head = format!(
+            "POST /verify HTTP/1.1\r\nHost: t\r\n{content_type}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+        let response = read_response(&mut BufReader::new(stream)).unwrap().unwrap();
+        let got: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            (response.status, &got),
+            (case["status"].as_u64().unwrap() as u16, &case["response"]),
+            "{name}"
+        );
+    }
+    assert!(cases.len() >= 20);
+}

@@ -3,8 +3,8 @@
 //! Each export wraps a plain `*_impl` function that returns `Result`, so the logic is tested
 //! natively and the JS side only converts values and errors.
 
-use heare_auth_core::{decrypt_file, KeySet, UnixMillis};
-use js_sys::{ArrayBuffer, Uint8Array};
+use heare_auth_core::{check_headers, decrypt_file, verify_request, KeySet, UnixMillis, MAX_BODY};
+use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -13,6 +13,9 @@ const VERIFY_BODY: &str = r#"
 export type VerifyBody =
   | { valid: true; key_id: string; name: string; metadata: Record<string, unknown> }
   | { valid: false; error: string };
+
+/** An answer to a `/verify` request: the HTTP status and the JSON body, byte for byte the server's. */
+export type Reply = { status: number; body: string };
 "#;
 
 #[wasm_bindgen]
@@ -42,7 +45,7 @@ impl Verifier {
         keys_file: JsValue,
         #[wasm_bindgen(js_name = storageSecret)] storage_secret: Option<String>,
     ) -> Result<Verifier, JsError> {
-        let bytes = file_bytes(&keys_file)?;
+        let bytes = bytes_of(&keys_file, "the keys file")?;
         Verifier::load_impl(&bytes, storage_secret.as_deref()).map_err(js_error)
     }
 
@@ -68,6 +71,23 @@ impl Verifier {
     ) -> Result<String, JsError> {
         let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
         Ok(self.verify_json_impl(secret, now))
+    }
+
+    /// `verifyRequest(contentType, body, nowMs?)`: the answer to a `POST /verify` request with
+    /// this `Content-Type` (`null` or `undefined` when absent) and body (a string, `Uint8Array`
+    /// or `ArrayBuffer`), as `{status, body}`: what the server answers, status and bytes alike.
+    /// `nowMs` defaults to `Date.now()`.
+    #[wasm_bindgen(js_name = verifyRequest, unchecked_return_type = "Reply")]
+    pub fn verify_request(
+        &self,
+        #[wasm_bindgen(js_name = contentType)] content_type: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] body: JsValue,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+    ) -> Result<JsValue, JsError> {
+        let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
+        let body = bytes_of(&body, "the body")?;
+        self.verify_request_impl(content_type.as_deref(), &body, now)
+            .to_js()
     }
 
     /// The number of keys loaded.
@@ -100,6 +120,91 @@ impl Verifier {
     pub fn verify_json_impl(&self, secret: &str, now: UnixMillis) -> String {
         self.keys.verify(secret, now).to_json()
     }
+
+    /// The answer to a `/verify` request with `content_type` and `body` at `now`.
+    pub fn verify_request_impl(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+        now: UnixMillis,
+    ) -> Reply {
+        let verified = verify_request(&self.keys, content_type, body, now);
+        Reply {
+            status: verified.status(),
+            body: verified.to_json(),
+        }
+    }
+}
+
+/// `checkRequestHeaders(contentType, contentLength)`: for a `/verify` request with this
+/// `Content-Type` and declared `Content-Length` (either `null` or `undefined` when absent), the
+/// `{status, body}` to answer without reading the body, or `null` when the body may be read.
+#[wasm_bindgen(js_name = checkRequestHeaders, unchecked_return_type = "Reply | null")]
+pub fn check_request_headers(
+    #[wasm_bindgen(js_name = contentType)] content_type: Option<String>,
+    #[wasm_bindgen(js_name = contentLength)] content_length: Option<f64>,
+) -> Result<JsValue, JsError> {
+    let content_length = content_length
+        .map(content_length_impl)
+        .transpose()
+        .map_err(js_error)?;
+    match check_headers_impl(content_type.as_deref(), content_length) {
+        Some(reply) => reply.to_js(),
+        None => Ok(JsValue::NULL),
+    }
+}
+
+/// `maxBody()`: the largest `/verify` body accepted, in bytes (16384).
+#[wasm_bindgen(js_name = maxBody)]
+pub fn max_body() -> usize {
+    MAX_BODY
+}
+
+/// An HTTP answer: the status and the JSON body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl Reply {
+    /// As a plain JS object, `{status, body}`.
+    fn to_js(&self) -> Result<JsValue, JsError> {
+        let object = Object::new();
+        let set = |name: &str, value: JsValue| Reflect::set(&object, &name.into(), &value);
+        set("status", self.status.into())
+            .and_then(|_| set("body", self.body.as_str().into()))
+            .map_err(|_| JsError::new("could not build the reply object"))?;
+        Ok(object.into())
+    }
+}
+
+/// The answer to a `/verify` request refused on its headers alone, or `None` when its body may
+/// be read.
+pub fn check_headers_impl(
+    content_type: Option<&str>,
+    content_length: Option<u64>,
+) -> Option<Reply> {
+    check_headers(content_type, content_length)
+        .err()
+        .map(|rejection| Reply {
+            status: rejection.status(),
+            body: rejection.to_json(),
+        })
+}
+
+/// A declared length from JS as a byte count: a whole number, not negative.
+fn content_length_impl(length: f64) -> Result<u64, String> {
+    if length >= 0.0 && length.fract() == 0.0 {
+        // Lengths beyond u64 saturate, which is still over the limit.
+        Ok(length as u64)
+    } else {
+        Err(format!(
+            "expected contentLength as a whole number of bytes, got {length}"
+        ))
+    }
 }
 
 /// Milliseconds from JS as Unix milliseconds. NaN and infinities are refused: read as 0 they
@@ -114,16 +219,16 @@ fn now_impl(now_ms: f64) -> Result<UnixMillis, String> {
     }
 }
 
-/// The bytes of a keys file given as a string, `Uint8Array` or `ArrayBuffer`.
-fn file_bytes(value: &JsValue) -> Result<Vec<u8>, JsError> {
+/// The bytes of `what` (the keys file, a body) given as a string, `Uint8Array` or `ArrayBuffer`.
+fn bytes_of(value: &JsValue, what: &str) -> Result<Vec<u8>, JsError> {
     if let Some(text) = value.as_string() {
         Ok(text.into_bytes())
     } else if value.is_instance_of::<Uint8Array>() || value.is_instance_of::<ArrayBuffer>() {
         Ok(Uint8Array::new(value).to_vec())
     } else {
-        Err(JsError::new(
-            "expected the keys file as a string, Uint8Array or ArrayBuffer",
-        ))
+        Err(js_error(format_args!(
+            "expected {what} as a string, Uint8Array or ArrayBuffer"
+        )))
     }
 }
 

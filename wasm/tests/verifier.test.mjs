@@ -1,19 +1,24 @@
-// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json), which the
-// native core tests also run, and the JS API around them. Build the package first: `make wasm`.
+// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json and
+// requests.json), which the native core tests also run, and the JS API around them. Build the
+// package first: `make wasm`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { requestVectors } from "./request-vectors.mjs";
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const wasmPath = here("../pkg/heare_auth_wasm_bg.wasm");
 if (!existsSync(wasmPath)) {
   throw new Error(`${wasmPath} is missing: run \`make wasm\` first`);
 }
-const { initSync, Verifier } = await import(here("../pkg/heare_auth_wasm.js"));
+const { initSync, Verifier, checkRequestHeaders, maxBody } = await import(
+  here("../pkg/heare_auth_wasm.js")
+);
 initSync({ module: readFileSync(wasmPath) });
 
 const vectors = JSON.parse(readFileSync(here("../../tests/vectors/verify.json"), "utf8"));
+const requests = requestVectors();
 
 function fileOf(suite) {
   return suite.file_text ?? JSON.stringify(suite.file);
@@ -43,6 +48,54 @@ test("the shared vectors give the expected answers", () => {
     verifier.free();
   }
   assert.ok(cases >= 30 && rejected >= 10, `${cases} cases, ${rejected} rejected files`);
+});
+
+test("every shared request gets the expected status and body", () => {
+  const verifier = new Verifier(JSON.stringify(requests.file));
+  let declaredTooLarge = 0;
+  for (const c of requests.cases) {
+    const reply = verifier.verifyRequest(c.content_type, c.bytes, requests.now);
+    assert.deepEqual(Object.keys(reply), ["status", "body"], c.name);
+    assert.equal(reply.status, c.status, `${c.name}: ${reply.body}`);
+    assert.deepEqual(JSON.parse(reply.body), c.response, c.name);
+    // With the length declared, the headers alone refuse a body over the limit, and refuse
+    // nothing the whole rule would answer differently.
+    const early = checkRequestHeaders(c.content_type, c.bytes.length);
+    if (early !== null || c.status === 413) {
+      assert.deepEqual(early, reply, `${c.name}: checkRequestHeaders`);
+    }
+    if (c.status === 413) declaredTooLarge += 1;
+  }
+  assert.ok(requests.cases.length >= 20, `${requests.cases.length} cases`);
+  assert.ok(declaredTooLarge >= 1, "no case over the body limit");
+  verifier.free();
+});
+
+test("checkRequestHeaders refuses a wrong type or a declared length over maxBody()", () => {
+  assert.equal(maxBody(), 16384);
+  for (const [contentType, length] of [
+    [null, null],
+    [undefined, undefined],
+    ["application/json", maxBody()],
+    ["application/json; charset=utf-8", 0],
+    [null, 12],
+  ]) {
+    assert.equal(checkRequestHeaders(contentType, length), null, `${contentType} ${length}`);
+  }
+  assert.deepEqual(checkRequestHeaders("application/json", maxBody() + 1), {
+    status: 413,
+    body: '{"error":"request body too large (limit 16384 bytes)"}',
+  });
+  assert.deepEqual(checkRequestHeaders("text/plain", null), {
+    status: 400,
+    body: '{"error":"expected Content-Type: application/json"}',
+  });
+  for (const bad of [-1, 1.5, NaN, Infinity]) {
+    assert.throws(
+      () => checkRequestHeaders(null, bad),
+      /expected contentLength as a whole number of bytes/,
+    );
+  }
 });
 
 const secret = "sec_0VPq2bPUnvQHkq0wC8XP0Mt1LrX2H4ZyHfRtfLZ9xQhAF7dkcJfBXy3Wq1cDmz";
@@ -76,6 +129,30 @@ test("nowMs defaults to the current time and must be finite", () => {
   for (const bad of [NaN, Infinity, -Infinity]) {
     assert.throws(() => verifier.verify("sec_past", bad), /expected nowMs as a finite number/);
     assert.throws(() => verifier.verifyJson("sec_past", bad), /expected nowMs as a finite number/);
+  }
+});
+
+test("verifyRequest takes a string, Uint8Array or ArrayBuffer body, and nowMs", () => {
+  const verifier = new Verifier(keysFile);
+  const text = JSON.stringify({ api_key: secret });
+  const bytes = new TextEncoder().encode(text);
+  for (const body of [text, bytes, bytes.buffer]) {
+    for (const contentType of ["application/json", null, undefined]) {
+      const reply = verifier.verifyRequest(contentType, body);
+      assert.deepEqual(reply, { status: 200, body: verifier.verifyJson(secret) });
+    }
+  }
+  for (const bad of [undefined, null, 42, { api_key: secret }]) {
+    assert.throws(
+      () => verifier.verifyRequest("application/json", bad),
+      /expected the body as a string, Uint8Array or ArrayBuffer/,
+    );
+  }
+  const past = '{"api_key": "sec_past"}';
+  assert.equal(verifier.verifyRequest(null, past).status, 403);
+  assert.equal(verifier.verifyRequest(null, past, Date.parse("2019-12-31T23:59:59Z")).status, 200);
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    assert.throws(() => verifier.verifyRequest(null, past, bad), /expected nowMs as a finite number/);
   }
 });
 

@@ -2,13 +2,13 @@
 // WebAssembly verifier, either answering `POST /verify` like the origin server (MODE=verify) or
 // guarding an origin (MODE=gate). README.md beside this file describes bindings and variables.
 
-import { initSync, Verifier } from "../../pkg/heare_auth_wasm.js";
+import { initSync, Verifier, checkRequestHeaders, maxBody } from "../../pkg/heare_auth_wasm.js";
 import wasmModule from "../../pkg/heare_auth_wasm_bg.wasm";
 
 initSync({ module: wasmModule });
 
 const INVALID_BODY = '{"valid":false,"error":"Invalid API key"}';
-const MAX_BODY = 16 * 1024;
+const MAX_BODY = maxBody();
 const DEFAULT_TTL_SECONDS = 30;
 const REALM = 'Bearer realm="heare-auth"';
 const BEARER = /^Bearer[ \t]+(\S.*)$/i;
@@ -45,55 +45,60 @@ async function handleVerifyMode(request, env) {
   return jsonError(404, "Not found");
 }
 
+/**
+ * The origin's `/verify` rule, from the WebAssembly package: the headers first, then the body.
+ * A key header, which the origin does not read, is answered as the same key in a body would be.
+ */
 async function handleVerify(request, env) {
-  let secret = presentedKey(request.headers);
+  const { headers } = request;
+  const secret = presentedKey(headers);
+  let contentType = null;
+  let body;
   if (secret === null) {
-    const parsed = await apiKeyFromBody(request);
-    if (parsed.reply) return parsed.reply;
-    secret = parsed.secret;
+    contentType = headers.get("Content-Type");
+    const refused = checkRequestHeaders(contentType, declaredLength(headers));
+    if (refused) return json(refused.status, refused.body);
+    body = await readBody(request, MAX_BODY);
+  } else {
+    body = JSON.stringify({ api_key: secret });
   }
   await refreshKeys(env);
   if (!state.verifier) return unavailable();
-  const body = state.verifier.verifyJson(secret, Date.now());
-  // The body is the origin's, byte for byte; only a valid key's body starts this way.
-  return json(body.startsWith('{"valid":true') ? 200 : 403, body);
+  const reply = state.verifier.verifyRequest(contentType, body, Date.now());
+  return json(reply.status, reply.body);
 }
 
-/** `{ secret }` from a `{"api_key": "..."}` body, or `{ reply }` saying what is wrong with it. */
-async function apiKeyFromBody(request) {
-  const fail = (status, message) => ({ reply: jsonError(status, message) });
-  const expected = 'expected a JSON object with an "api_key" string';
-  const contentType = request.headers.get("Content-Type");
-  if (contentType !== null) {
-    const media = contentType.split(";")[0].trim().toLowerCase();
-    if (media !== "application/json") return fail(400, "expected Content-Type: application/json");
-  }
-  if (Number(request.headers.get("Content-Length")) > MAX_BODY) return tooLarge();
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > MAX_BODY) return tooLarge();
-  let text;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return fail(400, "invalid JSON body: not UTF-8");
-  }
-  const first = text.trimStart()[0];
-  if (first !== undefined && first !== "{") return fail(400, expected);
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch (e) {
-    return fail(400, `invalid JSON body: ${e.message}`);
-  }
-  if (body.api_key === undefined || body.api_key === null) {
-    return fail(400, 'missing field "api_key"');
-  }
-  if (typeof body.api_key !== "string") return fail(400, '"api_key" must be a string');
-  return { secret: body.api_key };
+/** The declared Content-Length, or null when there is none or it is not a plain number. */
+function declaredLength(headers) {
+  const length = headers.get("Content-Length");
+  // Up to 15 digits a length is exact as a number; a longer one is over the limit anyway, and
+  // readBody enforces that.
+  return length !== null && /^\d{1,15}$/.test(length) ? Number(length) : null;
+}
 
-  function tooLarge() {
-    return fail(413, `request body too large (limit ${MAX_BODY} bytes)`);
+/**
+ * The body's bytes, read until they pass `limit`: a longer body is refused whatever follows, so
+ * the rest is never buffered (a chunked body declares no length).
+ */
+async function readBody(request, limit) {
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  while (size <= limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
   }
+  if (size > limit) await reader.cancel();
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import { cp, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { requestVectors } from "../../../tests/request-vectors.mjs";
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const wasmDir = here("../../../");
@@ -111,6 +112,10 @@ const fileWith = (key) =>
     2,
   );
 
+// The shared request vectors: the worker serves their file and must answer every case as the
+// origin does.
+const REQUESTS = requestVectors();
+
 const INVALID_BODY = '{"valid":false,"error":"Invalid API key"}';
 const REALM = 'Bearer realm="heare-auth"';
 
@@ -197,6 +202,7 @@ function config(dir, originPort) {
   const kv = (store) => `(name = "KEYS_KV", kvNamespace = "${store}")`;
   const workers = {
     verify: { env: { KEYS_TTL_SECONDS: "0" }, bindings: [kv("kv-base")] },
+    "verify-requests": { bindings: [kv("kv-requests")] },
     "verify-cached": { env: { KEYS_TTL_SECONDS: "3600" }, bindings: [kv("kv-cached")] },
     "verify-reload-kv": {
       env: { KEYS_TTL_SECONDS: "0", KEYS_KV_KEY: "reload.json" },
@@ -235,6 +241,7 @@ function config(dir, originPort) {
     `(name = "loopback", network = (allow = ["local"]))`,
     disk("kv-base", "base"),
     disk("kv-cached", "cached"),
+    disk("kv-requests", "requests"),
     disk("kv-reload", "reload-kv"),
     disk("r2-files", "reload-r2"),
   ];
@@ -344,11 +351,12 @@ before(async () => {
   await writeFile(join(dir, "bundle/echo.js"), ECHO);
   await writeFile(join(dir, "bundle/r2-store.js"), R2_STORE);
   await writeFile(join(dir, "encrypted.txt"), ENCRYPTED.file_fixed_iv);
-  for (const sub of ["base", "cached", "reload-kv", "reload-r2/edge"]) {
+  for (const sub of ["base", "cached", "requests", "reload-kv", "reload-r2/edge"]) {
     await mkdir(join(dir, "stores", sub), { recursive: true });
   }
   await writeAtomically(join(dir, "stores/base/keys.json"), BASE_FILE);
   await writeAtomically(join(dir, "stores/cached/keys.json"), fileWith(ROTATE_A));
+  await writeAtomically(join(dir, "stores/requests/keys.json"), JSON.stringify(REQUESTS.file));
   await writeAtomically(join(dir, "stores/reload-kv/reload.json"), fileWith(ROTATE_A));
   await writeAtomically(join(dir, "stores/reload-r2/edge/keys.json"), fileWith(ROTATE_A));
 
@@ -509,6 +517,48 @@ test("verify: malformed requests get the origin's 400, 404, 405 and 413 answers"
   const health = await call("verify", "/health");
   assertStatus(health, 200);
   assert.equal(health.text, '{"status":"ok"}');
+});
+
+test("verify: every shared request vector gets the origin's status and body", async () => {
+  // The worker reads its own clock, so a case must not answer differently now than at `now`.
+  const local = new Verifier(JSON.stringify(REQUESTS.file));
+  for (const c of REQUESTS.cases) {
+    const headers = c.content_type === null ? {} : { "Content-Type": c.content_type };
+    const atNow = local.verifyRequest(c.content_type, c.bytes, Date.now());
+    assert.deepEqual(atNow, local.verifyRequest(c.content_type, c.bytes, REQUESTS.now), c.name);
+    // Bytes, not a string, so that fetch adds no Content-Type of its own.
+    const reply = await call("verify-requests", "/verify", { method: "POST", headers, body: c.bytes });
+    const shown = `${c.name}: got ${reply.status} ${reply.text}\n--- workerd output ---\n${logs}`;
+    assert.equal(reply.status, c.status, shown);
+    assert.equal(reply.headers.get("content-type"), "application/json", c.name);
+    assert.deepEqual(JSON.parse(reply.text), c.response, shown);
+  }
+  local.free();
+  assert.ok(REQUESTS.cases.length >= 20, `${REQUESTS.cases.length} cases`);
+});
+
+test("verify: a body over the limit without Content-Length is refused too", async () => {
+  const oversized = REQUESTS.cases.filter((c) => c.status === 413);
+  assert.ok(oversized.length >= 1, "no case over the body limit");
+  for (const c of oversized) {
+    // A stream of small chunks goes out chunked, with no Content-Length to refuse early.
+    const body = new ReadableStream({
+      start(controller) {
+        for (let at = 0; at < c.bytes.length; at += 1000) {
+          controller.enqueue(c.bytes.subarray(at, at + 1000));
+        }
+        controller.close();
+      },
+    });
+    const reply = await call("verify-requests", "/verify", {
+      method: "POST",
+      headers: { "Content-Type": c.content_type },
+      body,
+      duplex: "half",
+    });
+    assertStatus(reply, 413);
+    assert.deepEqual(JSON.parse(reply.text), c.response, c.name);
+  }
 });
 
 test("verify: an encrypted keys file loads with STORAGE_SECRET", async () => {
