@@ -506,12 +506,12 @@ def bench_cli(results, cli=REPO / "target" / "release" / "heare-auth", label="cl
     path, _ = keys_file(100_000)
     work = Path(tempfile.mkdtemp(prefix="bench-cli-", dir=OUT))
     runs = 3 if QUICK else 5
-    loader = ("import json, resource, sys, time; t = time.perf_counter(); json.load(open(sys.argv[1])); "
-              "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    loader = ("import json, sys, time; t = time.perf_counter(); json.load(open(sys.argv[1])); "
+              "print(time.perf_counter() - t)")
     python = []
     for _ in range(runs):
-        seconds, rss = map(float, run([sys.executable, "-c", loader, path]).split())
-        python.append({"seconds": seconds, "rss_kib": rss})
+        _, rss, out = timed([sys.executable, "-c", loader, path])
+        python.append({"seconds": float(out.split()[0]), "rss_kib": rss})
     rows = {"create": [], "list": []}
     for _ in range(runs):
         live = work / "keys.json"
