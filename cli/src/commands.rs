@@ -183,13 +183,16 @@ mod tests {
         );
         assert!(!text.contains("\"secret\""));
         let (set, _) = KeySet::from_json(text.as_bytes()).unwrap();
-        let key = set.verify(&created.secret, NOW).valid_key().unwrap();
+        let key = set
+            .verify(&created.secret, NOW, &[] as &[&str])
+            .valid_key()
+            .unwrap();
         assert_eq!(
             (key.id(), key.name(), key.metadata_json()),
             (created.record.id.as_str(), "A", r#"{"team":"core"}"#)
         );
         assert!(set
-            .verify(&created.secret, NOW + 3_600_001)
+            .verify(&created.secret, NOW + 3_600_001, &[] as &[&str])
             .valid_key()
             .is_none());
         assert_eq!(

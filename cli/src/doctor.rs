@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use heare_auth_core::{decrypt_file, is_encrypted, KeySet, Status};
+use heare_auth_core::{decrypt_file, is_encrypted, KeySet};
 use heare_auth_store::{Error, Location, S3Backend, StoreConfig};
 
 /// How far the store's clock may be from ours before it is worth a warning: S3 refuses
@@ -74,10 +74,7 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
                     .push(Error::keys(store.location(), e).to_string()),
                 Ok((keys, warnings)) => {
                     let now_ms = heare_auth_store::now_ms();
-                    let active = keys
-                        .keys()
-                        .filter(|k| Status::of(k.expiry(), now_ms).is_active())
-                        .count();
+                    let active = keys.keys().filter(|k| k.status(now_ms).is_active()).count();
                     report.keys = Some(keys.len());
                     report.active = Some(active);
                     report.expired = Some(keys.len() - active);

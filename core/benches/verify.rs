@@ -13,6 +13,8 @@ use rand_chacha::ChaCha20Rng;
 
 const KEYS: usize = 1_000_000;
 const NOW: i64 = 1_795_564_800_000;
+/// No scopes demanded.
+const NONE: &[&str] = &[];
 
 /// A keys file of `KEYS` hashed keys and every 1000th secret.
 fn key_file() -> (String, Vec<String>) {
@@ -54,14 +56,14 @@ fn verify(c: &mut Criterion) {
     group.bench_function("valid", |b| {
         b.iter(|| {
             i = (i + 1) % valid.len();
-            let outcome = set.verify(black_box(&valid[i]), NOW);
+            let outcome = set.verify(black_box(&valid[i]), NOW, NONE);
             assert!(outcome.valid_key().is_some());
         })
     });
     group.bench_function("invalid", |b| {
         b.iter(|| {
             i = (i + 1) % invalid.len();
-            let outcome = set.verify(black_box(&invalid[i]), NOW);
+            let outcome = set.verify(black_box(&invalid[i]), NOW, NONE);
             assert!(outcome.valid_key().is_none());
         })
     });
@@ -70,7 +72,8 @@ fn verify(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % valid.len();
             body.clear();
-            set.verify(black_box(&valid[i]), NOW).write_json(&mut body);
+            set.verify(black_box(&valid[i]), NOW, NONE)
+                .write_json(&mut body);
             black_box(&body);
         })
     });

@@ -251,7 +251,7 @@ mod tests {
         let mut file = KeyFile::parse(text.as_bytes()).unwrap();
         assert_eq!(file.len(), 2);
         let b = file.remove("key_b").unwrap().unwrap();
-        assert_eq!(b.extra_field("disabled").unwrap().get(), "false");
+        assert_eq!(b.disabled, Some(false));
         let out = file.to_json().unwrap();
         assert!(
             out.contains(
@@ -264,7 +264,7 @@ mod tests {
             "{out}"
         );
         let a = file.get("key_a").unwrap().unwrap();
-        assert_eq!(a.extra_field("scopes").unwrap().get(), r#"["read"]"#);
+        assert_eq!(a.scope_list(), ["read"]);
     }
 
     #[test]

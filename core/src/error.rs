@@ -134,6 +134,8 @@ fn message_of(e: &serde_json::Error) -> String {
 pub enum Warning {
     /// `expires_at` is not a timestamp; the key fails closed and never verifies.
     UnparseableExpiry { id: String, value: String },
+    /// `previous_expires_at` is not a timestamp; the previous secret never verifies.
+    UnparseablePreviousExpiry { id: String, value: String },
 }
 
 impl fmt::Display for Warning {
@@ -142,6 +144,10 @@ impl fmt::Display for Warning {
             Warning::UnparseableExpiry { id, value } => write!(
                 f,
                 "key {id}: expires_at '{value}' is not a timestamp; the key is treated as expired"
+            ),
+            Warning::UnparseablePreviousExpiry { id, value } => write!(
+                f,
+                "key {id}: previous_expires_at '{value}' is not a timestamp; the previous secret no longer verifies"
             ),
         }
     }

@@ -7,6 +7,7 @@
 //! comes in as Unix milliseconds and randomness as a CSPRNG, so the same code runs natively and
 //! in WebAssembly.
 
+mod auth;
 mod compact;
 mod document;
 mod encryption;
@@ -17,19 +18,24 @@ mod keyset;
 mod outcome;
 mod record;
 mod request;
+mod scope;
 mod status;
 mod timestamp;
 
+pub use auth::{authorize, header_value, presented_key, required_scopes, Authorized};
 pub use document::KeyFile;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{Key, KeySet};
-pub use outcome::{push_json_string, Outcome, INVALID_BODY};
+pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;
-pub use request::{api_key, check_headers, verify_request, Rejection, Verified, MAX_BODY};
-pub use status::{Expiry, Status};
+pub use request::{
+    check_headers, parse_body, verify_request, Rejection, Verified, VerifyAsk, MAX_BODY,
+};
+pub use scope::{holds_all, scope_problem};
+pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp};
 
 /// Unix time in milliseconds, the unit of every `now` and timestamp in this crate.

@@ -1,20 +1,52 @@
-//! The result of one verification, and the JSON body both the server and the edge answer with.
+//! The result of one verification, its machine-readable code, and the JSON body both the server
+//! and the edge answer with.
 
-use crate::Key;
+use crate::{format_timestamp, Expiry, Key};
 
 /// What a presented secret turned out to be.
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome<'a> {
-    /// A live key.
+    /// A live key that has every scope asked for.
     Valid(Key<'a>),
-    /// A known key past its `expires_at` (or with an unparseable one).
-    Expired(Key<'a>),
-    /// No key has this secret.
+    /// No key has this secret (or it is a previous secret whose grace period is over).
     NotFound,
+    /// A known key past its `expires_at` (or with an unreadable one).
+    Expired(Key<'a>),
+    /// A known key that an admin disabled.
+    Disabled(Key<'a>),
+    /// A live key without every scope asked for.
+    InsufficientScope(Key<'a>),
 }
 
-/// The body of every rejected verification: unknown and expired keys look alike to callers.
-pub const INVALID_BODY: &str = r#"{"valid":false,"error":"Invalid API key"}"#;
+/// A verification's result for machines: `VALID`, `NOT_FOUND`, ... Clients must treat codes
+/// they do not know as failures: codes may be added.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// The key verified.
+    Valid,
+    /// No key has this secret.
+    NotFound,
+    /// The key expired.
+    Expired,
+    /// The key is disabled.
+    Disabled,
+    /// The key lacks a scope the request needs.
+    InsufficientScope,
+}
+
+impl Code {
+    /// The code as it appears in bodies, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Valid => "VALID",
+            Code::NotFound => "NOT_FOUND",
+            Code::Expired => "EXPIRED",
+            Code::Disabled => "DISABLED",
+            Code::InsufficientScope => "INSUFFICIENT_SCOPE",
+        }
+    }
+}
 
 impl<'a> Outcome<'a> {
     /// The key, if the secret is valid now.
@@ -25,11 +57,47 @@ impl<'a> Outcome<'a> {
         }
     }
 
-    /// Appends the `/verify` response body: `{"valid":true,"key_id",...,"metadata"}` or
-    /// [`INVALID_BODY`].
+    /// The key the secret belongs to, valid or not.
+    pub fn key(&self) -> Option<Key<'a>> {
+        match *self {
+            Outcome::NotFound => None,
+            Outcome::Valid(k)
+            | Outcome::Expired(k)
+            | Outcome::Disabled(k)
+            | Outcome::InsufficientScope(k) => Some(k),
+        }
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> Code {
+        match self {
+            Outcome::Valid(_) => Code::Valid,
+            Outcome::NotFound => Code::NotFound,
+            Outcome::Expired(_) => Code::Expired,
+            Outcome::Disabled(_) => Code::Disabled,
+            Outcome::InsufficientScope(_) => Code::InsufficientScope,
+        }
+    }
+
+    /// The `error` of a failed verification: unknown, expired and disabled keys look alike.
+    pub fn error(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Valid(_) => None,
+            Outcome::InsufficientScope(_) => Some("Insufficient scope"),
+            _ => Some("Invalid API key"),
+        }
+    }
+
+    /// Appends the `/verify` response body: for a valid key `{"valid":true,"key_id","name",
+    /// "metadata","code","scopes","expires_at"}` (the original's fields first), otherwise
+    /// `{"valid":false,"error","code"}`.
     pub fn write_json(&self, out: &mut String) {
         let Some(key) = self.valid_key() else {
-            out.push_str(INVALID_BODY);
+            out.push_str(r#"{"valid":false,"error":"#);
+            push_json_string(out, self.error().unwrap_or_default());
+            out.push_str(r#","code":""#);
+            out.push_str(self.code().as_str());
+            out.push_str("\"}");
             return;
         };
         out.push_str(r#"{"valid":true,"key_id":"#);
@@ -38,12 +106,24 @@ impl<'a> Outcome<'a> {
         push_json_string(out, key.name());
         out.push_str(r#","metadata":"#);
         out.push_str(key.metadata_json());
+        out.push_str(r#","code":"VALID","scopes":["#);
+        for (i, scope) in key.scope_list().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_string(out, scope);
+        }
+        out.push_str(r#"],"expires_at":"#);
+        match key.expiry() {
+            Expiry::At(t) => push_json_string(out, &format_timestamp(t)),
+            _ => out.push_str("null"),
+        }
         out.push('}');
     }
 
     /// The `/verify` response body as a new string.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(128);
+        let mut out = String::with_capacity(160);
         self.write_json(&mut out);
         out
     }

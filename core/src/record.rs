@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{Expiry, Status, UnixMillis};
+use crate::{Expiry, State, Status, UnixMillis};
 
 /// One key as stored. Fields this version does not know live in `extra` and are written back.
 #[derive(Clone, Debug)]
@@ -26,10 +26,25 @@ pub struct KeyRecord {
     pub secret_type: Option<String>,
     /// When the key was created (RFC 3339).
     pub created_at: Option<String>,
+    /// Who created it (`HEARE_AUTH_ACTOR`, or user@host).
+    pub created_by: Option<String>,
     /// When the key was last changed (RFC 3339).
     pub updated_at: Option<String>,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
     /// When the key stops verifying (RFC 3339 or a date); absent means never.
     pub expires_at: Option<String>,
+    /// What the key may be used for; requests can demand scopes.
+    pub scopes: Option<Vec<String>>,
+    /// Disabled keys are kept but never verify.
+    pub disabled: Option<bool>,
+    /// When the key was disabled.
+    pub disabled_at: Option<String>,
+    /// After a rotation: the SHA-256 of the secret it replaced, which still verifies until
+    /// `previous_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    /// When the previous secret's grace period ends.
+    pub previous_expires_at: Option<String>,
     /// Arbitrary JSON returned by `/verify` (an empty object when absent).
     pub metadata: Value,
     /// Fields this version does not know, in file order, as their JSON text.
@@ -45,8 +60,15 @@ impl Default for KeyRecord {
             name: String::new(),
             secret_type: None,
             created_at: None,
+            created_by: None,
             updated_at: None,
+            updated_by: None,
             expires_at: None,
+            scopes: None,
+            disabled: None,
+            disabled_at: None,
+            previous_secret_hash: None,
+            previous_expires_at: None,
             metadata: Value::Object(Map::new()),
             extra: Vec::new(),
         }
@@ -59,8 +81,23 @@ impl PartialEq for KeyRecord {
         let (a, b) = (self, other);
         (&a.id, &a.secret, &a.secret_hash, &a.name, &a.secret_type)
             == (&b.id, &b.secret, &b.secret_hash, &b.name, &b.secret_type)
-            && (&a.created_at, &a.updated_at, &a.expires_at, &a.metadata)
-                == (&b.created_at, &b.updated_at, &b.expires_at, &b.metadata)
+            && (&a.created_at, &a.created_by, &a.updated_at, &a.updated_by)
+                == (&b.created_at, &b.created_by, &b.updated_at, &b.updated_by)
+            && (
+                &a.expires_at,
+                &a.scopes,
+                &a.disabled,
+                &a.disabled_at,
+                &a.metadata,
+            ) == (
+                &b.expires_at,
+                &b.scopes,
+                &b.disabled,
+                &b.disabled_at,
+                &b.metadata,
+            )
+            && (&a.previous_secret_hash, &a.previous_expires_at)
+                == (&b.previous_secret_hash, &b.previous_expires_at)
             && a.extra.len() == b.extra.len()
             && a.extra
                 .iter()
@@ -75,9 +112,26 @@ impl KeyRecord {
         Expiry::parse(self.expires_at.as_deref())
     }
 
+    /// What decides the key's status.
+    pub fn state(&self) -> State {
+        State {
+            expiry: self.expiry(),
+            disabled: self.disabled == Some(true),
+            previous: self
+                .previous_secret_hash
+                .as_ref()
+                .map(|_| Expiry::parse(self.previous_expires_at.as_deref())),
+        }
+    }
+
     /// What the key is at `now`.
     pub fn status(&self, now: UnixMillis) -> Status {
-        Status::of(self.expiry(), now)
+        Status::of(self.state(), now)
+    }
+
+    /// The key's scopes (none when absent).
+    pub fn scope_list(&self) -> &[String] {
+        self.scopes.as_deref().unwrap_or_default()
     }
 
     /// A field this version does not know, by name.
@@ -104,8 +158,26 @@ impl Serialize for KeyRecord {
         let optional = [
             ("secret_type", &self.secret_type),
             ("created_at", &self.created_at),
+            ("created_by", &self.created_by),
             ("updated_at", &self.updated_at),
+            ("updated_by", &self.updated_by),
             ("expires_at", &self.expires_at),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        if let Some(scopes) = &self.scopes {
+            map.serialize_entry("scopes", scopes)?;
+        }
+        if let Some(disabled) = self.disabled {
+            map.serialize_entry("disabled", &disabled)?;
+        }
+        let optional = [
+            ("disabled_at", &self.disabled_at),
+            ("previous_secret_hash", &self.previous_secret_hash),
+            ("previous_expires_at", &self.previous_expires_at),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -147,8 +219,15 @@ impl<'de> Visitor<'de> for RecordVisitor {
                 "name" => record.name = text(&mut map)?.unwrap_or_default(),
                 "secret_type" => record.secret_type = text(&mut map)?,
                 "created_at" => record.created_at = text(&mut map)?,
+                "created_by" => record.created_by = text(&mut map)?,
                 "updated_at" => record.updated_at = text(&mut map)?,
+                "updated_by" => record.updated_by = text(&mut map)?,
                 "expires_at" => record.expires_at = text(&mut map)?,
+                "scopes" => record.scopes = map.next_value()?,
+                "disabled" => record.disabled = map.next_value()?,
+                "disabled_at" => record.disabled_at = text(&mut map)?,
+                "previous_secret_hash" => record.previous_secret_hash = text(&mut map)?,
+                "previous_expires_at" => record.previous_expires_at = text(&mut map)?,
                 "metadata" => record.metadata = map.next_value()?,
                 _ => {
                     let value = map.next_value::<Box<RawValue>>()?;
@@ -167,13 +246,23 @@ mod tests {
 
     #[test]
     fn unknown_fields_come_back_as_they_were() {
-        let text = r#"{"id":"key_a","name":"A","scopes":[ "read" ],"metadata":{"t":1},"later":{"x": null}}"#;
+        let text =
+            r#"{"id":"key_a","name":"A","tags":[ "read" ],"metadata":{"t":1},"later":{"x": null}}"#;
         let record: KeyRecord = serde_json::from_str(text).unwrap();
-        assert_eq!(record.extra_field("scopes").unwrap().get(), r#"[ "read" ]"#);
+        assert_eq!(record.extra_field("tags").unwrap().get(), r#"[ "read" ]"#);
         assert_eq!(
             serde_json::to_string(&record).unwrap(),
-            r#"{"id":"key_a","name":"A","metadata":{"t":1},"scopes":[ "read" ],"later":{"x": null}}"#
+            r#"{"id":"key_a","name":"A","metadata":{"t":1},"tags":[ "read" ],"later":{"x": null}}"#
         );
+    }
+
+    #[test]
+    fn lifecycle_fields_round_trip_in_order() {
+        let text = r#"{"id":"k","secret_hash":"h","name":"N","created_at":"c","created_by":"ann@host","updated_at":"u","updated_by":"bob@host","expires_at":"e","scopes":["read"],"disabled":true,"disabled_at":"d","previous_secret_hash":"p","previous_expires_at":"2020-01-01","metadata":{}}"#;
+        let record: KeyRecord = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&record).unwrap(), text);
+        assert_eq!(record.status(0), Status::Disabled);
+        assert_eq!(record.scope_list(), ["read"]);
     }
 
     #[test]

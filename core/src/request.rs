@@ -73,10 +73,21 @@ pub fn check_headers(
 struct VerifyBody<'a> {
     #[serde(borrow, default)]
     api_key: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    required_scopes: Option<&'a RawValue>,
 }
 
-/// The secret presented in a `/verify` body, or what is wrong with the body.
-pub fn api_key(body: &[u8]) -> Result<Cow<'_, str>, Rejection> {
+/// What a `/verify` body asks: the secret presented, and the scopes the key must have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyAsk<'b> {
+    /// The presented secret.
+    pub secret: Cow<'b, str>,
+    /// `required_scopes`: every one must be among the key's scopes.
+    pub required_scopes: Vec<Cow<'b, str>>,
+}
+
+/// What a `/verify` body asks, or what is wrong with the body.
+pub fn parse_body(body: &[u8]) -> Result<VerifyAsk<'_>, Rejection> {
     const EXPECTED: &str = "expected a JSON object with an \"api_key\" string";
     let fail = |message: String| Err(Rejection::Body(message));
     if body.len() > MAX_BODY {
@@ -94,14 +105,30 @@ pub fn api_key(body: &[u8]) -> Result<Cow<'_, str>, Rejection> {
     let Some(raw) = parsed.api_key.map(RawValue::get) else {
         return fail("missing field \"api_key\"".into());
     };
-    // A string without escapes is its own text between the quotes.
+    let secret =
+        json_string(raw).ok_or_else(|| Rejection::Body("\"api_key\" must be a string".into()))?;
+    let required_scopes = match parsed.required_scopes.map(RawValue::get) {
+        None | Some("null") => Vec::new(),
+        Some(raw) => serde_json::from_str::<Vec<&RawValue>>(raw)
+            .ok()
+            .and_then(|items| items.iter().map(|i| json_string(i.get())).collect())
+            .ok_or_else(|| {
+                Rejection::Body("\"required_scopes\" must be an array of strings".into())
+            })?,
+    };
+    Ok(VerifyAsk {
+        secret,
+        required_scopes,
+    })
+}
+
+/// A JSON string token's value, borrowed when it has no escapes.
+fn json_string(raw: &str) -> Option<Cow<'_, str>> {
     let plain = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
-    if let Some(text) = plain.filter(|t| !t.contains('\\')) {
-        return Ok(Cow::Borrowed(text));
+    match plain.filter(|t| !t.contains('\\')) {
+        Some(text) => Some(Cow::Borrowed(text)),
+        None => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
     }
-    serde_json::from_str::<String>(raw)
-        .map(Cow::Owned)
-        .map_err(|_| Rejection::Body("\"api_key\" must be a string".into()))
 }
 
 /// What a `/verify` request came to.
@@ -120,7 +147,8 @@ pub enum Verified<'k, 'b> {
 }
 
 impl Verified<'_, '_> {
-    /// The HTTP status: 200 for a valid key, 403 for any other, 400 or 413 for a bad request.
+    /// The HTTP status: 200 for a valid key, 403 for any other (a missing scope included), 400
+    /// or 413 for a bad request.
     pub fn status(&self) -> u16 {
         match self {
             Verified::Answered { outcome, .. } if outcome.valid_key().is_some() => 200,
@@ -146,10 +174,13 @@ pub fn verify_request<'k, 'b>(
     body: &'b [u8],
     now: UnixMillis,
 ) -> Verified<'k, 'b> {
-    let secret = check_headers(content_type, None).and_then(|()| api_key(body));
-    match secret {
-        Ok(secret) => {
-            let outcome = keys.verify(&secret, now);
+    let ask = check_headers(content_type, None).and_then(|()| parse_body(body));
+    match ask {
+        Ok(VerifyAsk {
+            secret,
+            required_scopes,
+        }) => {
+            let outcome = keys.verify(&secret, now, &required_scopes);
             Verified::Answered { secret, outcome }
         }
         Err(rejection) => Verified::Rejected(rejection),
@@ -218,10 +249,29 @@ mod tests {
 
     #[test]
     fn an_unescaped_key_is_borrowed_an_escaped_one_decoded() {
+        let secret = |body: &'static [u8]| parse_body(body).map(|ask| ask.secret);
         assert!(matches!(
-            api_key(br#"{"api_key": "sec_1"}"#),
+            secret(br#"{"api_key": "sec_1"}"#),
             Ok(Cow::Borrowed("sec_1"))
         ));
-        assert_eq!(api_key(br#"{"api_key": "sec_\u0031"}"#).unwrap(), "sec_1");
+        assert_eq!(secret(br#"{"api_key": "sec_\u0031"}"#).unwrap(), "sec_1");
+    }
+
+    #[test]
+    fn required_scopes_are_an_array_of_strings() {
+        let ask = parse_body(br#"{"api_key": "s", "required_scopes": ["read", "w\u0072ite"]}"#);
+        assert_eq!(ask.unwrap().required_scopes, ["read", "write"]);
+        let none = parse_body(br#"{"api_key": "s", "required_scopes": null}"#).unwrap();
+        assert!(none.required_scopes.is_empty());
+        for bad in [r#""read""#, "[1]", r#"{"a": 1}"#, r#"["read", null]"#] {
+            let body = format!(r#"{{"api_key": "s", "required_scopes": {bad}}}"#);
+            assert_eq!(
+                parse_body(body.as_bytes()),
+                Err(Rejection::Body(
+                    "\"required_scopes\" must be an array of strings".into()
+                )),
+                "{bad}"
+            );
+        }
     }
 }

@@ -32,6 +32,8 @@ struct Suite {
 struct Case {
     secret: String,
     now: i64,
+    #[serde(default)]
+    required_scopes: Vec<String>,
     expected: Value,
 }
 
@@ -64,7 +66,9 @@ fn every_suite_gives_the_expected_answers() {
                 assert_eq!(warnings, suite.warnings, "{name}: warnings");
                 assert!(!suite.cases.is_empty(), "{name}: no cases");
                 for case in &suite.cases {
-                    let body = set.verify(&case.secret, case.now).to_json();
+                    let body = set
+                        .verify(&case.secret, case.now, &case.required_scopes)
+                        .to_json();
                     let got: Value = serde_json::from_str(&body).unwrap();
                     assert_eq!(got, case.expected, "{name}: secret {:?}", case.secret);
                     cases += 1;
@@ -154,4 +158,57 @@ fn every_request_gets_the_expected_status_and_body() {
         );
     }
     assert!(vectors.cases.len() >= 20, "{} cases", vectors.cases.len());
+}
+
+/// One request of `tests/vectors/auth.json`.
+#[derive(Deserialize)]
+struct AuthCase {
+    name: String,
+    authorization: Option<String>,
+    x_api_key: Option<String>,
+    query: Option<String>,
+    status: u16,
+    headers: std::collections::BTreeMap<String, String>,
+    absent_headers: Vec<String>,
+    body: Value,
+}
+
+#[derive(Deserialize)]
+struct AuthVectors {
+    now: i64,
+    file: Box<RawValue>,
+    cases: Vec<AuthCase>,
+}
+
+#[test]
+fn every_forward_auth_request_gets_the_expected_answer() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/auth.json");
+    let vectors: AuthVectors =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (keys, _) = KeySet::from_json(vectors.file.get().as_bytes()).unwrap();
+    for case in &vectors.cases {
+        let answer = heare_auth_core::authorize(
+            &keys,
+            case.authorization.as_deref(),
+            case.x_api_key.as_deref(),
+            case.query.as_deref(),
+            vectors.now,
+        );
+        let name = &case.name;
+        assert_eq!(answer.status(), case.status, "{name}");
+        let headers: std::collections::BTreeMap<String, String> = answer
+            .headers()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect();
+        for (header, value) in &case.headers {
+            assert_eq!(headers.get(header), Some(value), "{name}: {header}");
+        }
+        for header in &case.absent_headers {
+            assert!(!headers.contains_key(header), "{name}: {header} present");
+        }
+        let body: Value = serde_json::from_str(&answer.to_json()).unwrap();
+        assert_eq!(body, case.body, "{name}");
+    }
+    assert!(vectors.cases.len() >= 12);
 }

@@ -8,7 +8,8 @@ use http::{HeaderMap, Method};
 
 pub use heare_auth_core::MAX_BODY;
 use heare_auth_core::{
-    check_headers, format_timestamp, verify_request, Outcome, Rejection, Verified,
+    authorize, check_headers, format_timestamp, presented_key, verify_request, Outcome, Rejection,
+    Verified,
 };
 use heare_auth_store::now_ms;
 
@@ -29,6 +30,8 @@ pub enum Route {
     Verify,
     /// `POST /refresh`.
     Refresh,
+    /// `/auth` and any path under it, any method: forward authentication for proxies.
+    Auth,
     /// `GET /health`.
     Health,
     /// A known path with another method; the methods it allows.
@@ -44,6 +47,8 @@ impl Route {
             (&Method::POST, "/verify") => Route::Verify,
             (&Method::POST, "/refresh") => Route::Refresh,
             (&Method::GET, "/health") => Route::Health,
+            // Envoy's ext_authz appends the original path to its path prefix.
+            (_, p) if p == "/auth" || p.starts_with("/auth/") => Route::Auth,
             (_, "/verify" | "/refresh") => Route::MethodNotAllowed("POST"),
             (_, "/health") => Route::MethodNotAllowed("GET"),
             _ => Route::NotFound,
@@ -62,6 +67,8 @@ impl Route {
 pub struct Request<'a> {
     /// The TCP peer (not a forwarded-for header).
     pub peer: SocketAddr,
+    /// The query string, without the `?`.
+    pub query: Option<&'a str>,
     /// The request headers.
     pub headers: &'a HeaderMap,
     /// The body, for routes that read one; empty otherwise.
@@ -95,6 +102,7 @@ impl App {
     pub fn handle(&self, route: Route, request: &Request) -> Handled {
         let reply = match route {
             Route::Verify => self.handle_verify(request),
+            Route::Auth => self.handle_auth(request),
             Route::Refresh => return self.handle_refresh(request.peer),
             Route::Health => Reply::json(200, r#"{"status":"ok"}"#),
             Route::MethodNotAllowed(allow) => method_not_allowed(allow),
@@ -108,17 +116,32 @@ impl App {
         let content_type = header(request.headers, http::header::CONTENT_TYPE);
         let verified = verify_request(&keys, content_type, request.body, now_ms());
         if let Verified::Answered { secret, outcome } = &verified {
-            let user_agent = request
-                .headers
-                .get(http::header::USER_AGENT)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()))
-                .unwrap_or_default();
-            log_outcome(outcome, secret, &user_agent);
+            log_outcome("/verify", Some(outcome), secret, &user_agent(request));
         }
         match verified {
             Verified::Rejected(rejection) => rejected(&rejection),
             answered => Reply::json(answered.status(), answered.to_json()),
         }
+    }
+
+    fn handle_auth(&self, request: &Request) -> Reply {
+        let keys = self.keys.current();
+        let authorization = header(request.headers, http::header::AUTHORIZATION);
+        let x_api_key = request
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok());
+        let answer = authorize(&keys, authorization, x_api_key, request.query, now_ms());
+        let secret = presented_key(authorization, x_api_key).unwrap_or_default();
+        log_outcome(
+            "/auth",
+            answer.outcome.as_ref(),
+            secret,
+            &user_agent(request),
+        );
+        let mut reply = Reply::json(answer.status(), answer.to_json());
+        reply.headers = answer.headers();
+        reply
     }
 
     fn handle_refresh(&self, peer: SocketAddr) -> Handled {
@@ -155,23 +178,40 @@ impl App {
     }
 }
 
-/// Logs one verification: the key's id and name, or the first characters of what was
-/// presented, never the secret.
-fn log_outcome(outcome: &Outcome, secret: &str, user_agent: &str) {
-    match outcome {
-        Outcome::Valid(key) => log::info!(
-            key_id = key.id(), key_name = key.name(), user_agent = user_agent;
+/// Logs one verification on `route`: the key's id and name, or the first characters of what
+/// was presented, never the secret. `None`: no key was presented.
+fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, user_agent: &str) {
+    let Some(outcome) = outcome else {
+        return log::info!(
+            route = route, reason = "missing_key", code = "MISSING_KEY", user_agent = user_agent;
+            "verification_failed"
+        );
+    };
+    let code = outcome.code().as_str();
+    match (outcome, outcome.key()) {
+        (Outcome::Valid(key), _) => log::info!(
+            route = route, key_id = key.id(), key_name = key.name(), user_agent = user_agent;
             "verification_success"
         ),
-        Outcome::Expired(key) => log::info!(
-            reason = "expired", key_id = key.id(), key_prefix = prefix(secret),
-            user_agent = user_agent; "verification_failed"
-        ),
-        Outcome::NotFound => log::info!(
-            reason = "not_found", key_prefix = prefix(secret), user_agent = user_agent;
+        (_, Some(key)) => log::info!(
+            route = route, reason = code.to_ascii_lowercase().as_str(), code = code,
+            key_id = key.id(), key_prefix = prefix(secret), user_agent = user_agent;
             "verification_failed"
         ),
+        (_, None) => log::info!(
+            route = route, reason = "not_found", code = code, key_prefix = prefix(secret),
+            user_agent = user_agent; "verification_failed"
+        ),
     }
+}
+
+/// The request's `User-Agent`, as text.
+fn user_agent<'r>(request: &Request<'r>) -> std::borrow::Cow<'r, str> {
+    request
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// The answer to a request refused before any key was looked at; a body too large closes the

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SERVER};
+use http::header::{HeaderName, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SERVER};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
@@ -20,6 +20,8 @@ pub struct Reply {
     pub allow: Option<&'static str>,
     /// Close the connection after this reply (`Connection: close`).
     pub close: bool,
+    /// Further headers, names in lower case (`/auth` passes a key's identity in them).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -30,6 +32,7 @@ impl Reply {
             body: body.into(),
             allow: None,
             close: false,
+            headers: Vec::new(),
         }
     }
 
@@ -65,6 +68,11 @@ impl Reply {
         }
         if self.close {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
         }
         response
     }

@@ -81,7 +81,8 @@ fn create_verify_delete_with_automatic_refresh_and_no_secret_in_logs() {
         s.server.verify(&secret),
         (
             200,
-            json!({"valid": true, "key_id": id, "name": "Billing service", "metadata": {"team": "payments", "tier": 2}})
+            json!({"valid": true, "key_id": id, "name": "Billing service", "metadata": {"team": "payments", "tier": 2},
+                   "code": "VALID", "scopes": [], "expires_at": null})
         )
     );
     let stored = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
@@ -113,7 +114,10 @@ fn create_verify_delete_with_automatic_refresh_and_no_secret_in_logs() {
     );
     assert_eq!(
         s.server.verify(&secret),
-        (403, json!({"valid": false, "error": "Invalid API key"}))
+        (
+            403,
+            json!({"valid": false, "error": "Invalid API key", "code": "NOT_FOUND"})
+        )
     );
     assert_eq!(stdout(&s.run(&["list"])), "No API keys found.\n");
 

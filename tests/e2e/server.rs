@@ -55,24 +55,25 @@ fn legacy_plaintext_file_from_the_original_verifies() {
         (
             200,
             json!({"valid": true, "key_id": "key_0VPq2bPUzK1nmBe4JtYvLdHt", "name": "Legacy service",
-                   "metadata": {"team": "payments", "tier": 2, "tags": ["a", "b"]}})
+                   "metadata": {"team": "payments", "tier": 2, "tags": ["a", "b"]},
+                   "code": "VALID", "scopes": [], "expires_at": null})
         )
     );
     assert_eq!(
         server.verify("sec_0VPq2bPWfuture").1["metadata"],
         json!({"note": "ünïcödé ✓"})
     );
-    let invalid = json!({"valid": false, "error": "Invalid API key"});
+    let invalid = |code| json!({"valid": false, "error": "Invalid API key", "code": code});
     // Expired, unknown, and a prefix of a real secret.
     assert_eq!(
         server.verify("sec_0VPq2bPVf0a9bG3m1wpTzQ2L7nC5dYk8sR4hJvXeU6tqWcHb2NzMy0oKjPiL3x"),
-        (403, invalid.clone())
+        (403, invalid("EXPIRED"))
     );
     assert_eq!(
         server.verify("sec_0VPq2bPUnvQHkq0wC8XP0Mt1"),
-        (403, invalid.clone())
+        (403, invalid("NOT_FOUND"))
     );
-    assert_eq!(server.verify(""), (403, invalid));
+    assert_eq!(server.verify(""), (403, invalid("NOT_FOUND")));
     let startup = server
         .wait_for_event("startup", Duration::from_secs(1))
         .unwrap();
@@ -330,4 +331,80 @@ fn the_shared_request_vectors_get_the_same_answers_over_http() {
         );
     }
     assert!(cases.len() >= 20);
+}
+
+#[test]
+fn the_shared_forward_auth_vectors_get_the_same_answers_over_http() {
+    use heare_auth_tests::read_response;
+    use std::io::{BufReader, Write};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/auth.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = TempDir::new("auth-vectors");
+    std::fs::write(dir.path("keys.json"), vectors["file"].to_string()).unwrap();
+    let server = Server::with_file(&dir.path("keys.json"));
+    let cases = vectors["cases"].as_array().unwrap();
+    // Any method and any path under /auth (Envoy appends the original path), body ignored.
+    let targets = [
+        ("GET", "/auth"),
+        ("POST", "/auth/api/orders"),
+        ("PUT", "/auth"),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let name = case["name"].as_str().unwrap();
+        let (method, path) = targets[i % targets.len()];
+        let query = case["query"]
+            .as_str()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let mut head = format!("{method} {path}{query} HTTP/1.1\r\nHost: t\r\n");
+        for (header, field) in [
+            ("Authorization", "authorization"),
+            ("X-API-Key", "x_api_key"),
+        ] {
+            if let Some(value) = case[field].as_str() {
+                head.push_str(&format!("{header}: {value}\r\n"));
+            }
+        }
+        head.push_str("Content-Length: 9\r\n\r\nignored!!");
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let response = read_response(&mut BufReader::new(stream)).unwrap().unwrap();
+        assert_eq!(
+            response.status as u64,
+            case["status"].as_u64().unwrap(),
+            "{name}"
+        );
+        for (header, value) in case["headers"].as_object().unwrap() {
+            assert_eq!(response.header(header), value.as_str(), "{name}: {header}");
+        }
+        for header in case["absent_headers"].as_array().unwrap() {
+            let header = header.as_str().unwrap();
+            assert_eq!(response.header(header), None, "{name}: {header}");
+        }
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body, case["body"], "{name}");
+    }
+    // Logged like /verify, with the route, never the secret.
+    server
+        .wait_for_log(Duration::from_secs(2), |l| {
+            l["event"] == "verification_failed" && l["code"] == "MISSING_KEY"
+        })
+        .expect("the missing key was logged");
+    let logs = server.logs();
+    let text = logs.iter().map(|l| l.to_string()).collect::<String>();
+    assert!(!text.contains("authValid") && !text.contains("authDisabled"));
+    let success = logs
+        .iter()
+        .find(|l| l["event"] == "verification_success")
+        .unwrap();
+    assert_eq!(
+        (&success["route"], &success["key_id"]),
+        (&json!("/auth"), &json!("key_0Auth"))
+    );
+    let disabled = logs.iter().find(|l| l["code"] == "DISABLED").unwrap();
+    assert_eq!(
+        (&disabled["reason"], &disabled["key_id"]),
+        (&json!("disabled"), &json!("key_0Off"))
+    );
 }

@@ -118,7 +118,7 @@ impl Verifier {
 
     /// The `/verify` body for `secret` at `now`.
     pub fn verify_json_impl(&self, secret: &str, now: UnixMillis) -> String {
-        self.keys.verify(secret, now).to_json()
+        self.keys.verify(secret, now, &[] as &[&str]).to_json()
     }
 
     /// The answer to a `/verify` request with `content_type` and `body` at `now`.

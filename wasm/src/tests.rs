@@ -15,13 +15,13 @@ fn verifies_like_the_server() {
     );
     assert_eq!(
         v.verify_json_impl("sec_b", 0),
-        heare_auth_core::INVALID_BODY
+        r#"{"valid":false,"error":"Invalid API key","code":"NOT_FOUND"}"#
     );
     let expiry = 1_767_225_600_000;
     assert!(v.verify_json_impl("sec_old", expiry).contains("key_old"));
     assert_eq!(
         v.verify_json_impl("sec_old", expiry + 1),
-        heare_auth_core::INVALID_BODY
+        r#"{"valid":false,"error":"Invalid API key","code":"NOT_FOUND"}"#
     );
 }
 
@@ -66,7 +66,10 @@ fn requests_get_the_servers_status_and_body() {
     );
     assert_eq!(
         v.verify_request_impl(None, br#"{"api_key": "sec_b"}"#, 0),
-        reply(403, heare_auth_core::INVALID_BODY)
+        reply(
+            403,
+            r#"{"valid":false,"error":"Invalid API key","code":"NOT_FOUND"}"#
+        )
     );
     assert_eq!(
         v.verify_request_impl(json, b"{}", 0),

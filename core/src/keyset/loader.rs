@@ -10,9 +10,9 @@ use std::fmt;
 
 use hashbrown::HashTable;
 
-use super::key::{stored_expiry, Entry, Key, Span};
-use super::validate::{expiry_of, id_of, secret_hash_of};
-use super::{id_hash, table_hash, KeySet};
+use super::key::{stored_expiry, Entry, Key, Span, NO_PREVIOUS};
+use super::validate::{expiry_of, id_of, previous_of, scopes_of, secret_hash_of};
+use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
 use crate::compact::push_compact_json;
 use crate::{Error, Warning};
 
@@ -31,6 +31,13 @@ pub(super) struct RawKey<'a> {
     pub(super) expires_at: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) scopes: Option<&'a RawValue>,
+    pub(super) disabled: Option<bool>,
+    #[serde(borrow)]
+    pub(super) previous_secret_hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) previous_expires_at: Option<Cow<'a, str>>,
 }
 
 /// The set being built, and the first validation error (serde only carries strings).
@@ -51,6 +58,29 @@ impl Builder {
         let id = id_of(index, &raw)?;
         let hash = secret_hash_of(id, &raw)?;
         let expires_at = stored_expiry(expiry_of(id, &raw, &mut self.warnings));
+        let scopes = scopes_of(id, &raw)?;
+        let previous = previous_of(id, &raw, &mut self.warnings)?;
+        let previous_until = match previous {
+            Some((previous_hash, until)) => {
+                let key = u32::try_from(self.set.entries.len()).unwrap_or(u32::MAX);
+                self.set.previous.push(Previous {
+                    hash: previous_hash,
+                    key,
+                });
+                stored_expiry(until)
+            }
+            None => NO_PREVIOUS,
+        };
+        let scopes = {
+            let start = self.set.text.len();
+            for (i, scope) in scopes.iter().enumerate() {
+                if i > 0 {
+                    self.set.text.push(',');
+                }
+                self.set.text.push_str(scope);
+            }
+            span(start, self.set.text.len())?
+        };
         let id = self.push_str(id)?;
         let name = self.push_str(raw.name.as_deref().unwrap_or_default())?;
         let metadata = match raw.metadata.map(RawValue::get) {
@@ -66,41 +96,52 @@ impl Builder {
             id,
             name,
             metadata,
+            scopes,
             expires_at,
+            previous_until,
+            disabled: raw.disabled.unwrap_or(false),
         });
         Ok(())
     }
 
-    /// Indexes the parsed keys, rejecting duplicate ids and secrets. Done once the count is
-    /// known, so neither table is ever resized.
+    /// Indexes the parsed keys, rejecting duplicate ids and secrets (previous secrets
+    /// included). Done once the count is known, so neither table is ever resized.
     pub(super) fn finish(self) -> Result<(KeySet, Vec<Warning>), Error> {
         let Builder {
             mut set, warnings, ..
         } = self;
         set.text.shrink_to_fit();
         set.entries.shrink_to_fit();
-        let (text, entries) = (&set.text, &set.entries);
-        let key = |i: u32| Key {
-            text,
-            entry: &entries[i as usize],
-        };
-        let mut ids: HashTable<u32> = HashTable::with_capacity(entries.len());
-        let mut by_hash: HashTable<u32> = HashTable::with_capacity(entries.len());
-        for (slot, entry) in (0u32..).zip(entries) {
-            let id = key(slot).id();
-            let id_hash = id_hash(id);
-            if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
-                return Err(Error::DuplicateId { id: id.into() });
+        set.previous.shrink_to_fit();
+        let mut ids: HashTable<u32> = HashTable::with_capacity(set.entries.len());
+        let mut by_hash: HashTable<u32> =
+            HashTable::with_capacity(set.entries.len() + set.previous.len());
+        {
+            let (text, entries) = (&set.text, &set.entries);
+            let key = |i: u32| Key {
+                text,
+                entry: &entries[i as usize],
+            };
+            for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
+                let id = key(slot).id();
+                let id_hash = id_hash(id);
+                if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
+                    return Err(Error::DuplicateId { id: id.into() });
+                }
+                ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
             }
-            ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
-            let hash = table_hash(&entry.hash);
-            if let Some(&first) = by_hash.find(hash, |&i| entries[i as usize].hash == entry.hash) {
+        }
+        let slots =
+            (0..set.entries.len() as u32).chain((0..set.previous.len() as u32).map(|p| p | ALIAS));
+        for slot in slots {
+            let hash = *set.hash_at(slot);
+            if let Some(&first) = by_hash.find(table_hash(&hash), |&s| set.hash_at(s) == &hash) {
                 return Err(Error::DuplicateSecret {
-                    first: key(first).id().into(),
-                    second: id.into(),
+                    first: set.key(set.key_of(first)).id().into(),
+                    second: set.key(set.key_of(slot)).id().into(),
                 });
             }
-            by_hash.insert_unique(hash, slot, |&i| table_hash(&entries[i as usize].hash));
+            by_hash.insert_unique(table_hash(&hash), slot, |&s| table_hash(set.hash_at(s)));
         }
         set.by_hash = by_hash;
         Ok((set, warnings))

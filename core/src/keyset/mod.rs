@@ -10,21 +10,35 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use hashbrown::HashTable;
 use serde::de;
 
-use crate::{hash_secret, Error, Outcome, SecretHash, UnixMillis, Warning};
+use crate::{hash_secret, holds_all, Error, Outcome, SecretHash, Status, UnixMillis, Warning};
 
 use key::Entry;
 pub use key::Key;
 use loader::{Builder, FileVisitor};
 
-/// All keys of a file, indexed by secret hash. Immutable once built.
+/// All keys of a file, indexed by secret hash (previous secrets too). Immutable once built.
 #[derive(Default)]
 pub struct KeySet {
-    /// Every id, name and metadata text, back to back.
+    /// Every id, name, metadata and scopes text, back to back.
     text: String,
     entries: Vec<Entry>,
-    /// Positions in `entries`, hashed by the first bytes of the secret hash.
+    /// The previous secrets of rotated keys.
+    previous: Vec<Previous>,
+    /// Positions in `entries`, or in `previous` or-ed with [`ALIAS`], hashed by the first
+    /// bytes of the secret hash.
     by_hash: HashTable<u32>,
 }
+
+/// A rotated key's previous secret: it verifies as that key until the key's `previous_until`.
+#[derive(Debug)]
+struct Previous {
+    hash: SecretHash,
+    /// Position of the key in `entries`.
+    key: u32,
+}
+
+/// Marks a position in [`KeySet::previous`] rather than in the entries.
+const ALIAS: u32 = 1 << 31;
 
 impl fmt::Debug for KeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,25 +85,55 @@ impl KeySet {
         builder.finish()
     }
 
-    /// Verifies a presented secret at `now`: one SHA-256 and one hash-table lookup.
-    pub fn verify(&self, secret: &str, now: UnixMillis) -> Outcome<'_> {
+    /// Verifies a presented secret at `now`, for a request that needs every scope in
+    /// `required`: one SHA-256 and one hash-table lookup. A previous secret verifies as its key
+    /// until the end of its grace period, and is unknown after it. A disabled key is refused
+    /// before an expired one, and both before a missing scope.
+    pub fn verify<S: AsRef<str>>(
+        &self,
+        secret: &str,
+        now: UnixMillis,
+        required: &[S],
+    ) -> Outcome<'_> {
         if secret.is_empty() {
             return Outcome::NotFound;
         }
         let hash = hash_secret(secret);
-        let found = self.by_hash.find(table_hash(&hash), |&i| {
-            self.entries[i as usize].hash == hash
-        });
-        match found {
-            None => Outcome::NotFound,
-            Some(&i) => {
-                let key = self.key(i);
-                if key.expiry().has_passed(now) {
-                    Outcome::Expired(key)
-                } else {
-                    Outcome::Valid(key)
-                }
-            }
+        let Some(&slot) = self
+            .by_hash
+            .find(table_hash(&hash), |&s| self.hash_at(s) == &hash)
+        else {
+            return Outcome::NotFound;
+        };
+        let key = self.key(self.key_of(slot));
+        let previous_over = key
+            .state()
+            .previous
+            .is_none_or(|until| until.has_passed(now));
+        if slot & ALIAS != 0 && previous_over {
+            return Outcome::NotFound;
+        }
+        match key.status(now) {
+            Status::Disabled => Outcome::Disabled(key),
+            s if !s.is_active() => Outcome::Expired(key),
+            _ if !holds_all(key.scopes(), required) => Outcome::InsufficientScope(key),
+            _ => Outcome::Valid(key),
+        }
+    }
+
+    /// The secret hash at a position of the index.
+    fn hash_at(&self, slot: u32) -> &SecretHash {
+        match slot & ALIAS {
+            0 => &self.entries[slot as usize].hash,
+            _ => &self.previous[(slot & !ALIAS) as usize].hash,
+        }
+    }
+
+    /// The key a position of the index belongs to.
+    fn key_of(&self, slot: u32) -> u32 {
+        match slot & ALIAS {
+            0 => slot,
+            _ => self.previous[(slot & !ALIAS) as usize].key,
         }
     }
 

@@ -1,7 +1,11 @@
 //! Loading and verification tests for [`KeySet`].
 
 use super::*;
-use crate::INVALID_BODY;
+
+const NOT_FOUND: &str = r#"{"valid":false,"error":"Invalid API key","code":"NOT_FOUND"}"#;
+const EXPIRED: &str = r#"{"valid":false,"error":"Invalid API key","code":"EXPIRED"}"#;
+/// No scopes demanded.
+const ANY: &[&str] = &[];
 
 const NOW: UnixMillis = 1_795_569_434_316; // 2026-11-25T01:17:14.316Z
 const ABC_HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -11,7 +15,7 @@ fn load(json: &str) -> Result<(KeySet, Vec<Warning>), Error> {
 }
 
 fn body(set: &KeySet, secret: &str, now: UnixMillis) -> String {
-    set.verify(secret, now).to_json()
+    set.verify(secret, now, ANY).to_json()
 }
 
 #[test]
@@ -28,14 +32,14 @@ fn verifies_a_legacy_plaintext_file_from_the_original() {
     assert_eq!(set.len(), 2);
     assert_eq!(
         body(&set, "sec_0Va1legacy", NOW),
-        r#"{"valid":true,"key_id":"key_0Va1","name":"Legacy","metadata":{"team":"core","n":[1,2]}}"#
+        r#"{"valid":true,"key_id":"key_0Va1","name":"Legacy","metadata":{"team":"core","n":[1,2]},"code":"VALID","scopes":[],"expires_at":null}"#
     );
     assert_eq!(
         body(&set, "sec_0Va2legacy", NOW),
-        r#"{"valid":true,"key_id":"key_0Va2","name":"Old","metadata":{}}"#
+        r#"{"valid":true,"key_id":"key_0Va2","name":"Old","metadata":{},"code":"VALID","scopes":[],"expires_at":null}"#
     );
-    assert_eq!(body(&set, "sec_0Va1legac", NOW), INVALID_BODY);
-    assert_eq!(body(&set, "", NOW), INVALID_BODY);
+    assert_eq!(body(&set, "sec_0Va1legac", NOW), NOT_FOUND);
+    assert_eq!(body(&set, "", NOW), NOT_FOUND);
 }
 
 #[test]
@@ -45,9 +49,18 @@ fn hashed_and_mixed_entries_verify() {
                      {{"id": "p", "secret": "plain", "name": "Plain", "expires_at": null}}]}}"#
     ))
     .unwrap();
-    assert_eq!(set.verify("abc", NOW).valid_key().map(Key::id), Some("h"));
-    assert_eq!(set.verify("plain", NOW).valid_key().map(Key::id), Some("p"));
-    assert_eq!(set.verify(ABC_HASH, NOW).valid_key().map(Key::id), None);
+    assert_eq!(
+        set.verify("abc", NOW, ANY).valid_key().map(Key::id),
+        Some("h")
+    );
+    assert_eq!(
+        set.verify("plain", NOW, ANY).valid_key().map(Key::id),
+        Some("p")
+    );
+    assert_eq!(
+        set.verify(ABC_HASH, NOW, ANY).valid_key().map(Key::id),
+        None
+    );
 }
 
 #[test]
@@ -63,16 +76,19 @@ fn expiry_edges() {
     )
     .unwrap();
     // Valid up to and including the instant of expiry, as the original compared (now > expiry).
-    assert!(set.verify("s-z", NOW).valid_key().is_some());
-    assert!(matches!(set.verify("s-z", NOW + 1), Outcome::Expired(k) if k.id() == "z"));
-    assert!(set.verify("s-o", NOW).valid_key().is_some());
-    assert!(set.verify("s-o", NOW + 1).valid_key().is_none());
-    assert!(set.verify("s-d", NOW).valid_key().is_some());
-    assert!(set.verify("s-d", 1_795_651_200_001).valid_key().is_none());
-    assert!(matches!(set.verify("s-n", NOW), Outcome::Expired(_)));
+    assert!(set.verify("s-z", NOW, ANY).valid_key().is_some());
+    assert!(matches!(set.verify("s-z", NOW + 1, ANY), Outcome::Expired(k) if k.id() == "z"));
+    assert!(set.verify("s-o", NOW, ANY).valid_key().is_some());
+    assert!(set.verify("s-o", NOW + 1, ANY).valid_key().is_none());
+    assert!(set.verify("s-d", NOW, ANY).valid_key().is_some());
+    assert!(set
+        .verify("s-d", 1_795_651_200_001, ANY)
+        .valid_key()
+        .is_none());
+    assert!(matches!(set.verify("s-n", NOW, ANY), Outcome::Expired(_)));
     // Unparseable expiry fails closed, even at the dawn of time, and is reported.
-    assert!(matches!(set.verify("s-bad", 0), Outcome::Expired(_)));
-    assert_eq!(body(&set, "s-bad", 0), INVALID_BODY);
+    assert!(matches!(set.verify("s-bad", 0, ANY), Outcome::Expired(_)));
+    assert_eq!(body(&set, "s-bad", 0), EXPIRED);
     assert_eq!(
         warnings,
         vec![Warning::UnparseableExpiry {
@@ -93,7 +109,8 @@ fn unicode_and_escapes_round_trip_in_the_body() {
     assert_eq!(
         v,
         serde_json::json!({"valid": true, "key_id": "k\"1", "name": "Zoë \\ ✓ 🔑",
-            "metadata": {"note": "line\nbreak", "emoji": "🔑", "sp ace": " a  b "}})
+            "metadata": {"note": "line\nbreak", "emoji": "🔑", "sp ace": " a  b "},
+            "code": "VALID", "scopes": [], "expires_at": null})
     );
 }
 
@@ -187,7 +204,7 @@ fn errors_never_contain_the_secret() {
 fn empty_file_has_no_keys() {
     let (set, _) = load(r#"{"keys": []}"#).unwrap();
     assert!(set.is_empty());
-    assert_eq!(body(&set, "anything", NOW), INVALID_BODY);
+    assert_eq!(body(&set, "anything", NOW), NOT_FOUND);
 }
 
 #[test]
@@ -206,11 +223,142 @@ fn many_keys_all_verify() {
     let (set, _) = load(&json).unwrap();
     for i in (0..5000).step_by(7) {
         assert_eq!(
-            set.verify(&format!("sec_{i}"), NOW)
+            set.verify(&format!("sec_{i}"), NOW, ANY)
                 .valid_key()
                 .map(Key::id),
             Some(format!("key_{i}").as_str())
         );
     }
     assert_eq!(set.keys().count(), 5000);
+}
+
+#[test]
+fn scopes_are_all_of_and_in_the_body() {
+    let (set, _) = load(
+        r#"{"keys": [{"id": "k", "secret": "s", "scopes": ["read", "keys:write"], "expires_at": "2999-12-31"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        set.verify("s", NOW, &["keys:write", "read"]).to_json(),
+        r#"{"valid":true,"key_id":"k","name":"","metadata":{},"code":"VALID","scopes":["read","keys:write"],"expires_at":"2999-12-31T00:00:00.000000Z"}"#
+    );
+    let lacking = set.verify("s", NOW, &["read", "admin"]);
+    assert!(matches!(lacking, Outcome::InsufficientScope(k) if k.id() == "k"));
+    assert_eq!(
+        lacking.to_json(),
+        r#"{"valid":false,"error":"Insufficient scope","code":"INSUFFICIENT_SCOPE"}"#
+    );
+    for bad in [r#""read""#, r#"[1]"#, r#"["a b"]"#, r#"[""]"#, r#"["x,y"]"#] {
+        let json = format!(r#"{{"keys": [{{"id": "k", "secret": "s", "scopes": {bad}}}]}}"#);
+        let err = load(&json).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidField { key, field: "scopes", .. } if key == "k"),
+            "{bad}: {err}"
+        );
+    }
+    let (set, _) = load(r#"{"keys": [{"id": "k", "secret": "s", "scopes": null}]}"#).unwrap();
+    assert!(set.verify("s", NOW, ANY).valid_key().is_some());
+    assert!(matches!(
+        set.verify("s", NOW, &["read"]),
+        Outcome::InsufficientScope(_)
+    ));
+}
+
+#[test]
+fn a_disabled_key_is_refused_first() {
+    let (set, _) = load(
+        r#"{"keys": [{"id": "d", "secret": "s", "disabled": true, "expires_at": "2020-01-01", "scopes": []},
+                     {"id": "e", "secret": "t", "disabled": false}]}"#,
+    )
+    .unwrap();
+    let outcome = set.verify("s", NOW, &["read"]);
+    assert!(matches!(outcome, Outcome::Disabled(k) if k.id() == "d"));
+    assert_eq!(
+        outcome.to_json(),
+        r#"{"valid":false,"error":"Invalid API key","code":"DISABLED"}"#
+    );
+    assert!(set.verify("t", NOW, ANY).valid_key().is_some());
+}
+
+#[test]
+fn a_previous_secret_verifies_until_its_grace_ends_to_the_millisecond() {
+    let new = hash_secret("sec_new").to_hex();
+    let old = hash_secret("sec_old").to_hex();
+    let (set, warnings) = load(&format!(
+        r#"{{"keys": [{{"id": "k", "secret_hash": "{new}", "name": "K", "scopes": ["read"],
+                        "previous_secret_hash": "{old}", "previous_expires_at": "2026-11-25T01:17:14.316Z"}}]}}"#
+    ))
+    .unwrap();
+    assert!(warnings.is_empty());
+    let id = |o: Outcome| o.valid_key().map(|k| k.id().to_string());
+    assert_eq!(id(set.verify("sec_old", NOW, &["read"])), Some("k".into()));
+    assert_eq!(
+        set.verify("sec_old", NOW, ANY).to_json(),
+        set.verify("sec_new", NOW, ANY).to_json()
+    );
+    assert!(matches!(
+        set.verify("sec_old", NOW + 1, ANY),
+        Outcome::NotFound
+    ));
+    assert_eq!(id(set.verify("sec_new", NOW + 1, ANY)), Some("k".into()));
+    assert!(matches!(
+        set.verify("sec_old", NOW, &["write"]),
+        Outcome::InsufficientScope(_)
+    ));
+    assert_eq!(set.keys().next().unwrap().status(NOW), Status::Rotating);
+    assert_eq!(set.keys().next().unwrap().status(NOW + 1), Status::Active);
+}
+
+#[test]
+fn previous_secrets_are_checked_like_secrets() {
+    let a = hash_secret("a").to_hex();
+    let b = hash_secret("b").to_hex();
+    let file = |previous: &str, until: &str| {
+        format!(
+            r#"{{"keys": [{{"id": "one", "secret_hash": "{a}"}},
+                         {{"id": "two", "secret_hash": "{b}", "previous_secret_hash": "{previous}"{until}}}]}}"#
+        )
+    };
+    let until = r#", "previous_expires_at": "2030-01-01""#;
+    assert_eq!(
+        load(&file(&a, until)).err(),
+        Some(Error::DuplicateSecret {
+            first: "one".into(),
+            second: "two".into()
+        })
+    );
+    assert_eq!(
+        load(&file(&b, until)).err(),
+        Some(Error::DuplicateSecret {
+            first: "two".into(),
+            second: "two".into()
+        })
+    );
+    assert_eq!(
+        load(&file(&hash_secret("c").to_hex(), "")).err(),
+        Some(Error::MissingField {
+            key: "two".into(),
+            field: "previous_expires_at"
+        })
+    );
+    assert!(matches!(
+        load(&file("nothex", until)).err(),
+        Some(Error::InvalidField {
+            field: "previous_secret_hash",
+            ..
+        })
+    ));
+    let (set, warnings) = load(&file(
+        &hash_secret("c").to_hex(),
+        r#", "previous_expires_at": "later""#,
+    ))
+    .unwrap();
+    assert_eq!(
+        warnings,
+        [Warning::UnparseablePreviousExpiry {
+            id: "two".into(),
+            value: "later".into()
+        }]
+    );
+    assert!(matches!(set.verify("c", 0, ANY), Outcome::NotFound));
 }

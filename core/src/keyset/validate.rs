@@ -1,8 +1,10 @@
 //! The rules one record must meet to be loaded: an id, a secret (plaintext or hashed) that
 //! agree, and an expiry that is read or reported.
 
+use std::borrow::Cow;
+
 use super::loader::RawKey;
-use crate::{hash_secret, Error, Expiry, SecretHash, Warning};
+use crate::{hash_secret, scope_problem, Error, Expiry, SecretHash, Warning};
 
 /// The record's id: present and not empty. `index` names the record when it has none.
 pub(super) fn id_of<'r>(index: usize, raw: &'r RawKey) -> Result<&'r str, Error> {
@@ -30,6 +32,55 @@ pub(super) fn expiry_of(id: &str, raw: &RawKey, warnings: &mut Vec<Warning>) -> 
         });
     }
     expiry
+}
+
+/// The record's scopes: an array of scope names (absent or `null`: none).
+pub(super) fn scopes_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Vec<Cow<'r, str>>, Error> {
+    let invalid = |reason: String| Error::InvalidField {
+        key: id.into(),
+        field: "scopes",
+        reason,
+    };
+    let Some(json) = raw.scopes.map(|r| r.get()).filter(|j| *j != "null") else {
+        return Ok(Vec::new());
+    };
+    let scopes: Vec<Cow<'r, str>> =
+        serde_json::from_str(json).map_err(|_| invalid("is not an array of strings".into()))?;
+    if let Some(problem) = scopes.iter().find_map(|s| scope_problem(s)) {
+        return Err(invalid(format!("is not valid: {problem}")));
+    }
+    Ok(scopes)
+}
+
+/// The record's previous secret, kept for a grace period after a rotation: its hash and when
+/// the grace ends (one that cannot be read ends at once, and is reported).
+pub(super) fn previous_of(
+    id: &str,
+    raw: &RawKey,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<(SecretHash, Expiry)>, Error> {
+    let Some(hex) = raw.previous_secret_hash.as_deref() else {
+        return Ok(None);
+    };
+    let hash = SecretHash::from_hex(hex).ok_or_else(|| Error::InvalidField {
+        key: id.into(),
+        field: "previous_secret_hash",
+        reason: "is not 64 hex digits (SHA-256)".into(),
+    })?;
+    let Some(value) = raw.previous_expires_at.as_deref() else {
+        return Err(Error::MissingField {
+            key: id.into(),
+            field: "previous_expires_at",
+        });
+    };
+    let until = Expiry::parse(Some(value));
+    if until == Expiry::Unreadable {
+        warnings.push(Warning::UnparseablePreviousExpiry {
+            id: id.into(),
+            value: value.into(),
+        });
+    }
+    Ok(Some((hash, until)))
 }
 
 /// The hash of the record's secret, from `secret` or `secret_hash` (which must agree).

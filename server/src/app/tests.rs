@@ -61,13 +61,17 @@ impl TestRequest {
 /// Routes and answers like the transport: the pre-body check, then the handler; a reload is
 /// done in place.
 fn run(app: &App, req: TestRequest) -> Reply {
-    let path = req.path.split('?').next().unwrap();
+    let (path, query) = match req.path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (req.path, None),
+    };
     let route = Route::of(&req.method, path);
     if let Some(reply) = app.before_body(route, &req.headers) {
         return reply;
     }
     let request = Request {
         peer: req.peer,
+        query,
         headers: &req.headers,
         body: req.body.as_bytes(),
     };
@@ -92,20 +96,25 @@ fn verify_answers_like_the_original() {
     let (app, _, _dir) = app(KEYS);
     let ok = run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
     assert_eq!(ok.status, 200);
+    // The original's fields, then the lifecycle's.
     assert_eq!(
         json(&ok),
-        serde_json::json!({"valid": true, "key_id": "key_1", "name": "Live", "metadata": {"plan": "pro"}})
+        serde_json::json!({"valid": true, "key_id": "key_1", "name": "Live", "metadata": {"plan": "pro"},
+                           "code": "VALID", "scopes": [], "expires_at": null})
     );
-    for secret in [
-        r#"{"api_key": "sec_nope"}"#,
-        r#"{"api_key": "sec_old"}"#,
-        r#"{"api_key": ""}"#,
+    assert!(ok
+        .body
+        .starts_with(r#"{"valid":true,"key_id":"key_1","name":"Live","metadata":{"plan":"pro"},"#));
+    for (secret, code) in [
+        (r#"{"api_key": "sec_nope"}"#, "NOT_FOUND"),
+        (r#"{"api_key": "sec_old"}"#, "EXPIRED"),
+        (r#"{"api_key": ""}"#, "NOT_FOUND"),
     ] {
         let bad = run(&app, post("/verify", secret));
         assert_eq!(bad.status, 403, "{secret}");
         assert_eq!(
             json(&bad),
-            serde_json::json!({"valid": false, "error": "Invalid API key"})
+            serde_json::json!({"valid": false, "error": "Invalid API key", "code": code})
         );
     }
 }

@@ -81,6 +81,7 @@ async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Sh
     };
     let request = Request {
         peer,
+        query: parts.uri.query(),
         headers: &parts.headers,
         body: &body,
     };

@@ -1,0 +1,290 @@
+//! The forward-auth rule (`/auth`), the same at the origin and at the edge: where a request's
+//! key comes from, which scopes a proxy location demands, and what the proxy is answered (a
+//! status it understands, and the key's identity in headers it can pass on).
+
+use std::borrow::Cow;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::{push_json_string, Code, KeySet, Outcome, UnixMillis};
+
+/// The challenge of every 401 and 403 (RFC 6750).
+const REALM: &str = "Bearer realm=\"heare-auth\"";
+
+/// The key presented in a request's headers: `Authorization: Bearer <key>`, else `X-API-Key`.
+/// An `Authorization` of another scheme (Basic, say) is not a key.
+pub fn presented_key<'h>(
+    authorization: Option<&'h str>,
+    x_api_key: Option<&'h str>,
+) -> Option<&'h str> {
+    let bearer = authorization.and_then(|value| {
+        let value = value.trim();
+        let (scheme, token) = value.split_once([' ', '\t'])?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    });
+    bearer.or_else(|| x_api_key.map(str::trim).filter(|k| !k.is_empty()))
+}
+
+/// The scopes a request demands through its query: every `scope` parameter, percent-decoded,
+/// commas also separating (`?scope=read&scope=write`, `?scope=read,write`).
+pub fn required_scopes(query: Option<&str>) -> Vec<String> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("scope="))
+        .flat_map(|value| {
+            percent_decode(value)
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// What `/auth` came to.
+#[derive(Clone, Debug)]
+pub struct Authorized<'k> {
+    /// What the key turned out to be; `None` when no key was presented.
+    pub outcome: Option<Outcome<'k>>,
+    /// The scopes the request demanded.
+    pub required: Vec<String>,
+}
+
+/// Answers a forward-auth request from its `Authorization`, `X-API-Key` and query.
+pub fn authorize<'k>(
+    keys: &'k KeySet,
+    authorization: Option<&str>,
+    x_api_key: Option<&str>,
+    query: Option<&str>,
+    now: UnixMillis,
+) -> Authorized<'k> {
+    let required = required_scopes(query);
+    let outcome =
+        presented_key(authorization, x_api_key).map(|key| keys.verify(key, now, &required));
+    Authorized { outcome, required }
+}
+
+impl Authorized<'_> {
+    /// 200 for a valid key; 403 for a key without a demanded scope; 401 for a missing,
+    /// unknown, expired or disabled key. Never another status: nginx turns anything but
+    /// 2xx, 401 and 403 from `auth_request` into a 500, and Envoy allows only exactly 200.
+    pub fn status(&self) -> u16 {
+        match self.outcome {
+            Some(Outcome::Valid(_)) => 200,
+            Some(Outcome::InsufficientScope(_)) => 403,
+            _ => 401,
+        }
+    }
+
+    /// The code: `MISSING_KEY` when no key was presented, else the verification's.
+    pub fn code(&self) -> &'static str {
+        self.outcome.map_or("MISSING_KEY", |o| o.code().as_str())
+    }
+
+    /// The headers of the answer: the key's identity for the proxy to pass upstream on 200
+    /// (all four always, so a proxy replaces any a client sent), the challenge otherwise.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self.outcome {
+            Some(Outcome::Valid(key)) => vec![
+                ("x-key-id", header_value(key.id()).into_owned()),
+                ("x-key-name", header_value(key.name()).into_owned()),
+                ("x-key-scopes", key.scopes().to_string()),
+                (
+                    "x-key-metadata",
+                    URL_SAFE_NO_PAD.encode(key.metadata_json()),
+                ),
+            ],
+            Some(Outcome::InsufficientScope(_)) => vec![(
+                "www-authenticate",
+                format!(
+                    "{REALM}, error=\"insufficient_scope\", scope=\"{}\"",
+                    self.required.join(" ")
+                ),
+            )],
+            Some(_) => vec![(
+                "www-authenticate",
+                format!("{REALM}, error=\"invalid_token\""),
+            )],
+            None => vec![("www-authenticate", REALM.to_string())],
+        }
+    }
+
+    /// A small JSON body for people reading it: the code, and the key's id or what is wrong.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"code\":\"");
+        out.push_str(self.code());
+        out.push('"');
+        match self.outcome {
+            Some(Outcome::Valid(key)) => {
+                out.push_str(",\"key_id\":");
+                push_json_string(&mut out, key.id());
+            }
+            Some(outcome) => {
+                out.push_str(",\"error\":");
+                push_json_string(&mut out, outcome.error().unwrap_or_default());
+            }
+            None => out.push_str(
+                ",\"error\":\"missing API key: send Authorization: Bearer <key> or X-API-Key\"",
+            ),
+        }
+        out.push('}');
+        out
+    }
+
+    /// The verification's code, when a key was presented.
+    pub fn verification(&self) -> Option<Code> {
+        self.outcome.map(|o| o.code())
+    }
+}
+
+/// Text as a header value: unchanged when it is printable ASCII without `%`, otherwise
+/// percent-encoded UTF-8 as JavaScript's `encodeURIComponent` does. Either way, percent-
+/// decoding gives the text back.
+pub fn header_value(text: &str) -> Cow<'_, str> {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'%') {
+        return Cow::Borrowed(text);
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Decodes `%XX` sequences (and `+` as a space, as forms encode it); anything else is kept.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"{"keys": [
+      {"id": "key_rw", "secret": "sec_rw", "name": "Zoë's key", "scopes": ["read", "write"], "metadata": {"team": "core"}},
+      {"id": "key_off", "secret": "sec_off", "name": "Off", "disabled": true},
+      {"id": "key_old", "secret": "sec_old", "name": "Old", "expires_at": "2020-01-01"}]}"#;
+
+    fn keys() -> KeySet {
+        KeySet::from_json(FILE.as_bytes()).unwrap().0
+    }
+
+    #[test]
+    fn the_key_comes_from_bearer_then_x_api_key() {
+        assert_eq!(
+            presented_key(Some("Bearer sec_1"), Some("sec_2")),
+            Some("sec_1")
+        );
+        assert_eq!(presented_key(Some("bearer \t sec_1 "), None), Some("sec_1"));
+        assert_eq!(
+            presented_key(Some("Basic dXNlcjpwYXNz"), Some("sec_2")),
+            Some("sec_2")
+        );
+        assert_eq!(presented_key(Some("Bearer "), Some(" ")), None);
+        assert_eq!(presented_key(None, None), None);
+    }
+
+    #[test]
+    fn scopes_come_from_the_query() {
+        assert_eq!(
+            required_scopes(Some("scope=read&x=1&scope=keys%3Awrite,admin")),
+            ["read", "keys:write", "admin"]
+        );
+        assert!(required_scopes(None).is_empty());
+        assert!(required_scopes(Some("scope=&scopes=read")).is_empty());
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[test]
+    fn every_decision_has_its_status_headers_and_code() {
+        let keys = keys();
+        let answer = |auth: Option<&str>, query: Option<&str>| {
+            let a = authorize(&keys, auth, None, query, 1_795_564_800_000);
+            (a.status(), a.code(), a.headers(), a.to_json())
+        };
+        let (status, code, headers, body) = answer(Some("Bearer sec_rw"), Some("scope=read"));
+        assert_eq!((status, code), (200, "VALID"));
+        assert_eq!(
+            headers,
+            [
+                ("x-key-id", "key_rw".to_string()),
+                ("x-key-name", "Zo%C3%AB's%20key".to_string()),
+                ("x-key-scopes", "read,write".to_string()),
+                (
+                    "x-key-metadata",
+                    URL_SAFE_NO_PAD.encode(r#"{"team":"core"}"#)
+                ),
+            ]
+        );
+        assert_eq!(body, r#"{"code":"VALID","key_id":"key_rw"}"#);
+        let (status, code, headers, _) =
+            answer(Some("Bearer sec_rw"), Some("scope=admin&scope=read"));
+        assert_eq!((status, code), (403, "INSUFFICIENT_SCOPE"));
+        assert_eq!(
+            headers[0].1,
+            r#"Bearer realm="heare-auth", error="insufficient_scope", scope="admin read""#
+        );
+        for (secret, code) in [
+            ("sec_off", "DISABLED"),
+            ("sec_old", "EXPIRED"),
+            ("sec_no", "NOT_FOUND"),
+        ] {
+            let (status, got, headers, body) = answer(Some(&format!("Bearer {secret}")), None);
+            assert_eq!((status, got), (401, code));
+            assert_eq!(
+                headers[0].1,
+                r#"Bearer realm="heare-auth", error="invalid_token""#
+            );
+            assert_eq!(
+                body,
+                format!(r#"{{"code":"{code}","error":"Invalid API key"}}"#)
+            );
+        }
+        let (status, code, headers, _) = answer(None, None);
+        assert_eq!(
+            (status, code, headers[0].1.as_str()),
+            (401, "MISSING_KEY", REALM)
+        );
+    }
+
+    #[test]
+    fn header_values_survive_percent_decoding() {
+        assert_eq!(header_value("key_0Vbw"), "key_0Vbw");
+        assert_eq!(header_value("Billing (EU)"), "Billing (EU)");
+        assert_eq!(header_value("100%"), "100%25");
+        assert_eq!(header_value("a\nb"), "a%0Ab");
+        for text in ["Zoë ✓ 🔑", "100% sure", "tab\there"] {
+            assert_eq!(percent_decode(&header_value(text)), text);
+        }
+    }
+}
