@@ -9,7 +9,7 @@ WASM_OUT := target/wasm32-unknown-unknown/release-wasm/heare_auth_wasm.wasm
 # static, docker-context, test-static: the static build and the container image.
 include deploy/deploy.mk
 
-.PHONY: run test check lint fmt tools js-deps wasm wasm-target build bench clean
+.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench clean
 
 ## Build and start the server on ./keys.json (PORT, HOST, KEYS_FILE override).
 run:
@@ -29,8 +29,9 @@ wasm: wasm-target
 	  "$$(wc -c < wasm/pkg/heare_auth_wasm_bg.wasm)" "$$(gzip -9c wasm/pkg/heare_auth_wasm_bg.wasm | wc -c)"
 
 ## Every test: unit tests of each crate, the end-to-end tests of the real binaries, and the
-## WebAssembly package in Node and in workerd, and the static server alone in its image.
-test: tools wasm js-deps test-static
+## WebAssembly package in Node and in workerd, the static server alone in its image, and the
+## server behind real nginx and Caddy.
+test: tools wasm js-deps proxies test-static
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace; \
 	else \
@@ -62,6 +63,10 @@ tools:
 
 js-deps:
 	@bash tests/tools/ensure-npm-deps.sh
+
+## nginx (nginx-light) and Caddy from Debian, for tests/e2e/proxy.rs.
+proxies:
+	@bash tests/tools/ensure-proxies.sh
 
 wasm-target:
 	@bash tests/tools/ensure-wasm-target.sh

@@ -2,15 +2,16 @@
 
 use std::ffi::OsString;
 
-use heare_auth_core::parse_timestamp;
+use heare_auth_core::{parse_timestamp, scope_problem};
 
-use crate::cmd::{Cmd, CreateArgs, Expiry};
+use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RotateArgs, DEFAULT_GRACE_MS};
 use crate::CliError;
 
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
 /// invalid values, so a typo is named as such.
 pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
-    let mut args = pico_args::Arguments::from_vec(args);
+    let mut args =
+        pico_args::Arguments::from_vec(args.into_iter().flat_map(split_scopes).collect());
     let first = args
         .subcommand()
         .map_err(|e| usage(format!("the command: {e}")))?;
@@ -47,6 +48,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
                 no_refresh,
             }
         }
+        "disable" => Cmd::Disable(key_args(args, command)?),
+        "enable" => Cmd::Enable(key_args(args, command)?),
+        "rotate" => parse_rotate(args)?,
         "doctor" => {
             let json = switch(&mut args, &["--json"]);
             finish(args, command)?;
@@ -61,6 +65,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
     Ok(cmd)
 }
 
+/// `--scopes=X` as `--scopes X`: pico-args finds the spaced form before the `=` form, and the
+/// order of repeated `--scopes` is the order of the key's scopes.
+fn split_scopes(arg: OsString) -> Vec<OsString> {
+    match arg.to_str().and_then(|a| a.strip_prefix("--scopes=")) {
+        Some(value) if !value.is_empty() => vec!["--scopes".into(), value.into()],
+        _ => vec![arg],
+    }
+}
+
 /// No command word: only `--help` and `--version` may stand alone.
 fn parse_global(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     if args.contains(["-h", "--help"]) {
@@ -72,7 +85,9 @@ fn parse_global(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     }
     match args.finish().first() {
         None => Err(usage(
-            "missing command: expected create, list, show, delete, refresh or doctor".into(),
+            "missing command: expected create, list, show, disable, enable, rotate, delete, refresh \
+             or doctor"
+                .into(),
         )),
         Some(flag) => Err(usage(format!("unknown flag {}", flag.to_string_lossy()))),
     }
@@ -93,6 +108,7 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     const C: &str = "create";
     let name = value(&mut args, C, "--name")?;
     let metadata = value(&mut args, C, "--metadata")?;
+    let scopes = values(&mut args, C, "--scopes")?;
     let expires_at = value(&mut args, C, "--expires-at")?;
     let ttl = value(&mut args, C, "--ttl")?;
     let no_refresh = switch(&mut args, &["--no-refresh"]);
@@ -115,19 +131,82 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         )),
         (None, None) => None,
     };
+    let scopes = parse_scopes(&scopes).map_err(|e| usage(format!("create: --scopes: {e}")))?;
     Ok(Cmd::Create(CreateArgs {
         name,
         metadata,
+        scopes,
         expires,
         no_refresh,
         json,
     }))
 }
 
+/// `disable ID` and `enable ID`.
+fn key_args(mut args: pico_args::Arguments, command: &str) -> Result<KeyArgs, CliError> {
+    let no_refresh = switch(&mut args, &["--no-refresh"]);
+    let json = switch(&mut args, &["--json"]);
+    let id = positional(&mut args, command)?;
+    finish(args, command)?;
+    Ok(KeyArgs {
+        id,
+        no_refresh,
+        json,
+    })
+}
+
+fn parse_rotate(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
+    const C: &str = "rotate";
+    let grace = value(&mut args, C, "--grace")?;
+    let no_refresh = switch(&mut args, &["--no-refresh"]);
+    let json = switch(&mut args, &["--json"]);
+    let id = positional(&mut args, C)?;
+    finish(args, C)?;
+    let grace_ms = match grace {
+        None => DEFAULT_GRACE_MS,
+        Some(g) => parse_grace(&g).map_err(|e| usage(format!("{C}: --grace: {e}")))?,
+    };
+    Ok(Cmd::Rotate(RotateArgs {
+        id,
+        grace_ms,
+        no_refresh,
+        json,
+    }))
+}
+
+/// The scope names of every `--scopes` value (each comma-separated), checked, first
+/// occurrence kept.
+fn parse_scopes(values: &[String]) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for value in values {
+        for name in value.split(',') {
+            if let Some(problem) = scope_problem(name) {
+                return Err(scope_error(problem, name, value));
+            }
+            if !scopes.iter().any(|s| s == name) {
+                scopes.push(name.to_string());
+            }
+        }
+    }
+    Ok(scopes)
+}
+
+/// A scope's problem, naming the scope when the problem does not (an empty one by the whole
+/// value it came from).
+fn scope_error(problem: String, name: &str, value: &str) -> String {
+    if !name.is_empty() && problem.contains(&format!("'{}'", name.escape_debug())) {
+        return problem;
+    }
+    let shown = if name.is_empty() { value } else { name };
+    format!("{problem}, got '{}'", shown.escape_debug())
+}
+
 fn known(command: &str) -> Option<&'static str> {
-    ["create", "list", "show", "delete", "refresh", "doctor"]
-        .into_iter()
-        .find(|&c| c == command)
+    [
+        "create", "list", "show", "disable", "enable", "rotate", "delete", "refresh", "doctor",
+    ]
+    .into_iter()
+    .find(|&c| c == command)
 }
 
 fn usage(message: String) -> CliError {
@@ -171,6 +250,24 @@ fn value(
     Ok(first)
 }
 
+/// A flag with a value that may be given more than once: every value, in order.
+fn values(
+    args: &mut pico_args::Arguments,
+    command: &str,
+    flag: &'static str,
+) -> Result<Vec<String>, CliError> {
+    let all: Vec<String> = args.values_from_str(flag).map_err(|e| match e {
+        pico_args::Error::OptionWithoutAValue(_) => {
+            usage(format!("{command}: {flag} needs a value"))
+        }
+        e => usage(format!("{command}: {flag}: {e}")),
+    })?;
+    if all.iter().any(|v| v.starts_with("--")) {
+        return Err(usage(format!("{command}: {flag} needs a value")));
+    }
+    Ok(all)
+}
+
 fn positional(args: &mut pico_args::Arguments, command: &str) -> Result<String, CliError> {
     match args.opt_free_from_str::<String>() {
         Ok(Some(id)) if !id.starts_with('-') => Ok(id),
@@ -200,18 +297,37 @@ pub fn is_yes(answer: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-/// The longest `--ttl`: far enough for "never" in practice, and keeps `now + ttl` a valid date.
+/// The longest `--ttl` or `--grace`: far enough for "never" in practice, and keeps
+/// `now + ttl` a valid date.
 const MAX_TTL_MS: u64 = 1000 * 365 * 86_400_000;
 
 /// Parses a duration such as `3600s`, `30m`, `12h`, `90d` or `2w` into milliseconds.
 pub fn parse_ttl(text: &str) -> Result<u64, String> {
-    let expected =
-        || format!("expected a positive number and a unit (s, m, h, d, w) like 90d, got '{text}'");
-    let too_long = || format!("expected at most 1000 years, got '{text}'");
+    match duration(text) {
+        Some(Ok(0)) | None => Err(format!(
+            "expected a positive number and a unit (s, m, h, d, w) like 90d, got '{text}'"
+        )),
+        Some(ms) => ms,
+    }
+}
+
+/// Parses a grace period: a duration as for `--ttl`, or `0` (also `0s`, `0m`, ...) for none.
+pub fn parse_grace(text: &str) -> Result<u64, String> {
+    match text {
+        "0" => Ok(0),
+        _ => duration(text).unwrap_or_else(|| {
+            Err(format!(
+                "expected 0 or a number and a unit (s, m, h, d, w) like 60m, got '{text}'"
+            ))
+        }),
+    }
+}
+
+/// Digits and a unit in milliseconds; `None` when the text is not digits and a unit.
+fn duration(text: &str) -> Option<Result<u64, String>> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
-        .filter(|&i| i > 0)
-        .ok_or_else(expected)?;
+        .filter(|&i| i > 0)?;
     let (number, unit) = text.split_at(split);
     let unit_ms: u64 = match unit {
         "s" => 1000,
@@ -219,16 +335,17 @@ pub fn parse_ttl(text: &str) -> Result<u64, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         "w" => 604_800_000,
-        _ => return Err(expected()),
+        _ => return None,
     };
+    let too_long = || format!("expected at most 1000 years, got '{text}'");
     // All digits, so a parse failure can only be overflow.
-    let n: u64 = number.parse().map_err(|_| too_long())?;
-    if n == 0 {
-        return Err(expected());
-    }
-    n.checked_mul(unit_ms)
+    let ms = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_ms))
         .filter(|&ms| ms <= MAX_TTL_MS)
-        .ok_or_else(too_long)
+        .ok_or_else(too_long);
+    Some(ms)
 }
 
 #[cfg(test)]

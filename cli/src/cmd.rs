@@ -21,6 +21,12 @@ pub enum Cmd {
         /// `--json`: a JSON object.
         json: bool,
     },
+    /// `disable ID`: keep the key but refuse it.
+    Disable(KeyArgs),
+    /// `enable ID`: undo `disable`.
+    Enable(KeyArgs),
+    /// `rotate ID`: a new secret, the old one kept for a grace period.
+    Rotate(RotateArgs),
     /// `delete ID`.
     Delete {
         /// The key's id.
@@ -53,6 +59,8 @@ pub struct CreateArgs {
     pub name: String,
     /// Raw `--metadata` text; checked to be a JSON object before anything is written.
     pub metadata: Option<String>,
+    /// `--scopes`: valid names, without duplicates, in the order given; empty: none.
+    pub scopes: Vec<String>,
     /// `--expires-at` or `--ttl`; `None`: never expires.
     pub expires: Option<Expiry>,
     /// `--no-refresh`: do not ask the server to reload.
@@ -60,6 +68,33 @@ pub struct CreateArgs {
     /// `--json`: print the new key as one JSON object.
     pub json: bool,
 }
+
+/// Arguments of `disable` and `enable`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyArgs {
+    /// The key's id.
+    pub id: String,
+    /// `--no-refresh`: do not ask the server to reload.
+    pub no_refresh: bool,
+    /// `--json`: print the result as one JSON object.
+    pub json: bool,
+}
+
+/// Arguments of `rotate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotateArgs {
+    /// The key's id.
+    pub id: String,
+    /// `--grace`: how long the old secret keeps working, in milliseconds; 0: not at all.
+    pub grace_ms: u64,
+    /// `--no-refresh`: do not ask the server to reload.
+    pub no_refresh: bool,
+    /// `--json`: print the new secret as one JSON object.
+    pub json: bool,
+}
+
+/// How long the old secret keeps working after `rotate` when `--grace` is not given: an hour.
+pub const DEFAULT_GRACE_MS: u64 = 3_600_000;
 
 /// When a new key expires.
 #[derive(Clone, Debug, PartialEq, Eq)]

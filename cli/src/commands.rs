@@ -1,11 +1,16 @@
 //! What each command does to the store and the server, with no printing.
 
+mod lifecycle;
+
+pub use lifecycle::{rotate, set_disabled, Rotated, Toggled};
+
 use rand_core::{CryptoRng, RngCore};
 use serde_json::Value;
 use std::time::Duration;
 
 use heare_auth_core::{
-    generate_id, generate_secret, hash_secret, KeyFile, KeyRecord, KeySet, UnixMillis,
+    format_timestamp, generate_id, generate_secret, hash_secret, KeyFile, KeyRecord, KeySet,
+    UnixMillis,
 };
 use heare_auth_store::{Error, Store};
 
@@ -20,11 +25,12 @@ pub struct Created {
 }
 
 /// Creates a key: validates the input, generates id and secret once, then adds the key under
-/// the store's lock (re-applied if another writer got there first).
+/// the store's lock (re-applied if another writer got there first). `actor` is who creates it.
 pub fn create<R: RngCore + CryptoRng>(
     store: &Store,
     args: &CreateArgs,
     now: UnixMillis,
+    actor: &str,
     rng: &mut R,
 ) -> Result<Created, CliError> {
     let metadata: Value = match &args.metadata {
@@ -45,8 +51,12 @@ pub fn create<R: RngCore + CryptoRng>(
         id: generate_id(rng, now),
         secret_hash: Some(hash_secret(&secret).to_hex()),
         name: args.name.clone(),
-        created_at: Some(heare_auth_core::format_timestamp(now)),
+        created_at: Some(format_timestamp(now)),
+        created_by: Some(actor.to_string()),
+        updated_at: Some(format_timestamp(now)),
+        updated_by: Some(actor.to_string()),
         expires_at: args.expires.as_ref().map(|e| e.timestamp(now)),
+        scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
         metadata,
         ..KeyRecord::default()
     };
@@ -145,10 +155,11 @@ mod tests {
     use heare_auth_store::StoreConfig;
     use rand_core::OsRng;
 
-    const NOW: UnixMillis = 1_795_569_434_316;
+    pub(super) const NOW: UnixMillis = 1_795_569_434_316;
+    pub(super) const ACTOR: &str = "ann@build-01";
 
     /// A store on `keys.json` in a temporary directory, removed with the returned guard.
-    fn store(_name: &str) -> (Store, std::path::PathBuf, tempfile::TempDir) {
+    pub(super) fn store(_name: &str) -> (Store, std::path::PathBuf, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
         let store = StoreConfig::file(path.to_str().unwrap()).open().unwrap();
@@ -156,16 +167,17 @@ mod tests {
     }
 
     /// Every key, as `list` reads them.
-    fn list(store: &Store) -> Result<Vec<KeyRecord>, CliError> {
+    pub(super) fn list(store: &Store) -> Result<Vec<KeyRecord>, CliError> {
         let bytes = read(store)?;
         let file = KeyFile::parse(&bytes).unwrap();
         records(store, &file).collect()
     }
 
-    fn args(name: &str) -> CreateArgs {
+    pub(super) fn args(name: &str) -> CreateArgs {
         CreateArgs {
             name: name.into(),
             metadata: Some(r#"{"team": "core"}"#.into()),
+            scopes: vec!["read".into(), "write".into()],
             expires: Some(Expiry::After(3_600_000)),
             no_refresh: true,
             json: false,
@@ -175,7 +187,7 @@ mod tests {
     #[test]
     fn create_stores_only_the_hash_and_the_secret_verifies() {
         let (store, path, _dir) = store("create");
-        let created = create(&store, &args("A"), NOW, &mut OsRng).unwrap();
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             !text.contains(&created.secret[4..]),
@@ -202,12 +214,36 @@ mod tests {
     }
 
     #[test]
+    fn create_records_scopes_and_who_created_the_key() {
+        let (store, path, _dir) = store("actor");
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let stored = show(&store, &created.record.id).unwrap();
+        assert_eq!(stored, created.record);
+        assert_eq!(stored.scope_list(), ["read", "write"]);
+        let when = Some("2026-11-25T01:17:14.316000Z".to_string());
+        let who = Some(ACTOR.to_string());
+        assert_eq!((&stored.created_at, &stored.created_by), (&when, &who));
+        assert_eq!((&stored.updated_at, &stored.updated_by), (&when, &who));
+        let (set, _) = KeySet::from_json(&std::fs::read(&path).unwrap()).unwrap();
+        let verify = |required: &[&str]| set.verify(&created.secret, NOW, required).code();
+        assert_eq!(verify(&["write", "read"]), heare_auth_core::Code::Valid);
+        assert_eq!(verify(&["admin"]), heare_auth_core::Code::InsufficientScope);
+        let mut none = args("B");
+        none.scopes.clear();
+        let b = create(&store, &none, NOW, ACTOR, &mut OsRng).unwrap();
+        assert_eq!(b.record.scopes, None);
+        assert!(!std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"scopes\": []"));
+    }
+
+    #[test]
     fn invalid_metadata_writes_nothing() {
         let (store, path, _dir) = store("metadata");
         for bad in ["{not json", "[1, 2]", "\"text\""] {
             let mut a = args("A");
             a.metadata = Some(bad.into());
-            let err = create(&store, &a, NOW, &mut OsRng).unwrap_err();
+            let err = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err();
             assert!(
                 err.to_string().starts_with("Invalid JSON in metadata: "),
                 "{err}"
@@ -220,8 +256,8 @@ mod tests {
     fn list_show_delete() {
         let (store, _, _dir) = store("lsd");
         assert!(list(&store).unwrap().is_empty());
-        let a = create(&store, &args("A"), NOW, &mut OsRng).unwrap();
-        let b = create(&store, &args("B"), NOW, &mut OsRng).unwrap();
+        let a = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let b = create(&store, &args("B"), NOW, ACTOR, &mut OsRng).unwrap();
         let names: Vec<_> = list(&store).unwrap().into_iter().map(|k| k.name).collect();
         assert_eq!(names, ["A", "B"]);
         assert_eq!(show(&store, &b.record.id).unwrap().name, "B");
@@ -240,7 +276,7 @@ mod tests {
             r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old"}]}"#,
         )
         .unwrap();
-        let created = create(&store, &args("New"), NOW, &mut OsRng).unwrap();
+        let created = create(&store, &args("New"), NOW, ACTOR, &mut OsRng).unwrap();
         let text = crate::output::list_json(&list(&store).unwrap(), NOW);
         assert!(!text.contains('\n'), "one line: {text}");
         assert!(!text.contains(&created.secret) && !text.contains("sec_legacy_plain"));
@@ -270,7 +306,7 @@ mod tests {
             "API key not found: key_nope"
         );
         assert!(!path.exists());
-        create(&store, &args("A"), NOW, &mut OsRng).unwrap();
+        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let before = std::fs::read(&path).unwrap();
         assert_eq!(
             delete(&store, "key_nope").unwrap_err(),
@@ -355,7 +391,7 @@ mod tests {
             let mut a = args("A");
             a.metadata = Some(bad.into());
             assert_eq!(
-                create(&store, &a, NOW, &mut OsRng).unwrap_err(),
+                create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err(),
                 CliError::Invalid(format!(
                     "Invalid JSON in metadata: expected a JSON object, got {kind}"
                 ))

@@ -31,6 +31,8 @@ pub struct Report {
     pub active: Option<usize>,
     /// Of which expired now (including unreadable expiries).
     pub expired: Option<usize>,
+    /// Of which disabled.
+    pub disabled: Option<usize>,
     /// How writes are protected: "lock file", "conditional writes honoured", ...
     pub writes: String,
     /// The store's clock minus ours, in milliseconds, when the store tells its time.
@@ -75,9 +77,11 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
                 Ok((keys, warnings)) => {
                     let now_ms = heare_auth_store::now_ms();
                     let active = keys.keys().filter(|k| k.status(now_ms).is_active()).count();
+                    let disabled = keys.keys().filter(|k| k.is_disabled()).count();
                     report.keys = Some(keys.len());
                     report.active = Some(active);
-                    report.expired = Some(keys.len() - active);
+                    report.expired = Some(keys.len() - active - disabled);
+                    report.disabled = Some(disabled);
                     report
                         .problems
                         .extend(warnings.iter().map(ToString::to_string));
@@ -186,8 +190,12 @@ impl Report {
             ));
         }
         if let (Some(keys), Some(active), Some(expired)) = (self.keys, self.active, self.expired) {
+            let disabled = match self.disabled {
+                Some(n) if n > 0 => format!(", {n} disabled"),
+                _ => String::new(),
+            };
             out.push_str(&format!(
-                "Keys:       {keys} ({active} active, {expired} expired)\n"
+                "Keys:       {keys} ({active} active, {expired} expired{disabled})\n"
             ));
         }
         out.push_str(&format!("Writes:     {}\n", self.writes));
@@ -217,7 +225,8 @@ mod tests {
         let path = dir.path().join("keys.json");
         std::fs::write(
             &path,
-            r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "b", "secret": "y", "expires_at": "2020-01-01"}]}"#,
+            r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "b", "secret": "y", "expires_at": "2020-01-01"},
+                {"id": "c", "secret": "z", "expires_at": "2020-01-01", "disabled": true}]}"#,
         )
         .unwrap();
         let report = examine(
@@ -231,17 +240,18 @@ mod tests {
                 report.encrypted,
                 report.keys,
                 report.active,
-                report.expired
+                report.expired,
+                report.disabled
             ),
-            (true, Some(false), Some(2), Some(1), Some(1))
+            (true, Some(false), Some(3), Some(1), Some(1), Some(1))
         );
         assert!(report
             .to_text()
-            .contains("Keys:       2 (1 active, 1 expired)"));
+            .contains("Keys:       3 (1 active, 1 expired, 1 disabled)"));
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(
             (json["ok"].as_bool(), json["keys"].as_u64()),
-            (Some(true), Some(2))
+            (Some(true), Some(3))
         );
     }
 

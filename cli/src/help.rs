@@ -5,9 +5,12 @@ pub const USAGE: &str = "\
 heare-auth: manage the API keys that heare-auth-server verifies
 
 Usage:
-  heare-auth create --name NAME [--metadata JSON] [--expires-at TIME | --ttl 90d] [--no-refresh] [--json]
+  heare-auth create --name NAME [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d] [--no-refresh] [--json]
   heare-auth list [--detailed] [--json]
   heare-auth show ID [--json]
+  heare-auth disable ID [--no-refresh] [--json]
+  heare-auth enable ID [--no-refresh] [--json]
+  heare-auth rotate ID [--grace 60m] [--no-refresh] [--json]
   heare-auth delete ID [--yes] [--no-refresh]
   heare-auth refresh [--url URL]
   heare-auth doctor [--json]
@@ -16,7 +19,8 @@ Usage:
 
 Environment:
   KEYS_FILE        the keys file (default ./keys.json)
-  REFRESH_URL      where create/delete ask the server to reload (default http://localhost:8080/refresh)
+  REFRESH_URL      where a change asks the server to reload (default http://localhost:8080/refresh)
+  HEARE_AUTH_ACTOR who makes changes, stored as created_by/updated_by (default $USER@hostname)
   S3_BUCKET, S3_KEY, S3_REGION, S3_ENDPOINT
                    keep the keys file in S3 instead (as the server does)
   S3_UNSAFE_WRITES=1
@@ -26,11 +30,13 @@ Environment:
 ";
 
 const CREATE: &str = "\
-Usage: heare-auth create --name NAME [--metadata JSON] [--expires-at TIME | --ttl DURATION] [--no-refresh] [--json]
+Usage: heare-auth create --name NAME [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION] [--no-refresh] [--json]
 
 Creates a key and prints its secret once; only the secret's SHA-256 is stored.
   --name NAME        human-readable name (required)
   --metadata JSON    a JSON object returned by /verify (default {})
+  --scopes SCOPES    what the key may do, comma-separated (read,write); may be repeated. A request
+                     that needs a scope the key lacks is refused (INSUFFICIENT_SCOPE)
   --expires-at TIME  RFC 3339 time or date when the key stops verifying (2027-01-31T00:00:00Z, 2027-01-31)
   --ttl DURATION     expire this long after creation: 3600s, 30m, 12h, 90d, 2w
   --no-refresh       do not ask the server to reload
@@ -40,16 +46,49 @@ Creates a key and prints its secret once; only the secret's SHA-256 is stored.
 const LIST: &str = "\
 Usage: heare-auth list [--detailed] [--json]
 
-Lists all keys (never their secrets).
-  --detailed   also show expiry, status and metadata
+Lists all keys (never their secrets) with their status (active, rotating, expired, disabled)
+and scopes.
+  --detailed   also show expiry, when the key was disabled, until when a rotated key's previous
+               secret verifies, who created and last changed it, and metadata
   --json       print a JSON array
 ";
 
 const SHOW: &str = "\
 Usage: heare-auth show ID [--json]
 
-Shows one key (never its secret).
+Shows one key (never its secret or hash): status, scopes, whether it is disabled, until when a
+rotated key's previous secret verifies, and when and by whom it was created and last changed.
   --json   print a JSON object
+";
+
+const DISABLE: &str = "\
+Usage: heare-auth disable ID [--no-refresh] [--json]
+
+Disables a key: it is kept, but every verification of it fails (DISABLED) until it is enabled
+again. Disabling a disabled key changes nothing.
+  --no-refresh   do not ask the server to reload
+  --json         print the result as JSON
+";
+
+const ENABLE: &str = "\
+Usage: heare-auth enable ID [--no-refresh] [--json]
+
+Enables a disabled key. Enabling an enabled key changes nothing.
+  --no-refresh   do not ask the server to reload
+  --json         print the result as JSON
+";
+
+const ROTATE: &str = "\
+Usage: heare-auth rotate ID [--grace DURATION] [--no-refresh] [--json]
+
+Gives a key a new secret and prints it once; id, name, metadata, scopes and expiry stay. The old
+secret keeps verifying for the grace period, so clients can move over. Only one previous secret
+is kept: rotating a key still in its grace period stops the secret before the previous one at
+once. A disabled key stays disabled.
+  --grace DURATION   how long the old secret keeps verifying: 30m, 12h, 7d (default 60m);
+                     0 stops it at once
+  --no-refresh       do not ask the server to reload
+  --json             print the new secret as JSON
 ";
 
 const DELETE: &str = "\
@@ -83,6 +122,9 @@ pub fn help(topic: Option<&str>) -> &'static str {
         Some("create") => CREATE,
         Some("list") => LIST,
         Some("show") => SHOW,
+        Some("disable") => DISABLE,
+        Some("enable") => ENABLE,
+        Some("rotate") => ROTATE,
         Some("delete") => DELETE,
         Some("refresh") => REFRESH,
         Some("doctor") => DOCTOR,

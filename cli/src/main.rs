@@ -1,5 +1,6 @@
 //! `heare-auth`, the admin CLI: parse, run one command, print, and exit 0, 1 or 2.
 
+mod actor;
 mod args;
 mod cmd;
 mod commands;
@@ -14,10 +15,10 @@ use std::process::ExitCode;
 use heare_auth_core::{KeyFile, UnixMillis};
 use heare_auth_store::{now_ms, Location, Store, StoreConfig};
 
-use cmd::Cmd;
+use cmd::{Cmd, KeyArgs};
 pub use error::CliError;
 
-/// Where `create`/`delete` ask the server to reload when `REFRESH_URL` is not set.
+/// Where a change asks the server to reload when `REFRESH_URL` is not set.
 const DEFAULT_REFRESH_URL: &str = "http://localhost:8080/refresh";
 
 fn main() -> ExitCode {
@@ -44,12 +45,13 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
         .unwrap_or_else(|| DEFAULT_REFRESH_URL.into());
     let now = now_ms();
     let config = || StoreConfig::from_env(env);
+    let actor = || actor::actor(env, hostname);
     match cmd {
         Cmd::Help(topic) => print!("{}", help::help(topic)),
         Cmd::Version => println!("heare-auth {}", env!("CARGO_PKG_VERSION")),
         Cmd::Create(a) => {
             let store = open_for_writing(&config()?)?;
-            let created = commands::create(&store, &a, now, &mut rand_core::OsRng)?;
+            let created = commands::create(&store, &a, now, &actor(), &mut rand_core::OsRng)?;
             if a.json {
                 println!("{}", output::created_json(&created));
             } else {
@@ -65,6 +67,25 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
             } else {
                 print!("{}", output::show_text(&key, now));
             }
+        }
+        Cmd::Disable(a) => toggle(&config()?, &a, true, now, &actor(), &refresh_url)?,
+        Cmd::Enable(a) => toggle(&config()?, &a, false, now, &actor(), &refresh_url)?,
+        Cmd::Rotate(a) => {
+            let store = open_for_writing(&config()?)?;
+            let rotated = commands::rotate(
+                &store,
+                &a.id,
+                a.grace_ms,
+                now,
+                &actor(),
+                &mut rand_core::OsRng,
+            )?;
+            if a.json {
+                println!("{}", output::rotated_json(&rotated));
+            } else {
+                print!("{}", output::rotated_text(&rotated, now));
+            }
+            after_write(&refresh_url, a.no_refresh, a.json);
         }
         Cmd::Delete {
             id,
@@ -97,6 +118,35 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `disable` (`disable` true) or `enable`: the change, what it did, and the server's reload.
+fn toggle(
+    config: &StoreConfig,
+    a: &KeyArgs,
+    disable: bool,
+    now: UnixMillis,
+    actor: &str,
+    refresh_url: &str,
+) -> Result<(), CliError> {
+    let store = open_for_writing(config)?;
+    let toggled = commands::set_disabled(&store, &a.id, disable, now, actor)?;
+    if a.json {
+        println!("{}", output::toggled_json(&toggled));
+    } else {
+        print!("{}", output::toggled_text(&toggled));
+    }
+    after_write(refresh_url, a.no_refresh, a.json);
+    Ok(())
+}
+
+/// The machine's name, for the default actor.
+fn hostname() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_string())
+        .find(|name| !name.is_empty())
 }
 
 /// Opens the store for a command that writes, saying on stderr when writes are unprotected.

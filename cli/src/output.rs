@@ -3,37 +3,107 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use heare_auth_core::{KeyRecord, UnixMillis};
+use heare_auth_core::{Expiry, KeyRecord, Status, UnixMillis};
 
-use crate::commands::Created;
+use crate::commands::{Created, Rotated, Toggled};
 
 const RULE: &str =
     "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━";
 
-/// The block `create` prints, the only place a secret is ever shown.
+/// The warning under a new secret.
+const SAVE_IT: &str = "⚠️  Save the SECRET securely - it will not be shown again!\n    \
+                       Use the ID for reference and logging.\n";
+
+/// The block `create` prints; `create` and `rotate` are the only places a secret is shown.
 pub fn created_text(c: &Created) -> String {
     let r = &c.record;
     let mut out = format!(
-        "\nCreated API key:\n  ID:     {}\n  Secret: {}\n  Name:   {}\n  Created: {}\n",
-        r.id,
-        c.secret,
-        r.name,
-        r.created_at.as_deref().unwrap_or_default()
+        "\nCreated API key:\n  ID:     {}\n  Secret: {}\n  Name:   {}\n",
+        r.id, c.secret, r.name
     );
+    if !r.scope_list().is_empty() {
+        out.push_str(&format!("  Scopes: {}\n", scopes_text(r)));
+    }
+    out.push_str(&format!(
+        "  Created: {}\n",
+        r.created_at.as_deref().unwrap_or_default()
+    ));
     if let Some(expires) = &r.expires_at {
         out.push_str(&format!("  Expires: {expires}\n"));
     }
-    out.push_str("\n⚠️  Save the SECRET securely - it will not be shown again!\n");
-    out.push_str("    Use the ID for reference and logging.\n");
-    out
+    out + "\n" + SAVE_IT
 }
 
 /// `create --json`.
 pub fn created_json(c: &Created) -> String {
     let r = &c.record;
     json!({
-        "id": r.id, "secret": c.secret, "name": r.name, "created_at": r.created_at,
-        "expires_at": r.expires_at, "metadata": r.metadata,
+        "id": r.id, "secret": c.secret, "name": r.name, "scopes": r.scope_list(),
+        "created_at": r.created_at, "expires_at": r.expires_at, "metadata": r.metadata,
+    })
+    .to_string()
+}
+
+/// The block `rotate` prints: the new secret, and until when the old one still verifies.
+pub fn rotated_text(rotated: &Rotated, now: UnixMillis) -> String {
+    let r = &rotated.record;
+    let mut out = format!(
+        "\nRotated API key:\n  ID:     {}\n  Secret: {}\n  Name:   {}\n",
+        r.id, rotated.secret, r.name
+    );
+    out.push_str(&match &r.previous_expires_at {
+        Some(until) => format!("  Previous secret valid until: {until}\n"),
+        None => "  Previous secret: stopped working now (no grace period)\n".into(),
+    });
+    out.push('\n');
+    if rotated.replaced_previous {
+        out.push_str(
+            "⚠️  The key was still rotating: the secret before the previous one stopped working now.\n",
+        );
+    }
+    match r.status(now) {
+        Status::Disabled => out.push_str(
+            "⚠️  The key is disabled: neither secret verifies until it is enabled again.\n",
+        ),
+        s if !s.is_active() => out.push_str("⚠️  The key has expired: neither secret verifies.\n"),
+        _ => {}
+    }
+    out + SAVE_IT
+}
+
+/// `rotate --json`.
+pub fn rotated_json(rotated: &Rotated) -> String {
+    let r = &rotated.record;
+    json!({
+        "id": r.id, "secret": rotated.secret, "name": r.name,
+        "previous_expires_at": r.previous_expires_at,
+        "replaced_previous": rotated.replaced_previous,
+    })
+    .to_string()
+}
+
+/// What `disable` and `enable` print.
+pub fn toggled_text(t: &Toggled) -> String {
+    let r = &t.record;
+    let (done, state) = match r.disabled == Some(true) {
+        true => ("Disabled", "disabled"),
+        false => ("Enabled", "enabled"),
+    };
+    match t.changed {
+        true => format!("✓ {done} API key '{}' ({}).\n", r.id, r.name),
+        false => format!(
+            "API key '{}' ({}) is already {state}; nothing changed.\n",
+            r.id, r.name
+        ),
+    }
+}
+
+/// `disable --json` and `enable --json`.
+pub fn toggled_json(t: &Toggled) -> String {
+    let r = &t.record;
+    json!({
+        "id": r.id, "name": r.name, "disabled": r.disabled == Some(true),
+        "disabled_at": r.disabled_at, "changed": t.changed,
     })
     .to_string()
 }
@@ -53,11 +123,18 @@ pub fn delete_prompt(r: &KeyRecord) -> String {
 struct Public<'a> {
     id: &'a str,
     name: &'a str,
+    status: String,
+    scopes: &'a [String],
     created_at: &'a Option<String>,
+    created_by: &'a Option<String>,
     updated_at: &'a Option<String>,
+    updated_by: &'a Option<String>,
     expires_at: &'a Option<String>,
-    metadata: &'a Value,
     expired: bool,
+    disabled: bool,
+    disabled_at: &'a Option<String>,
+    previous_expires_at: Option<&'a String>,
+    metadata: &'a Value,
 }
 
 /// One key as `list --json` and `show --json` print it: never its secret or hash.
@@ -65,20 +142,69 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
     let public = Public {
         id: &r.id,
         name: &r.name,
+        status: status_word(r.status(now)),
+        scopes: r.scope_list(),
         created_at: &r.created_at,
+        created_by: &r.created_by,
         updated_at: &r.updated_at,
+        updated_by: &r.updated_by,
         expires_at: &r.expires_at,
+        expired: r.expiry().has_passed(now),
+        disabled: r.disabled == Some(true),
+        disabled_at: &r.disabled_at,
+        previous_expires_at: r
+            .previous_secret_hash
+            .as_ref()
+            .and(r.previous_expires_at.as_ref()),
         metadata: &r.metadata,
-        expired: !r.status(now).is_active(),
     };
     serde_json::to_string(&public).unwrap_or_default()
+}
+
+/// The status in one word: `active`, `rotating`, `expired` or `disabled`.
+fn status_word(status: Status) -> String {
+    match status {
+        Status::Unreadable => "expired".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The scopes comma-separated, as `--scopes` takes them; `-` when none.
+fn scopes_text(r: &KeyRecord) -> String {
+    match r.scope_list() {
+        [] => "-".into(),
+        scopes => scopes.join(","),
+    }
+}
+
+/// `T by ACTOR`, `T`, or `-`: when a key was created or changed, and by whom.
+fn at_by(at: &Option<String>, by: &Option<String>) -> String {
+    match (at, by) {
+        (Some(at), Some(by)) => format!("{at} by {by}"),
+        (Some(at), None) => at.clone(),
+        (None, Some(by)) => format!("- by {by}"),
+        (None, None) => "-".into(),
+    }
+}
+
+/// Until when a rotated key's previous secret verifies; `None` when it has none.
+fn previous_text(r: &KeyRecord, now: UnixMillis) -> Option<String> {
+    r.previous_secret_hash.as_ref()?;
+    let until = r.previous_expires_at.as_deref().unwrap_or("-");
+    Some(match r.state().previous {
+        Some(Expiry::Unreadable) => {
+            format!("previous secret never verifies (unreadable previous_expires_at {until})")
+        }
+        Some(end) if end.has_passed(now) => format!("previous secret stopped at {until}"),
+        _ => format!("previous secret valid until {until}"),
+    })
 }
 
 /// The head of the `list` table.
 pub fn list_header() -> String {
     format!(
-        "\nAPI Keys:\n{RULE}\n{:<30} {:<35} {:<15}\n{RULE}\n",
-        "Name", "Key ID", "Created"
+        "\nAPI Keys:\n{RULE}\n{:<30} {:<35} {:<15} {:<10} {}\n{RULE}\n",
+        "Name", "Key ID", "Created", "Status", "Scopes"
     )
 }
 
@@ -91,12 +217,28 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
         .chars()
         .take(10)
         .collect();
-    let mut out = format!("{:<30} {:<35} {:<15}\n", k.name, k.id, created);
+    let status = k.status(now);
+    let mut out = format!(
+        "{:<30} {:<35} {:<15} {:<10} {}\n",
+        k.name,
+        k.id,
+        created,
+        status_word(status),
+        scopes_text(k)
+    );
     if detailed {
         let expires = k.expires_at.as_deref().unwrap_or("never");
+        out.push_str(&format!("    Status: {status}   Expires: {expires}\n"));
+        if let Some(at) = &k.disabled_at {
+            out.push_str(&format!("    Disabled at: {at}\n"));
+        }
+        if let Some(previous) = previous_text(k, now) {
+            out.push_str(&format!("    Rotation: {previous}\n"));
+        }
         out.push_str(&format!(
-            "    Status: {}   Expires: {expires}\n",
-            k.status(now)
+            "    Created: {}   Updated: {}\n",
+            at_by(&k.created_at, &k.created_by),
+            at_by(&k.updated_at, &k.updated_by)
         ));
         out.push_str(&format!("    Metadata: {}\n", k.metadata));
     }
@@ -130,7 +272,6 @@ pub fn list_json(keys: &[KeyRecord], now: UnixMillis) -> String {
 
 /// `show`: one key, with how its secret is stored but never the secret.
 pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
-    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let stored = if r.secret.is_some() {
         "stored in plaintext (legacy)"
     } else {
@@ -139,14 +280,21 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
     let metadata = serde_json::to_string_pretty(&r.metadata)
         .unwrap_or_default()
         .replace('\n', "\n  ");
+    let disabled = match (r.disabled == Some(true), &r.disabled_at) {
+        (true, Some(at)) => format!("yes, since {at}"),
+        (true, None) => "yes".into(),
+        (false, _) => "no".into(),
+    };
     format!(
-        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
+        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
         r.id,
         r.name,
-        or_dash(&r.created_at),
-        or_dash(&r.updated_at),
+        at_by(&r.created_at, &r.created_by),
+        at_by(&r.updated_at, &r.updated_by),
         r.expires_at.clone().unwrap_or_else(|| "never".into()),
         r.status(now),
+        scopes_text(r),
+        previous_text(r, now).unwrap_or_else(|| "-".into()),
     )
 }
 
@@ -174,11 +322,11 @@ mod tests {
             record("key_a", "Billing", None),
             record("key_b", "Zoë ✓", Some("2020-01-01")),
         ];
-        // Python's f"{name:<30} {id:<35} {created:<15}", trailing padding included.
+        // Python's f"{name:<30} {id:<35} {created:<15}", then status and scopes.
         let want = format!(
-            "\nAPI Keys:\n{RULE}\nName                           Key ID                              Created        \n{RULE}\n\
-             Billing                        key_a                               2026-11-25     \n\
-             Zoë ✓                          key_b                               2026-11-25     \n\
+            "\nAPI Keys:\n{RULE}\nName                           Key ID                              Created         Status     Scopes\n{RULE}\n\
+             Billing                        key_a                               2026-11-25      active     -\n\
+             Zoë ✓                          key_b                               2026-11-25      expired    -\n\
              {RULE}\nTotal: 2 keys\n\n"
         );
         assert_eq!(list_text(&keys, false, NOW), want);
@@ -189,23 +337,169 @@ mod tests {
             detailed.contains("    Status: expired   Expires: 2020-01-01\n"),
             "{detailed}"
         );
-        assert!(detailed
-            .contains("    Status: active   Expires: never\n    Metadata: {\"team\":\"core\"}\n"));
+        assert!(detailed.contains(
+            "    Status: active   Expires: never\n    Created: 2026-11-25T01:17:14.316000Z   Updated: -\n    Metadata: {\"team\":\"core\"}\n"
+        ));
+    }
+
+    /// A key in every lifecycle state at once: scoped, rotated, disabled, changed by someone.
+    fn lifecycle(previous_until: &str) -> KeyRecord {
+        KeyRecord {
+            scopes: Some(vec!["read".into(), "keys:write".into()]),
+            created_by: Some("ann@build-01".into()),
+            updated_at: Some("2026-11-25T01:20:00.000000Z".into()),
+            updated_by: Some("bob@build-02".into()),
+            previous_secret_hash: Some("cd".repeat(32)),
+            previous_expires_at: Some(previous_until.into()),
+            ..record("key_r", "Rotated", None)
+        }
     }
 
     #[test]
-    fn nothing_but_create_shows_a_secret() {
+    fn list_shows_each_status_and_the_scopes() {
+        let rotating = lifecycle("2026-11-25T02:17:14.316000Z");
+        let disabled = KeyRecord {
+            disabled: Some(true),
+            disabled_at: Some("2026-11-25T01:19:00.000000Z".into()),
+            ..record("key_d", "Off", None)
+        };
+        let unreadable = record("key_u", "Odd", Some("soon"));
+        let keys = [
+            record("key_a", "On", None),
+            rotating.clone(),
+            disabled,
+            unreadable,
+        ];
+        let text = list_text(&keys, false, NOW);
+        let pad = |s: &str, n: usize| format!("{s:<n$}");
+        for (name, id, status, scopes) in [
+            ("On", "key_a", "active", "-"),
+            ("Rotated", "key_r", "rotating", "read,keys:write"),
+            ("Off", "key_d", "disabled", "-"),
+            ("Odd", "key_u", "expired", "-"),
+        ] {
+            let row = format!(
+                "{} {} {} {} {scopes}\n",
+                pad(name, 30),
+                pad(id, 35),
+                pad("2026-11-25", 15),
+                pad(status, 10)
+            );
+            assert!(text.contains(&row), "{row}{text}");
+        }
+        let detailed = list_text(&keys, true, NOW);
+        for line in [
+            "    Rotation: previous secret valid until 2026-11-25T02:17:14.316000Z\n",
+            "    Created: 2026-11-25T01:17:14.316000Z by ann@build-01   Updated: 2026-11-25T01:20:00.000000Z by bob@build-02\n",
+            "    Status: disabled   Expires: never\n    Disabled at: 2026-11-25T01:19:00.000000Z\n",
+            "    Status: expired (unreadable expires_at)   Expires: soon\n",
+        ] {
+            assert!(detailed.contains(line), "{line}{detailed}");
+        }
+        // After its grace period a previous secret is shown as stopped; the key is active.
+        let over = [lifecycle("2026-11-25T00:00:00Z")];
+        assert!(list_text(&over, false, NOW).contains(" active     read,keys:write\n"));
+        assert!(list_text(&over, true, NOW)
+            .contains("    Rotation: previous secret stopped at 2026-11-25T00:00:00Z\n"));
+    }
+
+    #[test]
+    fn json_has_the_lifecycle_fields_but_no_hash() {
+        let mut key = lifecycle("2026-11-25T02:17:14.316000Z");
+        key.disabled = Some(true);
+        key.disabled_at = Some("2026-11-25T01:19:00.000000Z".into());
+        let v: Value = serde_json::from_str(&public_json(&key, NOW)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "id": "key_r", "name": "Rotated", "status": "disabled",
+                "scopes": ["read", "keys:write"],
+                "created_at": "2026-11-25T01:17:14.316000Z", "created_by": "ann@build-01",
+                "updated_at": "2026-11-25T01:20:00.000000Z", "updated_by": "bob@build-02",
+                "expires_at": null, "expired": false, "disabled": true,
+                "disabled_at": "2026-11-25T01:19:00.000000Z",
+                "previous_expires_at": "2026-11-25T02:17:14.316000Z",
+                "metadata": {"team": "core"},
+            })
+        );
+        let plain: Value =
+            serde_json::from_str(&public_json(&record("key_a", "A", None), NOW)).unwrap();
+        assert_eq!(
+            (&plain["status"], &plain["scopes"], &plain["disabled"]),
+            (&json!("active"), &json!([]), &json!(false))
+        );
+        assert_eq!(plain["previous_expires_at"], Value::Null);
+    }
+
+    #[test]
+    fn show_tells_the_whole_lifecycle() {
+        let mut key = lifecycle("2026-11-25T02:17:14.316000Z");
+        assert_eq!(
+            show_text(&key, NOW),
+            "\nAPI key:\n  ID:      key_r\n  Name:    Rotated\n  \
+             Created: 2026-11-25T01:17:14.316000Z by ann@build-01\n  \
+             Updated: 2026-11-25T01:20:00.000000Z by bob@build-02\n  Expires: never\n  \
+             Status:  rotating\n  Scopes:  read,keys:write\n  Disabled: no\n  \
+             Rotation: previous secret valid until 2026-11-25T02:17:14.316000Z\n  \
+             Secret:  stored hashed (SHA-256)\n  Metadata: {\n    \"team\": \"core\"\n  }\n"
+        );
+        key.disabled = Some(true);
+        key.disabled_at = Some("2026-11-25T01:19:00.000000Z".into());
+        key.previous_expires_at = Some("later".into());
+        let text = show_text(&key, NOW);
+        assert!(text.contains("  Status:  disabled\n"), "{text}");
+        assert!(
+            text.contains("  Disabled: yes, since 2026-11-25T01:19:00.000000Z\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  Rotation: previous secret never verifies (unreadable previous_expires_at later)\n"
+            ),
+            "{text}"
+        );
+        let plain = show_text(&record("key_a", "A", None), NOW);
+        for line in [
+            "  Scopes:  -\n",
+            "  Disabled: no\n",
+            "  Rotation: -\n",
+            "  Updated: -\n",
+        ] {
+            assert!(plain.contains(line), "{line}{plain}");
+        }
+    }
+
+    #[test]
+    fn nothing_but_create_and_rotate_shows_a_secret() {
         let mut legacy = record("key_l", "Legacy", Some("soon"));
         legacy.secret = Some("sec_TOPSECRET".into());
-        let keys = [legacy.clone(), record("key_h", "Hashed", None)];
+        let rotated = lifecycle("2026-11-25T02:17:14.316000Z");
+        let keys = [
+            legacy.clone(),
+            record("key_h", "Hashed", None),
+            rotated.clone(),
+        ];
         for text in [
+            list_text(&keys, false, NOW),
             list_text(&keys, true, NOW),
             list_json(&keys, NOW),
             show_text(&legacy, NOW),
+            show_text(&rotated, NOW),
             public_json(&legacy, NOW),
+            public_json(&rotated, NOW),
+            toggled_text(&Toggled {
+                record: rotated.clone(),
+                changed: true,
+            }),
+            toggled_json(&Toggled {
+                record: rotated.clone(),
+                changed: true,
+            }),
         ] {
             assert!(
-                !text.contains("TOPSECRET") && !text.contains(&"ab".repeat(32)),
+                !text.contains("TOPSECRET")
+                    && !text.contains(&"ab".repeat(32))
+                    && !text.contains(&"cd".repeat(32)),
                 "{text}"
             );
         }
@@ -214,6 +508,88 @@ mod tests {
         assert_eq!(
             legacy.status(NOW).to_string(),
             "expired (unreadable expires_at)"
+        );
+    }
+
+    #[test]
+    fn rotated_block_and_json() {
+        let rotated = Rotated {
+            record: lifecycle("2026-11-25T02:17:14.316000Z"),
+            secret: "sec_0new".into(),
+            replaced_previous: false,
+        };
+        assert_eq!(
+            rotated_text(&rotated, NOW),
+            "\nRotated API key:\n  ID:     key_r\n  Secret: sec_0new\n  Name:   Rotated\n  \
+             Previous secret valid until: 2026-11-25T02:17:14.316000Z\n\n\
+             ⚠️  Save the SECRET securely - it will not be shown again!\n    \
+             Use the ID for reference and logging.\n"
+        );
+        let v: Value = serde_json::from_str(&rotated_json(&rotated)).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": "key_r", "secret": "sec_0new", "name": "Rotated",
+                   "previous_expires_at": "2026-11-25T02:17:14.316000Z", "replaced_previous": false})
+        );
+        let mut again = Rotated {
+            replaced_previous: true,
+            ..rotated
+        };
+        again.record.previous_secret_hash = None;
+        again.record.previous_expires_at = None;
+        again.record.disabled = Some(true);
+        let text = rotated_text(&again, NOW);
+        for line in [
+            "  Previous secret: stopped working now (no grace period)\n\n",
+            "⚠️  The key was still rotating: the secret before the previous one stopped working now.\n",
+            "⚠️  The key is disabled: neither secret verifies until it is enabled again.\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
+        let v: Value = serde_json::from_str(&rotated_json(&again)).unwrap();
+        assert_eq!(
+            (&v["previous_expires_at"], &v["replaced_previous"]),
+            (&Value::Null, &json!(true))
+        );
+    }
+
+    #[test]
+    fn toggled_says_what_changed() {
+        let mut off = Toggled {
+            record: KeyRecord {
+                disabled: Some(true),
+                disabled_at: Some("2026-11-25T01:19:00.000000Z".into()),
+                ..record("key_a", "Billing", None)
+            },
+            changed: true,
+        };
+        assert_eq!(
+            toggled_text(&off),
+            "✓ Disabled API key 'key_a' (Billing).\n"
+        );
+        let v: Value = serde_json::from_str(&toggled_json(&off)).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": "key_a", "name": "Billing", "disabled": true,
+                   "disabled_at": "2026-11-25T01:19:00.000000Z", "changed": true})
+        );
+        off.changed = false;
+        assert_eq!(
+            toggled_text(&off),
+            "API key 'key_a' (Billing) is already disabled; nothing changed.\n"
+        );
+        let on = Toggled {
+            record: record("key_a", "Billing", None),
+            changed: true,
+        };
+        assert_eq!(toggled_text(&on), "✓ Enabled API key 'key_a' (Billing).\n");
+        let still = Toggled {
+            changed: false,
+            ..on
+        };
+        assert_eq!(
+            toggled_text(&still),
+            "API key 'key_a' (Billing) is already enabled; nothing changed.\n"
         );
     }
 
@@ -244,8 +620,21 @@ mod tests {
             (Some("key_n"), Some("sec_0abc"))
         );
         assert_eq!(v["metadata"], json!({"team": "core"}));
+        assert_eq!(v["scopes"], json!([]));
         let p: Value = serde_json::from_str(&public_json(&c.record, NOW)).unwrap();
         assert_eq!(p["expired"], false);
         assert!(p.get("secret_hash").is_none() && p.get("secret").is_none());
+        let scoped = Created {
+            record: KeyRecord {
+                scopes: Some(vec!["read".into(), "write".into()]),
+                ..c.record
+            },
+            ..c
+        };
+        assert!(created_text(&scoped).contains(
+            "  Name:   New\n  Scopes: read,write\n  Created: 2026-11-25T01:17:14.316000Z\n"
+        ));
+        let v: Value = serde_json::from_str(&created_json(&scoped)).unwrap();
+        assert_eq!(v["scopes"], json!(["read", "write"]));
     }
 }

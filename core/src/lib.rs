@@ -15,6 +15,7 @@ mod error;
 mod generate;
 mod hash;
 mod keyset;
+mod limit;
 mod outcome;
 mod record;
 mod request;
@@ -29,6 +30,7 @@ pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{Key, KeySet};
+pub use limit::{Bucket, RateLimit};
 pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;
 pub use request::{

@@ -35,6 +35,37 @@ impl Setup {
         cli(args, &self.env())
     }
 
+    /// Runs the CLI, expecting success; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// Runs the CLI with `--json`, expecting success; the object it printed.
+    fn ok_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// `POST /verify` needing `scopes`: (status, code).
+    fn verify_scoped(&self, secret: &str, scopes: &[&str]) -> (u16, String) {
+        let body = json!({"api_key": secret, "required_scopes": scopes}).to_string();
+        let (status, body) =
+            self.server
+                .post("/verify", &body, &[("Content-Type", "application/json")]);
+        (
+            status,
+            body["code"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// `POST /verify`: (status, code).
+    fn code(&self, secret: &Value) -> (u16, String) {
+        self.verify_scoped(secret.as_str().unwrap(), &[])
+    }
+
     fn create_json(&self, name: &str, extra: &[&str]) -> Value {
         let mut args = vec!["create", "--name", name, "--json"];
         args.extend_from_slice(extra);
@@ -217,6 +248,41 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
             "Error: API key not found: key_nope",
         ),
         (&["explode"], 2, "unknown command 'explode'"),
+        (
+            &["disable", "key_nope"],
+            1,
+            "Error: API key not found: key_nope",
+        ),
+        (
+            &["enable", "key_nope", "--json"],
+            1,
+            "Error: API key not found: key_nope",
+        ),
+        (
+            &["rotate", "key_nope", "--grace", "0"],
+            1,
+            "Error: API key not found: key_nope",
+        ),
+        (
+            &["create", "--name", "x", "--scopes", "read,write all"],
+            2,
+            "error: create: --scopes: scope 'write all' contains a space",
+        ),
+        (
+            &["create", "--name", "x", "--scopes", "read,"],
+            2,
+            "error: create: --scopes: a scope must not be empty, got 'read,'",
+        ),
+        (
+            &["rotate", "key_nope", "--grace", "soon"],
+            2,
+            "error: rotate: --grace: expected 0 or a number and a unit",
+        ),
+        (
+            &["rotate", "key_nope", "--grace", "-5m"],
+            2,
+            "--grace: expected 0",
+        ),
     ];
     for (args, code, needle) in cases {
         let out = s.run(args);
@@ -346,4 +412,270 @@ fn a_change_rewrites_only_the_records_it_touches() {
     let text = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
     assert!(!text.contains(created["id"].as_str().unwrap()));
     assert!(text.contains(r#""custom": {"a": [1, 2]}"#), "{text}");
+}
+
+#[test]
+fn scopes_decide_what_a_key_may_do() {
+    let s = Setup::new("scopes");
+    let key = s.create_json(
+        "Reader",
+        &["--scopes", "read,reports:write", "--scopes=read,admin"],
+    );
+    assert_eq!(key["scopes"], json!(["read", "reports:write", "admin"]));
+    let secret = key["secret"].as_str().unwrap();
+    assert_eq!(s.verify_scoped(secret, &[]), (200, "VALID".into()));
+    assert_eq!(
+        s.verify_scoped(secret, &["reports:write", "read"]),
+        (200, "VALID".into())
+    );
+    assert_eq!(
+        s.verify_scoped(secret, &["read", "billing"]),
+        (403, "INSUFFICIENT_SCOPE".into())
+    );
+    let (_, body) = s.server.verify(secret);
+    assert_eq!(body["scopes"], json!(["read", "reports:write", "admin"]));
+    let shown = s.ok(&["show", key["id"].as_str().unwrap()]);
+    assert!(
+        shown.contains("  Scopes:  read,reports:write,admin\n"),
+        "{shown}"
+    );
+    let unscoped = s.create_json("Plain", &[]);
+    assert_eq!(
+        s.verify_scoped(unscoped["secret"].as_str().unwrap(), &["read"]),
+        (403, "INSUFFICIENT_SCOPE".into())
+    );
+}
+
+#[test]
+fn a_disabled_key_is_refused_until_enabled() {
+    let s = Setup::new("disable");
+    let key = s.create_json("Batch job", &[]);
+    let id = key["id"].as_str().unwrap();
+    let secret = &key["secret"];
+
+    assert_eq!(
+        s.ok(&["disable", id]),
+        format!("✓ Disabled API key '{id}' (Batch job).\n✓ Service refreshed - 1 keys loaded\n")
+    );
+    assert_eq!(s.code(secret), (403, "DISABLED".into()));
+    let again = s.ok(&["disable", id]);
+    assert!(
+        again.starts_with(&format!(
+            "API key '{id}' (Batch job) is already disabled; nothing changed.\n"
+        )),
+        "{again}"
+    );
+    let shown = s.ok_json(&["show", id]);
+    assert_eq!(
+        (&shown["status"], &shown["disabled"]),
+        (&json!("disabled"), &json!(true))
+    );
+    assert!(shown["disabled_at"].as_str().unwrap().ends_with('Z'));
+
+    let enabled = s.ok_json(&["enable", id]);
+    assert_eq!(
+        enabled,
+        json!({"id": id, "name": "Batch job", "disabled": false, "disabled_at": null, "changed": true})
+    );
+    assert_eq!(s.code(secret), (200, "VALID".into()));
+    assert!(!s.ok_json(&["enable", id, "--no-refresh"])["changed"]
+        .as_bool()
+        .unwrap());
+
+    // Without a refresh the server keeps the old state until it reloads.
+    s.ok(&["disable", id, "--no-refresh"]);
+    assert_eq!(s.code(secret), (200, "VALID".into()));
+    s.ok(&["refresh"]);
+    assert_eq!(s.code(secret), (403, "DISABLED".into()));
+}
+
+#[test]
+fn rotation_keeps_the_old_secret_for_the_grace_period_only() {
+    let s = Setup::new("rotate");
+    let first = s.create_json(
+        "Billing",
+        &["--scopes", "read", "--metadata", r#"{"team": "payments"}"#],
+    );
+    let id = first["id"].as_str().unwrap();
+
+    let text = s.ok(&["rotate", id, "--grace", "10m"]);
+    assert!(
+        text.starts_with(&format!(
+            "\nRotated API key:\n  ID:     {id}\n  Secret: sec_0"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  Name:   Billing\n  Previous secret valid until: "),
+        "{text}"
+    );
+    assert!(text.contains("⚠️  Save the SECRET securely - it will not be shown again!"));
+    assert!(
+        text.ends_with("✓ Service refreshed - 1 keys loaded\n"),
+        "{text}"
+    );
+    assert!(!text.contains("still rotating"), "{text}");
+    let second = json!(text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Secret: "))
+        .unwrap());
+    assert_eq!(s.code(&first["secret"]), (200, "VALID".into()));
+    assert_eq!(s.code(&second), (200, "VALID".into()));
+    // The old secret verifies as the same key: same id, name, metadata and scopes.
+    let (_, old) = s.server.verify(first["secret"].as_str().unwrap());
+    let (_, new) = s.server.verify(second.as_str().unwrap());
+    assert_eq!(old, new);
+    assert_eq!(
+        (&new["key_id"], &new["metadata"], &new["scopes"]),
+        (&json!(id), &json!({"team": "payments"}), &json!(["read"]))
+    );
+    assert_eq!(s.ok_json(&["show", id])["status"], "rotating");
+
+    // Rotating again within the grace period: the first secret stops, and the output says so.
+    let text = s.ok(&["rotate", id]);
+    assert!(
+        text.contains("⚠️  The key was still rotating: the secret before the previous one stopped working now.\n"),
+        "{text}"
+    );
+    let third = json!(text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Secret: "))
+        .unwrap());
+    assert_eq!(s.code(&first["secret"]), (403, "NOT_FOUND".into()));
+    assert_eq!(s.code(&second), (200, "VALID".into()));
+    assert_eq!(s.code(&third), (200, "VALID".into()));
+
+    // No grace: the old secret stops at once.
+    let fourth = s.ok_json(&["rotate", id, "--grace", "0"]);
+    assert_eq!(
+        (
+            &fourth["id"],
+            &fourth["name"],
+            &fourth["previous_expires_at"],
+            &fourth["replaced_previous"]
+        ),
+        (&json!(id), &json!("Billing"), &Value::Null, &json!(true))
+    );
+    assert_eq!(s.code(&third), (403, "NOT_FOUND".into()));
+    assert_eq!(s.code(&second), (403, "NOT_FOUND".into()));
+    assert_eq!(s.code(&fourth["secret"]), (200, "VALID".into()));
+    assert_eq!(s.ok_json(&["show", id])["status"], "active");
+
+    let stored = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
+    for secret in [&first["secret"], &second, &third, &fourth["secret"]] {
+        assert!(
+            !stored.contains(&secret.as_str().unwrap()[5..]),
+            "a secret in the keys file"
+        );
+    }
+    for args in [
+        vec!["list", "--detailed"],
+        vec!["list", "--json"],
+        vec!["show", id],
+    ] {
+        let out = s.ok(&args);
+        assert!(
+            !out.contains(&fourth["secret"].as_str().unwrap()[5..]),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn list_and_show_tell_status_scopes_and_who_changed_what() {
+    let s = Setup::new("status");
+    let active = s.create_json("Active", &["--scopes", "read"]);
+    s.create_json("Expired", &["--expires-at", "2020-01-01"]);
+    let disabled = s.create_json("Disabled", &[]);
+    let rotating = s.create_json("Rotating", &[]);
+    s.ok(&["disable", disabled["id"].as_str().unwrap(), "--no-refresh"]);
+    let mut env = s.env();
+    env.push(("HEARE_AUTH_ACTOR", "deploy-bot"));
+    let out = cli(
+        &["rotate", rotating["id"].as_str().unwrap(), "--no-refresh"],
+        &env,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let table = s.ok(&["list"]);
+    assert!(
+        table.contains(&format!(
+            "{:<30} {:<35} {:<15} {:<10} {}\n",
+            "Name", "Key ID", "Created", "Status", "Scopes"
+        )),
+        "{table}"
+    );
+    for (name, status, scopes) in [
+        ("Active", "active", "read"),
+        ("Expired", "expired", "-"),
+        ("Disabled", "disabled", "-"),
+        ("Rotating", "rotating", "-"),
+    ] {
+        let row = table.lines().find(|l| l.starts_with(name)).unwrap();
+        assert!(row.ends_with(&format!(" {status:<10} {scopes}")), "{row}");
+    }
+    let listed: Value = serde_json::from_str(&s.ok(&["list", "--json"])).unwrap();
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["active", "expired", "disabled", "rotating"]);
+    for key in listed.as_array().unwrap() {
+        let fields: Vec<&str> = key
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            !fields
+                .iter()
+                .any(|f| f.contains("secret") || f.contains("hash")),
+            "{fields:?}"
+        );
+    }
+
+    // Who: HEARE_AUTH_ACTOR when set, else user@host (no USER here: unknown@host).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let default_actor = format!("unknown@{host}");
+    let rotated = &listed[3];
+    assert_eq!(
+        (&rotated["created_by"], &rotated["updated_by"]),
+        (&json!(default_actor), &json!("deploy-bot"))
+    );
+    assert!(rotated["previous_expires_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert_eq!(listed[0]["updated_by"], json!(default_actor));
+    assert_eq!(listed[0]["created_at"], listed[0]["updated_at"]);
+
+    let detailed = s.ok(&["list", "--detailed"]);
+    assert!(
+        detailed.contains("    Rotation: previous secret valid until "),
+        "{detailed}"
+    );
+    assert!(detailed.contains("    Disabled at: "), "{detailed}");
+    assert!(
+        detailed.contains(&format!(" by {default_actor}   Updated: ")),
+        "{detailed}"
+    );
+
+    let shown = s.ok(&["show", rotating["id"].as_str().unwrap()]);
+    for line in [
+        "  Status:  rotating\n",
+        "  Scopes:  -\n",
+        "  Disabled: no\n",
+        "  Rotation: previous secret valid until ",
+        " by deploy-bot\n",
+        "  Secret:  stored hashed (SHA-256)\n",
+    ] {
+        assert!(shown.contains(line), "{line}\n{shown}");
+    }
+    assert_eq!(s.code(&active["secret"]), (200, "VALID".into()));
 }

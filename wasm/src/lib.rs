@@ -3,19 +3,52 @@
 //! Each export wraps a plain `*_impl` function that returns `Result`, so the logic is tested
 //! natively and the JS side only converts values and errors.
 
-use heare_auth_core::{check_headers, decrypt_file, verify_request, KeySet, UnixMillis, MAX_BODY};
-use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
+use heare_auth_core::{
+    authorize, check_headers, decrypt_file, verify_request, KeySet, UnixMillis, MAX_BODY,
+};
+use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
-const VERIFY_BODY: &str = r#"
-/** The `/verify` body: a valid key's id, name and metadata, or why not. */
+const TYPES: &str = r#"
+/**
+ * A verification's code: `VALID`, or why not. Codes may be added: treat any code you do not
+ * know as a failure.
+ */
+export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | (string & {});
+
+/**
+ * The `/verify` body: a valid key's id, name, metadata, scopes and expiry (RFC 3339, or null
+ * when it never expires), or why not: `error` for people, `code` for programs.
+ */
 export type VerifyBody =
-  | { valid: true; key_id: string; name: string; metadata: Record<string, unknown> }
-  | { valid: false; error: string };
+  | {
+      valid: true;
+      key_id: string;
+      name: string;
+      metadata: Record<string, unknown>;
+      code: "VALID";
+      scopes: string[];
+      expires_at: string | null;
+    }
+  | { valid: false; error: string; code: Code };
 
 /** An answer to a `/verify` request: the HTTP status and the JSON body, byte for byte the server's. */
 export type Reply = { status: number; body: string };
+
+/**
+ * An answer to a forward-auth request, the server's `/auth`: 200 with the key's identity in
+ * `x-key-id`, `x-key-name`, `x-key-scopes` and `x-key-metadata`; 401 (no key, or one that is
+ * unknown, expired or disabled) or 403 (a demanded scope missing) with `www-authenticate`.
+ * Header names are in lower case. `body` is JSON text; `code` is `MISSING_KEY` when no key was
+ * presented, else the verification's code.
+ */
+export type AuthReply = {
+  status: 200 | 401 | 403;
+  headers: [string, string][];
+  body: string;
+  code: "MISSING_KEY" | Code;
+};
 "#;
 
 #[wasm_bindgen]
@@ -49,34 +82,53 @@ impl Verifier {
         Verifier::load_impl(&bytes, storage_secret.as_deref()).map_err(js_error)
     }
 
-    /// `verify(secret, nowMs?)`: the `/verify` body as an object, `{valid: true, key_id, name,
-    /// metadata}` or `{valid: false, error}`. `nowMs` defaults to `Date.now()`.
+    /// `verify(secret, nowMs?, requiredScopes?)`: the `/verify` body as an object, `{valid: true,
+    /// key_id, name, metadata, code, scopes, expires_at}` or `{valid: false, error, code}`. The key
+    /// must hold every scope in `requiredScopes` (an array of strings). `nowMs` defaults to
+    /// `Date.now()`.
     #[wasm_bindgen(unchecked_return_type = "VerifyBody")]
     pub fn verify(
         &self,
         secret: &str,
-        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+        // Typed by hand: a parameter with a declared type stops wasm-bindgen from marking the
+        // ones before it optional.
+        #[wasm_bindgen(js_name = nowMs, unchecked_optional_param_type = "number | null")]
+        now_ms: Option<f64>,
+        #[wasm_bindgen(
+            js_name = requiredScopes,
+            unchecked_optional_param_type = "string[] | null"
+        )]
+        required_scopes: Option<JsValue>,
     ) -> Result<JsValue, JsError> {
-        let body = self.verify_json(secret, now_ms)?;
-        json_parse(&body).map_err(|_| JsError::new("the verifier produced invalid JSON"))
+        let body = self.verify_json(secret, now_ms, required_scopes)?;
+        json_parse(&body).map_err(|_| js_error("the verifier produced invalid JSON"))
     }
 
-    /// `verifyJson(secret, nowMs?)`: the `/verify` body as JSON text, byte for byte what the
-    /// server answers.
+    /// `verifyJson(secret, nowMs?, requiredScopes?)`: the `/verify` body as JSON text, byte for
+    /// byte what the server answers.
     #[wasm_bindgen(js_name = verifyJson)]
     pub fn verify_json(
         &self,
         secret: &str,
-        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+        // Typed by hand: a parameter with a declared type stops wasm-bindgen from marking the
+        // ones before it optional.
+        #[wasm_bindgen(js_name = nowMs, unchecked_optional_param_type = "number | null")]
+        now_ms: Option<f64>,
+        #[wasm_bindgen(
+            js_name = requiredScopes,
+            unchecked_optional_param_type = "string[] | null"
+        )]
+        required_scopes: Option<JsValue>,
     ) -> Result<String, JsError> {
         let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
-        Ok(self.verify_json_impl(secret, now))
+        let required = scopes_of(required_scopes)?;
+        Ok(self.verify_json_impl(secret, now, &required))
     }
 
     /// `verifyRequest(contentType, body, nowMs?)`: the answer to a `POST /verify` request with
     /// this `Content-Type` (`null` or `undefined` when absent) and body (a string, `Uint8Array`
-    /// or `ArrayBuffer`), as `{status, body}`: what the server answers, status and bytes alike.
-    /// `nowMs` defaults to `Date.now()`.
+    /// or `ArrayBuffer`, `{"api_key": "...", "required_scopes": [...]}`), as `{status, body}`:
+    /// what the server answers, status and bytes alike. `nowMs` defaults to `Date.now()`.
     #[wasm_bindgen(js_name = verifyRequest, unchecked_return_type = "Reply")]
     pub fn verify_request(
         &self,
@@ -88,6 +140,28 @@ impl Verifier {
         let body = bytes_of(&body, "the body")?;
         self.verify_request_impl(content_type.as_deref(), &body, now)
             .to_js()
+    }
+
+    /// `authorize(authorization, xApiKey, query, nowMs?)`: the answer to a forward-auth request
+    /// with these `Authorization` and `X-API-Key` headers and query (without the `?`; its `scope`
+    /// parameters are the scopes demanded), each `null` or `undefined` when absent, as `{status,
+    /// headers, body, code}`: what the server's `/auth` answers. `nowMs` defaults to `Date.now()`.
+    #[wasm_bindgen(unchecked_return_type = "AuthReply")]
+    pub fn authorize(
+        &self,
+        authorization: Option<String>,
+        #[wasm_bindgen(js_name = xApiKey)] x_api_key: Option<String>,
+        query: Option<String>,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+    ) -> Result<JsValue, JsError> {
+        let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
+        self.authorize_impl(
+            authorization.as_deref(),
+            x_api_key.as_deref(),
+            query.as_deref(),
+            now,
+        )
+        .to_js()
     }
 
     /// The number of keys loaded.
@@ -116,9 +190,14 @@ impl Verifier {
         Ok(Verifier { keys, warnings })
     }
 
-    /// The `/verify` body for `secret` at `now`.
-    pub fn verify_json_impl(&self, secret: &str, now: UnixMillis) -> String {
-        self.keys.verify(secret, now, &[] as &[&str]).to_json()
+    /// The `/verify` body for `secret` at `now`, demanding `required_scopes`.
+    pub fn verify_json_impl<S: AsRef<str>>(
+        &self,
+        secret: &str,
+        now: UnixMillis,
+        required_scopes: &[S],
+    ) -> String {
+        self.keys.verify(secret, now, required_scopes).to_json()
     }
 
     /// The answer to a `/verify` request with `content_type` and `body` at `now`.
@@ -132,6 +211,23 @@ impl Verifier {
         Reply {
             status: verified.status(),
             body: verified.to_json(),
+        }
+    }
+
+    /// The answer to a forward-auth request with these headers and query at `now`.
+    pub fn authorize_impl(
+        &self,
+        authorization: Option<&str>,
+        x_api_key: Option<&str>,
+        query: Option<&str>,
+        now: UnixMillis,
+    ) -> AuthReply {
+        let answer = authorize(&self.keys, authorization, x_api_key, query, now);
+        AuthReply {
+            status: answer.status(),
+            headers: answer.headers(),
+            body: answer.to_json(),
+            code: answer.code(),
         }
     }
 }
@@ -172,13 +268,52 @@ pub struct Reply {
 impl Reply {
     /// As a plain JS object, `{status, body}`.
     fn to_js(&self) -> Result<JsValue, JsError> {
-        let object = Object::new();
-        let set = |name: &str, value: JsValue| Reflect::set(&object, &name.into(), &value);
-        set("status", self.status.into())
-            .and_then(|_| set("body", self.body.as_str().into()))
-            .map_err(|_| JsError::new("could not build the reply object"))?;
-        Ok(object.into())
+        object(&[
+            ("status", self.status.into()),
+            ("body", self.body.as_str().into()),
+        ])
     }
+}
+
+/// A forward-auth answer: the status, the headers (names in lower case), the JSON body and the
+/// code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthReply {
+    /// The HTTP status: 200, 401 or 403.
+    pub status: u16,
+    /// The headers to answer with, or on 200 to pass upstream.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+    /// `MISSING_KEY`, or the verification's code.
+    pub code: &'static str,
+}
+
+impl AuthReply {
+    /// As a plain JS object, `{status, headers: [[name, value], ...], body, code}`.
+    fn to_js(&self) -> Result<JsValue, JsError> {
+        let headers: Array = self
+            .headers
+            .iter()
+            .map(|(name, value)| Array::of2(&(*name).into(), &value.as_str().into()))
+            .collect();
+        object(&[
+            ("status", self.status.into()),
+            ("headers", headers.into()),
+            ("body", self.body.as_str().into()),
+            ("code", self.code.into()),
+        ])
+    }
+}
+
+/// A plain JS object with these properties.
+fn object(properties: &[(&str, JsValue)]) -> Result<JsValue, JsError> {
+    let object = Object::new();
+    for (name, value) in properties {
+        Reflect::set(&object, &(*name).into(), value)
+            .map_err(|_| js_error("could not build the reply object"))?;
+    }
+    Ok(object.into())
 }
 
 /// The answer to a `/verify` request refused on its headers alone, or `None` when its body may
@@ -217,6 +352,20 @@ fn now_impl(now_ms: f64) -> Result<UnixMillis, String> {
             "expected nowMs as a finite number of milliseconds, got {now_ms}"
         ))
     }
+}
+
+/// The scopes in `requiredScopes`: an array of strings, or none when `null` or `undefined`.
+fn scopes_of(value: Option<JsValue>) -> Result<Vec<String>, JsError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let strings = Array::is_array(&value)
+        .then(|| {
+            let array: &Array = value.unchecked_ref();
+            array.iter().map(|s| s.as_string()).collect()
+        })
+        .flatten();
+    strings.ok_or_else(|| js_error("expected requiredScopes as an array of strings"))
 }
 
 /// The bytes of `what` (the keys file, a body) given as a string, `Uint8Array` or `ArrayBuffer`.

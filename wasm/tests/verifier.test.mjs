@@ -1,5 +1,5 @@
-// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json and
-// requests.json), which the native core tests also run, and the JS API around them. Build the
+// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json, requests.json
+// and auth.json), which the native core tests also run, and the JS API around them. Build the
 // package first: `make wasm`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -19,6 +19,7 @@ initSync({ module: readFileSync(wasmPath) });
 
 const vectors = JSON.parse(readFileSync(here("../../tests/vectors/verify.json"), "utf8"));
 const requests = requestVectors();
+const auth = JSON.parse(readFileSync(here("../../tests/vectors/auth.json"), "utf8"));
 
 function fileOf(suite) {
   return suite.file_text ?? JSON.stringify(suite.file);
@@ -26,6 +27,7 @@ function fileOf(suite) {
 
 test("the shared vectors give the expected answers", () => {
   let cases = 0;
+  let scoped = 0;
   let rejected = 0;
   for (const suite of vectors.suites) {
     if (suite.error !== undefined) {
@@ -40,14 +42,18 @@ test("the shared vectors give the expected answers", () => {
     const verifier = new Verifier(fileOf(suite), suite.storage_secret);
     assert.deepEqual(verifier.warnings, suite.warnings ?? [], `${suite.name}: warnings`);
     for (const c of suite.cases) {
-      const body = verifier.verify(c.secret, c.now);
-      assert.deepEqual(body, c.expected, `${suite.name}: ${JSON.stringify(c.secret)}`);
-      assert.deepEqual(JSON.parse(verifier.verifyJson(c.secret, c.now)), c.expected);
+      const shown = `${suite.name}: ${JSON.stringify([c.secret, c.required_scopes])}`;
+      const body = verifier.verify(c.secret, c.now, c.required_scopes);
+      assert.deepEqual(body, c.expected, shown);
+      const text = verifier.verifyJson(c.secret, c.now, c.required_scopes);
+      assert.deepEqual(JSON.parse(text), c.expected, shown);
       cases += 1;
+      if (c.required_scopes !== undefined) scoped += 1;
     }
     verifier.free();
   }
   assert.ok(cases >= 30 && rejected >= 10, `${cases} cases, ${rejected} rejected files`);
+  assert.ok(scoped >= 5, `${scoped} cases with required_scopes`);
 });
 
 test("every shared request gets the expected status and body", () => {
@@ -68,6 +74,30 @@ test("every shared request gets the expected status and body", () => {
   }
   assert.ok(requests.cases.length >= 20, `${requests.cases.length} cases`);
   assert.ok(declaredTooLarge >= 1, "no case over the body limit");
+  verifier.free();
+});
+
+test("every shared forward-auth request gets the expected status, headers and body", () => {
+  const verifier = new Verifier(JSON.stringify(auth.file));
+  for (const c of auth.cases) {
+    const reply = verifier.authorize(c.authorization, c.x_api_key, c.query, auth.now);
+    assert.deepEqual(Object.keys(reply), ["status", "headers", "body", "code"], c.name);
+    assert.equal(reply.status, c.status, `${c.name}: ${reply.body}`);
+    const names = reply.headers.map(([name]) => name);
+    assert.equal(new Set(names).size, names.length, `${c.name}: a header twice`);
+    // A Headers object takes them as they are: valid names and values.
+    const headers = new Headers(reply.headers);
+    for (const [name, value] of Object.entries(c.headers)) {
+      assert.equal(headers.get(name), value, `${c.name}: ${name}`);
+    }
+    for (const name of c.absent_headers) {
+      assert.equal(headers.has(name), false, `${c.name}: ${name} present`);
+    }
+    const body = JSON.parse(reply.body);
+    assert.deepEqual(body, c.body, c.name);
+    assert.equal(reply.code, body.code, c.name);
+  }
+  assert.ok(auth.cases.length >= 12, `${auth.cases.length} cases`);
   verifier.free();
 });
 
@@ -101,7 +131,7 @@ test("checkRequestHeaders refuses a wrong type or a declared length over maxBody
 const secret = "sec_0VPq2bPUnvQHkq0wC8XP0Mt1LrX2H4ZyHfRtfLZ9xQhAF7dkcJfBXy3Wq1cDmz";
 const keysFile = JSON.stringify({
   keys: [
-    { id: "key_live", secret, name: "Live", metadata: { team: "edge" } },
+    { id: "key_live", secret, name: "Live", scopes: ["read", "write"], metadata: { team: "edge" } },
     { id: "key_past", secret: "sec_past", name: "Past", expires_at: "2020-01-01T00:00:00Z" },
     { id: "key_soon", secret: "sec_soon", name: "Soon", expires_at: "2999-01-01" },
   ],
@@ -160,10 +190,81 @@ test("the JSON text is the server's body, byte for byte", () => {
   const verifier = new Verifier(keysFile);
   assert.equal(
     verifier.verifyJson(secret, 0),
-    '{"valid":true,"key_id":"key_live","name":"Live","metadata":{"team":"edge"}}',
+    '{"valid":true,"key_id":"key_live","name":"Live","metadata":{"team":"edge"},' +
+      '"code":"VALID","scopes":["read","write"],"expires_at":null}',
   );
-  assert.equal(verifier.verifyJson("sec_nope", 0), '{"valid":false,"error":"Invalid API key"}');
-  assert.equal(verifier.verifyJson("", 0), '{"valid":false,"error":"Invalid API key"}');
+  const notFound = '{"valid":false,"error":"Invalid API key","code":"NOT_FOUND"}';
+  assert.equal(verifier.verifyJson("sec_nope", 0), notFound);
+  assert.equal(verifier.verifyJson("", 0), notFound);
+  assert.equal(
+    verifier.verifyJson("sec_past", Date.parse("2020-01-01T00:00:01Z")),
+    '{"valid":false,"error":"Invalid API key","code":"EXPIRED"}',
+  );
+  assert.equal(
+    verifier.verifyJson(secret, 0, ["admin"]),
+    '{"valid":false,"error":"Insufficient scope","code":"INSUFFICIENT_SCOPE"}',
+  );
+});
+
+test("requiredScopes is an array of strings, every one of which the key must hold", () => {
+  const verifier = new Verifier(keysFile);
+  for (const required of [undefined, null, [], ["read"], ["write", "read"]]) {
+    assert.equal(verifier.verify(secret, undefined, required).valid, true, `${required}`);
+    assert.equal(JSON.parse(verifier.verifyJson(secret, null, required)).valid, true);
+  }
+  for (const required of [["read", "admin"], ["READ"], ["rea"], [""]]) {
+    const body = verifier.verify(secret, undefined, required);
+    assert.equal(body.code, "INSUFFICIENT_SCOPE", `${required}`);
+  }
+  assert.equal(verifier.verify("sec_soon", undefined, ["read"]).code, "INSUFFICIENT_SCOPE");
+  // Anything else throws rather than demanding nothing.
+  const notArrays = ["read", "", 42, {}, { length: 1, 0: "read" }, new Set(["read"])];
+  for (const bad of [...notArrays, ["read", 1], [null]]) {
+    assert.throws(
+      () => verifier.verify(secret, undefined, bad),
+      /expected requiredScopes as an array of strings/,
+      `${JSON.stringify(bad)}`,
+    );
+    assert.throws(
+      () => verifier.verifyJson(secret, undefined, bad),
+      /expected requiredScopes as an array of strings/,
+    );
+  }
+});
+
+test("authorize takes each header and the query as a string, null or undefined", () => {
+  const verifier = new Verifier(keysFile);
+  for (const args of [
+    [`Bearer ${secret}`],
+    [`Bearer ${secret}`, undefined, "scope=read"],
+    [null, secret, null],
+    [undefined, secret, "scope=write,read"],
+  ]) {
+    const reply = verifier.authorize(...args);
+    assert.equal(reply.status, 200, `${args}: ${reply.body}`);
+    assert.deepEqual(reply.headers, [
+      ["x-key-id", "key_live"],
+      ["x-key-name", "Live"],
+      ["x-key-scopes", "read,write"],
+      ["x-key-metadata", Buffer.from('{"team":"edge"}').toString("base64url")],
+    ]);
+    assert.deepEqual(JSON.parse(reply.body), { code: "VALID", key_id: "key_live" });
+  }
+  const none = verifier.authorize();
+  assert.deepEqual([none.status, none.code], [401, "MISSING_KEY"]);
+  assert.deepEqual(none.headers, [["www-authenticate", 'Bearer realm="heare-auth"']]);
+  const lacking = verifier.authorize(null, secret, "scope=admin");
+  assert.deepEqual([lacking.status, lacking.code], [403, "INSUFFICIENT_SCOPE"]);
+  // nowMs as for verify: the current time by default, a given time, never NaN.
+  assert.equal(verifier.authorize(null, "sec_past").code, "EXPIRED");
+  const before = Date.parse("2019-12-31T23:59:59Z");
+  assert.equal(verifier.authorize(null, "sec_past", null, before).status, 200);
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    assert.throws(
+      () => verifier.authorize(null, secret, null, bad),
+      /expected nowMs as a finite number/,
+    );
+  }
 });
 
 test("errors name the key and field", () => {

@@ -32,6 +32,7 @@ fn create_with_every_flag() {
         Ok(Cmd::Create(CreateArgs {
             name: "Billing".into(),
             metadata: Some(r#"{"a":1}"#.into()),
+            scopes: Vec::new(),
             expires: Some(Expiry::After(90 * 86_400_000)),
             no_refresh: true,
             json: true,
@@ -42,6 +43,7 @@ fn create_with_every_flag() {
         Ok(Cmd::Create(CreateArgs {
             name: "X".into(),
             metadata: None,
+            scopes: Vec::new(),
             expires: Some(Expiry::At(1_801_353_600_000)),
             no_refresh: false,
             json: false,
@@ -106,7 +108,9 @@ fn help_and_version() {
     assert_eq!(p(&["--help", "show"]), Ok(Cmd::Help(Some("show"))));
     assert_eq!(p(&["--version"]), Ok(Cmd::Version));
     assert_eq!(p(&["-V"]), Ok(Cmd::Version));
-    for c in ["create", "list", "show", "delete", "refresh"] {
+    for c in [
+        "create", "list", "show", "disable", "enable", "rotate", "delete", "refresh", "doctor",
+    ] {
         assert_eq!(p(&[c, "--help"]), Ok(Cmd::Help(Some(c))));
         assert_eq!(p(&[c, "-h"]), Ok(Cmd::Help(Some(c))));
         assert!(help(Some(c)).starts_with(&format!("Usage: heare-auth {c}")));
@@ -126,6 +130,83 @@ fn help_and_version() {
     ] {
         assert!(USAGE.contains(needle), "{needle}");
     }
+}
+
+#[test]
+fn create_scopes_are_checked_split_and_deduplicated() {
+    let scopes = |args: &[&str]| match p(args) {
+        Ok(Cmd::Create(a)) => a.scopes,
+        other => panic!("{args:?} gave {other:?}"),
+    };
+    assert_eq!(
+        scopes(&["create", "--name", "x", "--scopes", "read,write"]),
+        ["read", "write"]
+    );
+    assert_eq!(
+        scopes(&[
+            "create",
+            "--scopes=write,keys:admin",
+            "--name",
+            "x",
+            "--scopes",
+            "read,write",
+            "--scopes",
+            "write"
+        ]),
+        ["write", "keys:admin", "read"]
+    );
+    assert!(scopes(&["create", "--name", "x"]).is_empty());
+    let long = "a".repeat(129);
+    assert_eq!(
+        usage_error(&["create", "--name", "x", "--scopes", &format!("read,{long}")]),
+        format!("create: --scopes: a scope has at most 128 characters, got '{long}'")
+    );
+}
+
+#[test]
+fn disable_enable_and_rotate() {
+    let key = |id: &str, no_refresh, json| KeyArgs {
+        id: id.into(),
+        no_refresh,
+        json,
+    };
+    assert_eq!(
+        p(&["disable", "k"]),
+        Ok(Cmd::Disable(key("k", false, false)))
+    );
+    assert_eq!(
+        p(&["disable", "--json", "k", "--no-refresh"]),
+        Ok(Cmd::Disable(key("k", true, true)))
+    );
+    assert_eq!(
+        p(&["enable", "k", "--json"]),
+        Ok(Cmd::Enable(key("k", false, true)))
+    );
+    let rotate = |grace_ms, no_refresh, json| {
+        Ok(Cmd::Rotate(RotateArgs {
+            id: "k".into(),
+            grace_ms,
+            no_refresh,
+            json,
+        }))
+    };
+    assert_eq!(p(&["rotate", "k"]), rotate(DEFAULT_GRACE_MS, false, false));
+    assert_eq!(DEFAULT_GRACE_MS, 60 * 60_000);
+    assert_eq!(
+        p(&["rotate", "--grace", "2h", "k", "--no-refresh", "--json"]),
+        rotate(7_200_000, true, true)
+    );
+    for none in ["0", "0s", "0m", "00h"] {
+        assert_eq!(
+            p(&["rotate", "k", "--grace", none]),
+            rotate(0, false, false),
+            "{none}"
+        );
+    }
+    assert_eq!(
+        p(&["rotate", "k", "--grace=90s"]),
+        rotate(90_000, false, false)
+    );
 }
 
 #[test]
@@ -150,7 +231,7 @@ fn repeated_switches_are_harmless() {
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "missing command: expected create, list, show, delete, refresh or doctor"),
+        (&[], "missing command: expected create, list, show, disable, enable, rotate, delete, refresh or doctor"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
         (&["frobnicate"], "unknown command 'frobnicate'"),
@@ -185,6 +266,31 @@ fn usage_errors_name_what_is_wrong() {
         (&["refresh", "--url"], "refresh: --url needs a value"),
         (&["refresh", "--url", "http://a", "--url", "http://b"], "refresh: --url given more than once"),
         (&["refresh", "now"], "refresh: unexpected argument now"),
+        (&["create", "--name", "x", "--scopes"], "create: --scopes needs a value"),
+        (&["create", "--name", "x", "--scopes", "--json"], "create: --scopes needs a value"),
+        (&["create", "--name", "x", "--scopes", "read", "--scopes"], "create: --scopes needs a value"),
+        (&["create", "--name", "x", "--scopes", "read write"], "create: --scopes: scope 'read write' contains a space: use letters, digits and ASCII punctuation other than \" \\ ,"),
+        (&["create", "--name", "x", "--scopes", "read,wr\"ite"], "create: --scopes: scope 'wr\\\"ite' contains '\\\"': use letters, digits and ASCII punctuation other than \" \\ ,"),
+        (&["create", "--name", "x", "--scopes", "read,,write"], "create: --scopes: a scope must not be empty, got 'read,,write'"),
+        (&["create", "--name", "x", "--scopes", ""], "create: --scopes: a scope must not be empty, got ''"),
+        (&["create", "--name", "x", "--scopes="], "create: --scopes needs a value"),
+        (&["create", "--name", "x", "--scopes", "read,"], "create: --scopes: a scope must not be empty, got 'read,'"),
+        (&["create", "--name", "x", "--scopes", "lé"], "create: --scopes: scope 'lé' contains 'é': use letters, digits and ASCII punctuation other than \" \\ ,"),
+        (&["disable"], "disable: missing the key ID"),
+        (&["disable", "--json"], "disable: missing the key ID"),
+        (&["disable", "--yes", "k"], "disable: unknown flag --yes"),
+        (&["disable", "a", "b"], "disable: unexpected argument b"),
+        (&["enable"], "enable: missing the key ID"),
+        (&["enable", "k", "--force"], "enable: unknown flag --force"),
+        (&["rotate"], "rotate: missing the key ID"),
+        (&["rotate", "--grace", "1h"], "rotate: missing the key ID"),
+        (&["rotate", "k", "--grace"], "rotate: --grace needs a value"),
+        (&["rotate", "k", "--grace", "--json"], "rotate: --grace needs a value"),
+        (&["rotate", "k", "--grace", "1h", "--grace", "2h"], "rotate: --grace given more than once"),
+        (&["rotate", "k", "--grace", "soon"], "rotate: --grace: expected 0 or a number and a unit (s, m, h, d, w) like 60m, got 'soon'"),
+        (&["rotate", "k", "--grace", "-1m"], "rotate: --grace: expected 0 or a number and a unit (s, m, h, d, w) like 60m, got '-1m'"),
+        (&["rotate", "k", "--grace", "2000000d"], "rotate: --grace: expected at most 1000 years, got '2000000d'"),
+        (&["rotate", "k", "--ttl", "1h"], "rotate: unknown flag --ttl"),
     ];
     for (args, want) in cases {
         assert_eq!(usage_error(args), *want, "{args:?}");
@@ -217,6 +323,28 @@ fn ttl_units() {
             "{long}"
         );
     }
+}
+
+#[test]
+fn grace_is_a_ttl_or_zero() {
+    assert_eq!(parse_grace("0"), Ok(0));
+    assert_eq!(parse_grace("0s"), Ok(0));
+    assert_eq!(parse_grace("0m"), Ok(0));
+    assert_eq!(parse_grace("30m"), Ok(1_800_000));
+    assert_eq!(parse_grace("7d"), Ok(604_800_000));
+    for bad in ["", "m", "5", "0x", "-0", "1.5h", "5 m", "00"] {
+        assert_eq!(
+            parse_grace(bad),
+            Err(format!(
+                "expected 0 or a number and a unit (s, m, h, d, w) like 60m, got '{bad}'"
+            )),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        parse_grace("365001d"),
+        Err("expected at most 1000 years, got '365001d'".into())
+    );
 }
 
 #[test]

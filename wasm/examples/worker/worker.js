@@ -7,10 +7,8 @@ import wasmModule from "../../pkg/heare_auth_wasm_bg.wasm";
 
 initSync({ module: wasmModule });
 
-const INVALID_BODY = '{"valid":false,"error":"Invalid API key"}';
 const MAX_BODY = maxBody();
 const DEFAULT_TTL_SECONDS = 30;
-const REALM = 'Bearer realm="heare-auth"';
 const BEARER = /^Bearer[ \t]+(\S.*)$/i;
 
 // Per isolate: the Verifier being served, the version of the file it was built from, the version
@@ -104,37 +102,59 @@ async function readBody(request, limit) {
 // ---------------------------------------------------------------------------------------------
 // MODE=gate: in front of an origin.
 
+/**
+ * The origin's forward-auth rule (`/auth`), from the WebAssembly package: the key from the
+ * headers, the scopes from REQUIRED_SCOPES. A valid key's request goes to the origin with the
+ * key's identity in X-Key-* headers; anything else gets the rule's status, headers and body.
+ */
 async function handleGate(request, env) {
   if (!env.ORIGIN && !env.ORIGIN_URL) {
     log("config_error", { error: "MODE=gate needs an ORIGIN service binding or ORIGIN_URL" });
     return jsonError(500, "worker misconfigured");
   }
-  const secret = presentedKey(request.headers);
-  if (secret === null) {
-    return unauthorized(
-      REALM,
-      jsonErrorBody("missing API key: send Authorization: Bearer <key> or X-API-Key"),
-    );
-  }
   await refreshKeys(env);
   if (!state.verifier) return unavailable();
-  const result = state.verifier.verify(secret, Date.now());
-  if (!result.valid) return unauthorized(`${REALM}, error="invalid_token"`, INVALID_BODY);
+  const { headers } = request;
+  const answer = state.verifier.authorize(
+    headers.get("Authorization"),
+    headers.get("X-API-Key"),
+    scopeQuery(env.REQUIRED_SCOPES),
+    Date.now(),
+  );
+  if (answer.status !== 200) {
+    return json(answer.status, answer.body, Object.fromEntries(answer.headers));
+  }
 
-  const headers = new Headers(request.headers);
-  if (BEARER.test(headers.get("Authorization") ?? "")) headers.delete("Authorization");
-  headers.delete("X-API-Key");
-  headers.set("X-Key-Id", headerValue(result.key_id));
-  headers.set("X-Key-Name", headerValue(result.name));
-  const init = { method: request.method, headers, body: request.body, redirect: "manual" };
+  const forwarded = new Headers(headers);
+  // The key never reaches the origin, and the identity headers are the Worker's alone.
+  if (BEARER.test(forwarded.get("Authorization") ?? "")) forwarded.delete("Authorization");
+  forwarded.delete("X-API-Key");
+  for (const name of [...forwarded.keys()]) {
+    if (name.startsWith("x-key-")) forwarded.delete(name);
+  }
+  for (const [name, value] of answer.headers) forwarded.set(name, value);
+  const { method, body } = request;
+  const init = { method, headers: forwarded, body, redirect: "manual" };
   try {
     if (env.ORIGIN) return await env.ORIGIN.fetch(new Request(request.url, init));
-    headers.delete("Host");
+    forwarded.delete("Host");
     return await fetch(new Request(originUrl(env.ORIGIN_URL, request.url), init));
   } catch (e) {
     log("origin_failed", { error: String(e && e.message ? e.message : e) });
     return jsonError(502, "origin unreachable");
   }
+}
+
+/**
+ * REQUIRED_SCOPES (comma-separated) as the forward-auth query, `scope=a,b`, each scope
+ * percent-encoded so that none is read as another; null when it names none.
+ */
+function scopeQuery(requiredScopes) {
+  const scopes = (requiredScopes ?? "")
+    .split(",")
+    .map((scope) => scope.trim())
+    .filter((scope) => scope !== "");
+  return scopes.length === 0 ? null : `scope=${scopes.map(encodeURIComponent).join(",")}`;
 }
 
 /** ORIGIN_URL's scheme, host and path prefix, then the request's path and query. */
@@ -146,27 +166,10 @@ function originUrl(base, requestUrl) {
   return target;
 }
 
-/**
- * Header values must be ISO-8859-1 without control characters; key names are arbitrary Unicode.
- * Both X-Key-Id and X-Key-Name are therefore always percent-encoded UTF-8 (`encodeURIComponent`),
- * which leaves heare-auth's generated ids unchanged. Origins decode with `decodeURIComponent`,
- * `urllib.parse.unquote`, `percent_encoding::percent_decode_str`, etc.
- */
-function headerValue(text) {
-  return encodeURIComponent(text);
-}
-
-function unauthorized(challenge, body) {
-  return new Response(body, {
-    status: 401,
-    headers: { "Content-Type": "application/json", "WWW-Authenticate": challenge },
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // The key: `Authorization: Bearer <key>` first, then `X-API-Key`.
 
-/** The API key sent in the headers, or null when there is none. */
+/** The API key sent in the headers, or null when there is none (verify mode). */
 function presentedKey(headers) {
   const bearer = BEARER.exec(headers.get("Authorization") ?? "");
   if (bearer) return bearer[1];

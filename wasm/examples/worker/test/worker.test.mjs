@@ -105,6 +105,67 @@ const BASE_FILE = JSON.stringify({
     },
   ],
 });
+// Gate mode with REQUIRED_SCOPES: keys with all, some, none of the scopes; disabled; rotated.
+const REQUIRED_SCOPES = "read, keys:write,pay+refund";
+const REQUIRED = ["read", "keys:write", "pay+refund"];
+const SCOPED = {
+  id: "key_0Scoped00000000000000001",
+  secret: "sec_0Scoped" + "s".repeat(53),
+  name: "Scoped",
+  scopes: [...REQUIRED, "admin"],
+};
+const READER = {
+  id: "key_0Reader00000000000000001",
+  secret: "sec_0Reader" + "r".repeat(53),
+  name: "Reader",
+  scopes: ["read", "keys:write"],
+};
+const DISABLED = {
+  id: "key_0Disabled000000000000001",
+  secret: "sec_0Disabled" + "d".repeat(51),
+  name: "Disabled",
+  scopes: REQUIRED,
+};
+const ROTATED = {
+  id: "key_0Rotated0000000000000001",
+  secret: "sec_0Rotated" + "n".repeat(52),
+  previous: "sec_0Rotated" + "o".repeat(52),
+  name: "Rotated",
+  scopes: REQUIRED,
+};
+const GRACE_OVER = {
+  id: "key_0GraceOver00000000000001",
+  secret: "sec_0GraceOver" + "n".repeat(50),
+  previous: "sec_0GraceOver" + "o".repeat(50),
+  name: "Grace over",
+  scopes: REQUIRED,
+};
+const hashed = ({ id, secret, name, scopes }) => ({
+  id,
+  secret_hash: sha256(secret),
+  name,
+  scopes,
+});
+const SCOPED_FILE = () =>
+  JSON.stringify({
+    keys: [
+      { ...hashed(SCOPED), metadata: { team: "ops" } },
+      hashed(READER),
+      { ...hashed(DISABLED), disabled: true, disabled_at: "2026-11-01T00:00:00Z" },
+      {
+        ...hashed(ROTATED),
+        previous_secret_hash: sha256(ROTATED.previous),
+        // The grace period is measured against the Worker's clock: an hour from now.
+        previous_expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+      {
+        ...hashed(GRACE_OVER),
+        previous_secret_hash: sha256(GRACE_OVER.previous),
+        previous_expires_at: "2020-01-01T00:00:00Z",
+      },
+    ],
+  });
+
 const fileWith = (key) =>
   JSON.stringify(
     { keys: [{ id: key.id, secret_hash: sha256(key.secret), name: key.name, metadata: {} }] },
@@ -116,8 +177,10 @@ const fileWith = (key) =>
 // origin does.
 const REQUESTS = requestVectors();
 
-const INVALID_BODY = '{"valid":false,"error":"Invalid API key"}';
+const invalidBody = (code) => `{"valid":false,"error":"Invalid API key","code":"${code}"}`;
 const REALM = 'Bearer realm="heare-auth"';
+const INVALID_TOKEN = `${REALM}, error="invalid_token"`;
+const base64url = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 // ---------------------------------------------------------------------------------------------
 // The workerd configuration.
@@ -221,6 +284,10 @@ function config(dir, originPort) {
       env: { MODE: "gate" },
       bindings: [kv("kv-base"), '(name = "ORIGIN", service = "echo")'],
     },
+    "gate-scoped": {
+      env: { MODE: "gate", REQUIRED_SCOPES },
+      bindings: [kv("kv-scoped"), '(name = "ORIGIN", service = "echo")'],
+    },
     "gate-url": {
       env: { MODE: "gate", ORIGIN_URL: `http://127.0.0.1:${originPort}/base/` },
       bindings: [kv("kv-base")],
@@ -242,6 +309,7 @@ function config(dir, originPort) {
     disk("kv-base", "base"),
     disk("kv-cached", "cached"),
     disk("kv-requests", "requests"),
+    disk("kv-scoped", "scoped"),
     disk("kv-reload", "reload-kv"),
     disk("r2-files", "reload-r2"),
   ];
@@ -351,12 +419,13 @@ before(async () => {
   await writeFile(join(dir, "bundle/echo.js"), ECHO);
   await writeFile(join(dir, "bundle/r2-store.js"), R2_STORE);
   await writeFile(join(dir, "encrypted.txt"), ENCRYPTED.file_fixed_iv);
-  for (const sub of ["base", "cached", "requests", "reload-kv", "reload-r2/edge"]) {
+  for (const sub of ["base", "cached", "requests", "scoped", "reload-kv", "reload-r2/edge"]) {
     await mkdir(join(dir, "stores", sub), { recursive: true });
   }
   await writeAtomically(join(dir, "stores/base/keys.json"), BASE_FILE);
   await writeAtomically(join(dir, "stores/cached/keys.json"), fileWith(ROTATE_A));
   await writeAtomically(join(dir, "stores/requests/keys.json"), JSON.stringify(REQUESTS.file));
+  await writeAtomically(join(dir, "stores/scoped/keys.json"), SCOPED_FILE());
   await writeAtomically(join(dir, "stores/reload-kv/reload.json"), fileWith(ROTATE_A));
   await writeAtomically(join(dir, "stores/reload-r2/edge/keys.json"), fileWith(ROTATE_A));
 
@@ -437,20 +506,25 @@ test("verify: a valid key gets 200 and exactly the Verifier's body", async () =>
     key_id: BILLING.id,
     name: BILLING.name,
     metadata: { team: "payments", tier: 2 },
+    code: "VALID",
+    scopes: [],
+    expires_at: null,
   });
+  const hashedOnly = JSON.parse((await verify("verify", HASHED.secret)).text);
+  assert.equal(hashedOnly.expires_at, "2999-01-01T00:00:00.000000Z");
 });
 
-test("verify: unknown, altered and expired keys get 403 Invalid API key", async () => {
-  for (const secret of [
-    "sec_wrong",
-    BILLING.secret.slice(0, -1),
-    BILLING.secret + "x",
-    EXPIRED.secret,
-    "",
+test("verify: unknown, altered and expired keys get 403 Invalid API key and a code", async () => {
+  for (const [secret, code] of [
+    ["sec_wrong", "NOT_FOUND"],
+    [BILLING.secret.slice(0, -1), "NOT_FOUND"],
+    [BILLING.secret + "x", "NOT_FOUND"],
+    [EXPIRED.secret, "EXPIRED"],
+    ["", "NOT_FOUND"],
   ]) {
     const reply = await verify("verify", secret);
     assertStatus(reply, 403);
-    assert.equal(reply.text, INVALID_BODY);
+    assert.equal(reply.text, invalidBody(code));
   }
 });
 
@@ -476,7 +550,7 @@ test("verify: the key may come in a Bearer or X-API-Key header instead of the bo
     headers: { Authorization: "Bearer sec_nope" },
   });
   assertStatus(wrong, 403);
-  assert.equal(wrong.text, INVALID_BODY);
+  assert.equal(wrong.text, invalidBody("NOT_FOUND"));
 });
 
 test("verify: malformed requests get the origin's 400, 404, 405 and 413 answers", async () => {
@@ -653,31 +727,37 @@ test("gate: no key gets 401 with a Bearer challenge", async () => {
     assertStatus(reply, 401);
     assert.equal(reply.headers.get("www-authenticate"), REALM);
     assert.equal(reply.headers.get("content-type"), "application/json");
-    assert.match(JSON.parse(reply.text).error, /^missing API key/);
+    const body = JSON.parse(reply.text);
+    assert.equal(body.code, "MISSING_KEY");
+    assert.match(body.error, /^missing API key/);
   }
 });
 
 test("gate: an invalid or expired key gets 401 invalid_token", async () => {
   const invalid = [
-    { Authorization: "Bearer sec_nope" },
-    { "X-API-Key": "sec_nope" },
-    { Authorization: `Bearer ${EXPIRED.secret}` },
+    [{ Authorization: "Bearer sec_nope" }, "NOT_FOUND"],
+    [{ "X-API-Key": "sec_nope" }, "NOT_FOUND"],
+    [{ Authorization: `Bearer ${EXPIRED.secret}` }, "EXPIRED"],
   ];
-  for (const headers of invalid) {
+  for (const [headers, code] of invalid) {
     const reply = await call("gate", "/api/things", { headers });
     assertStatus(reply, 401);
-    assert.equal(reply.headers.get("www-authenticate"), `${REALM}, error="invalid_token"`);
-    assert.equal(reply.text, INVALID_BODY);
+    assert.equal(reply.headers.get("www-authenticate"), INVALID_TOKEN);
+    assert.equal(reply.headers.get("content-type"), "application/json");
+    assert.deepEqual(JSON.parse(reply.text), { code, error: "Invalid API key" });
   }
 });
 
-test("gate: a valid Bearer key reaches the origin with X-Key-Id and X-Key-Name", async () => {
+test("gate: a valid Bearer key reaches the origin with its X-Key-* identity", async () => {
   const reply = await call("gate", "/api/things?page=2", {
     method: "POST",
     headers: {
       Authorization: `Bearer ${BILLING.secret}`,
       "X-Key-Id": "key_forged",
       "X-Key-Name": "forged",
+      "X-Key-Scopes": "admin",
+      "X-Key-Metadata": base64url({ team: "forged" }),
+      "X-Key-Extra": "forged",
       "X-Custom": "kept",
       "Content-Type": "text/plain",
     },
@@ -689,8 +769,10 @@ test("gate: a valid Bearer key reaches the origin with X-Key-Id and X-Key-Name",
   assert.equal(new URL(seen.url).pathname + new URL(seen.url).search, "/api/things?page=2");
   assert.equal(seen.body, "payload");
   assert.equal(seen.headers["x-key-id"], BILLING.id);
-  assert.equal(decodeURIComponent(seen.headers["x-key-name"]), BILLING.name);
-  assert.equal(seen.headers["x-key-name"], "Billing%20service");
+  assert.equal(seen.headers["x-key-name"], "Billing service");
+  assert.equal(seen.headers["x-key-scopes"], "");
+  assert.equal(seen.headers["x-key-metadata"], base64url({ team: "payments", tier: 2 }));
+  assert.equal(seen.headers["x-key-extra"], undefined, "client-sent X-Key-* must not pass");
   assert.equal(seen.headers["x-custom"], "kept");
   assert.equal(seen.headers.authorization, undefined, "the API key must not reach the origin");
 });
@@ -715,6 +797,63 @@ test("gate: a unicode key name is percent-encoded UTF-8 in X-Key-Name", async ()
   assert.match(seen.headers["x-key-name"], /^[\x21-\x7e]+$/);
   assert.equal(decodeURIComponent(seen.headers["x-key-name"]), UNICODE.name);
   assert.equal(seen.headers["x-key-id"], UNICODE.id);
+});
+
+test("gate: a key lacking a scope in REQUIRED_SCOPES gets 403 insufficient_scope", async () => {
+  for (const headers of [
+    { Authorization: `Bearer ${READER.secret}` },
+    { "X-API-Key": READER.secret },
+  ]) {
+    const reply = await call("gate-scoped", "/api/things", { headers });
+    assertStatus(reply, 403);
+    assert.equal(
+      reply.headers.get("www-authenticate"),
+      `${REALM}, error="insufficient_scope", scope="read keys:write pay+refund"`,
+    );
+    assert.equal(reply.headers.get("content-type"), "application/json");
+    assert.deepEqual(JSON.parse(reply.text), {
+      code: "INSUFFICIENT_SCOPE",
+      error: "Insufficient scope",
+    });
+    assert.equal(reply.headers.get("x-key-id"), null);
+  }
+});
+
+test("gate: a key with every required scope is forwarded with X-Key-Scopes", async () => {
+  const reply = await call("gate-scoped", "/api/things", {
+    headers: { Authorization: `Bearer ${SCOPED.secret}`, "X-Key-Scopes": "forged" },
+  });
+  assertStatus(reply, 200);
+  const seen = JSON.parse(reply.text);
+  assert.equal(seen.headers["x-key-id"], SCOPED.id);
+  assert.equal(seen.headers["x-key-name"], SCOPED.name);
+  assert.equal(seen.headers["x-key-scopes"], "read,keys:write,pay+refund,admin");
+  assert.equal(seen.headers["x-key-metadata"], base64url({ team: "ops" }));
+  assert.equal(seen.headers.authorization, undefined);
+});
+
+test("gate: a disabled key gets 401 DISABLED, whatever its scopes", async () => {
+  const reply = await call("gate-scoped", "/", { headers: { "X-API-Key": DISABLED.secret } });
+  assertStatus(reply, 401);
+  assert.equal(reply.headers.get("www-authenticate"), INVALID_TOKEN);
+  assert.deepEqual(JSON.parse(reply.text), { code: "DISABLED", error: "Invalid API key" });
+});
+
+test("gate: a rotated key's previous secret passes until its grace period ends", async () => {
+  for (const secret of [ROTATED.secret, ROTATED.previous, GRACE_OVER.secret]) {
+    const headers = { Authorization: `Bearer ${secret}` };
+    const reply = await call("gate-scoped", "/", { headers });
+    assertStatus(reply, 200);
+    const seen = JSON.parse(reply.text);
+    const key = secret === GRACE_OVER.secret ? GRACE_OVER : ROTATED;
+    assert.equal(seen.headers["x-key-id"], key.id, "the previous secret is the same key");
+    assert.equal(seen.headers["x-key-scopes"], REQUIRED.join(","));
+  }
+  const over = await call("gate-scoped", "/", {
+    headers: { Authorization: `Bearer ${GRACE_OVER.previous}` },
+  });
+  assertStatus(over, 401);
+  assert.deepEqual(JSON.parse(over.text), { code: "NOT_FOUND", error: "Invalid API key" });
 });
 
 test("gate: ORIGIN_URL forwards over HTTP with the path appended to ORIGIN_URL's", async () => {

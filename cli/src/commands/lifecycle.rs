@@ -1,0 +1,424 @@
+//! `disable`, `enable` and `rotate`: each a pure edit of one key, applied by the store's update,
+//! which may run it again on a fresh file; applied twice, an edit finds nothing left to do.
+
+use rand_core::{CryptoRng, RngCore};
+
+use heare_auth_core::{
+    format_timestamp, generate_secret, hash_secret, KeyFile, KeyRecord, SecretHash, UnixMillis,
+};
+use heare_auth_store::{Error, Store};
+
+use crate::CliError;
+
+/// A key after `disable` or `enable`.
+#[derive(Debug)]
+pub struct Toggled {
+    /// The key as it now is.
+    pub record: KeyRecord,
+    /// Whether this command changed it (`false`: it already was as asked).
+    pub changed: bool,
+}
+
+/// A key after `rotate`, with the only copy of its new secret.
+#[derive(Debug)]
+pub struct Rotated {
+    /// The key as it now is.
+    pub record: KeyRecord,
+    /// The new secret.
+    pub secret: String,
+    /// Whether an older previous secret, still in its grace period, stopped working.
+    pub replaced_previous: bool,
+}
+
+/// Disables a key (`disabled` true) or enables it (false) at `now`; a key that already is as
+/// asked is left as it is.
+pub fn set_disabled(
+    store: &Store,
+    id: &str,
+    disabled: bool,
+    now: UnixMillis,
+    actor: &str,
+) -> Result<Toggled, CliError> {
+    let mut current = None;
+    let changed = store.update(|file: &mut KeyFile| {
+        let record = find(store, file, id)?;
+        current = Some(match with_disabled(&record, disabled, now, actor) {
+            Some(edited) => {
+                file.replace(edited.clone());
+                edited
+            }
+            None => record,
+        });
+        Ok::<(), CliError>(())
+    })?;
+    let record = current.ok_or_else(|| CliError::NotFound(id.to_string()))?;
+    Ok(Toggled { record, changed })
+}
+
+/// Gives a key a new secret, generated once from `rng`; the old one keeps verifying for
+/// `grace_ms` (not at all when 0).
+pub fn rotate<R: RngCore + CryptoRng>(
+    store: &Store,
+    id: &str,
+    grace_ms: u64,
+    now: UnixMillis,
+    actor: &str,
+    rng: &mut R,
+) -> Result<Rotated, CliError> {
+    let secret = generate_secret(rng, now);
+    let hash = hash_secret(&secret).to_hex();
+    let mut done: Option<(KeyRecord, bool)> = None;
+    store.update(|file: &mut KeyFile| {
+        let record = find(store, file, id)?;
+        done = Some(
+            match with_new_secret(&record, &hash, grace_ms, now, actor) {
+                Some((rotated, replaced)) => {
+                    file.replace(rotated.clone());
+                    (rotated, replaced)
+                }
+                // Our own rotation read back: what it replaced was seen when it was made.
+                None => (record, done.as_ref().is_some_and(|(_, replaced)| *replaced)),
+            },
+        );
+        Ok::<(), CliError>(())
+    })?;
+    let (record, replaced_previous) = done.ok_or_else(|| CliError::NotFound(id.to_string()))?;
+    Ok(Rotated {
+        record,
+        secret,
+        replaced_previous,
+    })
+}
+
+fn find(store: &Store, file: &KeyFile, id: &str) -> Result<KeyRecord, CliError> {
+    match file.get(id) {
+        Some(record) => record.map_err(|e| Error::keys(store.location(), e).into()),
+        None => Err(CliError::NotFound(id.to_string())),
+    }
+}
+
+/// `record` disabled (`disabled_at` now) or enabled (both fields removed); `None` when it
+/// already is.
+fn with_disabled(
+    record: &KeyRecord,
+    disabled: bool,
+    now: UnixMillis,
+    actor: &str,
+) -> Option<KeyRecord> {
+    if (record.disabled == Some(true)) == disabled {
+        return None;
+    }
+    let mut edited = record.clone();
+    (edited.disabled, edited.disabled_at) = match disabled {
+        true => (Some(true), Some(format_timestamp(now))),
+        false => (None, None),
+    };
+    stamp(&mut edited, now, actor);
+    Some(edited)
+}
+
+/// `record` with `new_hash` as its secret and the secret it replaces kept until
+/// `now + grace_ms` (not kept when 0), and whether an older previous secret still in its grace
+/// period was dropped; `None` when `new_hash` already is its secret.
+fn with_new_secret(
+    record: &KeyRecord,
+    new_hash: &str,
+    grace_ms: u64,
+    now: UnixMillis,
+    actor: &str,
+) -> Option<(KeyRecord, bool)> {
+    if record.secret_hash.as_deref() == Some(new_hash) {
+        return None;
+    }
+    let old = match (&record.secret, &record.secret_hash) {
+        (Some(plain), _) => Some(hash_secret(plain).to_hex()),
+        (None, Some(hex)) => {
+            Some(SecretHash::from_hex(hex).map_or_else(|| hex.clone(), |h| h.to_hex()))
+        }
+        (None, None) => None,
+    };
+    let replaced = record
+        .state()
+        .previous
+        .is_some_and(|until| !until.has_passed(now));
+    let mut edited = record.clone();
+    edited.secret = None;
+    edited.secret_hash = Some(new_hash.to_string());
+    (edited.previous_secret_hash, edited.previous_expires_at) = match old {
+        Some(old) if grace_ms > 0 => {
+            let until = now.saturating_add(i64::try_from(grace_ms).unwrap_or(i64::MAX));
+            (Some(old), Some(format_timestamp(until)))
+        }
+        _ => (None, None),
+    };
+    stamp(&mut edited, now, actor);
+    Some((edited, replaced))
+}
+
+/// Records who changed the key, and when.
+fn stamp(record: &mut KeyRecord, now: UnixMillis, actor: &str) {
+    record.updated_at = Some(format_timestamp(now));
+    record.updated_by = Some(actor.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::tests::{args, list, store, ACTOR, NOW};
+    use crate::commands::{create, show};
+    use heare_auth_core::{Code, KeySet};
+    use rand_core::OsRng;
+
+    const HOUR: u64 = 3_600_000;
+    const BOB: &str = "bob@build-02";
+
+    /// What the server would answer for `secret` at `now`, from the file as stored.
+    fn code(path: &std::path::Path, secret: &str, now: UnixMillis) -> Code {
+        let (set, _) = KeySet::from_json(&std::fs::read(path).unwrap()).unwrap();
+        set.verify(secret, now, &[] as &[&str]).code()
+    }
+
+    #[test]
+    fn rotate_keeps_everything_but_the_secret() {
+        let (store, path, _dir) = store("rotate");
+        let mut a = args("A");
+        a.expires = None;
+        let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
+        let before = created.record.clone();
+        let later = NOW + 1000;
+        let rotated = rotate(&store, &before.id, HOUR, later, BOB, &mut OsRng).unwrap();
+        let after = show(&store, &before.id).unwrap();
+        assert_eq!(after, rotated.record);
+        assert_ne!(rotated.secret, created.secret);
+        assert!(rotated.secret.starts_with("sec_0") && rotated.secret.len() == 64);
+        assert!(!rotated.replaced_previous);
+        // Only the secret, its predecessor and who changed the key when are different.
+        let old_hash = hash_secret(&created.secret).to_hex();
+        let expected = KeyRecord {
+            secret_hash: Some(hash_secret(&rotated.secret).to_hex()),
+            previous_secret_hash: Some(old_hash),
+            previous_expires_at: Some(format_timestamp(later + HOUR as i64)),
+            updated_at: Some(format_timestamp(later)),
+            updated_by: Some(BOB.into()),
+            ..before
+        };
+        assert_eq!(after, expected);
+        assert_eq!(after.created_by.as_deref(), Some(ACTOR));
+        assert_eq!(after.status(later).to_string(), "rotating");
+        // Both secrets verify until the grace period ends, then only the new one.
+        let end = later + HOUR as i64;
+        assert_eq!(code(&path, &created.secret, end), Code::Valid);
+        assert_eq!(code(&path, &rotated.secret, end), Code::Valid);
+        assert_eq!(code(&path, &created.secret, end + 1), Code::NotFound);
+        assert_eq!(code(&path, &rotated.secret, end + 1), Code::Valid);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&rotated.secret[5..]) && !text.contains(&created.secret[5..]));
+    }
+
+    #[test]
+    fn no_grace_keeps_no_previous_secret() {
+        let (store, path, _dir) = store("nograce");
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let rotated = rotate(&store, &created.record.id, 0, NOW, BOB, &mut OsRng).unwrap();
+        let r = &rotated.record;
+        assert_eq!(
+            (&r.previous_secret_hash, &r.previous_expires_at),
+            (&None, &None)
+        );
+        assert_eq!(code(&path, &created.secret, NOW), Code::NotFound);
+        assert_eq!(code(&path, &rotated.secret, NOW), Code::Valid);
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("previous"));
+    }
+
+    #[test]
+    fn a_second_rotation_in_the_grace_period_replaces_the_previous_and_says_so() {
+        let (store, path, _dir) = store("twice");
+        let first = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &first.record.id;
+        let second = rotate(&store, id, HOUR, NOW, BOB, &mut OsRng).unwrap();
+        let third = rotate(&store, id, HOUR, NOW + 1, BOB, &mut OsRng).unwrap();
+        assert!(!second.replaced_previous && third.replaced_previous);
+        assert_eq!(
+            third.record.previous_secret_hash,
+            Some(hash_secret(&second.secret).to_hex())
+        );
+        assert_eq!(code(&path, &first.secret, NOW + 1), Code::NotFound);
+        assert_eq!(code(&path, &second.secret, NOW + 1), Code::Valid);
+        assert_eq!(code(&path, &third.secret, NOW + 1), Code::Valid);
+        // With no grace, the previous secret in its grace period stops too, and that is said.
+        let fourth = rotate(&store, id, 0, NOW + 2, BOB, &mut OsRng).unwrap();
+        assert!(fourth.replaced_previous);
+        assert_eq!(code(&path, &third.secret, NOW + 2), Code::NotFound);
+        // Once the grace period is over there is nothing left to replace.
+        rotate(&store, id, HOUR, NOW + 3, BOB, &mut OsRng).unwrap();
+        let late = rotate(&store, id, HOUR, NOW + 3 + HOUR as i64 + 1, BOB, &mut OsRng);
+        assert!(!late.unwrap().replaced_previous);
+    }
+
+    #[test]
+    fn rotating_a_legacy_key_drops_its_plaintext_secret() {
+        let (store, path, _dir) = store("legacy");
+        std::fs::write(
+            &path,
+            r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old", "scopes": ["read"], "rate_limit": 5}]}"#,
+        )
+        .unwrap();
+        let rotated = rotate(&store, "key_old", HOUR, NOW, BOB, &mut OsRng).unwrap();
+        let r = &rotated.record;
+        assert_eq!(r.secret, None);
+        assert_eq!(
+            r.previous_secret_hash,
+            Some(hash_secret("sec_legacy_plain").to_hex())
+        );
+        assert_eq!(
+            (r.name.as_str(), r.scope_list()),
+            ("Old", &["read".to_string()][..])
+        );
+        assert_eq!(r.extra_field("rate_limit").map(|v| v.get()), Some("5"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("sec_legacy_plain"), "{text}");
+        assert_eq!(code(&path, "sec_legacy_plain", NOW), Code::Valid);
+        assert_eq!(code(&path, &rotated.secret, NOW), Code::Valid);
+    }
+
+    #[test]
+    fn disable_and_enable_change_only_what_they_must() {
+        let (store, path, _dir) = store("toggle");
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &created.record.id;
+        let later = NOW + 1000;
+
+        let off = set_disabled(&store, id, true, later, BOB).unwrap();
+        assert!(off.changed);
+        let expected = KeyRecord {
+            disabled: Some(true),
+            disabled_at: Some(format_timestamp(later)),
+            updated_at: Some(format_timestamp(later)),
+            updated_by: Some(BOB.into()),
+            ..created.record.clone()
+        };
+        assert_eq!(off.record, expected);
+        assert_eq!(show(&store, id).unwrap(), expected);
+        assert_eq!(code(&path, &created.secret, later), Code::Disabled);
+
+        // Again: nothing changes, not even who changed it last.
+        let bytes = std::fs::read(&path).unwrap();
+        let again = set_disabled(&store, id, true, later + 1, ACTOR).unwrap();
+        assert!(!again.changed);
+        assert_eq!(again.record, expected);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        let on = set_disabled(&store, id, false, later + 2, ACTOR).unwrap();
+        assert!(on.changed);
+        assert_eq!(
+            (&on.record.disabled, &on.record.disabled_at),
+            (&None, &None)
+        );
+        assert_eq!(on.record.updated_at, Some(format_timestamp(later + 2)));
+        assert_eq!(code(&path, &created.secret, later + 2), Code::Valid);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !set_disabled(&store, id, false, later + 3, BOB)
+                .unwrap()
+                .changed
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert!(!String::from_utf8(bytes).unwrap().contains("disabled"));
+    }
+
+    #[test]
+    fn a_disabled_key_can_be_rotated_and_stays_disabled() {
+        let (store, path, _dir) = store("disrot");
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &created.record.id;
+        set_disabled(&store, id, true, NOW, ACTOR).unwrap();
+        let rotated = rotate(&store, id, HOUR, NOW, BOB, &mut OsRng).unwrap();
+        assert_eq!(rotated.record.disabled, Some(true));
+        assert_eq!(code(&path, &rotated.secret, NOW), Code::Disabled);
+        assert_eq!(code(&path, &created.secret, NOW), Code::Disabled);
+        set_disabled(&store, id, false, NOW, ACTOR).unwrap();
+        assert_eq!(code(&path, &rotated.secret, NOW), Code::Valid);
+        assert_eq!(code(&path, &created.secret, NOW), Code::Valid);
+    }
+
+    #[test]
+    fn an_unknown_id_is_not_found_and_writes_nothing() {
+        let (store, path, _dir) = store("unknown");
+        let gone = CliError::NotFound("key_nope".into());
+        assert_eq!(
+            set_disabled(&store, "key_nope", true, NOW, ACTOR).unwrap_err(),
+            gone
+        );
+        assert_eq!(
+            set_disabled(&store, "key_nope", false, NOW, ACTOR).unwrap_err(),
+            gone
+        );
+        let err = rotate(&store, "key_nope", HOUR, NOW, ACTOR, &mut OsRng).unwrap_err();
+        assert_eq!(err.to_string(), "API key not found: key_nope");
+        assert!(!path.exists());
+        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            rotate(&store, "key_nope", 0, NOW, ACTOR, &mut OsRng).unwrap_err(),
+            gone
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert_eq!(list(&store).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn each_edit_applied_again_changes_nothing() {
+        let record = KeyRecord {
+            id: "key_a".into(),
+            secret: Some("sec_legacy".into()),
+            name: "A".into(),
+            previous_secret_hash: Some("ab".repeat(32)),
+            previous_expires_at: Some(format_timestamp(NOW + 1)),
+            ..KeyRecord::default()
+        };
+        for disabled in [true, false] {
+            let once = with_disabled(&record, disabled, NOW, BOB).unwrap_or(record.clone());
+            assert_eq!(with_disabled(&once, disabled, NOW + 5, ACTOR), None);
+        }
+        let new_hash = hash_secret("sec_new").to_hex();
+        for grace in [0, HOUR] {
+            let (once, replaced) = with_new_secret(&record, &new_hash, grace, NOW, BOB).unwrap();
+            assert!(
+                replaced,
+                "the previous secret was still in its grace period"
+            );
+            assert_eq!(
+                with_new_secret(&once, &new_hash, grace, NOW + 5, ACTOR),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_rotation_read_back_keeps_what_it_replaced() {
+        // The store re-applies an edit to the file it just wrote when it confirms a write; the
+        // rotation must then neither change the file nor forget what it replaced.
+        let (store, _path, _dir) = store("confirm");
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &created.record.id;
+        rotate(&store, id, HOUR, NOW, ACTOR, &mut OsRng).unwrap();
+        let secret = "sec_fixed";
+        let hash = hash_secret(secret).to_hex();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            store
+                .update(|file: &mut KeyFile| {
+                    let record = find(&store, file, id)?;
+                    if let Some((rotated, replaced)) =
+                        with_new_secret(&record, &hash, HOUR, NOW + 1, BOB)
+                    {
+                        seen.push(replaced);
+                        file.replace(rotated);
+                    }
+                    Ok::<(), CliError>(())
+                })
+                .unwrap();
+        }
+        assert_eq!(seen, [true], "applied once, and once only");
+    }
+}

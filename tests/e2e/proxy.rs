@@ -1,0 +1,838 @@
+//! heare-auth behind real proxies: nginx (`auth_request`) and Caddy (`forward_auth`) run the
+//! recipes of deploy/proxies/ on loopback, in front of an upstream that echoes what reached it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use heare_auth_tests::{read_response, RawResponse, Server, TempDir};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const READ: &str = "sec_0proxyReadOnly";
+const DISABLED: &str = "sec_0proxyDisabled";
+const EXPIRED: &str = "sec_0proxyExpired";
+const NAMED: &str = "sec_0proxyNotAscii";
+const ROTATED: &str = "sec_0proxyRotatedNew";
+const ROTATED_OLD: &str = "sec_0proxyRotatedOld";
+
+const REALM: &str = r#"Bearer realm="heare-auth""#;
+const INVALID: &str = r#"Bearer realm="heare-auth", error="invalid_token""#;
+const NO_ADMIN: &str = r#"Bearer realm="heare-auth", error="insufficient_scope", scope="admin""#;
+
+fn sha256_hex(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The keys file: one key of each kind a proxy has to tell apart.
+fn keys_file(dir: &TempDir) -> PathBuf {
+    let keys = json!({"keys": [
+        {"id": "key_0Read", "secret_hash": sha256_hex(READ), "name": "Reader",
+         "scopes": ["read"], "metadata": {"team": "edge", "tier": 2}},
+        {"id": "key_0Off", "secret_hash": sha256_hex(DISABLED), "name": "Off",
+         "scopes": ["read"], "disabled": true},
+        {"id": "key_0Old", "secret_hash": sha256_hex(EXPIRED), "name": "Old",
+         "scopes": ["read"], "expires_at": "2020-01-01"},
+        {"id": "key_0Named", "secret_hash": sha256_hex(NAMED), "name": "Zoë's ✓ service",
+         "scopes": ["read", "write"]},
+        {"id": "key_0Rotated", "secret_hash": sha256_hex(ROTATED), "name": "Rotated",
+         "previous_secret_hash": sha256_hex(ROTATED_OLD),
+         "previous_expires_at": "2099-01-01T00:00:00Z"},
+    ]});
+    let path = dir.path("keys.json");
+    std::fs::write(&path, keys.to_string()).unwrap();
+    path
+}
+
+/// The upstream API: answers every request 200 with what it received, as JSON.
+struct Upstream {
+    port: u16,
+    served: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stopped) = (served.clone(), stop.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let count = count.clone();
+                thread::spawn(move || echo(stream, &count));
+            }
+        });
+        Upstream { port, served, stop }
+    }
+
+    fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Reads one request and answers it with `{"method", "path", "headers": [[name, value]...],
+/// "body"}`, every header as it arrived (duplicates too), then closes the connection. Counts the
+/// request before answering, so that a client that has the answer sees it counted.
+fn echo(stream: TcpStream, served: &AtomicUsize) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (method, path) = (method.to_string(), path.to_string());
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let mut body = Vec::new();
+    if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(length) = find("content-length").and_then(|v| v.parse().ok()) {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    }
+    let answer = json!({
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    })
+    .to_string();
+    served.fetch_add(1, Ordering::SeqCst);
+    let mut stream = reader.into_inner();
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+        answer.len()
+    )?;
+    stream.flush()
+}
+
+/// What the upstream received, as it echoed it.
+struct Echoed {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Echoed {
+    fn parse(response: &RawResponse) -> Echoed {
+        let v: Value = serde_json::from_str(&response.body)
+            .unwrap_or_else(|_| panic!("not the upstream's echo: {response:?}"));
+        let headers = v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                let text = |i: usize| pair[i].as_str().unwrap().to_string();
+                (text(0), text(1))
+            })
+            .collect();
+        let text = |field: &str| v[field].as_str().unwrap().to_string();
+        Echoed {
+            method: text("method"),
+            path: text("path"),
+            headers,
+            body: text("body"),
+        }
+    }
+
+    /// Every value of a header, in order.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The one value of a header, failing if it came more than once.
+    fn one(&self, name: &str) -> Option<&str> {
+        let all = self.all(name);
+        assert!(
+            all.len() <= 1,
+            "{name} reached the upstream {} times",
+            all.len()
+        );
+        all.first().copied()
+    }
+
+    /// The key's identity as the upstream got it: id, decoded name, scopes, decoded metadata.
+    fn identity(&self) -> (Option<&str>, Option<String>, Option<&str>, Option<Value>) {
+        let name = self.one("x-key-name").map(percent_decode);
+        let metadata = self.one("x-key-metadata").map(|b64| {
+            let json = URL_SAFE_NO_PAD
+                .decode(b64)
+                .expect("X-Key-Metadata is base64url");
+            serde_json::from_slice(&json).expect("X-Key-Metadata is JSON")
+        });
+        (
+            self.one("x-key-id"),
+            name,
+            self.one("x-key-scopes"),
+            metadata,
+        )
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = text
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).expect("X-Key-Name decodes to UTF-8")
+}
+
+/// Installs nginx and Caddy when missing (tests/tools/ensure-proxies.sh); never skips.
+fn ensure_proxies() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/ensure-proxies.sh");
+        let status = Command::new("bash").arg(&script).status().expect("bash");
+        assert!(
+            status.success(),
+            "tests/tools/ensure-proxies.sh could not install nginx and caddy; \
+             these tests need both (apt-get install nginx-light caddy)"
+        );
+    });
+}
+
+/// A command found on PATH or in the sbin directories (where Debian puts nginx).
+fn program(name: &str) -> PathBuf {
+    ensure_proxies();
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed, even after ensure-proxies.sh"))
+}
+
+/// A shipped recipe, read from deploy/proxies/.
+fn recipe(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/proxies")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// `text` with each of `count` occurrences of `from` replaced: fails when the recipe no longer
+/// has the shape this test expects.
+fn replace(text: &str, from: &str, to: &str, count: usize) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        count,
+        "deploy/proxies: expected {from:?} {count} times"
+    );
+    text.replace(from, to)
+}
+
+/// Where the recipes' two hosts are here.
+struct Upstreams {
+    auth: u16,
+    api: u16,
+}
+
+/// deploy/proxies/nginx.conf pointed at loopback, with its pid, logs and temporary files in
+/// `dir`.
+fn nginx_conf(dir: &Path, ports: &Upstreams, listen: u16) -> String {
+    let d = dir.display();
+    let text = recipe("nginx.conf");
+    let text = replace(
+        &text,
+        "server heare-auth:8080;",
+        &format!("server 127.0.0.1:{};", ports.auth),
+        1,
+    );
+    let text = replace(
+        &text,
+        "server api:3000;",
+        &format!("server 127.0.0.1:{};", ports.api),
+        1,
+    );
+    let text = replace(
+        &text,
+        "listen 80;",
+        &format!("listen 127.0.0.1:{listen};"),
+        1,
+    );
+    let http = format!(
+        "http {{\n    access_log {d}/access.log;\n    client_body_temp_path {d}/body;\n    \
+         proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    \
+         uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n"
+    );
+    let text = replace(&text, "\nhttp {\n", &format!("\n{http}"), 1);
+    format!("daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log notice;\n{text}")
+}
+
+/// deploy/proxies/Caddyfile pointed at loopback, on plain HTTP, without the admin API.
+fn caddyfile(ports: &Upstreams, listen: u16) -> String {
+    let text = recipe("Caddyfile");
+    let text = replace(
+        &text,
+        " heare-auth:8080 {",
+        &format!(" 127.0.0.1:{} {{", ports.auth),
+        2,
+    );
+    let text = replace(
+        &text,
+        "reverse_proxy api:3000 {",
+        &format!("reverse_proxy 127.0.0.1:{} {{", ports.api),
+        1,
+    );
+    replace(
+        &text,
+        "api.example.com {",
+        &format!(
+            "{{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n}}\n\n\
+             http://127.0.0.1:{listen} {{"
+        ),
+        1,
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Nginx,
+    Caddy,
+}
+
+/// A proxy process on 127.0.0.1:`port`, stopped on drop.
+struct Proxy {
+    kind: Kind,
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Proxy {
+    /// Starts `kind` in front of heare-auth and the upstream, on a free port, and waits until
+    /// it accepts connections.
+    fn start(kind: Kind, ports: &Upstreams) -> Proxy {
+        let dir = TempDir::new(&format!("{kind:?}").to_lowercase());
+        // nginx's workers run as nobody when the master is root: let them into the directory.
+        std::fs::set_permissions(
+            dir.root(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = match kind {
+                Kind::Nginx => {
+                    let conf = dir.path("nginx.conf");
+                    std::fs::write(&conf, nginx_conf(dir.root(), ports, port)).unwrap();
+                    Command::new(program("nginx"))
+                        .arg("-p")
+                        .arg(dir.root())
+                        .arg("-c")
+                        .arg(&conf)
+                        .arg("-e")
+                        .arg(dir.path("error.log"))
+                        .stdout(Stdio::null())
+                        .stderr(log_file(&dir, "stderr.log"))
+                        .spawn()
+                        .expect("spawn nginx")
+                }
+                Kind::Caddy => {
+                    let conf = dir.path("Caddyfile");
+                    std::fs::write(&conf, caddyfile(ports, port)).unwrap();
+                    caddy_command(&dir)
+                        .arg("run")
+                        .arg("--config")
+                        .arg(&conf)
+                        .args(["--adapter", "caddyfile"])
+                        .stdout(Stdio::null())
+                        .stderr(log_file(&dir, "stderr.log"))
+                        .spawn()
+                        .expect("spawn caddy")
+                }
+            };
+            if wait_until_listening(&mut child, port, &dir) {
+                return Proxy {
+                    kind,
+                    child,
+                    port,
+                    dir,
+                };
+            }
+            // It exited: most likely the port was taken in the meantime, so try another.
+        }
+        panic!("{kind:?} did not start: {}", logs(&dir));
+    }
+
+    /// Sends one request (`Connection: close`) and reads the answer.
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> RawResponse {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
+            self.port
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let response = read_response(&mut BufReader::new(stream))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{:?} closed without answering", self.kind));
+        assert_ne!(
+            response.status,
+            500,
+            "{:?} answered 500 to {method} {path} {headers:?}: {response:?}\n{}",
+            self.kind,
+            logs(&self.dir)
+        );
+        response
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> RawResponse {
+        self.send("GET", path, headers, "")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: nginx's master then stops its workers too.
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `port` until `child` accepts connections on it; false when it exited first.
+fn wait_until_listening(child: &mut Child, port: u16, dir: &TempDir) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no proxy listened on {port} within 15 s: {}", logs(dir));
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn log_file(dir: &TempDir, name: &str) -> Stdio {
+    Stdio::from(std::fs::File::create(dir.path(name)).unwrap())
+}
+
+/// Every log the proxy wrote, for failure messages.
+fn logs(dir: &TempDir) -> String {
+    ["stderr.log", "error.log"]
+        .iter()
+        .filter_map(|name| {
+            let text = std::fs::read_to_string(dir.path(name)).ok()?;
+            Some(format!("--- {name}\n{text}"))
+        })
+        .collect()
+}
+
+/// Caddy with its configuration and data directories in `dir`, so nothing outside is touched.
+fn caddy_command(dir: &TempDir) -> Command {
+    let mut cmd = Command::new(program("caddy"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.root())
+        .env("XDG_CONFIG_HOME", dir.path("config"))
+        .env("XDG_DATA_HOME", dir.path("data"));
+    cmd
+}
+
+/// heare-auth, the upstream, and `kind` in front of both.
+struct Setup {
+    proxy: Proxy,
+    upstream: Upstream,
+    _server: Server,
+    _keys: TempDir,
+}
+
+impl Setup {
+    fn start(kind: Kind) -> Setup {
+        let keys = TempDir::new(&format!("{kind:?}-keys").to_lowercase());
+        let server = Server::with_file(&keys_file(&keys));
+        let upstream = Upstream::start();
+        let ports = Upstreams {
+            auth: server.addr().port(),
+            api: upstream.port,
+        };
+        let proxy = Proxy::start(kind, &ports);
+        Setup {
+            proxy,
+            upstream,
+            _server: server,
+            _keys: keys,
+        }
+    }
+
+    /// A request the proxy must refuse with `status` and `challenge`, without reaching the
+    /// upstream; `code` is heare-auth's, which Caddy passes on and nginx replaces with its page.
+    fn refused(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        (status, challenge, code): (u16, &str, &str),
+    ) {
+        let served = self.upstream.served();
+        let response = self.proxy.get(path, headers);
+        let what = format!("{:?} {path} {headers:?}", self.proxy.kind);
+        assert_eq!(response.status, status, "{what}: {response:?}");
+        assert_eq!(
+            response.header("www-authenticate"),
+            Some(challenge),
+            "{what}"
+        );
+        if self.proxy.kind == Kind::Caddy {
+            let body: Value = serde_json::from_str(&response.body).unwrap();
+            assert_eq!(body["code"], code, "{what}");
+        }
+        assert_eq!(
+            self.upstream.served(),
+            served,
+            "{what} reached the upstream"
+        );
+    }
+
+    /// A request the proxy must let through: what the upstream received.
+    fn passed(&self, path: &str, headers: &[(&str, &str)]) -> Echoed {
+        let response = self.proxy.get(path, headers);
+        assert_eq!(
+            response.status, 200,
+            "{:?} {path} {headers:?}: {response:?}",
+            self.proxy.kind
+        );
+        Echoed::parse(&response)
+    }
+}
+
+/// Every case, through either proxy.
+fn forward_auth_through(kind: Kind) {
+    let setup = Setup::start(kind);
+    let bearer = |secret: &str| format!("Bearer {secret}");
+
+    // Refused: 401 with heare-auth's challenge, never a 500, never at the upstream.
+    let missing = (401, REALM, "MISSING_KEY");
+    setup.refused("/things", &[], missing);
+    setup.refused(
+        "/things",
+        &[("Authorization", "Basic dXNlcjpwYXNz")],
+        missing,
+    );
+    for (headers, code) in [
+        (vec![("Authorization", bearer("sec_0nothing"))], "NOT_FOUND"),
+        (vec![("X-API-Key", "sec_0nothing".to_string())], "NOT_FOUND"),
+        (vec![("Authorization", bearer(DISABLED))], "DISABLED"),
+        (vec![("X-API-Key", DISABLED.to_string())], "DISABLED"),
+        (vec![("Authorization", bearer(EXPIRED))], "EXPIRED"),
+        (vec![("X-API-Key", EXPIRED.to_string())], "EXPIRED"),
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        setup.refused("/things", &headers, (401, INVALID, code));
+    }
+    // Identity headers without a key do not make one.
+    setup.refused(
+        "/things",
+        &[("X-Key-Id", "key_0Read"), ("X-Key-Scopes", "read,admin")],
+        missing,
+    );
+
+    // A valid key, either way it is sent: the upstream gets its identity, and not the key.
+    let reader = (
+        Some("key_0Read"),
+        Some("Reader".to_string()),
+        Some("read"),
+        Some(json!({"team": "edge", "tier": 2})),
+    );
+    let read_bearer = bearer(READ);
+    for headers in [
+        [("Authorization", read_bearer.as_str())],
+        [("X-API-Key", READ)],
+    ] {
+        let got = setup.passed("/things?page=2", &headers);
+        assert_eq!(
+            (got.method.as_str(), got.path.as_str()),
+            ("GET", "/things?page=2")
+        );
+        assert_eq!(got.identity(), reader, "{kind:?} {headers:?}");
+        assert_eq!(got.all("authorization"), Vec::<&str>::new(), "{kind:?}");
+        assert_eq!(got.all("x-api-key"), Vec::<&str>::new(), "{kind:?}");
+    }
+
+    // A name that is not ASCII arrives percent-encoded; scopes comma-separated.
+    let got = setup.passed("/things", &[("X-API-Key", NAMED)]);
+    assert_eq!(
+        got.one("x-key-name"),
+        Some("Zo%C3%AB's%20%E2%9C%93%20service")
+    );
+    assert_eq!(
+        got.identity(),
+        (
+            Some("key_0Named"),
+            Some("Zoë's ✓ service".to_string()),
+            Some("read,write"),
+            Some(json!({}))
+        )
+    );
+
+    // A rotated key: its new secret and its previous one (in its grace period) are one key.
+    // It has no scopes, so heare-auth's X-Key-Scopes is empty: nginx sends no header with an
+    // empty value; Caddy 2.6 (Debian's) sends it empty, later releases leave it out.
+    let rotated = |got: &Echoed| {
+        let (id, name, scopes, metadata) = got.identity();
+        let empty = match kind {
+            Kind::Nginx => scopes.is_none(),
+            Kind::Caddy => scopes.is_none_or(str::is_empty),
+        };
+        assert!(empty, "{kind:?}: X-Key-Scopes {scopes:?}");
+        assert_eq!(
+            (id, name, metadata),
+            (
+                Some("key_0Rotated"),
+                Some("Rotated".to_string()),
+                Some(json!({}))
+            ),
+            "{kind:?}"
+        );
+    };
+    for secret in [ROTATED, ROTATED_OLD] {
+        rotated(&setup.passed("/things", &[("Authorization", &bearer(secret))]));
+    }
+
+    // Identity headers a client sends never reach the upstream: heare-auth's replace them.
+    let forged = [
+        ("X-Key-Id", "key_0Admin"),
+        ("X-Key-Name", "Mallory"),
+        ("X-Key-Scopes", "read,admin"),
+        ("X-Key-Metadata", "eyJyb2xlIjoiYWRtaW4ifQ"),
+    ];
+    let got = setup.passed("/things", &[&[("X-API-Key", READ)][..], &forged].concat());
+    assert_eq!(got.identity(), reader, "{kind:?}: forged headers");
+    // A key without scopes is the case where a proxy could keep the client's X-Key-Scopes.
+    rotated(&setup.passed(
+        "/things",
+        &[&[("X-API-Key", ROTATED_OLD)][..], &forged].concat(),
+    ));
+
+    // /admin/ demands the scope `admin`: 403 with the challenge naming it.
+    let no_admin = (403, NO_ADMIN, "INSUFFICIENT_SCOPE");
+    setup.refused("/admin/users", &[("X-API-Key", READ)], no_admin);
+    setup.refused("/admin/users?scope=read", &[("X-API-Key", READ)], no_admin);
+    setup.refused("/admin/users", &[("X-API-Key", NAMED)], no_admin);
+    setup.refused(
+        "/admin/users",
+        &[("X-API-Key", EXPIRED)],
+        (401, INVALID, "EXPIRED"),
+    );
+    setup.refused("/admin/users", &[], missing);
+    // The location decides the scopes, not the client's query.
+    let got = setup.passed("/things?scope=admin", &[("X-API-Key", READ)]);
+    assert_eq!(got.path, "/things?scope=admin");
+    assert_eq!(got.one("x-key-id"), Some("key_0Read"));
+
+    // A body goes to the upstream, not to heare-auth.
+    let body = r#"{"order": 1234}"#;
+    let response = setup.proxy.send(
+        "POST",
+        "/orders",
+        &[("X-API-Key", READ), ("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(response.status, 200, "{kind:?}: {response:?}");
+    let got = Echoed::parse(&response);
+    assert_eq!(
+        (got.method.as_str(), got.body.as_str(), got.one("x-key-id")),
+        ("POST", body, Some("key_0Read"))
+    );
+    let response = setup
+        .proxy
+        .send("DELETE", "/orders/1", &[("X-API-Key", DISABLED)], "");
+    assert_eq!(response.status, 401, "{kind:?}: {response:?}");
+}
+
+#[test]
+fn nginx_auth_request_lets_valid_keys_through_with_their_identity() {
+    forward_auth_through(Kind::Nginx);
+}
+
+#[test]
+fn caddy_forward_auth_lets_valid_keys_through_with_their_identity() {
+    forward_auth_through(Kind::Caddy);
+}
+
+#[test]
+fn nginx_never_sees_a_status_it_turns_into_500() {
+    let setup = Setup::start(Kind::Nginx);
+    let requests: [&[(&str, &str)]; 5] = [
+        &[],
+        &[("X-API-Key", READ)],
+        &[("X-API-Key", DISABLED)],
+        &[("Authorization", "Bearer")],
+        &[
+            ("Authorization", "Bearer sec_0nothing"),
+            ("X-API-Key", READ),
+        ],
+    ];
+    let mut statuses = BTreeMap::new();
+    for path in ["/", "/things", "/admin/", "/admin/users?scope=admin"] {
+        for headers in requests {
+            let status = setup.proxy.get(path, headers).status;
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<u16>>(),
+        [200, 401, 403]
+    );
+    let errors = std::fs::read_to_string(setup.proxy.dir.path("error.log")).unwrap();
+    assert!(
+        !errors.contains("auth request unexpected status"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn the_shipped_recipes_are_valid_configurations() {
+    // nginx: the recipe with its two hosts (which must resolve) pointed at loopback.
+    let dir = TempDir::new("recipes");
+    let ports = Upstreams {
+        auth: 8080,
+        api: 3000,
+    };
+    let conf = dir.path("nginx.conf");
+    std::fs::write(&conf, nginx_conf(dir.root(), &ports, free_port())).unwrap();
+    let out = Command::new(program("nginx"))
+        .arg("-t")
+        .arg("-p")
+        .arg(dir.root())
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(dir.path("error.log"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("test is successful"),
+        "{text}"
+    );
+
+    // Caddy: the recipe exactly as shipped (Caddy resolves upstreams when it dials them), and
+    // as formatted as `caddy fmt` would have it.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/proxies/Caddyfile");
+    let out = caddy_command(&dir)
+        .arg("validate")
+        .arg("--config")
+        .arg(&shipped)
+        .args(["--adapter", "caddyfile"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("Valid configuration"),
+        "{text}"
+    );
+    assert!(!text.contains("not formatted"), "{text}");
+    let out = caddy_command(&dir)
+        .arg("fmt")
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), recipe("Caddyfile"));
+}
