@@ -250,6 +250,16 @@ pub fn check_request_headers(
     }
 }
 
+/// `presentedKey(authorization, xApiKey)`: the key a request presents, `Authorization: Bearer`
+/// first, then `X-API-Key` (either `null` or `undefined` when absent); `undefined` when none.
+#[wasm_bindgen(js_name = presentedKey)]
+pub fn presented_key(
+    authorization: Option<String>,
+    #[wasm_bindgen(js_name = xApiKey)] x_api_key: Option<String>,
+) -> Option<String> {
+    heare_auth_core::presented_key(authorization.as_deref(), x_api_key.as_deref()).map(String::from)
+}
+
 /// `maxBody()`: the largest `/verify` body accepted, in bytes (16384).
 #[wasm_bindgen(js_name = maxBody)]
 pub fn max_body() -> usize {

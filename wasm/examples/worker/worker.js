@@ -2,14 +2,19 @@
 // WebAssembly verifier, either answering `POST /verify` like the origin server (MODE=verify) or
 // guarding an origin (MODE=gate). README.md beside this file describes bindings and variables.
 
-import { initSync, Verifier, checkRequestHeaders, maxBody } from "../../pkg/heare_auth_wasm.js";
+import {
+  initSync,
+  Verifier,
+  checkRequestHeaders,
+  maxBody,
+  presentedKey,
+} from "../../pkg/heare_auth_wasm.js";
 import wasmModule from "../../pkg/heare_auth_wasm_bg.wasm";
 
 initSync({ module: wasmModule });
 
 const MAX_BODY = maxBody();
 const DEFAULT_TTL_SECONDS = 30;
-const BEARER = /^Bearer[ \t]+(\S.*)$/i;
 
 // Per isolate: the Verifier being served, the version of the file it was built from, the version
 // of the last file that failed to load (so a bad file is reported once, not on every read), and
@@ -45,21 +50,14 @@ async function handleVerifyMode(request, env) {
 
 /**
  * The origin's `/verify` rule, from the WebAssembly package: the headers first, then the body.
- * A key header, which the origin does not read, is answered as the same key in a body would be.
+ * Like the origin, it reads the key from the body only (`/auth`-style key headers are gate mode's).
  */
 async function handleVerify(request, env) {
   const { headers } = request;
-  const secret = presentedKey(headers);
-  let contentType = null;
-  let body;
-  if (secret === null) {
-    contentType = headers.get("Content-Type");
-    const refused = checkRequestHeaders(contentType, declaredLength(headers));
-    if (refused) return json(refused.status, refused.body);
-    body = await readBody(request, MAX_BODY);
-  } else {
-    body = JSON.stringify({ api_key: secret });
-  }
+  const contentType = headers.get("Content-Type");
+  const refused = checkRequestHeaders(contentType, declaredLength(headers));
+  if (refused) return json(refused.status, refused.body);
+  const body = await readBody(request, MAX_BODY);
   await refreshKeys(env);
   if (!state.verifier) return unavailable();
   const reply = state.verifier.verifyRequest(contentType, body, Date.now());
@@ -127,7 +125,7 @@ async function handleGate(request, env) {
 
   const forwarded = new Headers(headers);
   // The key never reaches the origin, and the identity headers are the Worker's alone.
-  if (BEARER.test(forwarded.get("Authorization") ?? "")) forwarded.delete("Authorization");
+  if (presentedKey(forwarded.get("Authorization"), null) != null) forwarded.delete("Authorization");
   forwarded.delete("X-API-Key");
   for (const name of [...forwarded.keys()]) {
     if (name.startsWith("x-key-")) forwarded.delete(name);
@@ -164,17 +162,6 @@ function originUrl(base, requestUrl) {
   target.pathname = target.pathname.replace(/\/+$/, "") + incoming.pathname;
   target.search = incoming.search;
   return target;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The key: `Authorization: Bearer <key>` first, then `X-API-Key`.
-
-/** The API key sent in the headers, or null when there is none (verify mode). */
-function presentedKey(headers) {
-  const bearer = BEARER.exec(headers.get("Authorization") ?? "");
-  if (bearer) return bearer[1];
-  const apiKey = headers.get("X-API-Key");
-  return apiKey ? apiKey : null;
 }
 
 // ---------------------------------------------------------------------------------------------

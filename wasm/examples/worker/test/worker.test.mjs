@@ -535,22 +535,27 @@ test("verify: a unicode name comes back intact", async () => {
   assert.deepEqual(JSON.parse(reply.text).metadata, { city: "東京" });
 });
 
-test("verify: the key may come in a Bearer or X-API-Key header instead of the body", async () => {
-  const expected = baseVerifier.verifyJson(HASHED.secret, Date.now());
+test("verify: like the origin, the key is read from the body only", async () => {
+  // A key header is gate mode's; /verify without a body is the origin's 400.
   for (const headers of [
     { Authorization: `Bearer ${HASHED.secret}` },
     { "X-API-Key": HASHED.secret },
   ]) {
     const reply = await call("verify", "/verify", { method: "POST", headers });
-    assertStatus(reply, 200);
-    assert.equal(reply.text, expected);
+    assertStatus(reply, 400);
+    assert.equal(
+      reply.text,
+      '{"error":"invalid JSON body: EOF while parsing a value at line 1 column 0"}',
+    );
   }
-  const wrong = await call("verify", "/verify", {
+  // And a header cannot stand in for the body's required_scopes.
+  const scoped = await call("verify", "/verify", {
     method: "POST",
-    headers: { Authorization: "Bearer sec_nope" },
+    headers: { Authorization: `Bearer ${HASHED.secret}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ api_key: HASHED.secret, required_scopes: ["admin"] }),
   });
-  assertStatus(wrong, 403);
-  assert.equal(wrong.text, invalidBody("NOT_FOUND"));
+  assertStatus(scoped, 403);
+  assert.equal(JSON.parse(scoped.text).code, "INSUFFICIENT_SCOPE");
 });
 
 test("verify: malformed requests get the origin's 400, 404, 405 and 413 answers", async () => {
