@@ -102,7 +102,7 @@ def main():
     meta = load[1_000_000]["metadata_bytes_per_key"]
     sizes = r["sizes"]
     static = r.get("static")
-    keepalive_runs = [h[k] for k in ("nginx", "valid", "invalid", "health")]
+    keepalive_runs = [h[k] for k in ("nginx", "valid", "invalid", "auth", "health")]
     keepalive_runs += r["sweep"]["nginx"] + r["sweep"]["heare-auth"]
     every_served = all_served(keepalive_runs)
     close = h["valid_close"]
@@ -197,6 +197,7 @@ def main():
     for label, key in [("nginx, keep-alive", "nginx"),
                        ("heare-auth, valid key (200)", "valid"),
                        ("heare-auth, invalid key (403)", "invalid"),
+                       ("heare-auth, `GET /auth` with a valid bearer key (200)", "auth"),
                        ("heare-auth, `GET /health` (static body)", "health"),
                        ("nginx, a connection per request", "nginx_close"),
                        ("heare-auth, a connection per request", "valid_close")]:

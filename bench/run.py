@@ -174,6 +174,13 @@ def wrk_script(secret, close=False):
     return path
 
 
+def auth_script(secret):
+    """A wrk script that asks `/auth` about a request carrying `secret` as a bearer token."""
+    path = OUT / f"wrk-auth-{abs(hash(secret))}.lua"
+    path.write_text(f'wrk.headers["Authorization"] = {json.dumps("Bearer " + secret)}\n')
+    return path
+
+
 def parse_duration_ms(text):
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
@@ -187,11 +194,15 @@ def served_connections(port):
     return [int(b) for b in re.findall(r"bytes_received:(\d+)", out)]
 
 
-def wrk(url, secret, connections=32, seconds=SECONDS, expect=200, close=False, pinned=True):
+def wrk(url, secret, connections=32, seconds=SECONDS, expect=200, close=False, pinned=True,
+        script_path=None):
     """One wrk run: requests/s, latency percentiles, failed requests. `secret` None sends a plain
     GET. With keep-alive, the connections are checked half-way through the run: how many exist
     on the server's side and how many of them have carried requests."""
-    script = ["-s", wrk_script(secret, close)] if secret is not None else []
+    if script_path is not None:
+        script = ["-s", script_path]
+    else:
+        script = ["-s", wrk_script(secret, close)] if secret is not None else []
     cpus, threads = (WRK_CPUS, WRK_THREADS) if pinned else ([], 2)
     proc = subprocess.Popen([*cpus, "wrk", "-t", str(min(threads, connections)), "-c",
                              str(connections), "-d", f"{seconds}s", "--latency", *script, url],
@@ -257,13 +268,15 @@ def bench_http(results, keys10k, secrets):
     nginx = Nginx(valid_body.decode())
     try:
         # Short runs alternating with nginx's, paired: drift on a shared machine hits both alike.
-        runs = {k: [] for k in ("nginx", "valid", "invalid", "health", "nginx_close",
+        runs = {k: [] for k in ("nginx", "valid", "invalid", "auth", "health", "nginx_close",
                                 "valid_close")}
         for _ in range(PAIR_ROUNDS):
             runs["nginx"].append(wrk(nginx.url(), secrets[0], seconds=PAIR_SECONDS))
             runs["valid"].append(wrk(server.url(), secrets[0], seconds=PAIR_SECONDS))
             runs["invalid"].append(wrk(server.url(), INVALID_KEY, seconds=PAIR_SECONDS,
                                        expect=403))
+            runs["auth"].append(wrk(server.url("/auth"), None, seconds=PAIR_SECONDS,
+                                    script_path=auth_script(secrets[0])))
             runs["health"].append(wrk(server.url("/health"), None, seconds=PAIR_SECONDS))
             runs["nginx_close"].append(wrk(nginx.url(), secrets[0], seconds=PAIR_SECONDS,
                                            close=True))
@@ -272,7 +285,7 @@ def bench_http(results, keys10k, secrets):
             time.sleep(0.2)  # the log flusher writes every 50 ms
             run["server_answered"] = count_events(server.log_path, "verification_success") - before
             runs["valid_close"].append(run)
-        pairs = {"valid": "nginx", "invalid": "nginx", "health": "nginx",
+        pairs = {"valid": "nginx", "invalid": "nginx", "auth": "nginx", "health": "nginx",
                  "valid_close": "nginx_close"}
         ratios = {k: [a["rps"] / b["rps"] for a, b in zip(runs[k], runs[ref])]
                   for k, ref in pairs.items()}

@@ -69,12 +69,14 @@ pub fn authorize<'k>(
 
 impl Authorized<'_> {
     /// 200 for a valid key; 403 for a key without a demanded scope; 401 for a missing,
-    /// unknown, expired or disabled key. Never another status: nginx turns anything but
-    /// 2xx, 401 and 403 from `auth_request` into a 500, and Envoy allows only exactly 200.
+    /// unknown, expired or disabled key; 429 for a key over its rate limit (nginx turns
+    /// anything but 2xx, 401 and 403 from `auth_request` into a 500, so a server in front of
+    /// nginx answers that one with another status; Envoy allows only exactly 200).
     pub fn status(&self) -> u16 {
         match self.outcome {
             Some(Outcome::Valid(_)) => 200,
             Some(Outcome::InsufficientScope(_)) => 403,
+            Some(Outcome::RateLimited(..)) => 429,
             _ => 401,
         }
     }
@@ -97,6 +99,9 @@ impl Authorized<'_> {
                     URL_SAFE_NO_PAD.encode(key.metadata_json()),
                 ),
             ],
+            Some(Outcome::RateLimited(_, ms)) => {
+                vec![("retry-after", ms.div_ceil(1000).max(1).to_string())]
+            }
             Some(Outcome::InsufficientScope(_)) => vec![(
                 "www-authenticate",
                 format!(

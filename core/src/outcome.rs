@@ -16,6 +16,8 @@ pub enum Outcome<'a> {
     Disabled(Key<'a>),
     /// A live key without every scope asked for.
     InsufficientScope(Key<'a>),
+    /// A live key over its rate limit; a token comes back in this many milliseconds.
+    RateLimited(Key<'a>, u64),
 }
 
 /// A verification's result for machines: `VALID`, `NOT_FOUND`, ... Clients must treat codes
@@ -33,6 +35,8 @@ pub enum Code {
     Disabled,
     /// The key lacks a scope the request needs.
     InsufficientScope,
+    /// The key is over its rate limit.
+    RateLimited,
 }
 
 impl Code {
@@ -44,6 +48,7 @@ impl Code {
             Code::Expired => "EXPIRED",
             Code::Disabled => "DISABLED",
             Code::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Code::RateLimited => "RATE_LIMITED",
         }
     }
 }
@@ -64,7 +69,26 @@ impl<'a> Outcome<'a> {
             Outcome::Valid(k)
             | Outcome::Expired(k)
             | Outcome::Disabled(k)
-            | Outcome::InsufficientScope(k) => Some(k),
+            | Outcome::InsufficientScope(k)
+            | Outcome::RateLimited(k, _) => Some(k),
+        }
+    }
+
+    /// The same outcome for a key found over its rate limit: a valid key becomes
+    /// [`Outcome::RateLimited`]; any other outcome stays.
+    pub fn limited(self, retry_after_ms: u64) -> Outcome<'a> {
+        match self {
+            Outcome::Valid(k) => Outcome::RateLimited(k, retry_after_ms),
+            other => other,
+        }
+    }
+
+    /// For a rate-limited key, the seconds to wait before trying again (at least 1), as
+    /// `Retry-After` says it.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Outcome::RateLimited(_, ms) => Some(ms.div_ceil(1000).max(1)),
+            _ => None,
         }
     }
 
@@ -76,6 +100,7 @@ impl<'a> Outcome<'a> {
             Outcome::Expired(_) => Code::Expired,
             Outcome::Disabled(_) => Code::Disabled,
             Outcome::InsufficientScope(_) => Code::InsufficientScope,
+            Outcome::RateLimited(..) => Code::RateLimited,
         }
     }
 
@@ -84,6 +109,7 @@ impl<'a> Outcome<'a> {
         match self {
             Outcome::Valid(_) => None,
             Outcome::InsufficientScope(_) => Some("Insufficient scope"),
+            Outcome::RateLimited(..) => Some("Rate limit exceeded"),
             _ => Some("Invalid API key"),
         }
     }

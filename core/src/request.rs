@@ -147,12 +147,15 @@ pub enum Verified<'k, 'b> {
 }
 
 impl Verified<'_, '_> {
-    /// The HTTP status: 200 for a valid key, 403 for any other (a missing scope included), 400
-    /// or 413 for a bad request.
+    /// The HTTP status: 200 for a valid key, 429 for one over its rate limit, 403 for any other
+    /// (a missing scope included), 400 or 413 for a bad request.
     pub fn status(&self) -> u16 {
         match self {
-            Verified::Answered { outcome, .. } if outcome.valid_key().is_some() => 200,
-            Verified::Answered { .. } => 403,
+            Verified::Answered { outcome, .. } => match outcome {
+                Outcome::Valid(_) => 200,
+                Outcome::RateLimited(..) => 429,
+                _ => 403,
+            },
             Verified::Rejected(rejection) => rejection.status(),
         }
     }

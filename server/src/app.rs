@@ -2,10 +2,13 @@
 //! functions of a request that the transport has already read.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method};
 
+use heare_auth_core::UnixMillis;
 pub use heare_auth_core::MAX_BODY;
 use heare_auth_core::{
     authorize, check_headers, format_timestamp, presented_key, verify_request, Outcome, Rejection,
@@ -13,14 +16,52 @@ use heare_auth_core::{
 };
 use heare_auth_store::now_ms;
 
-use crate::keys::Keys;
+use crate::keys::{Keys, Loaded};
+use crate::metrics::{Counted, Metrics, Snapshot};
 use crate::reply::Reply;
+use crate::transport::Stats;
 use crate::Error;
 
 /// The server's state shared by all worker threads.
 pub struct App {
     /// The live key set.
     pub keys: Arc<Keys>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// What the transport counted.
+    pub transport: Arc<Stats>,
+    /// How the handlers answer.
+    pub settings: Settings,
+}
+
+/// Choices about answers, from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `/ready` answers 503 when the store was last read longer ago than this (`None`: never).
+    pub ready_max_staleness: Option<Duration>,
+    /// The status `/auth` gives a key over its rate limit (429; nginx needs 401 or 403).
+    pub rate_limit_status: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            ready_max_staleness: None,
+            rate_limit_status: 429,
+        }
+    }
+}
+
+impl App {
+    /// An app serving `keys`.
+    pub fn new(keys: Arc<Keys>, transport: Arc<Stats>, settings: Settings) -> App {
+        App {
+            keys,
+            metrics: Metrics::default(),
+            transport,
+            settings,
+        }
+    }
 }
 
 /// Where a request goes, decided from its method and path alone.
@@ -32,8 +73,15 @@ pub enum Route {
     Refresh,
     /// `/auth` and any path under it, any method: forward authentication for proxies.
     Auth,
-    /// `GET /health`.
+    /// `GET /health`: alive.
     Health,
+    /// `GET /ready`: keys loaded and the store read recently.
+    Ready,
+    /// `GET /metrics`; `public` on the `METRICS_ADDR` listener, loopback-only on the main one.
+    Metrics {
+        /// Whether any peer may read them.
+        public: bool,
+    },
     /// A known path with another method; the methods it allows.
     MethodNotAllowed(&'static str),
     /// Any other path.
@@ -47,10 +95,21 @@ impl Route {
             (&Method::POST, "/verify") => Route::Verify,
             (&Method::POST, "/refresh") => Route::Refresh,
             (&Method::GET, "/health") => Route::Health,
+            (&Method::GET, "/ready") => Route::Ready,
+            (&Method::GET, "/metrics") => Route::Metrics { public: false },
             // Envoy's ext_authz appends the original path to its path prefix.
             (_, p) if p == "/auth" || p.starts_with("/auth/") => Route::Auth,
             (_, "/verify" | "/refresh") => Route::MethodNotAllowed("POST"),
-            (_, "/health") => Route::MethodNotAllowed("GET"),
+            (_, "/health" | "/ready" | "/metrics") => Route::MethodNotAllowed("GET"),
+            _ => Route::NotFound,
+        }
+    }
+
+    /// The route table of the `METRICS_ADDR` listener: `/metrics`, for any peer.
+    pub fn of_metrics_listener(method: &Method, path: &str) -> Route {
+        match (method, path) {
+            (&Method::GET, "/metrics") => Route::Metrics { public: true },
+            (_, "/metrics") => Route::MethodNotAllowed("GET"),
             _ => Route::NotFound,
         }
     }
@@ -105,6 +164,8 @@ impl App {
             Route::Auth => self.handle_auth(request),
             Route::Refresh => return self.handle_refresh(request.peer),
             Route::Health => Reply::json(200, r#"{"status":"ok"}"#),
+            Route::Ready => self.handle_ready(request.peer),
+            Route::Metrics { public } => self.handle_metrics(public, request.peer),
             Route::MethodNotAllowed(allow) => method_not_allowed(allow),
             Route::NotFound => Reply::error(404, "Not found"),
         };
@@ -112,26 +173,42 @@ impl App {
     }
 
     fn handle_verify(&self, request: &Request) -> Reply {
+        let started = Instant::now();
         let keys = self.keys.current();
         let content_type = header(request.headers, http::header::CONTENT_TYPE);
-        let verified = verify_request(&keys, content_type, request.body, now_ms());
-        if let Verified::Answered { secret, outcome } = &verified {
-            log_outcome("/verify", Some(outcome), secret, &user_agent(request));
+        let now = now_ms();
+        let mut verified = verify_request(&keys, content_type, request.body, now);
+        let Verified::Answered { secret, outcome } = &mut verified else {
+            return match verified {
+                Verified::Rejected(rejection) => rejected(&rejection),
+                answered => Reply::json(answered.status(), answered.to_json()),
+            };
+        };
+        *outcome = limit(&keys, *outcome, now);
+        log_outcome("/verify", Some(outcome), secret, &user_agent(request));
+        let mut reply = Reply::json(verified.status(), verified.to_json());
+        if let Verified::Answered { outcome, .. } = &verified {
+            if let Some(seconds) = outcome.retry_after_secs() {
+                reply.headers.push(("retry-after", seconds.to_string()));
+            }
+            let code = outcome.code().as_str();
+            self.metrics
+                .verification(Counted::Verify, code, started.elapsed());
         }
-        match verified {
-            Verified::Rejected(rejection) => rejected(&rejection),
-            answered => Reply::json(answered.status(), answered.to_json()),
-        }
+        reply
     }
 
     fn handle_auth(&self, request: &Request) -> Reply {
+        let started = Instant::now();
         let keys = self.keys.current();
         let authorization = header(request.headers, http::header::AUTHORIZATION);
         let x_api_key = request
             .headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok());
-        let answer = authorize(&keys, authorization, x_api_key, request.query, now_ms());
+        let now = now_ms();
+        let mut answer = authorize(&keys, authorization, x_api_key, request.query, now);
+        answer.outcome = answer.outcome.map(|o| limit(&keys, o, now));
         let secret = presented_key(authorization, x_api_key).unwrap_or_default();
         log_outcome(
             "/auth",
@@ -139,14 +216,74 @@ impl App {
             secret,
             &user_agent(request),
         );
-        let mut reply = Reply::json(answer.status(), answer.to_json());
+        let status = match answer.outcome {
+            Some(Outcome::RateLimited(..)) => self.settings.rate_limit_status,
+            _ => answer.status(),
+        };
+        let mut reply = Reply::json(status, answer.to_json());
         reply.headers = answer.headers();
+        self.metrics
+            .verification(Counted::Auth, answer.code(), started.elapsed());
+        reply
+    }
+
+    fn handle_ready(&self, peer: SocketAddr) -> Reply {
+        let age = self.keys.read_age();
+        let stale = self
+            .settings
+            .ready_max_staleness
+            .filter(|&limit| age > limit);
+        let Some(limit) = stale else {
+            return Reply::json(200, r#"{"status":"ready"}"#);
+        };
+        if !is_loopback(peer) {
+            return Reply::json(503, r#"{"status":"unavailable"}"#);
+        }
+        let mut reason = format!(
+            "the keys store was last read {:.0} s ago (limit {:.0} s)",
+            age.as_secs_f64(),
+            limit.as_secs_f64()
+        );
+        if let Some(error) = self.keys.last_error() {
+            reason.push_str(": ");
+            reason.push_str(&error);
+        }
+        let mut body = String::from(r#"{"status":"stale","reason":"#);
+        heare_auth_core::push_json_string(&mut body, &reason);
+        body.push('}');
+        Reply::json(503, body)
+    }
+
+    fn handle_metrics(&self, public: bool, peer: SocketAddr) -> Reply {
+        if !public && !is_loopback(peer) {
+            return Reply::error(
+                403,
+                "Metrics endpoint only accessible from localhost; set METRICS_ADDR to serve it to others",
+            );
+        }
+        let keys = self.keys.current();
+        let stats = &self.transport;
+        let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        let snapshot = Snapshot {
+            keys_loaded: keys.len(),
+            last_load_secs: Some(self.keys.last_load_ms() as f64 / 1000.0),
+            reload_failures: self.keys.reload_failures(),
+            open_connections: stats.open.load(Ordering::Relaxed) as u64,
+            rejections: [
+                ("header_timeout", count(&stats.header_timeouts)),
+                ("body_timeout", count(&stats.body_timeouts)),
+                ("idle_timeout", count(&stats.idle_timeouts)),
+                ("connection_cap", count(&stats.at_capacity)),
+            ],
+        };
+        let mut reply = Reply::json(200, self.metrics.render(&snapshot));
+        reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
         reply
     }
 
     fn handle_refresh(&self, peer: SocketAddr) -> Handled {
-        let peer_ip = peer.ip().to_canonical();
-        if !peer_ip.is_loopback() {
+        if !is_loopback(peer) {
+            let peer_ip = peer.ip().to_canonical();
             log::warn!(peer = peer_ip.to_string().as_str(); "refresh_rejected");
             return Handled::Reply(Reply::error(
                 403,
@@ -203,6 +340,22 @@ fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, user_agent:
             user_agent = user_agent; "verification_failed"
         ),
     }
+}
+
+/// A key over its rate limit at `now` makes a valid outcome [`Outcome::RateLimited`].
+fn limit<'k>(keys: &'k Loaded, outcome: Outcome<'k>, now: UnixMillis) -> Outcome<'k> {
+    match outcome {
+        Outcome::Valid(key) => match keys.take(key, now) {
+            Ok(()) => outcome,
+            Err(wait_ms) => outcome.limited(wait_ms),
+        },
+        other => other,
+    }
+}
+
+/// Whether the TCP peer is this machine (an IPv4-mapped loopback address included).
+fn is_loopback(peer: SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
 }
 
 /// The request's `User-Agent`, as text.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use heare_auth_store::{seconds, InvalidSetting, StoreConfig, Zero};
 
+use crate::app::Settings;
 use crate::Error;
 
 /// Everything the server needs to start.
@@ -25,6 +26,10 @@ pub struct Config {
     pub startup_timeout: Duration,
     /// What the transport allows each connection.
     pub limits: Limits,
+    /// A second address serving only `/metrics`, to any peer (`METRICS_ADDR`).
+    pub metrics_addr: Option<String>,
+    /// How the handlers answer (readiness, rate limits).
+    pub settings: Settings,
 }
 
 /// The limits the HTTP transport enforces, each set from the environment.
@@ -101,6 +106,11 @@ Environment only:
                      fewer if the open-file limit leaves less room)
   LISTEN_BACKLOG     connections queued by the kernel before accept (default 1024)
   SHUTDOWN_TIMEOUT   seconds SIGTERM waits for requests in flight (default 10)
+  METRICS_ADDR       also serve /metrics, to any peer, on this address (e.g. 0.0.0.0:9090)
+  READY_MAX_STALENESS seconds since the store was last read after which /ready says 503
+                     (default 3 x REFRESH_INTERVAL; never when polling is off)
+  RATE_LIMIT_STATUS  the status /auth gives a key over its rate limit: 429 (default), 403 or
+                     401 (nginx turns 429 from auth_request into 500)
   RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 
@@ -169,6 +179,19 @@ pub fn parse(
     let thirty = Duration::from_secs(30);
     let refresh_interval =
         Some(seconds_or("REFRESH_INTERVAL", Zero::Allowed, thirty)?).filter(|d| !d.is_zero());
+    let ready_max_staleness = match env("READY_MAX_STALENESS") {
+        Some(text) => Some(seconds("READY_MAX_STALENESS", &text, Zero::Refused)?),
+        None => refresh_interval.map(|i| i * 3),
+    };
+    let rate_limit_status = match env("RATE_LIMIT_STATUS").as_deref() {
+        None | Some("429") => 429,
+        Some("403") => 403,
+        Some("401") => 401,
+        Some(other) => {
+            return Err(InvalidSetting::new("RATE_LIMIT_STATUS", "429, 403 or 401", other).into())
+        }
+    };
+    let metrics_addr = env("METRICS_ADDR").filter(|a| !a.is_empty());
     Ok(Command::Run(Box::new(Config {
         host,
         port,
@@ -177,6 +200,11 @@ pub fn parse(
         refresh_interval,
         startup_timeout: seconds_or("STARTUP_TIMEOUT", Zero::Allowed, thirty)?,
         limits,
+        metrics_addr,
+        settings: Settings {
+            ready_max_staleness,
+            rate_limit_status,
+        },
     })))
 }
 
@@ -208,6 +236,11 @@ mod tests {
                 refresh_interval: Some(Duration::from_secs(30)),
                 startup_timeout: Duration::from_secs(30),
                 limits: Limits::default(),
+                metrics_addr: None,
+                settings: Settings {
+                    ready_max_staleness: Some(Duration::from_secs(90)),
+                    rate_limit_status: 429,
+                },
             })))
         );
     }
@@ -277,6 +310,40 @@ mod tests {
         assert_eq!(
             (c.refresh_interval, c.startup_timeout),
             (None, Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn operating_settings() {
+        let Ok(Command::Run(c)) = run(
+            &[],
+            &[
+                ("METRICS_ADDR", "0.0.0.0:9090"),
+                ("READY_MAX_STALENESS", "5"),
+                ("RATE_LIMIT_STATUS", "403"),
+            ],
+        ) else {
+            panic!()
+        };
+        assert_eq!(c.metrics_addr.as_deref(), Some("0.0.0.0:9090"));
+        assert_eq!(
+            c.settings,
+            Settings {
+                ready_max_staleness: Some(Duration::from_secs(5)),
+                rate_limit_status: 403
+            }
+        );
+        let Ok(Command::Run(c)) = run(&[], &[("REFRESH_INTERVAL", "0")]) else {
+            panic!()
+        };
+        assert_eq!(c.settings.ready_max_staleness, None);
+        assert_eq!(
+            run(&[], &[("RATE_LIMIT_STATUS", "500")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "RATE_LIMIT_STATUS",
+                "429, 403 or 401",
+                "500"
+            )))
         );
     }
 

@@ -1,22 +1,93 @@
-//! The live key set: an `Arc<KeySet>` behind a `RwLock`, replaced whole by reloads that read
-//! and parse outside the lock.
+//! The live key set: an `Arc` of the keys and their rate-limit buckets behind a `RwLock`,
+//! replaced whole by reloads that read and parse outside the lock.
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heare_auth_core::{Key, KeySet};
+use heare_auth_core::{Bucket, Key, KeySet, UnixMillis};
 
-use heare_auth_store::{Error, Snapshot, Store};
+use heare_auth_store::{now_ms, Error, Snapshot, Store};
 
 /// The key set being served and the store it is loaded from.
 pub struct Keys {
-    current: RwLock<Arc<KeySet>>,
+    current: RwLock<Arc<Loaded>>,
     store: Store,
     /// Version of the file being served. Holding this lock serialises reloads, so an older
     /// read never replaces a newer one; verification never takes it.
     version: Mutex<Option<String>>,
+    /// When the store was last read, and what failed since.
+    health: Health,
+}
+
+/// One loaded key set, and a token bucket for each of its keys that has a rate limit.
+pub struct Loaded {
+    set: KeySet,
+    /// By key id: one lock per key, never one for all.
+    buckets: HashMap<Box<str>, Mutex<Bucket>>,
+}
+
+impl Deref for Loaded {
+    type Target = KeySet;
+
+    fn deref(&self) -> &KeySet {
+        &self.set
+    }
+}
+
+impl Loaded {
+    fn new(set: KeySet, before: Option<&Loaded>, now: UnixMillis) -> Loaded {
+        let buckets = set
+            .keys()
+            .filter_map(|key| {
+                let limit = key.rate_limit()?;
+                let kept = before
+                    .and_then(|b| b.buckets.get(key.id()))
+                    .map(|bucket| bucket.lock().under(limit, now));
+                let bucket = kept.unwrap_or_else(|| Bucket::full(now));
+                Some((Box::from(key.id()), Mutex::new(bucket)))
+            })
+            .collect();
+        Loaded { set, buckets }
+    }
+
+    /// Takes a token for a request with `key` at `now`: `Err` with the milliseconds until one
+    /// is there when the key is over its rate limit. A key without a limit always passes.
+    pub fn take(&self, key: Key, now: UnixMillis) -> Result<(), u64> {
+        let (Some(limit), Some(bucket)) = (key.rate_limit(), self.buckets.get(key.id())) else {
+            return Ok(());
+        };
+        bucket.lock().take(limit, now)
+    }
+}
+
+/// When the store was last read and loaded, and the reloads that failed.
+#[derive(Default)]
+struct Health {
+    last_read_ms: AtomicI64,
+    last_load_ms: AtomicI64,
+    /// Failed checks by the poller, then failed `/refresh` reloads.
+    failures: [AtomicU64; 2],
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    fn read(&self, loaded: bool) {
+        let now = now_ms();
+        self.last_read_ms.store(now, Ordering::Relaxed);
+        if loaded {
+            self.last_load_ms.store(now, Ordering::Relaxed);
+        }
+        *self.last_error.lock() = None;
+    }
+
+    fn failed(&self, trigger: usize, e: &Error) {
+        self.failures[trigger].fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock() = Some(e.to_string());
+    }
 }
 
 impl Keys {
@@ -34,11 +105,14 @@ impl Keys {
             match store.load() {
                 Ok(snapshot) => {
                     let set = parse(&store, &snapshot)?;
-                    return Ok(Keys {
-                        current: RwLock::new(Arc::new(set)),
+                    let keys = Keys {
+                        current: RwLock::new(Arc::new(Loaded::new(set, None, now_ms()))),
                         store,
                         version: Mutex::new(snapshot.version),
-                    });
+                        health: Health::default(),
+                    };
+                    keys.health.read(true);
+                    return Ok(keys);
                 }
                 Err(e @ Error::Unavailable { .. }) if Instant::now() + delay < deadline => {
                     log::warn!(error:% = e, retry_in_ms = delay.as_millis() as u64; "startup_retry");
@@ -51,24 +125,61 @@ impl Keys {
     }
 
     /// The set to verify against. The read lock is held only to clone the `Arc`.
-    pub fn current(&self) -> Arc<KeySet> {
+    pub fn current(&self) -> Arc<Loaded> {
         self.current.read().clone()
     }
 
     /// Re-reads the store and swaps the new set in. On error the old set stays.
     pub fn reload(&self) -> Result<usize, Error> {
         let mut version = self.version.lock();
-        let snapshot = self.store.load()?;
-        self.swap(&mut version, snapshot)
+        let result = self
+            .store
+            .load()
+            .and_then(|snapshot| self.swap(&mut version, snapshot));
+        match &result {
+            Ok(_) => self.health.read(true),
+            Err(e) => self.health.failed(1, e),
+        }
+        result
     }
 
     /// Reloads only if the stored file changed; `Ok(None)` when it did not.
     pub fn poll(&self) -> Result<Option<usize>, Error> {
         let mut version = self.version.lock();
-        match self.store.load_if_changed(version.as_deref())? {
-            None => Ok(None),
-            Some(snapshot) => self.swap(&mut version, snapshot).map(Some),
+        let result = match self.store.load_if_changed(version.as_deref()) {
+            Ok(None) => Ok(None),
+            Ok(Some(snapshot)) => self.swap(&mut version, snapshot).map(Some),
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(loaded) => self.health.read(loaded.is_some()),
+            Err(e) => self.health.failed(0, e),
         }
+        result
+    }
+
+    /// How long ago the store was last read successfully.
+    pub fn read_age(&self) -> Duration {
+        let age = now_ms() - self.health.last_read_ms.load(Ordering::Relaxed);
+        Duration::from_millis(u64::try_from(age).unwrap_or(0))
+    }
+
+    /// Unix milliseconds of the last successful load of a key set.
+    pub fn last_load_ms(&self) -> UnixMillis {
+        self.health.last_load_ms.load(Ordering::Relaxed)
+    }
+
+    /// Failed reloads: by the poller, then by `/refresh`.
+    pub fn reload_failures(&self) -> [u64; 2] {
+        self.health
+            .failures
+            .each_ref()
+            .map(|n| n.load(Ordering::Relaxed))
+    }
+
+    /// Why the last read failed, if it did and none succeeded since.
+    pub fn last_error(&self) -> Option<String> {
+        self.health.last_error.lock().clone()
     }
 
     /// Where the keys come from, for messages.
@@ -77,9 +188,10 @@ impl Keys {
     }
 
     fn swap(&self, version: &mut Option<String>, snapshot: Snapshot) -> Result<usize, Error> {
-        let new = Arc::new(parse(&self.store, &snapshot)?);
+        let set = parse(&self.store, &snapshot)?;
         let old = self.current();
-        log_changes(&old, &new);
+        log_changes(&old, &set);
+        let new = Arc::new(Loaded::new(set, Some(&old), now_ms()));
         *self.current.write() = new.clone();
         *version = snapshot.version;
         Ok(new.len())

@@ -6,6 +6,7 @@ mod error;
 pub mod keys;
 pub mod loader;
 pub mod logging;
+pub mod metrics;
 pub mod reply;
 pub mod rlimit;
 pub mod serve;

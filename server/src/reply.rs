@@ -9,7 +9,7 @@ use http_body_util::Full;
 
 use heare_auth_core::push_json_string;
 
-/// A JSON response: every reply of this server has a JSON body.
+/// A response: a status, a body (JSON for every route but `/metrics`), and a few headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// HTTP status code.
@@ -22,6 +22,8 @@ pub struct Reply {
     pub close: bool,
     /// Further headers, names in lower case (`/auth` passes a key's identity in them).
     pub headers: Vec<(&'static str, String)>,
+    /// The body's media type (JSON, but for `/metrics`).
+    pub content_type: &'static str,
 }
 
 impl Reply {
@@ -33,6 +35,7 @@ impl Reply {
             allow: None,
             close: false,
             headers: Vec::new(),
+            content_type: "application/json",
         }
     }
 
@@ -61,7 +64,7 @@ impl Reply {
         *response.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
         headers.insert(SERVER, HeaderValue::from_static("heare-auth"));
         if let Some(methods) = self.allow {
             headers.insert(ALLOW, HeaderValue::from_static(methods));

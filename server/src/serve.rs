@@ -10,8 +10,9 @@ use crate::config::{Config, DEFAULT_MAX_CONNECTIONS};
 use crate::keys::Keys;
 use crate::loader::Loader;
 use crate::rlimit::raise_nofile;
-use crate::transport::{self, Listener};
+use crate::transport::{self, Listener, Stats};
 use crate::Error;
+use heare_auth_store::InvalidSetting;
 
 /// Loads the keys, binds, serves until SIGTERM or SIGINT, then finishes requests in flight.
 pub fn run(config: &Config) -> Result<(), Error> {
@@ -24,6 +25,20 @@ pub fn run(config: &Config) -> Result<(), Error> {
     )?);
     let listener = Listener::bind(&config.host, config.port, config.limits.backlog)?;
     let address = listener.local_addr()?.to_string();
+    let metrics_listener = match &config.metrics_addr {
+        None => None,
+        Some(addr) => {
+            let (host, port) = addr
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
+                .ok_or_else(|| InvalidSetting::new("METRICS_ADDR", "HOST:PORT", addr))?;
+            Some(Listener::bind(host, port, config.limits.backlog)?)
+        }
+    };
+    let metrics_address = match &metrics_listener {
+        Some(l) => l.local_addr()?.to_string(),
+        None => String::new(),
+    };
     // An explicit MAX_CONNECTIONS is the operator's; the default yields to the descriptor limit.
     let mut limits = config.limits.clone();
     let room = nofile.connections(usize::MAX);
@@ -34,6 +49,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     log::info!(
         keys_loaded = keys.current().len(), address = address.as_str(),
         keys_source = keys.location(), threads = config.threads,
+        metrics_address = metrics_address.as_str(),
         max_connections = max_connections,
         nofile_soft = nofile.soft.unwrap_or(u64::MAX), nofile_hard = nofile.hard.unwrap_or(u64::MAX);
         "startup"
@@ -43,8 +59,20 @@ pub fn run(config: &Config) -> Result<(), Error> {
     }
     crate::logging::flush();
     let loader = Loader::start(keys.clone(), config.refresh_interval)?;
-    let app = Arc::new(App { keys });
-    let running = transport::start(listener, app, loader.handle(), limits, config.threads)?;
+    let stats = Arc::new(Stats::default());
+    let app = Arc::new(App::new(keys, stats.clone(), config.settings.clone()));
+    let listeners = transport::Listeners {
+        main: listener,
+        metrics: metrics_listener,
+    };
+    let running = transport::start(
+        listeners,
+        app,
+        loader.handle(),
+        limits,
+        config.threads,
+        stats,
+    )?;
 
     let signal = signals.forever().next().unwrap_or(SIGTERM);
     log::info!(signal = signal; "shutdown");

@@ -337,7 +337,7 @@ fn fields_a_newer_version_wrote_survive_a_rewrite() {
     std::fs::write(
         &keys,
         r#"{"format": 2, "keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old",
-            "scopes": ["read", "write"], "disabled": false, "rate_limit": {"rps": 5}}]}"#,
+            "scopes": ["read", "write"], "disabled": false, "quota": {"rps": 5}}]}"#,
     )
     .unwrap();
     s.create_json("New", &["--no-refresh"]);
@@ -345,7 +345,7 @@ fn fields_a_newer_version_wrote_survive_a_rewrite() {
     assert_eq!(file["format"], 2);
     let old = &file["keys"][0];
     assert_eq!(
-        (old["scopes"].clone(), old["rate_limit"].clone()),
+        (old["scopes"].clone(), old["quota"].clone()),
         (json!(["read", "write"]), json!({"rps": 5}))
     );
     assert_eq!(

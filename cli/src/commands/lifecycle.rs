@@ -260,7 +260,7 @@ mod tests {
         let (store, path, _dir) = store("legacy");
         std::fs::write(
             &path,
-            r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old", "scopes": ["read"], "rate_limit": 5}]}"#,
+            r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old", "scopes": ["read"], "custom": 5}]}"#,
         )
         .unwrap();
         let rotated = rotate(&store, "key_old", HOUR, NOW, BOB, &mut OsRng).unwrap();
@@ -274,7 +274,7 @@ mod tests {
             (r.name.as_str(), r.scope_list()),
             ("Old", &["read".to_string()][..])
         );
-        assert_eq!(r.extra_field("rate_limit").map(|v| v.get()), Some("5"));
+        assert_eq!(r.extra_field("custom").map(|v| v.get()), Some("5"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("sec_legacy_plain"), "{text}");
         assert_eq!(code(&path, "sec_legacy_plain", NOW), Code::Valid);

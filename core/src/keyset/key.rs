@@ -1,7 +1,7 @@
 //! One key of a [`KeySet`](super::KeySet): how it is stored (a fixed-size entry whose strings are
 //! ranges of the set's text), and the view handed out to callers.
 
-use crate::{Expiry, SecretHash, State, Status, UnixMillis};
+use crate::{Expiry, RateLimit, SecretHash, State, Status, UnixMillis};
 
 /// One verifiable key: a view into its set, holding only what `/verify` returns and needs.
 /// Two keys are equal when everything they hold is (the previous secret compared by its end).
@@ -27,6 +27,8 @@ pub(super) struct Entry {
     pub(super) expires_at: UnixMillis,
     /// Unix ms when the previous secret stops verifying; [`UNREADABLE`] when there is none.
     pub(super) previous_until: UnixMillis,
+    /// The rate limit, when the key has one.
+    pub(super) limit: Option<RateLimit>,
     pub(super) disabled: bool,
 }
 
@@ -94,6 +96,11 @@ impl<'a> Key<'a> {
         self.entry.disabled
     }
 
+    /// The key's rate limit, if it has one.
+    pub fn rate_limit(self) -> Option<RateLimit> {
+        self.entry.limit
+    }
+
     /// What decides the key's status.
     pub fn state(self) -> State {
         State {
@@ -123,8 +130,8 @@ fn read_expiry(stored: UnixMillis) -> Expiry {
 impl PartialEq for Key<'_> {
     fn eq(&self, other: &Self) -> bool {
         let (a, b) = (self.entry, other.entry);
-        (a.hash, a.expires_at, a.previous_until, a.disabled)
-            == (b.hash, b.expires_at, b.previous_until, b.disabled)
+        (a.hash, a.expires_at, a.previous_until, a.limit, a.disabled)
+            == (b.hash, b.expires_at, b.previous_until, b.limit, b.disabled)
             && (self.id(), self.name(), self.metadata_json(), self.scopes())
                 == (
                     other.id(),

@@ -11,7 +11,7 @@ use std::fmt;
 use hashbrown::HashTable;
 
 use super::key::{stored_expiry, Entry, Key, Span, NO_PREVIOUS};
-use super::validate::{expiry_of, id_of, previous_of, scopes_of, secret_hash_of};
+use super::validate::{expiry_of, id_of, limit_of, previous_of, scopes_of, secret_hash_of};
 use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
 use crate::compact::push_compact_json;
 use crate::{Error, Warning};
@@ -34,6 +34,8 @@ pub(super) struct RawKey<'a> {
     #[serde(borrow)]
     pub(super) scopes: Option<&'a RawValue>,
     pub(super) disabled: Option<bool>,
+    #[serde(borrow)]
+    pub(super) rate_limit: Option<&'a RawValue>,
     #[serde(borrow)]
     pub(super) previous_secret_hash: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -59,6 +61,7 @@ impl Builder {
         let hash = secret_hash_of(id, &raw)?;
         let expires_at = stored_expiry(expiry_of(id, &raw, &mut self.warnings));
         let scopes = scopes_of(id, &raw)?;
+        let limit = limit_of(id, &raw)?;
         let previous = previous_of(id, &raw, &mut self.warnings)?;
         let previous_until = match previous {
             Some((previous_hash, until)) => {
@@ -99,6 +102,7 @@ impl Builder {
             scopes,
             expires_at,
             previous_until,
+            limit,
             disabled: raw.disabled.unwrap_or(false),
         });
         Ok(())

@@ -11,9 +11,7 @@ fn app(json: &str) -> (App, std::path::PathBuf, tempfile::TempDir) {
     let path = dir.path().join("keys.json");
     std::fs::write(&path, json).unwrap();
     let keys = Keys::load(StoreConfig::file(path.to_str().unwrap()).open().unwrap()).unwrap();
-    let app = App {
-        keys: Arc::new(keys),
-    };
+    let app = App::new(Arc::new(keys), Arc::default(), Settings::default());
     (app, path, dir)
 }
 
@@ -278,4 +276,101 @@ fn prefix_is_four_characters_at_most() {
     assert_eq!(prefix("sec_0abcdef"), "sec_");
     assert_eq!(prefix("ab"), "ab");
     assert_eq!(prefix("ünï©ødé"), "ünï©");
+}
+
+#[test]
+fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let (app, _, _dir) = app(
+        r#"{"keys": [{"id": "key_r", "secret": "sec_r", "rate_limit": {"requests": 2, "per_seconds": 60}},
+                     {"id": "key_u", "secret": "sec_u"}]}"#,
+    );
+    let verify = |secret: &str| {
+        run(
+            &app,
+            post("/verify", &format!(r#"{{"api_key": "{secret}"}}"#)),
+        )
+    };
+    assert_eq!(verify("sec_r").status, 200);
+    assert_eq!(verify("sec_r").status, 200);
+    let limited = verify("sec_r");
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        json(&limited),
+        serde_json::json!({"valid": false, "error": "Rate limit exceeded", "code": "RATE_LIMITED"})
+    );
+    let retry: u64 = limited
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "retry-after")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert!((29..=30).contains(&retry), "{retry}");
+    // Other keys are not affected, and refused requests do not count.
+    assert_eq!(verify("sec_u").status, 200);
+    assert_eq!(verify("sec_nope").status, 403);
+    // /auth too, with the configured status.
+    let auth = TestRequest::new(Method::GET, "/auth").with_header("authorization", "Bearer sec_r");
+    let reply = run(&app, auth);
+    assert_eq!(
+        (reply.status, json(&reply)["code"].as_str()),
+        (429, Some("RATE_LIMITED"))
+    );
+    let mut strict = app;
+    strict.settings.rate_limit_status = 403;
+    let auth = TestRequest::new(Method::GET, "/auth").with_header("x-api-key", "sec_r");
+    assert_eq!(run(&strict, auth).status, 403);
+}
+
+#[test]
+fn metrics_and_readiness() {
+    let (mut app, _, _dir) = app(KEYS);
+    run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
+    run(&app, post("/verify", r#"{"api_key": "sec_old"}"#));
+    let metrics = run(&app, TestRequest::new(Method::GET, "/metrics"));
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.content_type,
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    for line in [
+        r#"heare_auth_verifications_total{route="/verify",code="VALID"} 1"#,
+        r#"heare_auth_verifications_total{route="/verify",code="EXPIRED"} 1"#,
+        "heare_auth_keys_loaded 2",
+    ] {
+        assert!(metrics.body.lines().any(|l| l == line), "{line}");
+    }
+    let remote = peer(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    let denied = run(
+        &app,
+        TestRequest::new(Method::GET, "/metrics").with_remote_addr(remote),
+    );
+    assert_eq!(denied.status, 403);
+    assert!(!metrics.body.contains("sec_live") && !metrics.body.contains("Live"));
+
+    let ready = run(&app, TestRequest::new(Method::GET, "/ready"));
+    assert_eq!(
+        (ready.status, json(&ready)),
+        (200, serde_json::json!({"status": "ready"}))
+    );
+    app.settings.ready_max_staleness = Some(Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(5));
+    let stale = run(&app, TestRequest::new(Method::GET, "/ready"));
+    assert_eq!(
+        (stale.status, json(&stale)["status"].as_str()),
+        (503, Some("stale"))
+    );
+    assert!(json(&stale)["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("the keys store was last read"));
+    let remote_view = run(
+        &app,
+        TestRequest::new(Method::GET, "/ready").with_remote_addr(remote),
+    );
+    assert_eq!(
+        (remote_view.status, json(&remote_view)),
+        (503, serde_json::json!({"status": "unavailable"}))
+    );
 }

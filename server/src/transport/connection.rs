@@ -66,7 +66,10 @@ async fn respond(
 
 async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Reply {
     let (parts, body) = request.into_parts();
-    let route = Route::of(&parts.method, parts.uri.path());
+    let route = match shared.metrics_only {
+        false => Route::of(&parts.method, parts.uri.path()),
+        true => Route::of_metrics_listener(&parts.method, parts.uri.path()),
+    };
     let app = &shared.app;
     let body = if route.reads_body() {
         if let Some(reply) = app.before_body(route, &parts.headers) {

@@ -59,8 +59,10 @@ impl Stats {
     }
 }
 
-/// What every connection task shares.
+/// What every connection task of one listener shares.
 struct Shared {
+    /// Whether this is the `METRICS_ADDR` listener, which serves only `/metrics`.
+    metrics_only: bool,
     app: Arc<App>,
     loader: LoaderHandle,
     limits: Limits,
@@ -115,13 +117,22 @@ pub struct Running {
     pub stats: Arc<Stats>,
 }
 
-/// Starts `threads` worker threads serving `listener` with `app`.
+/// The sockets to serve: the main one, and optionally one for `/metrics` alone.
+pub struct Listeners {
+    /// Every route.
+    pub main: Listener,
+    /// `METRICS_ADDR`: only `/metrics`, to any peer.
+    pub metrics: Option<Listener>,
+}
+
+/// Starts `threads` worker threads serving `listeners` with `app`, counting into `stats`.
 pub fn start(
-    listener: Listener,
+    listeners: Listeners,
     app: Arc<App>,
     loader: LoaderHandle,
     limits: Limits,
     threads: usize,
+    stats: Arc<Stats>,
 ) -> Result<Running, Error> {
     let next = AtomicUsize::new(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -132,28 +143,35 @@ pub fn start(
         .enable_time()
         .build()
         .map_err(|e| Error::start("start the HTTP workers", e))?;
-    let listener = {
+    let serve = |listener: Listener| {
         let _entered = runtime.enter();
         TcpListener::from_std(listener.socket)
-            .map_err(|e| Error::start("serve the listening socket", e))?
+            .map_err(|e| Error::start("serve the listening socket", e))
     };
+    let main = serve(listeners.main)?;
+    let metrics = listeners.metrics.map(serve).transpose()?;
     let mut http = http1::Builder::new();
     http.header_read_timeout(None)
         .max_buf_size(MAX_HEAD)
         .writev(false);
     let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let slots = Arc::new(Semaphore::new(max_connections));
-    let stats = Arc::new(Stats::default());
     let (stopping, stopped) = signal::channel(false);
-    let shared = Arc::new(Shared {
-        app,
-        loader,
-        limits: limits.clone(),
-        http,
-        slots: slots.clone(),
-        stats: stats.clone(),
-    });
-    runtime.spawn(accept_loop(listener, shared, stopped));
+    let shared = |metrics_only| {
+        Arc::new(Shared {
+            metrics_only,
+            app: app.clone(),
+            loader: loader.clone(),
+            limits: limits.clone(),
+            http: http.clone(),
+            slots: slots.clone(),
+            stats: stats.clone(),
+        })
+    };
+    runtime.spawn(accept_loop(main, shared(false), stopped.clone()));
+    if let Some(metrics) = metrics {
+        runtime.spawn(accept_loop(metrics, shared(true), stopped));
+    }
     Ok(Running {
         runtime,
         stopping,

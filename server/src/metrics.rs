@@ -1,0 +1,308 @@
+//! What `/metrics` exposes, in the Prometheus text format. Verifications and their latency are
+//! counted per worker thread, each in counters only it writes, so counting never contends;
+//! a scrape adds them up.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+/// The routes whose verifications are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// `POST /verify`.
+    Verify = 0,
+    /// `/auth`.
+    Auth = 1,
+}
+
+const ROUTES: [&str; 2] = ["/verify", "/auth"];
+
+/// Every code a verification can end with (`MISSING_KEY`: `/auth` without a key).
+const CODES: [&str; 7] = [
+    "VALID",
+    "NOT_FOUND",
+    "EXPIRED",
+    "DISABLED",
+    "INSUFFICIENT_SCOPE",
+    "RATE_LIMITED",
+    "MISSING_KEY",
+];
+
+/// Upper bounds of the latency histogram's buckets, in seconds (a handler takes microseconds).
+const BUCKETS: [f64; 10] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+];
+
+/// One thread's counters.
+#[derive(Default)]
+struct Counters {
+    verifications: [[AtomicU64; CODES.len()]; ROUTES.len()],
+    /// Per route: one count per bucket, then the count above the last bucket.
+    latency: [[AtomicU64; BUCKETS.len() + 1]; ROUTES.len()],
+    latency_ns: [AtomicU64; ROUTES.len()],
+}
+
+/// The server's metrics: per-thread counters, and what the transport and the keys report.
+pub struct Metrics {
+    /// Tells this `Metrics` apart in a thread's list of counters.
+    id: usize,
+    threads: Mutex<Vec<Arc<Counters>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        Metrics {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's counters, per `Metrics` (a process holds one; tests hold several).
+    static MINE: RefCell<Vec<(usize, Arc<Counters>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Metrics {
+    /// Counts one verification on `route` that ended with `code` and took `took`.
+    pub fn verification(&self, route: Counted, code: &str, took: Duration) {
+        let Some(code) = CODES.iter().position(|c| *c == code) else {
+            return;
+        };
+        let route = route as usize;
+        self.with_mine(|c| {
+            c.verifications[route][code].fetch_add(1, Ordering::Relaxed);
+            let seconds = took.as_secs_f64();
+            let bucket = BUCKETS
+                .iter()
+                .position(|&le| seconds <= le)
+                .unwrap_or(BUCKETS.len());
+            c.latency[route][bucket].fetch_add(1, Ordering::Relaxed);
+            let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            c.latency_ns[route].fetch_add(ns, Ordering::Relaxed);
+        });
+    }
+
+    fn with_mine(&self, f: impl FnOnce(&Counters)) {
+        let id = self.id;
+        MINE.with_borrow_mut(|mine| {
+            if let Some((_, counters)) = mine.iter().find(|(m, _)| *m == id) {
+                return f(counters);
+            }
+            let counters = Arc::new(Counters::default());
+            self.threads.lock().push(counters.clone());
+            f(&counters);
+            mine.push((id, counters));
+        });
+    }
+
+    /// The verification counts and the latency histogram, summed over the threads.
+    fn write_verifications(&self, out: &mut String) {
+        let threads = self.threads.lock().clone();
+        let sum =
+            |read: &dyn Fn(&Counters) -> u64| -> u64 { threads.iter().map(|c| read(c)).sum() };
+        family(
+            out,
+            "heare_auth_verifications_total",
+            "counter",
+            "Verifications by route and code.",
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            for (c, code) in CODES.iter().enumerate() {
+                let n = sum(&|t| t.verifications[r][c].load(Ordering::Relaxed));
+                let _ = writeln!(
+                    out,
+                    "heare_auth_verifications_total{{route=\"{route}\",code=\"{code}\"}} {n}"
+                );
+            }
+        }
+        family(
+            out,
+            "heare_auth_verification_duration_seconds",
+            "histogram",
+            "Time the handler took to answer a verification, in seconds.",
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            let mut cumulative = 0;
+            for (b, le) in BUCKETS
+                .iter()
+                .map(|b| b.to_string())
+                .chain(["+Inf".into()])
+                .enumerate()
+            {
+                cumulative += sum(&|t| t.latency[r][b].load(Ordering::Relaxed));
+                let _ = writeln!(
+                    out,
+                    "heare_auth_verification_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let ns = sum(&|t| t.latency_ns[r].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "heare_auth_verification_duration_seconds_sum{{route=\"{route}\"}} {}",
+                ns as f64 / 1e9
+            );
+            let _ = writeln!(
+                out,
+                "heare_auth_verification_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+    }
+}
+
+/// What the rest of the server reports at a scrape.
+pub struct Snapshot {
+    /// Keys being served.
+    pub keys_loaded: usize,
+    /// Unix seconds of the last successful load of a key set.
+    pub last_load_secs: Option<f64>,
+    /// Failed reloads by trigger: the periodic check, then `/refresh`.
+    pub reload_failures: [u64; 2],
+    /// Connections open now.
+    pub open_connections: u64,
+    /// Connections or requests the transport cut off or held back, by reason.
+    pub rejections: [(&'static str, u64); 4],
+}
+
+impl Metrics {
+    /// The whole exposition.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        let mut out = String::with_capacity(8192);
+        self.write_verifications(&mut out);
+        gauge(
+            &mut out,
+            "heare_auth_keys_loaded",
+            "Keys being served.",
+            snapshot.keys_loaded as f64,
+        );
+        if let Some(t) = snapshot.last_load_secs {
+            gauge(
+                &mut out,
+                "heare_auth_last_load_timestamp_seconds",
+                "Unix time of the last successful load of the keys.",
+                t,
+            );
+        }
+        family(
+            &mut out,
+            "heare_auth_reload_failures_total",
+            "counter",
+            "Reloads of the keys that failed, by trigger; the keys served stayed as they were.",
+        );
+        for (trigger, n) in ["poll", "refresh"].iter().zip(snapshot.reload_failures) {
+            let _ = writeln!(
+                out,
+                "heare_auth_reload_failures_total{{trigger=\"{trigger}\"}} {n}"
+            );
+        }
+        gauge(
+            &mut out,
+            "heare_auth_open_connections",
+            "HTTP connections open now.",
+            snapshot.open_connections as f64,
+        );
+        family(
+            &mut out,
+            "heare_auth_transport_rejections_total",
+            "counter",
+            "Connections and requests the transport cut off (timeouts) or held back (the connection cap), by reason.",
+        );
+        for (reason, n) in snapshot.rejections {
+            let _ = writeln!(
+                out,
+                "heare_auth_transport_rejections_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "heare_auth_build_info",
+            "gauge",
+            "The running version (always 1).",
+        );
+        let _ = writeln!(
+            out,
+            "heare_auth_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            keys_loaded: 3,
+            last_load_secs: Some(1_795_564_800.5),
+            reload_failures: [2, 0],
+            open_connections: 4,
+            rejections: [
+                ("header_timeout", 1),
+                ("body_timeout", 0),
+                ("idle_timeout", 5),
+                ("connection_cap", 0),
+            ],
+        }
+    }
+
+    #[test]
+    fn counts_from_every_thread_add_up() {
+        let metrics = Arc::new(Metrics::default());
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let metrics = metrics.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10 {
+                        metrics.verification(Counted::Verify, "VALID", Duration::from_micros(7));
+                    }
+                    metrics.verification(Counted::Auth, "DISABLED", Duration::from_millis(3));
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = metrics.render(&snapshot());
+        for line in [
+            r#"heare_auth_verifications_total{route="/verify",code="VALID"} 30"#,
+            r#"heare_auth_verifications_total{route="/auth",code="DISABLED"} 3"#,
+            r#"heare_auth_verifications_total{route="/auth",code="VALID"} 0"#,
+            r#"heare_auth_verification_duration_seconds_bucket{route="/verify",le="0.000005"} 0"#,
+            r#"heare_auth_verification_duration_seconds_bucket{route="/verify",le="0.00001"} 30"#,
+            r#"heare_auth_verification_duration_seconds_bucket{route="/auth",le="0.001"} 0"#,
+            r#"heare_auth_verification_duration_seconds_bucket{route="/auth",le="0.005"} 3"#,
+            r#"heare_auth_verification_duration_seconds_bucket{route="/auth",le="+Inf"} 3"#,
+            r#"heare_auth_verification_duration_seconds_count{route="/verify"} 30"#,
+            "heare_auth_keys_loaded 3",
+            "heare_auth_last_load_timestamp_seconds 1795564800.5",
+            r#"heare_auth_reload_failures_total{trigger="poll"} 2"#,
+            "heare_auth_open_connections 4",
+            r#"heare_auth_transport_rejections_total{reason="idle_timeout"} 5"#,
+            r#"heare_auth_build_info{version="0.1.0"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        // A second Metrics on the same threads counts apart.
+        let other = Metrics::default();
+        other.verification(Counted::Verify, "VALID", Duration::ZERO);
+        assert!(other
+            .render(&snapshot())
+            .contains(r#"heare_auth_verifications_total{route="/verify",code="VALID"} 1"#));
+    }
+}
