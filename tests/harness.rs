@@ -290,6 +290,18 @@ pub fn tool(name: &str, script: &str) -> PathBuf {
     path
 }
 
+/// A file installed by one of the project's scripts (`tests/tools/SCRIPT`), by its path from the
+/// repository's root, installing it first.
+pub fn tool_path(path: &str, script: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new("bash")
+        .arg(root.join("tests/tools").join(script))
+        .status()
+        .expect("bash");
+    assert!(status.success(), "tests/tools/{script} failed");
+    root.join(path)
+}
+
 /// The TCP port `pid` listens on, read from /proc (for servers told to pick a free port).
 pub fn listening_port(pid: u32) -> Option<u16> {
     let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))

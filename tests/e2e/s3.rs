@@ -520,3 +520,33 @@ fn doctor_reports_what_the_store_holds_and_whether_it_can_be_written_safely() {
         stdout(&out)
     );
 }
+
+#[test]
+fn ready_reflects_how_long_ago_the_store_was_read() {
+    let mut s3 = S3Server::start("ready");
+    let env = with(
+        s3.env("keys.json"),
+        &[("REFRESH_INTERVAL", "0.2"), ("READY_MAX_STALENESS", "0.8")],
+    );
+    let key = create(&env, "ready");
+    let server = Server::start(&env_refs(&env));
+    assert_eq!(server.call("GET", "/ready").0, 200);
+    s3.kill();
+    let stale = within(Duration::from_secs(5), || server.call("GET", "/ready").0 == 503);
+    assert!(stale.is_some(), "/ready stayed 200 with the store down");
+    let (_, body) = server.call("GET", "/ready");
+    assert_eq!(body["status"], "stale", "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the keys store was last read") && reason.contains("s3://heare-keys/keys.json"),
+        "{reason}"
+    );
+    // Liveness and verification are another matter: the last good set keeps serving.
+    assert_eq!(server.call("GET", "/health").0, 200);
+    assert_eq!(server.verify(secret(&key)).0, 200);
+    s3.restart();
+    assert!(
+        within(Duration::from_secs(5), || server.call("GET", "/ready").0 == 200).is_some(),
+        "/ready did not recover with the store"
+    );
+}

@@ -408,3 +408,184 @@ fn the_shared_forward_auth_vectors_get_the_same_answers_over_http() {
         (&json!("disabled"), &json!("key_0Off"))
     );
 }
+
+/// A keys file for the operating tests: hashed secrets, one per kind of key.
+fn operating_keys(dir: &TempDir) -> std::path::PathBuf {
+    use sha2::{Digest, Sha256};
+    let hash = |s: &str| format!("{:x}", Sha256::digest(s.as_bytes()));
+    let file = json!({"keys": [
+        {"id": "key_op_valid", "secret_hash": hash("sec_0opValid"), "name": "Op valid", "scopes": ["read"]},
+        {"id": "key_op_old", "secret_hash": hash("sec_0opOld"), "name": "Op old", "expires_at": "2020-01-01"},
+        {"id": "key_op_off", "secret_hash": hash("sec_0opOff"), "name": "Op off", "disabled": true},
+        {"id": "key_op_limited", "secret_hash": hash("sec_0opLimited"), "name": "Op limited",
+         "rate_limit": {"requests": 3, "per_seconds": 60}},
+    ]});
+    let path = dir.path("keys.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    path
+}
+
+/// A GET with headers: (status, headers, body).
+fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::Response) {
+    let mut request = ureq::get(url);
+    for (k, v) in headers {
+        request = request.set(k, v);
+    }
+    match request.call() {
+        Ok(r) => (r.status(), r),
+        Err(ureq::Error::Status(code, r)) => (code, r),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+#[test]
+fn a_key_over_its_rate_limit_gets_429_at_verify_and_auth() {
+    let dir = TempDir::new("rate-limit");
+    let path = operating_keys(&dir);
+    let server = Server::start(&[("KEYS_FILE", path.to_str().unwrap())]);
+    let statuses: Vec<u16> = (0..3).map(|_| server.verify("sec_0opLimited").0).collect();
+    assert_eq!(statuses, [200, 200, 200]);
+    let (status, body) = server.verify("sec_0opLimited");
+    assert_eq!(
+        (status, body),
+        (429, json!({"valid": false, "error": "Rate limit exceeded", "code": "RATE_LIMITED"}))
+    );
+    let (status, response) = get(
+        &format!("{}/auth", server.url),
+        &[("Authorization", "Bearer sec_0opLimited")],
+    );
+    assert_eq!(status, 429);
+    let retry: u64 = response.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "{retry}");
+    // Keys without a limit are not limited, and the limited key's failures do not count.
+    for _ in 0..10 {
+        assert_eq!(server.verify("sec_0opValid").0, 200);
+    }
+    // Behind nginx, /auth answers with another status.
+    let dir = TempDir::new("rate-limit-403");
+    let path = operating_keys(&dir);
+    let server = Server::start(&[
+        ("KEYS_FILE", path.to_str().unwrap()),
+        ("RATE_LIMIT_STATUS", "403"),
+    ]);
+    let auth = || {
+        get(
+            &format!("{}/auth", server.url),
+            &[("X-API-Key", "sec_0opLimited")],
+        )
+        .0
+    };
+    assert_eq!([auth(), auth(), auth(), auth()], [200, 200, 200, 403]);
+}
+
+/// Parses a Prometheus exposition with the reference client's parser: sample name and labels
+/// (as `name{k="v",...}`, labels sorted) to value.
+fn parse_exposition(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let python = heare_auth_tests::tool_path(".cache/venv/bin/python", "ensure-python-tools.sh");
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+        out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the parser refused the exposition:\n{text}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn metrics_count_known_traffic_and_name_no_key() {
+    let dir = TempDir::new("metrics");
+    let path = operating_keys(&dir);
+    let server = Server::start(&[
+        ("KEYS_FILE", path.to_str().unwrap()),
+        ("METRICS_ADDR", "127.0.0.1:0"),
+    ]);
+    for (secret, times) in [("sec_0opValid", 3), ("sec_0nothing", 2), ("sec_0opOld", 1), ("sec_0opOff", 1)] {
+        for _ in 0..times {
+            server.verify(secret);
+        }
+    }
+    let auth = |headers: &[(&str, &str)], query: &str| {
+        get(&format!("{}/auth{query}", server.url), headers).0
+    };
+    assert_eq!(auth(&[("Authorization", "Bearer sec_0opValid")], ""), 200);
+    assert_eq!(auth(&[("X-API-Key", "sec_0opValid")], "?scope=read"), 200);
+    assert_eq!(auth(&[], ""), 401);
+    assert_eq!(auth(&[("X-API-Key", "sec_0opValid")], "?scope=admin"), 403);
+
+    let (status, response) = get(&format!("{}/metrics", server.url), &[]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        response.header("Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = response.into_string().unwrap();
+    let samples = parse_exposition(&text);
+    let count = |route: &str, code: &str| {
+        samples[&format!(r#"heare_auth_verifications_total{{code="{code}",route="{route}"}}"#)]
+    };
+    assert_eq!(
+        [
+            count("/verify", "VALID"),
+            count("/verify", "NOT_FOUND"),
+            count("/verify", "EXPIRED"),
+            count("/verify", "DISABLED"),
+            count("/auth", "VALID"),
+            count("/auth", "MISSING_KEY"),
+            count("/auth", "INSUFFICIENT_SCOPE"),
+            count("/auth", "RATE_LIMITED"),
+        ],
+        [3.0, 2.0, 1.0, 1.0, 2.0, 1.0, 1.0, 0.0]
+    );
+    assert_eq!(
+        samples[r#"heare_auth_verification_duration_seconds_count{route="/verify"}"#],
+        7.0
+    );
+    assert_eq!(samples["heare_auth_keys_loaded"], 4.0);
+    assert!(samples["heare_auth_open_connections"] >= 1.0);
+    assert!(samples["heare_auth_last_load_timestamp_seconds"] > 1.7e9);
+    assert_eq!(samples[r#"heare_auth_reload_failures_total{trigger="poll"}"#], 0.0);
+    assert_eq!(samples[r#"heare_auth_build_info{version="0.1.0"}"#], 1.0);
+    for secret_or_name in ["sec_0op", "key_op", "Op valid", "Op off"] {
+        assert!(!text.contains(secret_or_name), "{secret_or_name} in /metrics");
+    }
+
+    // The METRICS_ADDR listener: /metrics to any peer, and nothing else.
+    let startup = server
+        .wait_for_event("startup", Duration::from_secs(1))
+        .unwrap();
+    let metrics_url = format!("http://{}", startup["metrics_address"].as_str().unwrap());
+    let (status, response) = get(&format!("{metrics_url}/metrics"), &[]);
+    assert_eq!(status, 200);
+    assert!(parse_exposition(&response.into_string().unwrap()).contains_key("heare_auth_keys_loaded"));
+    assert_eq!(get(&format!("{metrics_url}/health"), &[]).0, 404);
+    let verify = ureq::post(&format!("{metrics_url}/verify")).send_string("{}");
+    assert!(matches!(verify, Err(ureq::Error::Status(404, _))));
+}
+
+#[test]
+fn ready_once_loaded_health_always() {
+    let dir = TempDir::new("ready");
+    let path = operating_keys(&dir);
+    let server = Server::start(&[("KEYS_FILE", path.to_str().unwrap())]);
+    assert_eq!(server.call("GET", "/ready"), (200, json!({"status": "ready"})));
+    assert_eq!(server.call("GET", "/health"), (200, json!({"status": "ok"})));
+}

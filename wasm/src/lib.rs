@@ -15,7 +15,7 @@ const TYPES: &str = r#"
  * A verification's code: `VALID`, or why not. Codes may be added: treat any code you do not
  * know as a failure.
  */
-export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | (string & {});
+export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | "RATE_LIMITED" | (string & {});
 
 /**
  * The `/verify` body: a valid key's id, name, metadata, scopes and expiry (RFC 3339, or null
