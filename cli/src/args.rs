@@ -2,9 +2,9 @@
 
 use std::ffi::OsString;
 
-use heare_auth_core::{parse_timestamp, scope_problem};
+use heare_auth_core::{parse_timestamp, scope_problem, RateLimit};
 
-use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RotateArgs, DEFAULT_GRACE_MS};
+use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RateLimitArgs, RotateArgs, DEFAULT_GRACE_MS};
 use crate::CliError;
 
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
@@ -51,10 +51,45 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
         "disable" => Cmd::Disable(key_args(args, command)?),
         "enable" => Cmd::Enable(key_args(args, command)?),
         "rotate" => parse_rotate(args)?,
+        "set-rate-limit" => parse_set_rate_limit(args)?,
         "doctor" => {
             let json = switch(&mut args, &["--json"]);
             finish(args, command)?;
             Cmd::Doctor { json }
+        }
+        "check" => {
+            let json = switch(&mut args, &["--json"]);
+            let file = optional_free(&mut args, command)?;
+            finish(args, command)?;
+            Cmd::Check { file, json }
+        }
+        "migrate" => {
+            let hash_secrets = switch(&mut args, &["--hash-secrets"]);
+            let yes = switch(&mut args, &["-y", "--yes"]);
+            let no_refresh = switch(&mut args, &["--no-refresh"]);
+            finish(args, command)?;
+            if !hash_secrets {
+                return Err(usage(
+                    "migrate: missing required flag --hash-secrets".into(),
+                ));
+            }
+            Cmd::Migrate { yes, no_refresh }
+        }
+        "export" => {
+            let output = value(&mut args, command, "--output")?;
+            finish(args, command)?;
+            Cmd::Export { output }
+        }
+        "import" => {
+            let yes = switch(&mut args, &["-y", "--yes"]);
+            let no_refresh = switch(&mut args, &["--no-refresh"]);
+            let file = free(&mut args, command, "the file to import")?;
+            finish(args, command)?;
+            Cmd::Import {
+                file,
+                yes,
+                no_refresh,
+            }
         }
         _ => {
             let url = value(&mut args, command, "--url")?;
@@ -85,8 +120,8 @@ fn parse_global(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     }
     match args.finish().first() {
         None => Err(usage(
-            "missing command: expected create, list, show, disable, enable, rotate, delete, refresh \
-             or doctor"
+            "missing command: expected create, list, show, disable, enable, rotate, \
+             set-rate-limit, delete, refresh, doctor, check, migrate, export or import"
                 .into(),
         )),
         Some(flag) => Err(usage(format!("unknown flag {}", flag.to_string_lossy()))),
@@ -111,6 +146,7 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     let scopes = values(&mut args, C, "--scopes")?;
     let expires_at = value(&mut args, C, "--expires-at")?;
     let ttl = value(&mut args, C, "--ttl")?;
+    let rate_limit = value(&mut args, C, "--rate-limit")?;
     let no_refresh = switch(&mut args, &["--no-refresh"]);
     let json = switch(&mut args, &["--json"]);
     finish(args, C)?;
@@ -132,11 +168,18 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         (None, None) => None,
     };
     let scopes = parse_scopes(&scopes).map_err(|e| usage(format!("create: --scopes: {e}")))?;
+    let rate_limit = match rate_limit {
+        None => None,
+        Some(r) => {
+            Some(RateLimit::parse(&r).map_err(|e| usage(format!("create: --rate-limit: {e}")))?)
+        }
+    };
     Ok(Cmd::Create(CreateArgs {
         name,
         metadata,
         scopes,
         expires,
+        rate_limit,
         no_refresh,
         json,
     }))
@@ -174,6 +217,28 @@ fn parse_rotate(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     }))
 }
 
+/// `set-rate-limit ID LIMIT`, `LIMIT` being `none` or what [`RateLimit::parse`] reads.
+fn parse_set_rate_limit(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
+    const C: &str = "set-rate-limit";
+    let no_refresh = switch(&mut args, &["--no-refresh"]);
+    let id = positional(&mut args, C)?;
+    let limit = free(
+        &mut args,
+        C,
+        "the rate limit (REQUESTS/PERIOD like 100/60s, or none)",
+    )?;
+    finish(args, C)?;
+    let limit = match limit.as_str() {
+        "none" => None,
+        text => Some(RateLimit::parse(text).map_err(|e| usage(format!("{C}: {e}")))?),
+    };
+    Ok(Cmd::SetRateLimit(RateLimitArgs {
+        id,
+        limit,
+        no_refresh,
+    }))
+}
+
 /// The scope names of every `--scopes` value (each comma-separated), checked, first
 /// occurrence kept.
 fn parse_scopes(values: &[String]) -> Result<Vec<String>, String> {
@@ -203,7 +268,20 @@ fn scope_error(problem: String, name: &str, value: &str) -> String {
 
 fn known(command: &str) -> Option<&'static str> {
     [
-        "create", "list", "show", "disable", "enable", "rotate", "delete", "refresh", "doctor",
+        "create",
+        "list",
+        "show",
+        "disable",
+        "enable",
+        "rotate",
+        "set-rate-limit",
+        "delete",
+        "refresh",
+        "doctor",
+        "check",
+        "migrate",
+        "export",
+        "import",
     ]
     .into_iter()
     .find(|&c| c == command)
@@ -268,11 +346,26 @@ fn values(
     Ok(all)
 }
 
+/// The key ID, the next free argument.
 fn positional(args: &mut pico_args::Arguments, command: &str) -> Result<String, CliError> {
+    free(args, command, "the key ID")
+}
+
+/// The next free argument, `what` it is named in an error when it is missing.
+fn free(args: &mut pico_args::Arguments, command: &str, what: &str) -> Result<String, CliError> {
+    optional_free(args, command)?.ok_or_else(|| usage(format!("{command}: missing {what}")))
+}
+
+/// The next free argument, if there is one; a flag left over is an unknown one.
+fn optional_free(
+    args: &mut pico_args::Arguments,
+    command: &str,
+) -> Result<Option<String>, CliError> {
     match args.opt_free_from_str::<String>() {
-        Ok(Some(id)) if !id.starts_with('-') => Ok(id),
-        Ok(Some(flag)) => Err(usage(format!("{command}: unknown flag {flag}"))),
-        Ok(None) => Err(usage(format!("{command}: missing the key ID"))),
+        Ok(Some(flag)) if flag.starts_with('-') => {
+            Err(usage(format!("{command}: unknown flag {flag}")))
+        }
+        Ok(free) => Ok(free),
         Err(e) => Err(usage(format!("{command}: {e}"))),
     }
 }

@@ -1,6 +1,6 @@
 //! What the command line asks for: the commands and their arguments.
 
-use heare_auth_core::{format_timestamp, UnixMillis};
+use heare_auth_core::{format_timestamp, RateLimit, UnixMillis};
 
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum Cmd {
     Enable(KeyArgs),
     /// `rotate ID`: a new secret, the old one kept for a grace period.
     Rotate(RotateArgs),
+    /// `set-rate-limit ID LIMIT|none`: set or remove a key's rate limit.
+    SetRateLimit(RateLimitArgs),
     /// `delete ID`.
     Delete {
         /// The key's id.
@@ -46,6 +48,34 @@ pub enum Cmd {
         /// `--json`: a JSON object.
         json: bool,
     },
+    /// `check [FILE]`: every error and warning in a keys file, without a server.
+    Check {
+        /// The file to check; `None`: the configured store.
+        file: Option<String>,
+        /// `--json`: a JSON object.
+        json: bool,
+    },
+    /// `migrate --hash-secrets`: replace every plaintext secret with its hash.
+    Migrate {
+        /// `--yes`/`-y`: write; without it, only say what would change.
+        yes: bool,
+        /// `--no-refresh`: do not ask the server to reload.
+        no_refresh: bool,
+    },
+    /// `export`: the store's keys file, unencrypted, with hashes only.
+    Export {
+        /// `--output FILE`; `None`: standard output.
+        output: Option<String>,
+    },
+    /// `import FILE`: add the keys of a keys file to the store.
+    Import {
+        /// The file to import.
+        file: String,
+        /// `--yes`/`-y`: write; without it, only say what would be added.
+        yes: bool,
+        /// `--no-refresh`: do not ask the server to reload.
+        no_refresh: bool,
+    },
     /// Print the help of a command (`None`: the overview).
     Help(Option<&'static str>),
     /// Print the version.
@@ -63,6 +93,8 @@ pub struct CreateArgs {
     pub scopes: Vec<String>,
     /// `--expires-at` or `--ttl`; `None`: never expires.
     pub expires: Option<Expiry>,
+    /// `--rate-limit`; `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
     /// `--no-refresh`: do not ask the server to reload.
     pub no_refresh: bool,
     /// `--json`: print the new key as one JSON object.
@@ -91,6 +123,17 @@ pub struct RotateArgs {
     pub no_refresh: bool,
     /// `--json`: print the new secret as one JSON object.
     pub json: bool,
+}
+
+/// Arguments of `set-rate-limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitArgs {
+    /// The key's id.
+    pub id: String,
+    /// The new limit; `None` (`none`): no limit.
+    pub limit: Option<RateLimit>,
+    /// `--no-refresh`: do not ask the server to reload.
+    pub no_refresh: bool,
 }
 
 /// How long the old secret keeps working after `rotate` when `--grace` is not given: an hour.

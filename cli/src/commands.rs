@@ -1,8 +1,12 @@
 //! What each command does to the store and the server, with no printing.
 
 mod lifecycle;
+mod limit;
+mod secrets;
 
 pub use lifecycle::{rotate, set_disabled, Rotated, Toggled};
+pub use limit::set_rate_limit;
+pub use secrets::{export, hash_secrets, import, read_import, Named};
 
 use rand_core::{CryptoRng, RngCore};
 use serde_json::Value;
@@ -57,6 +61,7 @@ pub fn create<R: RngCore + CryptoRng>(
         updated_by: Some(actor.to_string()),
         expires_at: args.expires.as_ref().map(|e| e.timestamp(now)),
         scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
+        rate_limit: args.rate_limit,
         metadata,
         ..KeyRecord::default()
     };
@@ -179,6 +184,7 @@ mod tests {
             metadata: Some(r#"{"team": "core"}"#.into()),
             scopes: vec!["read".into(), "write".into()],
             expires: Some(Expiry::After(3_600_000)),
+            rate_limit: None,
             no_refresh: true,
             json: false,
         }

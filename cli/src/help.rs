@@ -5,15 +5,20 @@ pub const USAGE: &str = "\
 heare-auth: manage the API keys that heare-auth-server verifies
 
 Usage:
-  heare-auth create --name NAME [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d] [--no-refresh] [--json]
+  heare-auth create --name NAME [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d] [--rate-limit 100/60s] [--no-refresh] [--json]
   heare-auth list [--detailed] [--json]
   heare-auth show ID [--json]
   heare-auth disable ID [--no-refresh] [--json]
   heare-auth enable ID [--no-refresh] [--json]
   heare-auth rotate ID [--grace 60m] [--no-refresh] [--json]
+  heare-auth set-rate-limit ID 100/60s|none [--no-refresh]
   heare-auth delete ID [--yes] [--no-refresh]
   heare-auth refresh [--url URL]
   heare-auth doctor [--json]
+  heare-auth check [FILE] [--json]
+  heare-auth migrate --hash-secrets [--yes] [--no-refresh]
+  heare-auth export [--output FILE]
+  heare-auth import FILE [--yes] [--no-refresh]
   heare-auth COMMAND --help
   heare-auth --version
 
@@ -30,7 +35,7 @@ Environment:
 ";
 
 const CREATE: &str = "\
-Usage: heare-auth create --name NAME [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION] [--no-refresh] [--json]
+Usage: heare-auth create --name NAME [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION] [--rate-limit LIMIT] [--no-refresh] [--json]
 
 Creates a key and prints its secret once; only the secret's SHA-256 is stored.
   --name NAME        human-readable name (required)
@@ -39,6 +44,8 @@ Creates a key and prints its secret once; only the secret's SHA-256 is stored.
                      that needs a scope the key lacks is refused (INSUFFICIENT_SCOPE)
   --expires-at TIME  RFC 3339 time or date when the key stops verifying (2027-01-31T00:00:00Z, 2027-01-31)
   --ttl DURATION     expire this long after creation: 3600s, 30m, 12h, 90d, 2w
+  --rate-limit LIMIT at most this many verifications per period, per server: 100/60s, 5/1m,
+                     1000/1h, 10/500ms (units ms, s, m, h, d); more are refused (RATE_LIMITED)
   --no-refresh       do not ask the server to reload
   --json             print the new key as JSON
 ";
@@ -49,15 +56,16 @@ Usage: heare-auth list [--detailed] [--json]
 Lists all keys (never their secrets) with their status (active, rotating, expired, disabled)
 and scopes.
   --detailed   also show expiry, when the key was disabled, until when a rotated key's previous
-               secret verifies, who created and last changed it, and metadata
+               secret verifies, the rate limit, who created and last changed it, and metadata
   --json       print a JSON array
 ";
 
 const SHOW: &str = "\
 Usage: heare-auth show ID [--json]
 
-Shows one key (never its secret or hash): status, scopes, whether it is disabled, until when a
-rotated key's previous secret verifies, and when and by whom it was created and last changed.
+Shows one key (never its secret or hash): status, scopes, rate limit, whether it is disabled,
+until when a rotated key's previous secret verifies, and when and by whom it was created and
+last changed.
   --json   print a JSON object
 ";
 
@@ -91,6 +99,16 @@ once. A disabled key stays disabled.
   --json             print the new secret as JSON
 ";
 
+const SET_RATE_LIMIT: &str = "\
+Usage: heare-auth set-rate-limit ID LIMIT [--no-refresh]
+
+Sets a key's rate limit, or removes it with `none`. LIMIT is REQUESTS/PERIOD: 100/60s, 5/1m,
+1000/1h, 10/500ms (units ms, s, m, h, d). Each server allows the key that many verifications per
+period, in bursts of up to REQUESTS; more are refused (429, RATE_LIMITED, with Retry-After).
+Setting the limit a key already has changes nothing.
+  --no-refresh   do not ask the server to reload
+";
+
 const DELETE: &str = "\
 Usage: heare-auth delete ID [--yes] [--no-refresh]
 
@@ -116,6 +134,47 @@ store's clock is from this one. Exits 0 when all is well, 1 otherwise.
   --json   print a JSON object
 ";
 
+const CHECK: &str = "\
+Usage: heare-auth check [FILE] [--json]
+
+Checks a keys file without a server: FILE, or the store's (KEYS_FILE or S3, as for the other
+commands); an encrypted file needs STORAGE_SECRET. Prints one line per finding, naming the key:
+every error the server would refuse the file for (not only the first), and warnings: plaintext
+secrets, expiries that cannot be read, keys expired more than 90 days ago, disabled keys, and
+previous secrets whose grace period is over. Exits 1 when there are errors, 0 otherwise.
+  --json   print a JSON object: the findings (severity, key, message) and their counts
+";
+
+const MIGRATE: &str = "\
+Usage: heare-auth migrate --hash-secrets [--yes] [--no-refresh]
+
+Replaces every plaintext `secret` in the store with its SHA-256 `secret_hash`; the keys verify
+as before. Without --yes it only lists the keys that would change (ids and names) and writes
+nothing. Running it again changes nothing.
+  --hash-secrets   the migration to run (the only one)
+  -y, --yes        write the change
+  --no-refresh     do not ask the server to reload
+";
+
+const EXPORT: &str = "\
+Usage: heare-auth export [--output FILE]
+
+Prints the store's keys file, unencrypted, with plaintext secrets replaced by their hashes:
+a backup, or a file for `heare-auth import`. Refuses a file the server would refuse.
+  --output FILE   write it to FILE instead
+";
+
+const IMPORT: &str = "\
+Usage: heare-auth import FILE [--yes] [--no-refresh]
+
+Adds the keys of a keys file (FILE may be encrypted with STORAGE_SECRET) to the store, plaintext
+secrets stored as their hashes. Refuses, writing nothing, a file the server would refuse, and a
+file with any id or secret (previous secrets included) already in the store, naming them.
+Without --yes it only lists the keys that would be added.
+  -y, --yes      write the change
+  --no-refresh   do not ask the server to reload
+";
+
 /// The help text for a command, or the overview.
 pub fn help(topic: Option<&str>) -> &'static str {
     match topic {
@@ -125,9 +184,14 @@ pub fn help(topic: Option<&str>) -> &'static str {
         Some("disable") => DISABLE,
         Some("enable") => ENABLE,
         Some("rotate") => ROTATE,
+        Some("set-rate-limit") => SET_RATE_LIMIT,
         Some("delete") => DELETE,
         Some("refresh") => REFRESH,
         Some("doctor") => DOCTOR,
+        Some("check") => CHECK,
+        Some("migrate") => MIGRATE,
+        Some("export") => EXPORT,
+        Some("import") => IMPORT,
         _ => USAGE,
     }
 }

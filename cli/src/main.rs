@@ -2,6 +2,7 @@
 
 mod actor;
 mod args;
+mod check;
 mod cmd;
 mod commands;
 mod doctor;
@@ -87,6 +88,12 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
             }
             after_write(&refresh_url, a.no_refresh, a.json);
         }
+        Cmd::SetRateLimit(a) => {
+            let store = open_for_writing(&config()?)?;
+            let limited = commands::set_rate_limit(&store, &a.id, a.limit, now, &actor())?;
+            print!("{}", output::limited_text(&limited));
+            after_write(&refresh_url, a.no_refresh, false);
+        }
         Cmd::Delete {
             id,
             yes,
@@ -116,8 +123,85 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Cmd::Check { file, json } => {
+            let (location, bytes) = match file {
+                Some(path) => {
+                    let bytes = read_file(&path, env("STORAGE_SECRET"))?;
+                    (path, bytes)
+                }
+                None => {
+                    let store = config()?.open()?;
+                    let bytes = store.load()?.bytes_or_empty().to_vec();
+                    (store.location().to_string(), bytes)
+                }
+            };
+            let report = check::check(&location, &bytes, now);
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if !report.ok() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Cmd::Migrate { yes, no_refresh } => {
+            let store = match yes {
+                true => open_for_writing(&config()?)?,
+                false => config()?.open()?,
+            };
+            let changed = commands::hash_secrets(&store, yes, now, &actor())?;
+            print!("{}", output::migrated_text(&changed, !yes));
+            if yes && !changed.is_empty() {
+                after_write(&refresh_url, no_refresh, false);
+            }
+        }
+        Cmd::Export { output: to } => {
+            let (text, keys) = commands::export(&config()?.open()?)?;
+            match to {
+                None => print!("{text}"),
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .map_err(|e| CliError::Invalid(format!("cannot write {path}: {e}")))?;
+                    print!("{}", output::exported_text(&path, keys));
+                }
+            }
+        }
+        Cmd::Import {
+            file,
+            yes,
+            no_refresh,
+        } => {
+            let incoming = commands::read_import(&file, &read_file(&file, env("STORAGE_SECRET"))?)?;
+            let store = match yes {
+                true => open_for_writing(&config()?)?,
+                false => config()?.open()?,
+            };
+            let added = commands::import(&store, &incoming.records, yes)?;
+            print!(
+                "{}",
+                output::imported_text(&file, &added, incoming.hashed, !yes)
+            );
+            if yes && !added.is_empty() {
+                after_write(&refresh_url, no_refresh, false);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plaintext of a keys file named on the command line, decrypted with `storage_secret` when
+/// it is encrypted.
+fn read_file(path: &str, storage_secret: Option<String>) -> Result<Vec<u8>, CliError> {
+    let config = StoreConfig {
+        location: Location::File(path.to_string()),
+        storage_secret: storage_secret.filter(|s| !s.is_empty()),
+    };
+    config
+        .open()?
+        .load()?
+        .bytes
+        .ok_or_else(|| CliError::Invalid(format!("{path}: no such file")))
 }
 
 /// `disable` (`disable` true) or `enable`: the change, what it did, and the server's reload.

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use heare_auth_core::{Expiry, KeyRecord, Status, UnixMillis};
 
-use crate::commands::{Created, Rotated, Toggled};
+use crate::commands::{Created, Named, Rotated, Toggled};
 
 const RULE: &str =
     "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━";
@@ -24,6 +24,9 @@ pub fn created_text(c: &Created) -> String {
     if !r.scope_list().is_empty() {
         out.push_str(&format!("  Scopes: {}\n", scopes_text(r)));
     }
+    if let Some(limit) = r.rate_limit {
+        out.push_str(&format!("  Rate limit: {limit}\n"));
+    }
     out.push_str(&format!(
         "  Created: {}\n",
         r.created_at.as_deref().unwrap_or_default()
@@ -39,7 +42,8 @@ pub fn created_json(c: &Created) -> String {
     let r = &c.record;
     json!({
         "id": r.id, "secret": c.secret, "name": r.name, "scopes": r.scope_list(),
-        "created_at": r.created_at, "expires_at": r.expires_at, "metadata": r.metadata,
+        "rate_limit": limit_json(r), "created_at": r.created_at, "expires_at": r.expires_at,
+        "metadata": r.metadata,
     })
     .to_string()
 }
@@ -108,6 +112,111 @@ pub fn toggled_json(t: &Toggled) -> String {
     .to_string()
 }
 
+/// What `set-rate-limit` prints.
+pub fn limited_text(t: &Toggled) -> String {
+    let r = &t.record;
+    match (t.changed, r.rate_limit) {
+        (true, Some(limit)) => format!(
+            "✓ Set the rate limit of API key '{}' ({}) to {limit}.\n",
+            r.id, r.name
+        ),
+        (true, None) => format!(
+            "✓ Removed the rate limit of API key '{}' ({}).\n",
+            r.id, r.name
+        ),
+        (false, Some(limit)) => format!(
+            "API key '{}' ({}) already has the rate limit {limit}; nothing changed.\n",
+            r.id, r.name
+        ),
+        (false, None) => format!(
+            "API key '{}' ({}) already has no rate limit; nothing changed.\n",
+            r.id, r.name
+        ),
+    }
+}
+
+/// Keys one per line, id and name, for what a bulk command did or would do.
+fn named_lines(keys: &[Named]) -> String {
+    keys.iter()
+        .map(|k| format!("  {:<35} {}\n", k.id, k.name))
+        .collect()
+}
+
+/// What `migrate --hash-secrets` prints: the keys changed, or with `dry_run` that would be.
+pub fn migrated_text(changed: &[Named], dry_run: bool) -> String {
+    match (changed.len(), dry_run) {
+        (0, _) => "No plaintext secrets: nothing to change.\n".into(),
+        (n, true) => format!(
+            "Would replace {} with {}:\n{}Nothing written; run again with --yes to write.\n",
+            plaintext_secrets(n),
+            their_hashes(n),
+            named_lines(changed)
+        ),
+        (n, false) => format!(
+            "✓ Replaced {} with {}:\n{}",
+            plaintext_secrets(n),
+            their_hashes(n),
+            named_lines(changed)
+        ),
+    }
+}
+
+/// `1 plaintext secret`, `2 plaintext secrets`.
+fn plaintext_secrets(n: usize) -> String {
+    match n {
+        1 => "1 plaintext secret".into(),
+        n => format!("{n} plaintext secrets"),
+    }
+}
+
+/// `its SHA-256 hash`, `their SHA-256 hashes`.
+fn their_hashes(n: usize) -> &'static str {
+    match n {
+        1 => "its SHA-256 hash",
+        _ => "their SHA-256 hashes",
+    }
+}
+
+/// What `import` prints: the keys added from `file`, or with `dry_run` that would be; `hashed`
+/// of them had plaintext secrets, stored as their hashes.
+pub fn imported_text(file: &str, added: &[Named], hashed: usize, dry_run: bool) -> String {
+    if added.is_empty() {
+        return format!("No keys in {file}: nothing to import.\n");
+    }
+    let hashed = match hashed {
+        0 => String::new(),
+        n => format!("{} stored as {}.\n", plaintext_secrets(n), their_hashes(n)),
+    };
+    match dry_run {
+        true => format!(
+            "Would add {} from {file}:\n{}{hashed}Nothing written; run again with --yes to write.\n",
+            keys_count(added.len()),
+            named_lines(added)
+        ),
+        false => format!(
+            "✓ Imported {} from {file}:\n{}{hashed}",
+            keys_count(added.len()),
+            named_lines(added)
+        ),
+    }
+}
+
+/// What `export --output FILE` prints.
+pub fn exported_text(file: &str, keys: usize) -> String {
+    format!(
+        "✓ Exported {} to {file} (hashes only, unencrypted).\n",
+        keys_count(keys)
+    )
+}
+
+/// `1 key`, `2 keys`.
+fn keys_count(n: usize) -> String {
+    match n {
+        1 => "1 key".into(),
+        n => format!("{n} keys"),
+    }
+}
+
 /// What `refresh` (and `create`/`delete` after writing) print when the server reloaded.
 pub fn refreshed(keys_loaded: u64) -> String {
     format!("✓ Service refreshed - {keys_loaded} keys loaded")
@@ -125,6 +234,7 @@ struct Public<'a> {
     name: &'a str,
     status: String,
     scopes: &'a [String],
+    rate_limit: Option<String>,
     created_at: &'a Option<String>,
     created_by: &'a Option<String>,
     updated_at: &'a Option<String>,
@@ -144,6 +254,7 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
         name: &r.name,
         status: status_word(r.status(now)),
         scopes: r.scope_list(),
+        rate_limit: limit_json(r),
         created_at: &r.created_at,
         created_by: &r.created_by,
         updated_at: &r.updated_at,
@@ -159,6 +270,16 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
         metadata: &r.metadata,
     };
     serde_json::to_string(&public).unwrap_or_default()
+}
+
+/// The rate limit as `--rate-limit` takes it (`100/60s`), for JSON; `None` when there is none.
+fn limit_json(r: &KeyRecord) -> Option<String> {
+    r.rate_limit.map(|l| l.to_string())
+}
+
+/// The rate limit as `--rate-limit` takes it, or `none`.
+fn limit_text(r: &KeyRecord) -> String {
+    limit_json(r).unwrap_or_else(|| "none".into())
 }
 
 /// The status in one word: `active`, `rotating`, `expired` or `disabled`.
@@ -235,6 +356,7 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
         if let Some(previous) = previous_text(k, now) {
             out.push_str(&format!("    Rotation: {previous}\n"));
         }
+        out.push_str(&format!("    Rate limit: {}\n", limit_text(k)));
         out.push_str(&format!(
             "    Created: {}   Updated: {}\n",
             at_by(&k.created_at, &k.created_by),
@@ -286,7 +408,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
         (false, _) => "no".into(),
     };
     format!(
-        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
+        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Rate limit: {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
         r.id,
         r.name,
         at_by(&r.created_at, &r.created_by),
@@ -294,6 +416,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
         r.expires_at.clone().unwrap_or_else(|| "never".into()),
         r.status(now),
         scopes_text(r),
+        limit_text(r),
         previous_text(r, now).unwrap_or_else(|| "-".into()),
     )
 }
@@ -301,6 +424,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use heare_auth_core::RateLimit;
 
     const NOW: UnixMillis = 1_795_569_434_316;
 
@@ -338,7 +462,7 @@ mod tests {
             "{detailed}"
         );
         assert!(detailed.contains(
-            "    Status: active   Expires: never\n    Created: 2026-11-25T01:17:14.316000Z   Updated: -\n    Metadata: {\"team\":\"core\"}\n"
+            "    Status: active   Expires: never\n    Rate limit: none\n    Created: 2026-11-25T01:17:14.316000Z   Updated: -\n    Metadata: {\"team\":\"core\"}\n"
         ));
     }
 
@@ -351,6 +475,7 @@ mod tests {
             updated_by: Some("bob@build-02".into()),
             previous_secret_hash: Some("cd".repeat(32)),
             previous_expires_at: Some(previous_until.into()),
+            rate_limit: RateLimit::parse("100/60s").ok(),
             ..record("key_r", "Rotated", None)
         }
     }
@@ -389,7 +514,7 @@ mod tests {
         }
         let detailed = list_text(&keys, true, NOW);
         for line in [
-            "    Rotation: previous secret valid until 2026-11-25T02:17:14.316000Z\n",
+            "    Rotation: previous secret valid until 2026-11-25T02:17:14.316000Z\n    Rate limit: 100/60s\n",
             "    Created: 2026-11-25T01:17:14.316000Z by ann@build-01   Updated: 2026-11-25T01:20:00.000000Z by bob@build-02\n",
             "    Status: disabled   Expires: never\n    Disabled at: 2026-11-25T01:19:00.000000Z\n",
             "    Status: expired (unreadable expires_at)   Expires: soon\n",
@@ -413,7 +538,7 @@ mod tests {
             v,
             json!({
                 "id": "key_r", "name": "Rotated", "status": "disabled",
-                "scopes": ["read", "keys:write"],
+                "scopes": ["read", "keys:write"], "rate_limit": "100/60s",
                 "created_at": "2026-11-25T01:17:14.316000Z", "created_by": "ann@build-01",
                 "updated_at": "2026-11-25T01:20:00.000000Z", "updated_by": "bob@build-02",
                 "expires_at": null, "expired": false, "disabled": true,
@@ -429,6 +554,7 @@ mod tests {
             (&json!("active"), &json!([]), &json!(false))
         );
         assert_eq!(plain["previous_expires_at"], Value::Null);
+        assert_eq!(plain["rate_limit"], Value::Null);
     }
 
     #[test]
@@ -439,7 +565,7 @@ mod tests {
             "\nAPI key:\n  ID:      key_r\n  Name:    Rotated\n  \
              Created: 2026-11-25T01:17:14.316000Z by ann@build-01\n  \
              Updated: 2026-11-25T01:20:00.000000Z by bob@build-02\n  Expires: never\n  \
-             Status:  rotating\n  Scopes:  read,keys:write\n  Disabled: no\n  \
+             Status:  rotating\n  Scopes:  read,keys:write\n  Rate limit: 100/60s\n  Disabled: no\n  \
              Rotation: previous secret valid until 2026-11-25T02:17:14.316000Z\n  \
              Secret:  stored hashed (SHA-256)\n  Metadata: {\n    \"team\": \"core\"\n  }\n"
         );
@@ -461,6 +587,7 @@ mod tests {
         let plain = show_text(&record("key_a", "A", None), NOW);
         for line in [
             "  Scopes:  -\n",
+            "  Rate limit: none\n",
             "  Disabled: no\n",
             "  Rotation: -\n",
             "  Updated: -\n",
@@ -636,5 +763,119 @@ mod tests {
         ));
         let v: Value = serde_json::from_str(&created_json(&scoped)).unwrap();
         assert_eq!(v["scopes"], json!(["read", "write"]));
+    }
+
+    #[test]
+    fn a_rate_limit_is_shown_where_it_is_set() {
+        let c = Created {
+            record: KeyRecord {
+                rate_limit: RateLimit::parse("2/60s").ok(),
+                ..record("key_n", "New", None)
+            },
+            secret: "sec_0abc".into(),
+        };
+        assert!(created_text(&c).contains("  Name:   New\n  Rate limit: 2/60s\n  Created: "));
+        let v: Value = serde_json::from_str(&created_json(&c)).unwrap();
+        assert_eq!(v["rate_limit"], "2/60s");
+        let unlimited = Created {
+            record: record("key_n", "New", None),
+            secret: "sec_0abc".into(),
+        };
+        assert!(!created_text(&unlimited).contains("Rate limit"));
+        let v: Value = serde_json::from_str(&created_json(&unlimited)).unwrap();
+        assert_eq!(v["rate_limit"], Value::Null);
+    }
+
+    #[test]
+    fn set_rate_limit_says_what_changed() {
+        let mut t = Toggled {
+            record: KeyRecord {
+                rate_limit: RateLimit::parse("10/500ms").ok(),
+                ..record("key_a", "Billing", None)
+            },
+            changed: true,
+        };
+        assert_eq!(
+            limited_text(&t),
+            "✓ Set the rate limit of API key 'key_a' (Billing) to 10/500ms.\n"
+        );
+        t.changed = false;
+        assert_eq!(
+            limited_text(&t),
+            "API key 'key_a' (Billing) already has the rate limit 10/500ms; nothing changed.\n"
+        );
+        t.record.rate_limit = None;
+        assert_eq!(
+            limited_text(&t),
+            "API key 'key_a' (Billing) already has no rate limit; nothing changed.\n"
+        );
+        t.changed = true;
+        assert_eq!(
+            limited_text(&t),
+            "✓ Removed the rate limit of API key 'key_a' (Billing).\n"
+        );
+    }
+
+    fn named(pairs: &[(&str, &str)]) -> Vec<Named> {
+        pairs
+            .iter()
+            .map(|(id, name)| Named {
+                id: id.to_string(),
+                name: name.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn migrate_and_import_list_ids_and_names() {
+        let one = named(&[("key_a", "Legacy A")]);
+        let two = named(&[("key_a", "Legacy A"), ("key_b", "Legacy B")]);
+        let row = |id: &str, name: &str| format!("  {id:<35} {name}\n");
+        assert_eq!(
+            migrated_text(&two, true),
+            format!(
+                "Would replace 2 plaintext secrets with their SHA-256 hashes:\n{}{}\
+                 Nothing written; run again with --yes to write.\n",
+                row("key_a", "Legacy A"),
+                row("key_b", "Legacy B")
+            )
+        );
+        assert_eq!(
+            migrated_text(&one, false),
+            format!(
+                "✓ Replaced 1 plaintext secret with its SHA-256 hash:\n{}",
+                row("key_a", "Legacy A")
+            )
+        );
+        for dry_run in [true, false] {
+            assert_eq!(
+                migrated_text(&[], dry_run),
+                "No plaintext secrets: nothing to change.\n"
+            );
+            assert_eq!(
+                imported_text("b.json", &[], 0, dry_run),
+                "No keys in b.json: nothing to import.\n"
+            );
+        }
+        assert_eq!(
+            imported_text("b.json", &two, 1, true),
+            format!(
+                "Would add 2 keys from b.json:\n{}{}1 plaintext secret stored as its SHA-256 \
+                 hash.\nNothing written; run again with --yes to write.\n",
+                row("key_a", "Legacy A"),
+                row("key_b", "Legacy B")
+            )
+        );
+        assert_eq!(
+            imported_text("b.json", &one, 0, false),
+            format!(
+                "✓ Imported 1 key from b.json:\n{}",
+                row("key_a", "Legacy A")
+            )
+        );
+        assert_eq!(
+            exported_text("b.json", 3),
+            "✓ Exported 3 keys to b.json (hashes only, unencrypted).\n"
+        );
     }
 }

@@ -7,10 +7,12 @@ use std::borrow::Cow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::{push_json_string, Code, KeySet, Outcome, UnixMillis};
+use crate::{push_json_string, scope_problem, Code, KeySet, Outcome, UnixMillis};
 
 /// The challenge of every 401 and 403 (RFC 6750).
 const REALM: &str = "Bearer realm=\"heare-auth\"";
+/// The challenge of a 401 for a key that was presented and refused.
+pub const INVALID_TOKEN_CHALLENGE: &str = "Bearer realm=\"heare-auth\", error=\"invalid_token\"";
 
 /// The key presented in a request's headers: `Authorization: Bearer <key>`, else `X-API-Key`.
 /// An `Authorization` of another scheme (Basic, say) is not a key.
@@ -102,17 +104,18 @@ impl Authorized<'_> {
             Some(Outcome::RateLimited(_, ms)) => {
                 vec![("retry-after", ms.div_ceil(1000).max(1).to_string())]
             }
-            Some(Outcome::InsufficientScope(_)) => vec![(
-                "www-authenticate",
-                format!(
-                    "{REALM}, error=\"insufficient_scope\", scope=\"{}\"",
-                    self.required.join(" ")
-                ),
-            )],
-            Some(_) => vec![(
-                "www-authenticate",
-                format!("{REALM}, error=\"invalid_token\""),
-            )],
+            Some(Outcome::InsufficientScope(_)) => {
+                let scopes: Vec<Cow<str>> =
+                    self.required.iter().map(|s| challenge_scope(s)).collect();
+                vec![(
+                    "www-authenticate",
+                    format!(
+                        "{REALM}, error=\"insufficient_scope\", scope=\"{}\"",
+                        scopes.join(" ")
+                    ),
+                )]
+            }
+            Some(_) => vec![("www-authenticate", INVALID_TOKEN_CHALLENGE.to_string())],
             None => vec![("www-authenticate", REALM.to_string())],
         }
     }
@@ -145,17 +148,36 @@ impl Authorized<'_> {
     }
 }
 
-/// Text as a header value: unchanged when it is printable ASCII without `%`, otherwise
-/// percent-encoded UTF-8 as JavaScript's `encodeURIComponent` does. Either way, percent-
-/// decoding gives the text back.
+/// Text as a header value: unchanged when it is printable ASCII without `%` (and does not start
+/// or end with a space, which HTTP would strip), otherwise percent-encoded UTF-8 as
+/// JavaScript's `encodeURIComponent` does. Either way, percent-decoding gives the text back.
 pub fn header_value(text: &str) -> Cow<'_, str> {
-    if text.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'%') {
+    let spaced = text.starts_with(' ') || text.ends_with(' ');
+    if !spaced && text.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'%') {
         return Cow::Borrowed(text);
     }
+    percent_encode(text, |b| {
+        b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
+    })
+}
+
+/// A demanded scope as the challenge names it: a scope name as it is; anything else (it came
+/// percent-decoded from the query, so it may hold a quote, a space or a line break) with every
+/// byte that is not visible ASCII, or is `"`, `\`, `,` or `%`, percent-encoded, so that the
+/// header stays one valid quoted string. No key holds such a scope.
+fn challenge_scope(scope: &str) -> Cow<'_, str> {
+    if scope_problem(scope).is_none() {
+        return Cow::Borrowed(scope);
+    }
+    percent_encode(scope, |b| b.is_ascii_graphic() && !b"\"\\,%".contains(&b))
+}
+
+/// `text` with every byte but those `keep` accepts written `%XX`.
+fn percent_encode(text: &str, keep: impl Fn(u8) -> bool) -> Cow<'static, str> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len() * 3);
     for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+        if keep(b) {
             out.push(char::from(b));
         } else {
             out.push('%');

@@ -2,10 +2,11 @@
 //! every other record, and every top-level field besides `keys`, is written back as it was read.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::{fmt, io};
 
 use serde::de::{self, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::value::RawValue;
 
 use crate::{push_json_string, Error, KeyRecord, KeySet};
@@ -32,14 +33,17 @@ enum Record<'a> {
 
 impl Record<'_> {
     /// Whether this is the key with `id`. A record read is only parsed for its id when its
-    /// text contains the id as a JSON string, so finding a key costs a text search, not a
-    /// parse of every record.
+    /// text contains the id as a JSON string (or an escape), so finding a key costs a text
+    /// search, not a parse of every record.
     fn has_id(&self, id: &str, quoted: &str) -> bool {
         match self {
             Record::Written(r) => r.id == id,
             Record::Kept(text) => {
-                text.get().contains(quoted)
-                    && serde_json::from_str::<IdOnly>(text.get()).is_ok_and(|r| r.id == id)
+                // A file may write the id with escapes (`\u00e9`, `\/`), which no text search
+                // finds: a record with any escape is parsed.
+                let text = text.get();
+                (text.contains(quoted) || text.contains('\\'))
+                    && serde_json::from_str::<IdOnly>(text).is_ok_and(|r| r.id == id)
             }
         }
     }
@@ -157,8 +161,11 @@ impl<'a> KeyFile<'a> {
             match record {
                 Record::Kept(text) => out.push_str(text.get()),
                 Record::Written(r) => {
-                    let text = serde_json::to_string_pretty(&**r).map_err(Error::from)?;
-                    out.push_str(&text.replace('\n', "\n    "));
+                    let mut text = Vec::new();
+                    let nested = Nested(PrettyFormatter::new());
+                    let mut serializer = serde_json::Serializer::with_formatter(&mut text, nested);
+                    r.serialize(&mut serializer).map_err(Error::from)?;
+                    out.push_str(&String::from_utf8_lossy(&text));
                 }
             }
         }
@@ -176,6 +183,77 @@ impl<'a> KeyFile<'a> {
         out.push_str("\n}\n");
         KeySet::from_json(out.as_bytes())?;
         Ok(out)
+    }
+}
+
+/// serde_json's two-space layout for a record inside the `keys` array: every new line it starts
+/// is indented four spaces more. Raw values (fields this version does not know) are written as
+/// they were read, so rewriting a record does not indent them further each time.
+struct Nested(PrettyFormatter<'static>);
+
+/// A writer that indents each new line written through it by four spaces.
+struct Indented<'w, W: ?Sized>(&'w mut W);
+
+impl<W: ?Sized + io::Write> io::Write for Indented<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for (i, line) in buf.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                self.0.write_all(b"\n    ")?;
+            }
+            self.0.write_all(line)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The pretty printer's line breaks, indented; everything else written as it is.
+impl Formatter for Nested {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(&mut Indented(w))
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(&mut Indented(w))
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(&mut Indented(w), first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(&mut Indented(w))
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(&mut Indented(w))
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(&mut Indented(w))
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(&mut Indented(w), first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(&mut Indented(w))
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(&mut Indented(w))
     }
 }
 

@@ -64,7 +64,9 @@ impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Json {
             line: e.line(),
-            column: e.column(),
+            // serde_json says column 0 just after it reads a newline (at the end of the text):
+            // that is the first column of the new line.
+            column: e.column().max(1),
             message: message_of(&e),
         }
     }

@@ -23,13 +23,15 @@ mod scope;
 mod status;
 mod timestamp;
 
-pub use auth::{authorize, header_value, presented_key, required_scopes, Authorized};
+pub use auth::{
+    authorize, header_value, presented_key, required_scopes, Authorized, INVALID_TOKEN_CHALLENGE,
+};
 pub use document::KeyFile;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
-pub use keyset::{Key, KeySet};
+pub use keyset::{CheckError, Checked, Key, KeySet};
 pub use limit::{Bucket, RateLimit};
 pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;

@@ -53,6 +53,52 @@ impl RateLimit {
     }
 }
 
+/// A limit as a keys file stores it: `{"requests": N, "per_seconds": S}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    requests: u64,
+    per_seconds: f64,
+}
+
+/// A limit as a keys file is written: whole seconds as an integer, others with milliseconds.
+#[derive(serde::Serialize)]
+pub(crate) struct StoredOut {
+    requests: u32,
+    per_seconds: serde_json::Number,
+}
+
+impl RateLimit {
+    /// Reads a keys file's `rate_limit` value (its JSON text), or says why it is not one, as the
+    /// loader reports it.
+    pub(crate) fn from_stored(json: &str) -> Result<RateLimit, String> {
+        let limit: Stored = serde_json::from_str(json)
+            .map_err(|_| "is not {\"requests\": N, \"per_seconds\": S}".to_string())?;
+        let per_ms = limit.per_seconds * 1000.0;
+        if !per_ms.is_finite() || per_ms < 1.0 {
+            return Err(format!(
+                "per_seconds must be at least 0.001, got {}",
+                limit.per_seconds
+            ));
+        }
+        RateLimit::new(limit.requests, per_ms.round() as u64)
+            .map_err(|e| format!("is not valid: {e}"))
+    }
+
+    /// The limit as a keys file stores it; [`RateLimit::from_stored`] reads it back.
+    pub(crate) fn to_stored(self) -> StoredOut {
+        let per_seconds = match self.per_ms % 1000 {
+            0 => serde_json::Number::from(self.per_ms / 1000),
+            _ => serde_json::Number::from_f64(f64::from(self.per_ms) / 1000.0)
+                .unwrap_or_else(|| serde_json::Number::from(self.per_ms / 1000)),
+        };
+        StoredOut {
+            requests: self.requests,
+            per_seconds,
+        }
+    }
+}
+
 /// `100/60s`: how [`RateLimit::parse`] reads it, in whole seconds when it can be.
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -154,6 +200,50 @@ mod tests {
             "", "100", "100/", "/60s", "0/60s", "100/0s", "100/60", "x/60s", "100/60y", "1/31d",
         ] {
             assert!(RateLimit::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_stored_form_reads_back_as_written() {
+        for (limit, json) in [
+            ("100/60s", r#"{"requests":100,"per_seconds":60}"#),
+            ("10/500ms", r#"{"requests":10,"per_seconds":0.5}"#),
+            ("3/1500ms", r#"{"requests":3,"per_seconds":1.5}"#),
+            ("1/1ms", r#"{"requests":1,"per_seconds":0.001}"#),
+        ] {
+            let limit = RateLimit::parse(limit).unwrap();
+            let written = serde_json::to_string(&limit.to_stored()).unwrap();
+            assert_eq!(written, json);
+            assert_eq!(RateLimit::from_stored(&written), Ok(limit));
+        }
+        assert_eq!(
+            RateLimit::from_stored(r#"{"per_seconds": 60.0, "requests": 2}"#),
+            RateLimit::parse("2/60s")
+        );
+        for (bad, reason) in [
+            (
+                r#"{"requests": 2}"#,
+                r#"is not {"requests": N, "per_seconds": S}"#,
+            ),
+            (
+                r#"{"requests": 2, "per_seconds": 1, "burst": 3}"#,
+                r#"is not {"requests": N, "per_seconds": S}"#,
+            ),
+            (r#""2/60s""#, r#"is not {"requests": N, "per_seconds": S}"#),
+            (
+                r#"{"requests": 2, "per_seconds": 0}"#,
+                "per_seconds must be at least 0.001, got 0",
+            ),
+            (
+                r#"{"requests": 0, "per_seconds": 1}"#,
+                "is not valid: expected 1 to 4294967295 requests, got 0",
+            ),
+        ] {
+            assert_eq!(
+                RateLimit::from_stored(bad),
+                Err(reason.to_string()),
+                "{bad}"
+            );
         }
     }
 

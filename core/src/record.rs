@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{Expiry, State, Status, UnixMillis};
+use crate::{Expiry, RateLimit, State, Status, UnixMillis};
 
 /// One key as stored. Fields this version does not know live in `extra` and are written back.
 #[derive(Clone, Debug)]
@@ -36,6 +36,8 @@ pub struct KeyRecord {
     pub expires_at: Option<String>,
     /// What the key may be used for; requests can demand scopes.
     pub scopes: Option<Vec<String>>,
+    /// At most this many verifications per period, per server instance; `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
     /// Disabled keys are kept but never verify.
     pub disabled: Option<bool>,
     /// When the key was disabled.
@@ -65,6 +67,7 @@ impl Default for KeyRecord {
             updated_by: None,
             expires_at: None,
             scopes: None,
+            rate_limit: None,
             disabled: None,
             disabled_at: None,
             previous_secret_hash: None,
@@ -96,8 +99,15 @@ impl PartialEq for KeyRecord {
                 &b.disabled_at,
                 &b.metadata,
             )
-            && (&a.previous_secret_hash, &a.previous_expires_at)
-                == (&b.previous_secret_hash, &b.previous_expires_at)
+            && (
+                &a.previous_secret_hash,
+                &a.previous_expires_at,
+                a.rate_limit,
+            ) == (
+                &b.previous_secret_hash,
+                &b.previous_expires_at,
+                b.rate_limit,
+            )
             && a.extra.len() == b.extra.len()
             && a.extra
                 .iter()
@@ -171,6 +181,9 @@ impl Serialize for KeyRecord {
         if let Some(scopes) = &self.scopes {
             map.serialize_entry("scopes", scopes)?;
         }
+        if let Some(limit) = self.rate_limit {
+            map.serialize_entry("rate_limit", &limit.to_stored())?;
+        }
         if let Some(disabled) = self.disabled {
             map.serialize_entry("disabled", &disabled)?;
         }
@@ -224,6 +237,16 @@ impl<'de> Visitor<'de> for RecordVisitor {
                 "updated_by" => record.updated_by = text(&mut map)?,
                 "expires_at" => record.expires_at = text(&mut map)?,
                 "scopes" => record.scopes = map.next_value()?,
+                "rate_limit" => {
+                    record.rate_limit = match map.next_value::<Option<Box<RawValue>>>()? {
+                        None => None,
+                        Some(json) => {
+                            Some(RateLimit::from_stored(json.get()).map_err(|reason| {
+                                de::Error::custom(format!("field `rate_limit` {reason}"))
+                            })?)
+                        }
+                    }
+                }
                 "disabled" => record.disabled = map.next_value()?,
                 "disabled_at" => record.disabled_at = text(&mut map)?,
                 "previous_secret_hash" => record.previous_secret_hash = text(&mut map)?,
@@ -263,6 +286,43 @@ mod tests {
         assert_eq!(serde_json::to_string(&record).unwrap(), text);
         assert_eq!(record.status(0), Status::Disabled);
         assert_eq!(record.scope_list(), ["read"]);
+    }
+
+    #[test]
+    fn a_rate_limit_is_typed_and_written_in_its_place() {
+        let text = r#"{"id":"k","secret_hash":"h","name":"N","scopes":["read"],"rate_limit":{"requests":100,"per_seconds":60},"disabled":true,"metadata":{}}"#;
+        let record: KeyRecord = serde_json::from_str(text).unwrap();
+        assert_eq!(record.rate_limit, RateLimit::parse("100/60s").ok());
+        assert!(record.extra.is_empty());
+        assert_eq!(serde_json::to_string(&record).unwrap(), text);
+        // Where a file put it, and how it wrote the period, does not matter.
+        let moved: KeyRecord = serde_json::from_str(
+            r#"{"rate_limit":{"per_seconds":0.5,"requests":10},"id":"k","name":"N"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&moved).unwrap(),
+            r#"{"id":"k","name":"N","rate_limit":{"requests":10,"per_seconds":0.5},"metadata":{}}"#
+        );
+        assert_ne!(
+            moved,
+            KeyRecord {
+                rate_limit: None,
+                ..moved.clone()
+            }
+        );
+        let none: KeyRecord = serde_json::from_str(r#"{"id":"k","rate_limit":null}"#).unwrap();
+        assert_eq!(none.rate_limit, None);
+        let bad = serde_json::from_str::<KeyRecord>(
+            r#"{"id":"k","rate_limit":{"requests":0,"per_seconds":1}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            bad.to_string().starts_with(
+                "field `rate_limit` is not valid: expected 1 to 4294967295 requests, got 0"
+            ),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -6,33 +6,44 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 use crate::{Error, UnixMillis};
 
+/// The first and last instants [`format_timestamp`] writes, in milliseconds:
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z (RFC 3339 has four-digit years).
+const FIRST: UnixMillis = -62_167_219_200_000;
+const LAST: UnixMillis = 253_402_300_799_999;
+
 /// Parses `2026-11-25T01:27:14.316985Z`, `...+00:00`, a bare date `2025-12-31` (midnight UTC),
-/// or a date-time with no offset (taken as UTC). A space may stand for the `T`.
+/// or a date-time with no offset (taken as UTC). A space may stand for the `T`. Instants outside
+/// the years 0000 to 9999 (UTC) are refused, so every timestamp read can be written back.
 pub fn parse_timestamp(value: &str) -> Result<UnixMillis, Error> {
     let err = || Error::Timestamp {
         value: value.to_string(),
     };
     let s = value.trim();
-    if s.len() == 10 {
-        let date =
-            Date::parse(s, format_description!("[year]-[month]-[day]")).map_err(|_| err())?;
-        return Ok(to_millis(date.midnight().assume_utc()));
-    }
-    let normalised;
-    let s = if s.as_bytes().get(10) == Some(&b' ') {
-        normalised = format!("{}T{}", &s[..10], &s[11..]);
-        normalised.as_str()
+    let parsed = if s.len() == 10 {
+        Date::parse(s, format_description!("[year]-[month]-[day]"))
+            .map(|date| date.midnight().assume_utc())
     } else {
-        s
+        let normalised;
+        let s = if s.as_bytes().get(10) == Some(&b' ') {
+            normalised = format!("{}T{}", &s[..10], &s[11..]);
+            normalised.as_str()
+        } else {
+            s
+        };
+        OffsetDateTime::parse(s, &Rfc3339)
+            .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
+            .or_else(|_| PrimitiveDateTime::parse(s, &Iso8601::DEFAULT).map(|t| t.assume_utc()))
     };
-    let parsed = OffsetDateTime::parse(s, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
-        .or_else(|_| PrimitiveDateTime::parse(s, &Iso8601::DEFAULT).map(|t| t.assume_utc()));
-    parsed.map(to_millis).map_err(|_| err())
+    parsed
+        .map(to_millis)
+        .ok()
+        .filter(|t| (FIRST..=LAST).contains(t))
+        .ok_or_else(err)
 }
 
 /// Formats Unix milliseconds as RFC 3339 in UTC with microseconds, as the original service wrote
-/// them: `2026-11-25T01:27:14.316000Z`.
+/// them: `2026-11-25T01:27:14.316000Z`. Instants outside the years 0000 to 9999, which no
+/// parsed timestamp is, come out as the epoch.
 pub fn format_timestamp(ms: UnixMillis) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -41,8 +52,9 @@ pub fn format_timestamp(ms: UnixMillis) -> String {
     t.format(&fmt).unwrap_or_default()
 }
 
+/// Whole milliseconds, rounded down (before 1970 too), so an expiry is never moved later.
 fn to_millis(t: OffsetDateTime) -> UnixMillis {
-    (t.unix_timestamp_nanos() / 1_000_000) as UnixMillis
+    t.unix_timestamp_nanos().div_euclid(1_000_000) as UnixMillis
 }
 
 #[cfg(test)]

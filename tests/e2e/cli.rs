@@ -283,6 +283,32 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
             2,
             "--grace: expected 0",
         ),
+        (
+            &["create", "--name", "x", "--rate-limit", "100/minute"],
+            2,
+            "error: create: --rate-limit: expected REQUESTS/PERIOD like 100/60s or 5/1m, got '100/minute'",
+        ),
+        (
+            &["set-rate-limit", "key_nope", "1/1s"],
+            1,
+            "Error: API key not found: key_nope",
+        ),
+        (
+            &["set-rate-limit", "key_nope"],
+            2,
+            "error: set-rate-limit: missing the rate limit",
+        ),
+        (
+            &["migrate", "--yes"],
+            2,
+            "error: migrate: missing required flag --hash-secrets",
+        ),
+        (
+            &["import", "/nonexistent/backup.json", "--yes"],
+            1,
+            "Error: /nonexistent/backup.json: no such file",
+        ),
+        (&["import"], 2, "error: import: missing the file to import"),
     ];
     for (args, code, needle) in cases {
         let out = s.run(args);
@@ -678,4 +704,412 @@ fn list_and_show_tell_status_scopes_and_who_changed_what() {
         assert!(shown.contains(line), "{line}\n{shown}");
     }
     assert_eq!(s.code(&active["secret"]), (200, "VALID".into()));
+}
+
+/// `POST /verify` for `secret`: (status, `Retry-After`, code).
+fn verify_with_retry(server: &Server, secret: &str) -> (u16, Option<String>, String) {
+    let body = json!({ "api_key": secret }).to_string();
+    let response = match ureq::post(&format!("{}/verify", server.url))
+        .set("Content-Type", "application/json")
+        .send_string(&body)
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = response.status();
+    let retry_after = response.header("retry-after").map(String::from);
+    let body: Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
+    (
+        status,
+        retry_after,
+        body["code"].as_str().unwrap_or_default().into(),
+    )
+}
+
+#[test]
+fn a_rate_limit_set_by_the_cli_is_enforced_until_removed() {
+    let s = Setup::new("ratelimit");
+    let key = s.create_json("Metered", &["--rate-limit", "2/60s"]);
+    assert_eq!(key["rate_limit"], "2/60s");
+    let (id, secret) = (key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    let calls: Vec<_> = (0..3)
+        .map(|_| verify_with_retry(&s.server, secret))
+        .collect();
+    assert_eq!(
+        (calls[0].0, calls[1].0, calls[2].0),
+        (200, 200, 429),
+        "{calls:?}"
+    );
+    assert_eq!(calls[2].2, "RATE_LIMITED");
+    let wait: u64 = calls[2].1.as_deref().expect("Retry-After").parse().unwrap();
+    assert!((1..=30).contains(&wait), "Retry-After {wait}");
+    assert_eq!(s.ok_json(&["show", id])["rate_limit"], "2/60s");
+    assert!(s
+        .ok(&["list", "--detailed"])
+        .contains("    Rate limit: 2/60s\n"));
+
+    let again = s.ok(&["set-rate-limit", id, "2/1m"]);
+    assert!(
+        again.starts_with(&format!(
+            "API key '{id}' (Metered) already has the rate limit 2/60s; nothing changed.\n"
+        )),
+        "{again}"
+    );
+    assert_eq!(
+        s.ok(&["set-rate-limit", id, "none"]),
+        format!(
+            "✓ Removed the rate limit of API key '{id}' (Metered).\n✓ Service refreshed - 1 keys loaded\n"
+        )
+    );
+    assert_eq!(verify_with_retry(&s.server, secret).0, 200);
+    assert_eq!(s.ok_json(&["show", id])["rate_limit"], Value::Null);
+    assert!(s.ok(&["show", id]).contains("  Rate limit: none\n"));
+    let stored = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
+    assert!(!stored.contains("rate_limit"), "{stored}");
+
+    // A limit set later is enforced after the refresh that follows it.
+    s.ok(&["set-rate-limit", id, "1/60s"]);
+    let codes: Vec<u16> = (0..2)
+        .map(|_| verify_with_retry(&s.server, secret).0)
+        .collect();
+    assert_eq!(codes, [200, 429]);
+    for bad in [
+        &["set-rate-limit", id, "fast"][..],
+        &["create", "--name", "x", "--rate-limit", "0/1s"],
+    ] {
+        assert_eq!(s.run(bad).status.code(), Some(2), "{bad:?}");
+    }
+    let out = s.run(&["set-rate-limit", "key_nope", "1/1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Error: API key not found: key_nope"));
+}
+
+/// A file with an error of every kind the server refuses, and a good key among them.
+fn broken_file() -> String {
+    use sha2::Digest;
+    let previous = format!("{:x}", sha2::Sha256::digest(b"sec_prev"));
+    format!(
+        r#"{{"keys": [
+  {{"secret": "sec_noid"}},
+  {{"id": "key_empty_hash", "secret_hash": "abc"}},
+  {{"id": "key_no_secret", "name": "No secret"}},
+  {{"id": "key_scopes", "secret": "sec_scopes", "scopes": ["read write"]}},
+  {{"id": "key_limit", "secret": "sec_limit", "rate_limit": {{"requests": 0, "per_seconds": 60}}}},
+  {{"id": "key_rotated", "secret": "sec_rotated", "previous_secret_hash": "{previous}"}},
+  {{"id": "key_good", "secret": "sec_TOPSECRET"}},
+  {{"id": "key_good", "secret": "sec_other"}},
+  {{"id": "key_copy", "secret": "sec_TOPSECRET"}}
+]}}"#
+    )
+}
+
+#[test]
+fn check_names_every_error_and_passes_a_file_with_warnings_only() {
+    let s = Setup::new("check");
+    let bad = s.dir.path("bad.json");
+    std::fs::write(&bad, broken_file()).unwrap();
+    let out = s.run(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "error: key keys[0]: missing field `id`\n",
+        "error: key key_empty_hash: field `secret_hash` is not 64 hex digits (SHA-256)\n",
+        "error: key key_no_secret: missing field `secret_hash`\n",
+        "error: key key_scopes: field `scopes` is not valid: scope 'read write' contains a space",
+        "error: key key_limit: field `rate_limit` is not valid: expected 1 to 4294967295 requests, got 0\n",
+        "error: key key_rotated: missing field `previous_expires_at`\n",
+        "error: duplicate key id key_good\n",
+        "error: keys key_good and key_copy have the same secret\n",
+        "warning: key key_good: plaintext `secret` in the file",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert!(
+        text.ends_with(": 9 keys, 8 errors, 5 warnings: the server would refuse this file\n"),
+        "{text}"
+    );
+    assert!(!text.contains("TOPSECRET"), "{text}");
+    let report: Value =
+        serde_json::from_str(&stdout(&s.run(&["check", bad.to_str().unwrap(), "--json"]))).unwrap();
+    assert_eq!(
+        (&report["ok"], &report["keys"], &report["errors"]),
+        (&json!(false), &json!(9), &json!(8))
+    );
+    assert_eq!(
+        report["findings"][1],
+        json!({"severity": "error", "key": "key_empty_hash",
+               "message": "key key_empty_hash: field `secret_hash` is not 64 hex digits (SHA-256)"})
+    );
+    // The server refuses the same file, for the first of those reasons.
+    std::fs::copy(&bad, s.dir.path("keys.json")).unwrap();
+    let (status, body) = s.server.refresh();
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("key keys[0]: missing field `id`"),
+        "{body}"
+    );
+
+    // Warnings only: the store's own file (no FILE), exit 0.
+    std::fs::write(
+        s.dir.path("keys.json"),
+        r#"{"keys": [{"id": "key_legacy", "secret": "sec_legacy", "name": "Legacy"},
+                     {"id": "key_off", "secret": "sec_off", "disabled": true},
+                     {"id": "key_gone", "secret": "sec_gone", "expires_at": "2020-01-01"},
+                     {"id": "key_odd", "secret": "sec_odd", "expires_at": "someday"}]}"#,
+    )
+    .unwrap();
+    let out = s.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "warning: key key_legacy: plaintext `secret` in the file; `heare-auth migrate --hash-secrets` replaces it with its hash\n",
+        "warning: key key_off: disabled\n",
+        "warning: key key_gone: expired more than 90 days ago (2020-01-01)\n",
+        "warning: key key_odd: expires_at 'someday' is not a timestamp; the key is treated as expired\n",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert!(
+        text.ends_with(": 4 keys, no errors, 7 warnings\n"),
+        "{text}"
+    );
+    assert_eq!(s.server.refresh().0, 200);
+
+    // An encrypted file needs STORAGE_SECRET.
+    let sealed = s.dir.path("sealed.json");
+    let mut env = vec![
+        ("KEYS_FILE", sealed.to_str().unwrap()),
+        ("STORAGE_SECRET", "storage-secret"),
+    ];
+    let out = cli(&["create", "--name", "Sealed", "--no-refresh"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cli(&["check", sealed.to_str().unwrap()], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with(": 1 key, no problems found\n"));
+    env.pop();
+    let out = cli(&["check", sealed.to_str().unwrap()], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("STORAGE_SECRET is not set"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(&["check", "/nonexistent/keys.json"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/keys.json: no such file"));
+}
+
+#[test]
+fn migrate_hashes_plaintext_secrets_only_when_told_to() {
+    let s = Setup::new("migrate");
+    let keys = s.dir.path("keys.json");
+    let legacy = r#"{"keys": [
+  {"id": "key_a", "secret": "sec_legacy_TOPSECRET_a", "name": "Billing", "custom": {"x": 1}},
+  {"id": "key_b", "secret": "sec_legacy_TOPSECRET_b", "name": "Reports", "scopes": ["read"]}
+]}"#;
+    std::fs::write(&keys, legacy).unwrap();
+    assert_eq!(s.server.refresh().0, 200);
+    let created = s.create_json("New", &[]);
+
+    let before = std::fs::read(&keys).unwrap();
+    let dry = s.ok(&["migrate", "--hash-secrets"]);
+    assert_eq!(
+        dry,
+        format!(
+            "Would replace 2 plaintext secrets with their SHA-256 hashes:\n  {:<35} Billing\n  {:<35} Reports\n\
+             Nothing written; run again with --yes to write.\n",
+            "key_a", "key_b"
+        )
+    );
+    assert_eq!(std::fs::read(&keys).unwrap(), before, "a dry run wrote");
+
+    let done = s.ok(&["migrate", "--hash-secrets", "--yes"]);
+    assert!(
+        done.starts_with("✓ Replaced 2 plaintext secrets with their SHA-256 hashes:\n"),
+        "{done}"
+    );
+    assert!(
+        done.ends_with("✓ Service refreshed - 3 keys loaded\n"),
+        "{done}"
+    );
+    assert!(!(dry + &done).contains("TOPSECRET"));
+    let text = std::fs::read_to_string(&keys).unwrap();
+    assert!(!text.contains("TOPSECRET"), "{text}");
+    assert!(text.contains(r#""custom": {"x": 1}"#), "{text}");
+    for secret in [
+        "sec_legacy_TOPSECRET_a",
+        "sec_legacy_TOPSECRET_b",
+        created["secret"].as_str().unwrap(),
+    ] {
+        assert_eq!(s.server.verify(secret).0, 200, "{secret}");
+    }
+    let (_, body) = s.server.verify("sec_legacy_TOPSECRET_b");
+    assert_eq!(
+        (&body["key_id"], &body["scopes"]),
+        (&json!("key_b"), &json!(["read"]))
+    );
+    assert!(s
+        .ok(&["show", "key_a"])
+        .contains("  Secret:  stored hashed (SHA-256)\n"));
+
+    let after = std::fs::read(&keys).unwrap();
+    for args in [
+        &["migrate", "--hash-secrets"][..],
+        &["migrate", "--hash-secrets", "--yes"],
+    ] {
+        assert_eq!(
+            s.ok(args),
+            "No plaintext secrets: nothing to change.\n",
+            "{args:?}"
+        );
+    }
+    assert_eq!(std::fs::read(&keys).unwrap(), after);
+    let check = s.ok(&["check"]);
+    assert!(check.ends_with(": 3 keys, no problems found\n"), "{check}");
+}
+
+#[test]
+fn an_export_imported_into_an_empty_store_verifies_the_same_keys() {
+    let from = Setup::new("export");
+    std::fs::write(
+        from.dir.path("keys.json"),
+        r#"{"keys": [{"id": "key_legacy", "secret": "sec_legacy_TOPSECRET", "name": "Legacy", "metadata": {"team": "ops"}}]}"#,
+    )
+    .unwrap();
+    let scoped = from.create_json("Scoped", &["--scopes", "read", "--rate-limit", "100/60s"]);
+    let rotated = from.create_json("Rotated", &[]);
+    let rotated_id = rotated["id"].as_str().unwrap();
+    let next = from.ok_json(&["rotate", rotated_id, "--grace", "1h"]);
+    let secrets = [
+        "sec_legacy_TOPSECRET",
+        scoped["secret"].as_str().unwrap(),
+        rotated["secret"].as_str().unwrap(),
+        next["secret"].as_str().unwrap(),
+    ];
+    let before = std::fs::read(from.dir.path("keys.json")).unwrap();
+
+    let printed = from.ok(&["export"]);
+    assert!(printed.starts_with("{\n  \"keys\": [\n"), "{printed}");
+    assert!(!printed.contains("TOPSECRET") && !printed.contains("\"secret\""));
+    let backup = from.dir.path("backup.json");
+    let out = from.ok(&["export", "--output", backup.to_str().unwrap()]);
+    assert_eq!(
+        out,
+        format!(
+            "✓ Exported 3 keys to {} (hashes only, unencrypted).\n",
+            backup.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), printed);
+    assert_eq!(
+        std::fs::read(from.dir.path("keys.json")).unwrap(),
+        before,
+        "export changed the store"
+    );
+
+    let to = Setup::new("import");
+    let file = backup.to_str().unwrap();
+    let dry = to.ok(&["import", file]);
+    assert!(
+        dry.starts_with(&format!("Would add 3 keys from {file}:\n")),
+        "{dry}"
+    );
+    assert!(
+        dry.ends_with("Nothing written; run again with --yes to write.\n"),
+        "{dry}"
+    );
+    assert!(!to.dir.path("keys.json").exists(), "a dry run wrote");
+    let done = to.ok(&["import", file, "--yes"]);
+    assert!(
+        done.starts_with(&format!("✓ Imported 3 keys from {file}:\n")),
+        "{done}"
+    );
+    assert!(
+        done.ends_with("✓ Service refreshed - 3 keys loaded\n"),
+        "{done}"
+    );
+    for secret in secrets {
+        let (a, b) = (from.server.verify(secret), to.server.verify(secret));
+        assert_eq!(a.0, 200, "{secret}");
+        assert_eq!(a, b, "{secret}");
+    }
+    assert_eq!(
+        verify_with_retry(&to.server, scoped["secret"].as_str().unwrap()).0,
+        200
+    );
+    assert_eq!(to.ok_json(&["show", rotated_id])["status"], "rotating");
+
+    // Again: every key is already there, named, and nothing is written.
+    let stored = std::fs::read(to.dir.path("keys.json")).unwrap();
+    let out = to.run(&["import", file, "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("already holds some of these ids or secrets; nothing written:\n")
+            && err.contains("  duplicate key id key_legacy\n")
+            && err.contains(&format!("  duplicate key id {rotated_id}\n")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(to.dir.path("keys.json")).unwrap(), stored);
+}
+
+#[test]
+fn import_refuses_a_clash_or_a_broken_file_and_writes_nothing() {
+    let s = Setup::new("clash");
+    let rotated = s.create_json("Rotated", &[]);
+    let id = rotated["id"].as_str().unwrap();
+    s.ok(&["rotate", id, "--grace", "1h"]);
+    let other = s.create_json("Other", &[]);
+    let stored = std::fs::read(s.dir.path("keys.json")).unwrap();
+
+    // The old secret of a rotated key still counts, and so does an id.
+    let incoming = s.dir.path("incoming.json");
+    std::fs::write(
+        &incoming,
+        format!(
+            r#"{{"keys": [{{"id": "key_fresh", "secret": "sec_fresh"}},
+                         {{"id": "key_old_secret", "secret": {}}},
+                         {{"id": {}, "secret": "sec_same_id"}}]}}"#,
+            rotated["secret"], other["id"]
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["import", incoming.to_str().unwrap()][..],
+        &["import", incoming.to_str().unwrap(), "--yes"],
+    ] {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "  duplicate key id {}\n",
+                other["id"].as_str().unwrap()
+            )) && err.contains(&format!(
+                "  keys key_old_secret and {id} have the same secret\n"
+            )),
+            "{err}"
+        );
+        assert!(
+            !err.contains("sec_same_id") && !err.contains("sec_fresh"),
+            "{err}"
+        );
+    }
+    assert_eq!(s.server.verify("sec_fresh").0, 403);
+
+    std::fs::write(&incoming, broken_file()).unwrap();
+    let out = s.run(&["import", incoming.to_str().unwrap(), "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not a keys file the server would load:\n  key keys[0]: missing field `id`\n")
+            && err.contains("  keys key_good and key_copy have the same secret"),
+        "{err}"
+    );
+    assert_eq!(err.matches("\n  ").count(), 8, "{err}");
+    assert_eq!(std::fs::read(s.dir.path("keys.json")).unwrap(), stored);
 }

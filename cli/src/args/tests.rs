@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::help::{help, USAGE};
+use heare_auth_core::RateLimit;
 use heare_auth_core::UnixMillis;
 
 fn p(args: &[&str]) -> Result<Cmd, CliError> {
@@ -26,6 +27,8 @@ fn create_with_every_flag() {
             r#"{"a":1}"#,
             "--ttl",
             "90d",
+            "--rate-limit",
+            "100/60s",
             "--no-refresh",
             "--json"
         ]),
@@ -34,6 +37,10 @@ fn create_with_every_flag() {
             metadata: Some(r#"{"a":1}"#.into()),
             scopes: Vec::new(),
             expires: Some(Expiry::After(90 * 86_400_000)),
+            rate_limit: Some(RateLimit {
+                requests: 100,
+                per_ms: 60_000
+            }),
             no_refresh: true,
             json: true,
         }))
@@ -45,6 +52,7 @@ fn create_with_every_flag() {
             metadata: None,
             scopes: Vec::new(),
             expires: Some(Expiry::At(1_801_353_600_000)),
+            rate_limit: None,
             no_refresh: false,
             json: false,
         }))
@@ -100,6 +108,86 @@ fn other_commands() {
 }
 
 #[test]
+fn rate_limits_and_whole_file_commands() {
+    let limit = |text: &str| RateLimit::parse(text).ok();
+    let set = |limit, no_refresh| {
+        Ok(Cmd::SetRateLimit(RateLimitArgs {
+            id: "k".into(),
+            limit,
+            no_refresh,
+        }))
+    };
+    assert_eq!(
+        p(&["set-rate-limit", "k", "100/60s"]),
+        set(limit("100/60s"), false)
+    );
+    assert_eq!(
+        p(&["set-rate-limit", "--no-refresh", "k", "10/500ms"]),
+        set(limit("10/500ms"), true)
+    );
+    assert_eq!(
+        p(&["set-rate-limit", "k", "none", "--no-refresh"]),
+        set(None, true)
+    );
+    let Ok(Cmd::Create(a)) = p(&["create", "--name", "x", "--rate-limit=5/1m"]) else {
+        panic!("not a create")
+    };
+    assert_eq!(a.rate_limit, limit("5/60s"));
+
+    assert_eq!(
+        p(&["check"]),
+        Ok(Cmd::Check {
+            file: None,
+            json: false
+        })
+    );
+    assert_eq!(
+        p(&["check", "--json", "backup.json"]),
+        Ok(Cmd::Check {
+            file: Some("backup.json".into()),
+            json: true
+        })
+    );
+    assert_eq!(
+        p(&["migrate", "--hash-secrets"]),
+        Ok(Cmd::Migrate {
+            yes: false,
+            no_refresh: false
+        })
+    );
+    assert_eq!(
+        p(&["migrate", "-y", "--no-refresh", "--hash-secrets"]),
+        Ok(Cmd::Migrate {
+            yes: true,
+            no_refresh: true
+        })
+    );
+    assert_eq!(p(&["export"]), Ok(Cmd::Export { output: None }));
+    assert_eq!(
+        p(&["export", "--output=backup.json"]),
+        Ok(Cmd::Export {
+            output: Some("backup.json".into())
+        })
+    );
+    assert_eq!(
+        p(&["import", "backup.json"]),
+        Ok(Cmd::Import {
+            file: "backup.json".into(),
+            yes: false,
+            no_refresh: false
+        })
+    );
+    assert_eq!(
+        p(&["import", "--yes", "--no-refresh", "backup.json"]),
+        Ok(Cmd::Import {
+            file: "backup.json".into(),
+            yes: true,
+            no_refresh: true
+        })
+    );
+}
+
+#[test]
 fn help_and_version() {
     assert_eq!(p(&["--help"]), Ok(Cmd::Help(None)));
     assert_eq!(p(&["-h"]), Ok(Cmd::Help(None)));
@@ -109,11 +197,26 @@ fn help_and_version() {
     assert_eq!(p(&["--version"]), Ok(Cmd::Version));
     assert_eq!(p(&["-V"]), Ok(Cmd::Version));
     for c in [
-        "create", "list", "show", "disable", "enable", "rotate", "delete", "refresh", "doctor",
+        "create",
+        "list",
+        "show",
+        "disable",
+        "enable",
+        "rotate",
+        "set-rate-limit",
+        "delete",
+        "refresh",
+        "doctor",
+        "check",
+        "migrate",
+        "export",
+        "import",
     ] {
         assert_eq!(p(&[c, "--help"]), Ok(Cmd::Help(Some(c))));
         assert_eq!(p(&[c, "-h"]), Ok(Cmd::Help(Some(c))));
+        assert_eq!(p(&["help", c]), Ok(Cmd::Help(Some(c))));
         assert!(help(Some(c)).starts_with(&format!("Usage: heare-auth {c}")));
+        assert!(USAGE.contains(&format!("\n  heare-auth {c}")), "{c}");
     }
     // Help wins over whatever else is on the line, even an incomplete command.
     assert_eq!(
@@ -231,7 +334,7 @@ fn repeated_switches_are_harmless() {
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "missing command: expected create, list, show, disable, enable, rotate, delete, refresh or doctor"),
+        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, delete, refresh, doctor, check, migrate, export or import"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
         (&["frobnicate"], "unknown command 'frobnicate'"),
@@ -291,6 +394,39 @@ fn usage_errors_name_what_is_wrong() {
         (&["rotate", "k", "--grace", "-1m"], "rotate: --grace: expected 0 or a number and a unit (s, m, h, d, w) like 60m, got '-1m'"),
         (&["rotate", "k", "--grace", "2000000d"], "rotate: --grace: expected at most 1000 years, got '2000000d'"),
         (&["rotate", "k", "--ttl", "1h"], "rotate: unknown flag --ttl"),
+        (&["create", "--name", "x", "--rate-limit"], "create: --rate-limit needs a value"),
+        (&["create", "--name", "x", "--rate-limit", "--json"], "create: --rate-limit needs a value"),
+        (&["create", "--name", "x", "--rate-limit", "1/1s", "--rate-limit", "2/1s"], "create: --rate-limit given more than once"),
+        (&["create", "--name", "x", "--rate-limit", "fast"], "create: --rate-limit: expected REQUESTS/PERIOD like 100/60s or 5/1m, got 'fast'"),
+        (&["create", "--name", "x", "--rate-limit", "100/60"], "create: --rate-limit: expected REQUESTS/PERIOD like 100/60s or 5/1m, got '100/60'"),
+        (&["create", "--name", "x", "--rate-limit", "0/60s"], "create: --rate-limit: expected 1 to 4294967295 requests, got 0"),
+        (&["create", "--name", "x", "--rate-limit", "1/31d"], "create: --rate-limit: expected a period of 1 ms to 30 days, got 2678400000 ms"),
+        (&["create", "--name", "x", "--rate-limit", "none"], "create: --rate-limit: expected REQUESTS/PERIOD like 100/60s or 5/1m, got 'none'"),
+        (&["set-rate-limit"], "set-rate-limit: missing the key ID"),
+        (&["set-rate-limit", "k"], "set-rate-limit: missing the rate limit (REQUESTS/PERIOD like 100/60s, or none)"),
+        (&["set-rate-limit", "k", "--json"], "set-rate-limit: unknown flag --json"),
+        (&["set-rate-limit", "k", "fast"], "set-rate-limit: expected REQUESTS/PERIOD like 100/60s or 5/1m, got 'fast'"),
+        (&["set-rate-limit", "k", "0/1s"], "set-rate-limit: expected 1 to 4294967295 requests, got 0"),
+        (&["set-rate-limit", "k", "1/1s", "extra"], "set-rate-limit: unexpected argument extra"),
+        (&["set-rate-limit", "k", "-5/1s"], "set-rate-limit: unknown flag -5/1s"),
+        (&["check", "a.json", "b.json"], "check: unexpected argument b.json"),
+        (&["check", "--all"], "check: unknown flag --all"),
+        (&["check", "a.json", "--yes"], "check: unknown flag --yes"),
+        (&["migrate"], "migrate: missing required flag --hash-secrets"),
+        (&["migrate", "--yes"], "migrate: missing required flag --hash-secrets"),
+        (&["migrate", "--hash-secrets", "--json"], "migrate: unknown flag --json"),
+        (&["migrate", "--hash-secrets", "now"], "migrate: unexpected argument now"),
+        (&["migrate", "--hash-secret"], "migrate: unknown flag --hash-secret"),
+        (&["export", "--output"], "export: --output needs a value"),
+        (&["export", "--output", "--json"], "export: --output needs a value"),
+        (&["export", "--output", "a", "--output", "b"], "export: --output given more than once"),
+        (&["export", "a.json"], "export: unexpected argument a.json"),
+        (&["export", "--json"], "export: unknown flag --json"),
+        (&["import"], "import: missing the file to import"),
+        (&["import", "--yes"], "import: missing the file to import"),
+        (&["import", "a.json", "b.json"], "import: unexpected argument b.json"),
+        (&["import", "--force", "a.json"], "import: unknown flag --force"),
+        (&["import", "a.json", "--output", "x"], "import: unknown flag --output"),
     ];
     for (args, want) in cases {
         assert_eq!(usage_error(args), *want, "{args:?}");

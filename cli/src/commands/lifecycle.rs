@@ -10,7 +10,7 @@ use heare_auth_store::{Error, Store};
 
 use crate::CliError;
 
-/// A key after `disable` or `enable`.
+/// A key after `disable`, `enable` or `set-rate-limit`.
 #[derive(Debug)]
 pub struct Toggled {
     /// The key as it now is.
@@ -90,7 +90,7 @@ pub fn rotate<R: RngCore + CryptoRng>(
     })
 }
 
-fn find(store: &Store, file: &KeyFile, id: &str) -> Result<KeyRecord, CliError> {
+pub(super) fn find(store: &Store, file: &KeyFile, id: &str) -> Result<KeyRecord, CliError> {
     match file.get(id) {
         Some(record) => record.map_err(|e| Error::keys(store.location(), e).into()),
         None => Err(CliError::NotFound(id.to_string())),
@@ -156,7 +156,7 @@ fn with_new_secret(
 }
 
 /// Records who changed the key, and when.
-fn stamp(record: &mut KeyRecord, now: UnixMillis, actor: &str) {
+pub(super) fn stamp(record: &mut KeyRecord, now: UnixMillis, actor: &str) {
     record.updated_at = Some(format_timestamp(now));
     record.updated_by = Some(actor.to_string());
 }

@@ -56,7 +56,8 @@ impl Builder {
         span(start, self.set.text.len())
     }
 
-    fn add(&mut self, index: usize, raw: RawKey) -> Result<(), Error> {
+    /// Validates the `index`th record and adds it to the set.
+    pub(super) fn add(&mut self, index: usize, raw: RawKey) -> Result<(), Error> {
         let id = id_of(index, &raw)?;
         let hash = secret_hash_of(id, &raw)?;
         let expires_at = stored_expiry(expiry_of(id, &raw, &mut self.warnings));
@@ -114,42 +115,59 @@ impl Builder {
         let Builder {
             mut set, warnings, ..
         } = self;
-        set.text.shrink_to_fit();
-        set.entries.shrink_to_fit();
-        set.previous.shrink_to_fit();
-        let mut ids: HashTable<u32> = HashTable::with_capacity(set.entries.len());
-        let mut by_hash: HashTable<u32> =
-            HashTable::with_capacity(set.entries.len() + set.previous.len());
-        {
-            let (text, entries) = (&set.text, &set.entries);
-            let key = |i: u32| Key {
-                text,
-                entry: &entries[i as usize],
-            };
-            for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
-                let id = key(slot).id();
-                let id_hash = id_hash(id);
-                if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
-                    return Err(Error::DuplicateId { id: id.into() });
-                }
-                ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
-            }
-        }
-        let slots =
-            (0..set.entries.len() as u32).chain((0..set.previous.len() as u32).map(|p| p | ALIAS));
-        for slot in slots {
-            let hash = *set.hash_at(slot);
-            if let Some(&first) = by_hash.find(table_hash(&hash), |&s| set.hash_at(s) == &hash) {
-                return Err(Error::DuplicateSecret {
-                    first: set.key(set.key_of(first)).id().into(),
-                    second: set.key(set.key_of(slot)).id().into(),
-                });
-            }
-            by_hash.insert_unique(table_hash(&hash), slot, |&s| table_hash(set.hash_at(s)));
-        }
-        set.by_hash = by_hash;
+        index(&mut set, |_, e| Err(e))?;
         Ok((set, warnings))
     }
+}
+
+/// Indexes `set` by secret hash, passing each duplicate id and each duplicate secret (previous
+/// secrets included) to `duplicate`, with the position in `entries` of the later key: returning
+/// an error stops, returning `Ok` goes on with the duplicate left out of the index.
+pub(super) fn index<E>(
+    set: &mut KeySet,
+    mut duplicate: impl FnMut(u32, Error) -> Result<(), E>,
+) -> Result<(), E> {
+    set.text.shrink_to_fit();
+    set.entries.shrink_to_fit();
+    set.previous.shrink_to_fit();
+    let mut ids: HashTable<u32> = HashTable::with_capacity(set.entries.len());
+    let mut by_hash: HashTable<u32> =
+        HashTable::with_capacity(set.entries.len() + set.previous.len());
+    {
+        let (text, entries) = (&set.text, &set.entries);
+        let key = |i: u32| Key {
+            text,
+            entry: &entries[i as usize],
+        };
+        for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
+            let id = key(slot).id();
+            let id_hash = id_hash(id);
+            if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
+                duplicate(slot, Error::DuplicateId { id: id.into() })?;
+                continue;
+            }
+            ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
+        }
+    }
+    let slots =
+        (0..set.entries.len() as u32).chain((0..set.previous.len() as u32).map(|p| p | ALIAS));
+    for slot in slots {
+        let hash = *set.hash_at(slot);
+        if let Some(&first) = by_hash.find(table_hash(&hash), |&s| set.hash_at(s) == &hash) {
+            let later = set.key_of(slot);
+            duplicate(
+                later,
+                Error::DuplicateSecret {
+                    first: set.key(set.key_of(first)).id().into(),
+                    second: set.key(later).id().into(),
+                },
+            )?;
+            continue;
+        }
+        by_hash.insert_unique(table_hash(&hash), slot, |&s| table_hash(set.hash_at(s)));
+    }
+    set.by_hash = by_hash;
+    Ok(())
 }
 
 fn span(start: usize, end: usize) -> Result<Span, Error> {

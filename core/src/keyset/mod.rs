@@ -1,5 +1,6 @@
 //! The verifier's index: keys by SHA-256 of their secret, built once per load, read lock-free.
 
+mod check;
 mod key;
 mod loader;
 mod validate;
@@ -12,6 +13,7 @@ use serde::de;
 
 use crate::{hash_secret, holds_all, Error, Outcome, SecretHash, Status, UnixMillis, Warning};
 
+pub use check::{CheckError, Checked};
 use key::Entry;
 pub use key::Key;
 use loader::{Builder, FileVisitor};

@@ -54,32 +54,16 @@ pub(super) fn scopes_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Vec<Cow<'r, st
 
 /// The record's rate limit, `{"requests": N, "per_seconds": S}` (absent or `null`: none).
 pub(super) fn limit_of(id: &str, raw: &RawKey) -> Result<Option<RateLimit>, Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Limit {
-        requests: u64,
-        per_seconds: f64,
-    }
     let Some(json) = raw.rate_limit.map(|r| r.get()).filter(|j| *j != "null") else {
         return Ok(None);
     };
-    let invalid = |reason: String| Error::InvalidField {
-        key: id.into(),
-        field: "rate_limit",
-        reason,
-    };
-    let limit: Limit = serde_json::from_str(json)
-        .map_err(|_| invalid("is not {\"requests\": N, \"per_seconds\": S}".into()))?;
-    let per_ms = limit.per_seconds * 1000.0;
-    if !per_ms.is_finite() || per_ms < 1.0 {
-        return Err(invalid(format!(
-            "per_seconds must be at least 0.001, got {}",
-            limit.per_seconds
-        )));
-    }
-    RateLimit::new(limit.requests, per_ms.round() as u64)
+    RateLimit::from_stored(json)
         .map(Some)
-        .map_err(|e| invalid(format!("is not valid: {e}")))
+        .map_err(|reason| Error::InvalidField {
+            key: id.into(),
+            field: "rate_limit",
+            reason,
+        })
 }
 
 /// The record's previous secret, kept for a grace period after a rotation: its hash and when
