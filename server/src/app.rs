@@ -12,7 +12,7 @@ use heare_auth_core::UnixMillis;
 pub use heare_auth_core::MAX_BODY;
 use heare_auth_core::{
     authorize, check_headers, format_timestamp, presented_key, verify_request, Outcome, Rejection,
-    Verified,
+    Verified, INVALID_TOKEN_CHALLENGE,
 };
 use heare_auth_store::now_ms;
 
@@ -94,13 +94,13 @@ impl Route {
         match (method, path) {
             (&Method::POST, "/verify") => Route::Verify,
             (&Method::POST, "/refresh") => Route::Refresh,
-            (&Method::GET, "/health") => Route::Health,
-            (&Method::GET, "/ready") => Route::Ready,
-            (&Method::GET, "/metrics") => Route::Metrics { public: false },
+            (&Method::GET | &Method::HEAD, "/health") => Route::Health,
+            (&Method::GET | &Method::HEAD, "/ready") => Route::Ready,
+            (&Method::GET | &Method::HEAD, "/metrics") => Route::Metrics { public: false },
             // Envoy's ext_authz appends the original path to its path prefix.
             (_, p) if p == "/auth" || p.starts_with("/auth/") => Route::Auth,
             (_, "/verify" | "/refresh") => Route::MethodNotAllowed("POST"),
-            (_, "/health" | "/ready" | "/metrics") => Route::MethodNotAllowed("GET"),
+            (_, "/health" | "/ready" | "/metrics") => Route::MethodNotAllowed("GET, HEAD"),
             _ => Route::NotFound,
         }
     }
@@ -108,8 +108,8 @@ impl Route {
     /// The route table of the `METRICS_ADDR` listener: `/metrics`, for any peer.
     pub fn of_metrics_listener(method: &Method, path: &str) -> Route {
         match (method, path) {
-            (&Method::GET, "/metrics") => Route::Metrics { public: true },
-            (_, "/metrics") => Route::MethodNotAllowed("GET"),
+            (&Method::GET | &Method::HEAD, "/metrics") => Route::Metrics { public: true },
+            (_, "/metrics") => Route::MethodNotAllowed("GET, HEAD"),
             _ => Route::NotFound,
         }
     }
@@ -151,8 +151,7 @@ impl App {
         }
         let declared = header(headers, http::header::CONTENT_LENGTH)
             .and_then(|n| n.trim().parse::<u64>().ok());
-        let content_type = header(headers, http::header::CONTENT_TYPE);
-        check_headers(content_type, declared)
+        check_headers(content_type(headers), declared)
             .err()
             .map(|rejection| rejected(&rejection))
     }
@@ -175,9 +174,8 @@ impl App {
     fn handle_verify(&self, request: &Request) -> Reply {
         let started = Instant::now();
         let keys = self.keys.current();
-        let content_type = header(request.headers, http::header::CONTENT_TYPE);
         let now = now_ms();
-        let mut verified = verify_request(&keys, content_type, request.body, now);
+        let mut verified = verify_request(&keys, content_type(request.headers), request.body, now);
         let Verified::Answered { secret, outcome } = &mut verified else {
             return match verified {
                 Verified::Rejected(rejection) => rejected(&rejection),
@@ -222,6 +220,18 @@ impl App {
         };
         let mut reply = Reply::json(status, answer.to_json());
         reply.headers = answer.headers();
+        if status == 401
+            && !reply
+                .headers
+                .iter()
+                .any(|(name, _)| *name == "www-authenticate")
+        {
+            // A key over its limit, answered 401 for a proxy (RATE_LIMIT_STATUS): every 401
+            // carries a challenge.
+            reply
+                .headers
+                .push(("www-authenticate", INVALID_TOKEN_CHALLENGE.to_string()));
+        }
         self.metrics
             .verification(Counted::Auth, answer.code(), started.elapsed());
         reply
@@ -389,6 +399,12 @@ fn prefix(secret: &str) -> &str {
 /// A header's value as text; `None` when absent or not visible ASCII.
 pub fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The `Content-Type`; one that is not visible ASCII is present, and not JSON.
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::CONTENT_TYPE)?;
+    Some(value.to_str().unwrap_or("(not ASCII)"))
 }
 
 fn method_not_allowed(allow: &'static str) -> Reply {

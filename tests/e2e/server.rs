@@ -448,7 +448,10 @@ fn a_key_over_its_rate_limit_gets_429_at_verify_and_auth() {
     let (status, body) = server.verify("sec_0opLimited");
     assert_eq!(
         (status, body),
-        (429, json!({"valid": false, "error": "Rate limit exceeded", "code": "RATE_LIMITED"}))
+        (
+            429,
+            json!({"valid": false, "error": "Rate limit exceeded", "code": "RATE_LIMITED"})
+        )
     );
     let (status, response) = get(
         &format!("{}/auth", server.url),
@@ -476,6 +479,102 @@ fn a_key_over_its_rate_limit_gets_429_at_verify_and_auth() {
         .0
     };
     assert_eq!([auth(), auth(), auth(), auth()], [200, 200, 200, 403]);
+
+    // Answered 401 instead, a key over its limit gets a challenge, as every 401 must.
+    let server = Server::start(&[
+        ("KEYS_FILE", path.to_str().unwrap()),
+        ("RATE_LIMIT_STATUS", "401"),
+    ]);
+    let auth = || {
+        get(
+            &format!("{}/auth", server.url),
+            &[("X-API-Key", "sec_0opLimited")],
+        )
+        .1
+    };
+    for _ in 0..3 {
+        assert_eq!(auth().status(), 200);
+    }
+    let refused = auth();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.header("WWW-Authenticate"),
+        Some(r#"Bearer realm="heare-auth", error="invalid_token""#)
+    );
+    assert!(refused.header("Retry-After").is_some());
+}
+
+/// A raw request, for what HTTP clients would not send, on a connection of its own that the
+/// server closes after answering: (status line and headers, what came after them).
+fn raw(server: &Server, request: &[u8]) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body = answer.split_off(end);
+    (
+        String::from_utf8(answer).unwrap().to_ascii_lowercase(),
+        body,
+    )
+}
+
+#[test]
+fn head_is_answered_wherever_get_is() {
+    let dir = TempDir::new("head");
+    let server = Server::with_file(&operating_keys(&dir));
+    let ask = |method: &str, path: &str| {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        raw(&server, request.as_bytes())
+    };
+    for path in ["/health", "/ready", "/metrics"] {
+        let (get, get_body) = ask("GET", path);
+        let (head, head_body) = ask("HEAD", path);
+        assert!(
+            get.starts_with("http/1.1 200") && head.starts_with("http/1.1 200"),
+            "{path}: {head}"
+        );
+        assert!(!get_body.is_empty());
+        assert!(head_body.is_empty(), "{path}: HEAD answered a body");
+        let content_type = |head: &str| {
+            head.lines()
+                .find(|l| l.starts_with("content-type:"))
+                .map(String::from)
+        };
+        assert_eq!(content_type(&head), content_type(&get), "{path}");
+        let (put, _) = ask("PUT", path);
+        assert!(
+            put.starts_with("http/1.1 405") && put.contains("\r\nallow: get, head\r\n"),
+            "{path}: {put}"
+        );
+    }
+}
+
+#[test]
+fn a_content_type_that_is_not_ascii_is_not_json() {
+    let dir = TempDir::new("content-type");
+    let server = Server::with_file(&operating_keys(&dir));
+    let body = r#"{"api_key": "sec_0opValid"}"#;
+    let request = |content_type: &[u8]| {
+        let mut request =
+            b"POST /verify HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: ".to_vec();
+        request.extend_from_slice(content_type);
+        request.extend_from_slice(
+            format!("\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes(),
+        );
+        raw(&server, &request)
+    };
+    assert!(request(b"application/json").0.starts_with("http/1.1 200"));
+    let (head, body) = request(b"application/json\xe8");
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().contains("Content-Type"),
+        "{answer}"
+    );
 }
 
 /// Parses a Prometheus exposition with the reference client's parser: sample name and labels
@@ -506,7 +605,10 @@ print(json.dumps(out))
         .write_all(text.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the parser refused the exposition:\n{text}");
+    assert!(
+        out.status.success(),
+        "the parser refused the exposition:\n{text}"
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -518,7 +620,12 @@ fn metrics_count_known_traffic_and_name_no_key() {
         ("KEYS_FILE", path.to_str().unwrap()),
         ("METRICS_ADDR", "127.0.0.1:0"),
     ]);
-    for (secret, times) in [("sec_0opValid", 3), ("sec_0nothing", 2), ("sec_0opOld", 1), ("sec_0opOff", 1)] {
+    for (secret, times) in [
+        ("sec_0opValid", 3),
+        ("sec_0nothing", 2),
+        ("sec_0opOld", 1),
+        ("sec_0opOff", 1),
+    ] {
         for _ in 0..times {
             server.verify(secret);
         }
@@ -538,6 +645,7 @@ fn metrics_count_known_traffic_and_name_no_key() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let text = response.into_string().unwrap();
+    heare_auth_tests::transcribe("metrics", &text);
     let samples = parse_exposition(&text);
     let count = |route: &str, code: &str| {
         samples[&format!(r#"heare_auth_verifications_total{{code="{code}",route="{route}"}}"#)]
@@ -562,10 +670,16 @@ fn metrics_count_known_traffic_and_name_no_key() {
     assert_eq!(samples["heare_auth_keys_loaded"], 4.0);
     assert!(samples["heare_auth_open_connections"] >= 1.0);
     assert!(samples["heare_auth_last_load_timestamp_seconds"] > 1.7e9);
-    assert_eq!(samples[r#"heare_auth_reload_failures_total{trigger="poll"}"#], 0.0);
+    assert_eq!(
+        samples[r#"heare_auth_reload_failures_total{trigger="poll"}"#],
+        0.0
+    );
     assert_eq!(samples[r#"heare_auth_build_info{version="0.1.0"}"#], 1.0);
     for secret_or_name in ["sec_0op", "key_op", "Op valid", "Op off"] {
-        assert!(!text.contains(secret_or_name), "{secret_or_name} in /metrics");
+        assert!(
+            !text.contains(secret_or_name),
+            "{secret_or_name} in /metrics"
+        );
     }
 
     // The METRICS_ADDR listener: /metrics to any peer, and nothing else.
@@ -575,7 +689,9 @@ fn metrics_count_known_traffic_and_name_no_key() {
     let metrics_url = format!("http://{}", startup["metrics_address"].as_str().unwrap());
     let (status, response) = get(&format!("{metrics_url}/metrics"), &[]);
     assert_eq!(status, 200);
-    assert!(parse_exposition(&response.into_string().unwrap()).contains_key("heare_auth_keys_loaded"));
+    let text = response.into_string().unwrap();
+    heare_auth_tests::transcribe("metrics", &text);
+    assert!(parse_exposition(&text).contains_key("heare_auth_keys_loaded"));
     assert_eq!(get(&format!("{metrics_url}/health"), &[]).0, 404);
     let verify = ureq::post(&format!("{metrics_url}/verify")).send_string("{}");
     assert!(matches!(verify, Err(ureq::Error::Status(404, _))));
@@ -586,6 +702,12 @@ fn ready_once_loaded_health_always() {
     let dir = TempDir::new("ready");
     let path = operating_keys(&dir);
     let server = Server::start(&[("KEYS_FILE", path.to_str().unwrap())]);
-    assert_eq!(server.call("GET", "/ready"), (200, json!({"status": "ready"})));
-    assert_eq!(server.call("GET", "/health"), (200, json!({"status": "ok"})));
+    assert_eq!(
+        server.call("GET", "/ready"),
+        (200, json!({"status": "ready"}))
+    );
+    assert_eq!(
+        server.call("GET", "/health"),
+        (200, json!({"status": "ok"}))
+    );
 }

@@ -5,7 +5,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$repo/.cache/venv"
-want="schemathesis==4.3.3 prometheus-client==0.23.1"
+want="schemathesis==4.3.3 hypothesis==6.170.9 prometheus-client==0.23.1"
 installed() { [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.installed" 2>/dev/null)" = "$want" ]; }
 installed && exit 0
 mkdir -p "$repo/.cache"
