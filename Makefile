@@ -2,14 +2,21 @@
 # Both install what they need (idempotently) on a fresh machine.
 
 CARGO ?= cargo
+SOAK_SECONDS ?= 600
 export PATH := $(CURDIR)/.cache/tools/bin:$(HOME)/.cargo/bin:$(PATH)
 
 WASM_OUT := target/wasm32-unknown-unknown/release-wasm/heare_auth_wasm.wasm
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+TRANSCRIPT := $(abspath $(TARGET_DIR)/transcript)
+FUZZ_EXAMPLES ?= 1000
+FUZZ_SECONDS ?= 300
 
 # static, docker-context, test-static: the static build and the container image.
 include deploy/deploy.mk
 
-.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench clean
+.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench soak clean
+.PHONY: python-tools fuzz-api
+.PHONY: fuzz test-fuzz
 
 ## Build and start the server on ./keys.json (PORT, HOST, KEYS_FILE override).
 run:
@@ -29,15 +36,36 @@ wasm: wasm-target
 	  "$$(wc -c < wasm/pkg/heare_auth_wasm_bg.wasm)" "$$(gzip -9c wasm/pkg/heare_auth_wasm_bg.wasm | wc -c)"
 
 ## Every test: unit tests of each crate, the end-to-end tests of the real binaries, and the
-## WebAssembly package in Node and in workerd, the static server alone in its image, and the
-## server behind real nginx and Caddy.
-test: tools wasm js-deps proxies test-static
+## WebAssembly package in Node and in workerd, the static server alone in its image, the
+## server behind real nginx and Caddy, and a short schemathesis run against openapi.yaml.
+## Everything the binaries print in the Rust tests is copied to TRANSCRIPT, and searched for
+## the secrets they made and used at the end (tests/tools/check-transcript.py).
+test: tools wasm js-deps proxies python-tools test-static test-fuzz
+	rm -rf $(TRANSCRIPT)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	  $(CARGO) nextest run --workspace; \
+	  HEARE_AUTH_TRANSCRIPT=$(TRANSCRIPT) $(CARGO) nextest run --workspace; \
 	else \
-	  $(CARGO) test --workspace --all-targets; \
+	  HEARE_AUTH_TRANSCRIPT=$(TRANSCRIPT) $(CARGO) test --workspace --all-targets; \
 	fi
 	node --test wasm/tests/*.test.mjs wasm/examples/worker/test/*.test.mjs
+	$(CARGO) build --bin heare-auth-server
+	SERVER=$(TARGET_DIR)/debug/heare-auth-server bash tests/tools/fuzz-api.sh 5
+	python3 tests/tools/check-transcript.py $(TRANSCRIPT)
+
+## The HTTP API against openapi.yaml, at length: schemathesis with every check and a fixed seed,
+## FUZZ_EXAMPLES test cases per operation (FUZZ_SEED for another seed), on the release server.
+fuzz-api: python-tools
+	$(CARGO) build --release --bin heare-auth-server
+	SERVER=$(TARGET_DIR)/release/heare-auth-server bash tests/tools/fuzz-api.sh $(FUZZ_EXAMPLES)
+
+## The cargo-fuzz targets of fuzz/ (keys files, encrypted files, /verify and /auth, timestamps)
+## for FUZZ_SECONDS (300) each, on nightly; a crash fails it and is kept in target/fuzz/.
+## test-fuzz: 10 s each, part of `make test`.
+fuzz:
+	bash tests/tools/fuzz.sh $(FUZZ_SECONDS)
+
+test-fuzz:
+	bash tests/tools/fuzz.sh 10
 
 ## Benchmarks: every figure of BENCHMARKS.md and bench/throughput.svg, measured in one run
 ## (installs wrk and nginx when missing). `make bench BENCH_ARGS=--quick` for short runs.
@@ -47,6 +75,14 @@ bench: wasm static
 	$(CARGO) build --release -p heare-auth-core --example load
 	python3 bench/run.py $(BENCH_ARGS)
 	python3 bench/report.py
+
+## Soak: SOAK_SECONDS (600) of mixed traffic while the CLI changes keys in s3s-fs; every answer
+## checked, RSS and descriptors watched. Writes target/bench/soak.json (the Soak section of
+## BENCHMARKS.md at the next bench/report.py); fails if any check does.
+soak:
+	@bash tests/tools/ensure-s3s-fs.sh
+	$(CARGO) build --release --bins
+	python3 bench/soak.py --seconds $(SOAK_SECONDS)
 
 ## Formatting, lints, and the core's wasm32 build: the static half of CI.
 lint: wasm-target
@@ -63,6 +99,10 @@ tools:
 
 js-deps:
 	@bash tests/tools/ensure-npm-deps.sh
+
+## schemathesis (tests/tools/fuzz-api.sh) and prometheus-client, in .cache/venv.
+python-tools:
+	@bash tests/tools/ensure-python-tools.sh
 
 ## nginx (nginx-light) and Caddy from Debian, for tests/e2e/proxy.rs.
 proxies:

@@ -5,13 +5,88 @@
 
 mod s3_proxy;
 
-pub use s3_proxy::{Behaviour, S3Proxy};
+pub use s3_proxy::{Behaviour, Fault, FaultKind, S3Proxy};
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Where everything the binaries print during the tests is copied when `HEARE_AUTH_TRANSCRIPT`
+/// names a directory (as `make test` does), for `tests/tools/check-transcript.py` to search for
+/// secrets: server logs, CLI output, and HTTP answers read here. Each process writes files of
+/// its own.
+fn transcript_dir() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(std::env::var_os("HEARE_AUTH_TRANSCRIPT")?);
+        std::fs::create_dir_all(&dir).unwrap();
+        Some(dir)
+    })
+    .as_deref()
+}
+
+/// A file name unique to this process and this call: `KIND-PID-N.txt`.
+fn transcript_file(kind: &str) -> Option<PathBuf> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(transcript_dir()?.join(format!("{kind}-{}-{n}.txt", std::process::id())))
+}
+
+/// Copies `text` (what a binary printed or answered) into the transcript, as `kind`.
+pub fn transcribe(kind: &str, text: &str) -> Option<PathBuf> {
+    let path = transcript_file(kind)?;
+    std::fs::write(&path, text).unwrap();
+    Some(path)
+}
+
+/// Appends `text` to this process's transcript file of `kind`.
+fn transcribe_more(kind: &str, text: &str) {
+    use std::io::Write;
+    let Some(dir) = transcript_dir() else { return };
+    let path = dir.join(format!("{kind}-{}.txt", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// Notes secrets this suite made or used, and which transcript file (if any) may show each:
+/// the `create` or `rotate` output that issued it.
+fn note_secrets<'a>(secrets: impl Iterator<Item = &'a str>, issued_in: Option<&Path>) {
+    let issuer = issued_in.map_or("-".into(), |p| p.file_name().unwrap().to_string_lossy());
+    let lines: String = secrets.map(|s| format!("{s}\t{issuer}\n")).collect();
+    transcribe_more("secrets", &lines);
+}
+
+/// The `sec_…` tokens in `text`.
+fn secrets_in(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("sec_").map(move |(at, _)| {
+        let len = text[at + 4..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(text.len() - at - 4);
+        &text[at..at + 4 + len]
+    })
+}
+
+/// Copies a CLI run into the transcript; the secrets a `create` or `rotate` printed are noted
+/// as issued by it.
+fn transcribe_cli(args: &[&str], output: &Output) {
+    let (out, err) = (stdout(output), stderr(output));
+    let text = format!(
+        "$ heare-auth {}\n--- stdout\n{out}--- stderr\n{err}",
+        args.join(" ")
+    );
+    let Some(path) = transcribe("cli", &text) else {
+        return;
+    };
+    if matches!(args.first(), Some(&"create" | &"rotate")) && output.status.success() {
+        note_secrets(secrets_in(&out), Some(&path));
+    }
+}
 
 /// Directory holding the freshly built binaries.
 pub fn bin_dir() -> &'static Path {
@@ -75,6 +150,12 @@ impl Server {
         Server::spawn(Command::new(bin_dir().join("heare-auth-server")), env)
     }
 
+    /// Starts the server as an unprivileged user (`nobody`, when the tests run as root), so that
+    /// file permissions apply to it.
+    pub fn start_unprivileged(env: &[(&str, &str)]) -> Server {
+        Server::spawn(unprivileged(&bin_dir().join("heare-auth-server")), env)
+    }
+
     /// Starts the server with its open-file limit (soft and hard) set to `nofile`.
     pub fn start_with_nofile(env: &[(&str, &str)], nofile: u32) -> Server {
         let mut cmd = Command::new("bash");
@@ -96,9 +177,14 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let mine = logs.clone();
+        let mut transcript = transcript_file("server").map(|p| std::fs::File::create(p).unwrap());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(file) = &mut transcript {
+                    use std::io::Write;
+                    writeln!(file, "{line}").unwrap();
+                }
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                     if v["event"] == "startup" {
                         let _ = tx.send(v["address"].as_str().unwrap_or_default().to_string());
@@ -177,6 +263,7 @@ impl Server {
 
     /// `POST /verify {"api_key": key}`: (status, body).
     pub fn verify(&self, key: &str) -> (u16, serde_json::Value) {
+        note_secrets(secrets_in(key), None);
         let body = serde_json::json!({ "api_key": key }).to_string();
         self.post("/verify", &body, &[("Content-Type", "application/json")])
     }
@@ -239,6 +326,7 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Va
     let status = resp.status();
     let mut text = String::new();
     resp.into_reader().read_to_string(&mut text).unwrap();
+    transcribe_more("http", &format!("{text}\n"));
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
     (status, body)
@@ -247,6 +335,48 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Va
 /// Runs the `heare-auth` CLI with a clean environment plus `env`.
 pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     cli_with_stdin(args, env, "")
+}
+
+/// Runs the CLI as an unprivileged user (see [`Server::start_unprivileged`]).
+pub fn cli_unprivileged(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let output = unprivileged(&bin_dir().join("heare-auth"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn heare-auth");
+    transcribe_cli(args, &output);
+    output
+}
+
+/// The user id unprivileged runs use: `nobody` when the tests run as root, else the caller.
+pub fn unprivileged_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse().ok())
+        .unwrap();
+    if uid == 0 {
+        65534
+    } else {
+        uid
+    }
+}
+
+/// A command running `program` as [`unprivileged_uid`], through `setpriv` when that means
+/// dropping root.
+fn unprivileged(program: &Path) -> Command {
+    if unprivileged_uid() == 65534 {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
 }
 
 /// Runs the CLI with `stdin` piped in (so stdin is not a terminal).
@@ -265,7 +395,9 @@ pub fn cli_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Outpu
         let mut input = child.stdin.take().unwrap();
         let _ = input.write_all(stdin.as_bytes());
     }
-    child.wait_with_output().unwrap()
+    let output = child.wait_with_output().unwrap();
+    transcribe_cli(args, &output);
+    output
 }
 
 /// Stdout of a CLI run as text.

@@ -1,12 +1,15 @@
 //! A front for the test S3 server that can change what passes through it: it forwards every
-//! request to s3s-fs, signing it again (SigV4) for the host and headers it really sends, and
+//! request to s3s-fs, signing it again (SigV4) for the host and headers it really sends. It
 //! can drop the conditional-write headers on the way, like a store that accepts conditional
-//! writes but ignores their conditions (Garage 2.x does).
+//! writes but ignores their conditions (Garage 2.x does), and inject faults into chosen
+//! requests for the keys object: delays, cut connections, cut or damaged bodies, error
+//! statuses, and writes that land while their answer is lost.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -19,6 +22,72 @@ pub struct S3Proxy {
     pub endpoint: String,
     stop: Arc<AtomicBool>,
     port: u16,
+    shared: Arc<Shared>,
+}
+
+/// What the connection threads share with the test.
+#[derive(Default)]
+struct Shared {
+    fault: Mutex<Option<Fault>>,
+    /// `METHOD path` of every request for the keys object, and whether a fault hit it.
+    seen: Mutex<Vec<(String, bool)>>,
+    /// Bodies damaged so far.
+    corrupted: std::sync::atomic::AtomicUsize,
+}
+
+/// A fault injected into requests for the keys object (the object named `keys.json`; the
+/// probe objects beside it pass untouched).
+#[derive(Clone, Copy, Debug)]
+pub struct Fault {
+    /// `GET`, `HEAD`, `PUT`, or `*` for every method.
+    pub method: &'static str,
+    /// What happens to them.
+    pub kind: FaultKind,
+    /// How many matching requests it hits before passing the rest; `None`: until cleared.
+    pub times: Option<u32>,
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Holds the request this long before forwarding it (a write may land after the client
+    /// gave up).
+    Delay(Duration),
+    /// Closes the connection without forwarding or answering anything.
+    Cut,
+    /// Answers this status with an S3 error document, forwarding nothing.
+    Status(u16),
+    /// Forwards the request line, the headers and half the body, then closes both sides: an
+    /// upload cut short.
+    CutUpload,
+    /// Forwards the request, lets it land, then closes the client's connection unanswered.
+    LoseAnswer,
+    /// Relays the answer's headers and half its body, then closes.
+    TruncateBody,
+    /// Relays the answer with the middle byte of its body changed (same length, same
+    /// headers), alternately by its lowest and its second-lowest bit, so that two reads in a
+    /// row differ, as damage in transfer does.
+    CorruptBody,
+}
+
+impl Fault {
+    /// `kind` on every `method` request for the keys object until cleared.
+    pub fn always(method: &'static str, kind: FaultKind) -> Fault {
+        Fault {
+            method,
+            kind,
+            times: None,
+        }
+    }
+
+    /// `kind` on the next `times` `method` requests for the keys object.
+    pub fn times(method: &'static str, kind: FaultKind, times: u32) -> Fault {
+        Fault {
+            method,
+            kind,
+            times: Some(times),
+        }
+    }
 }
 
 /// What the front does to requests.
@@ -35,14 +104,17 @@ impl S3Proxy {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
+        let shared = Arc::new(Shared::default());
+        let sharing = shared.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(client) = client else { continue };
+                let shared = sharing.clone();
                 std::thread::spawn(move || {
-                    let _ = forward(client, upstream, behaviour);
+                    let _ = forward(client, upstream, behaviour, &shared);
                 });
             }
         });
@@ -50,7 +122,56 @@ impl S3Proxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             stop,
             port,
+            shared,
         }
+    }
+
+    /// Injects `fault` (replacing any other) into the requests that follow.
+    pub fn inject(&self, fault: Fault) {
+        *self.shared.fault.lock().unwrap() = Some(fault);
+    }
+
+    /// Lets every request through again.
+    pub fn clear(&self) {
+        *self.shared.fault.lock().unwrap() = None;
+    }
+
+    /// `METHOD path` of the requests for the keys object so far, and whether a fault hit each.
+    pub fn seen(&self) -> Vec<(String, bool)> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests for the keys object a fault hit so far.
+    pub fn faulted(&self) -> usize {
+        self.seen().iter().filter(|(_, hit)| *hit).count()
+    }
+}
+
+impl Shared {
+    /// The fault that hits this request, if any, counting it down; records the request.
+    fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
+        if !path.ends_with("/keys.json") {
+            return None;
+        }
+        let mut fault = self.fault.lock().unwrap();
+        let hit = match fault.as_mut() {
+            Some(f) if f.method == "*" || f.method == method => {
+                let kind = f.kind;
+                if let Some(times) = &mut f.times {
+                    *times -= 1;
+                    if *times == 0 {
+                        *fault = None;
+                    }
+                }
+                Some(kind)
+            }
+            _ => None,
+        };
+        self.seen
+            .lock()
+            .unwrap()
+            .push((format!("{method} {path}"), hit.is_some()));
+        hit
     }
 }
 
@@ -62,8 +183,14 @@ impl Drop for S3Proxy {
     }
 }
 
-/// One request: read it, rewrite and re-sign it, send it upstream, relay the answer, close.
-fn forward(client: TcpStream, upstream: u16, behaviour: Behaviour) -> std::io::Result<()> {
+/// One request: read it, rewrite and re-sign it, send it upstream, relay the answer, close;
+/// with a fault, do what it says instead.
+fn forward(
+    client: TcpStream,
+    upstream: u16,
+    behaviour: Behaviour,
+    shared: &Shared,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -85,6 +212,30 @@ fn forward(client: TcpStream, upstream: u16, behaviour: Behaviour) -> std::io::R
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
 
+    let mut fields = request_line.split_whitespace();
+    let method = fields.next().unwrap_or("").to_string();
+    let path = fields.next().unwrap_or("").split('?').next().unwrap_or("");
+    let fault = shared.take(&method, path);
+    let mut client = client;
+    match fault {
+        Some(FaultKind::Cut) => return client.shutdown(Shutdown::Both),
+        Some(FaultKind::Status(status)) => {
+            let body = format!(
+                "<?xml version=\"1.0\"?><Error><Code>Injected{status}</Code>\
+                 <Message>injected by the test front</Message></Error>"
+            );
+            write!(
+                client,
+                "HTTP/1.1 {status} Injected\r\ncontent-type: application/xml\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            return client.shutdown(Shutdown::Both);
+        }
+        Some(FaultKind::Delay(delay)) => std::thread::sleep(delay),
+        _ => {}
+    }
+
     let host = format!("127.0.0.1:{upstream}");
     headers.retain(|(name, _)| {
         !(name == "connection"
@@ -104,12 +255,36 @@ fn forward(client: TcpStream, upstream: u16, behaviour: Behaviour) -> std::io::R
     }
     request.push_str("connection: close\r\n\r\n");
     out.write_all(request.as_bytes())?;
+    if fault == Some(FaultKind::CutUpload) {
+        out.write_all(&body[..body.len() / 2])?;
+        out.flush()?;
+        // Give the store time to read what was sent before the connection drops.
+        std::thread::sleep(Duration::from_millis(50));
+        out.shutdown(Shutdown::Both)?;
+        return client.shutdown(Shutdown::Both);
+    }
     out.write_all(&body)?;
     let mut response = Vec::new();
     out.read_to_end(&mut response)?;
-    let mut client = client;
+    let body_at = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |p| p + 4);
+    match fault {
+        Some(FaultKind::LoseAnswer) => return client.shutdown(Shutdown::Both),
+        Some(FaultKind::TruncateBody) => {
+            let half = body_at + (response.len() - body_at) / 2;
+            response.truncate(half);
+        }
+        Some(FaultKind::CorruptBody) if response.len() > body_at => {
+            let middle = body_at + (response.len() - body_at) / 2;
+            let n = shared.corrupted.fetch_add(1, Ordering::SeqCst);
+            response[middle] ^= 0x01 << (n % 2);
+        }
+        _ => {}
+    }
     client.write_all(&response)?;
-    client.shutdown(std::net::Shutdown::Both)
+    client.shutdown(Shutdown::Both)
 }
 
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {

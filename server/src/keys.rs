@@ -114,7 +114,9 @@ impl Keys {
                     keys.health.read(true);
                     return Ok(keys);
                 }
-                Err(e @ Error::Unavailable { .. }) if Instant::now() + delay < deadline => {
+                Err(e @ (Error::Unavailable { .. } | Error::Damaged { .. }))
+                    if Instant::now() + delay < deadline =>
+                {
                     log::warn!(error:% = e, retry_in_ms = delay.as_millis() as u64; "startup_retry");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -188,8 +190,19 @@ impl Keys {
     }
 
     fn swap(&self, version: &mut Option<String>, snapshot: Snapshot) -> Result<usize, Error> {
-        let set = parse(&self.store, &snapshot)?;
         let old = self.current();
+        if snapshot.version.is_none() && version.is_some() {
+            // A store that loses the file is broken, not an order to refuse every key: to
+            // remove them all, write a file with none.
+            return Err(Error::unavailable(
+                self.store.location(),
+                format!(
+                    "the keys file is gone; still serving the {} keys last loaded",
+                    old.len()
+                ),
+            ));
+        }
+        let set = parse(&self.store, &snapshot)?;
         log_changes(&old, &set);
         let new = Arc::new(Loaded::new(set, Some(&old), now_ms()));
         *self.current.write() = new.clone();

@@ -14,6 +14,15 @@ pub enum Error {
         /// What failed and why.
         message: String,
     },
+    /// The store answered a read with content that is not what it holds: cut short, or not
+    /// matching the checksum stored with it (damaged in transfer, or read while writes were
+    /// landing); reading again may work.
+    Damaged {
+        /// Where the keys file is.
+        location: String,
+        /// What was wrong with it.
+        message: String,
+    },
     /// The keys file was read but is not valid (or cannot be decrypted).
     Keys {
         /// Where the keys file is.
@@ -66,7 +75,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unavailable { location, message } => write!(f, "{location}: {message}"),
+            Error::Unavailable { location, message } | Error::Damaged { location, message } => {
+                write!(f, "{location}: {message}")
+            }
             Error::Keys { location, error } => write!(f, "{location}: {error}"),
             Error::Contended { location, attempts } => write!(
                 f,

@@ -1,11 +1,15 @@
-//! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, timeouts.
+//! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, checksums,
+//! timeouts.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use s3::creds::Credentials;
 use s3::{Bucket, Region};
+use sha2::{Digest, Sha256};
 
 use crate::backend::{Backend, Object, Put};
 use crate::Error;
@@ -52,6 +56,8 @@ impl std::fmt::Debug for S3Config {
 /// The keys file as one S3 object.
 pub struct S3Backend {
     bucket: Box<Bucket>,
+    /// The same bucket, asking GETs for the object's stored checksum.
+    reader: Box<Bucket>,
     key: String,
     location: String,
     unsafe_writes: bool,
@@ -62,6 +68,12 @@ pub struct S3Backend {
 /// Bounds on the wait, after a write, for a racing write to land (see [`Backend::settle`]).
 const SETTLE_MIN: Duration = Duration::from_millis(50);
 const SETTLE_MAX: Duration = Duration::from_secs(1);
+/// Asks a GET to answer with the checksum stored with the object.
+const CHECKSUM_MODE: &str = "x-amz-checksum-mode";
+/// The SHA-256 of an object's content, base64, sent with every write and checked on every read.
+const CHECKSUM: &str = "x-amz-checksum-sha256";
+/// How many times a damaged body is read before the read fails.
+const DAMAGED_READS: u32 = 4;
 /// An ETag no object has: a PUT conditional on it must be refused.
 const NO_SUCH_ETAG: &str = "\"heare-auth-probe-never-matches\"";
 
@@ -101,8 +113,11 @@ impl S3Backend {
             bucket = bucket.with_path_style();
         }
         bucket.set_request_timeout(Some(config.timeout));
+        let mut reader = bucket.clone();
+        reader.add_header(CHECKSUM_MODE, "ENABLED");
         Ok(S3Backend {
             bucket,
+            reader,
             key: config.key.clone(),
             location,
             unsafe_writes: config.unsafe_writes,
@@ -145,6 +160,34 @@ fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
+/// How a body read differs from what the store says it holds.
+enum Damage {
+    /// Shorter or longer than its `Content-Length`.
+    Short(String),
+    /// Not matching the SHA-256 stored with it: (the body's digest, the stored checksum).
+    Checksum((String, String)),
+}
+
+/// What is wrong with a body, if anything. Objects written here carry a checksum; objects
+/// written by other tools may not, and are taken as they come.
+fn damage(headers: &std::collections::HashMap<String, String>, body: &[u8]) -> Option<Damage> {
+    let length = header(headers, "content-length").and_then(|l| l.parse::<usize>().ok());
+    if let Some(length) = length.filter(|length| *length != body.len()) {
+        return Some(Damage::Short(format!(
+            "{} bytes of {length}: the transfer was cut short",
+            body.len()
+        )));
+    }
+    let stored = header(headers, CHECKSUM)?;
+    let digest = sha256_base64(body);
+    (stored != digest).then_some(Damage::Checksum((digest, stored)))
+}
+
+/// The SHA-256 of `bytes`, base64, as S3 checksums are written.
+fn sha256_base64(bytes: &[u8]) -> String {
+    BASE64.encode(Sha256::digest(bytes))
+}
+
 fn header(headers: &std::collections::HashMap<String, String>, name: &str) -> Option<String> {
     headers
         .iter()
@@ -162,27 +205,64 @@ impl Backend for S3Backend {
     }
 
     fn get(&self) -> Result<Option<Object>, Error> {
-        let response = self
-            .bucket
-            .get_object(&self.key)
-            .map_err(|e| self.fail(format!("GET failed: {e}")))?;
-        match response.status_code() {
-            200 => {
-                let headers = response.headers();
-                let version =
-                    etag(&headers).ok_or_else(|| self.fail("GET answered without an ETag"))?;
-                Ok(Some(Object {
-                    bytes: response.bytes().to_vec(),
-                    version,
-                    date: header(&headers, "date"),
-                }))
-            }
-            404 if xml_tag(&String::from_utf8_lossy(response.bytes()), "Code")
-                != Some("NoSuchBucket") =>
-            {
-                Ok(None)
-            }
-            status => Err(self.status_error("GET", status, response.bytes())),
+        // A body that does not match its checksum, as last read: (its digest, the checksum).
+        let mut mismatch: Option<(String, String)> = None;
+        let mut reads = 1;
+        loop {
+            let response = self
+                .reader
+                .get_object(&self.key)
+                .map_err(|e| self.fail(format!("GET failed: {e}")))?;
+            return match response.status_code() {
+                200 => {
+                    let headers = response.headers();
+                    let version =
+                        etag(&headers).ok_or_else(|| self.fail("GET answered without an ETag"))?;
+                    let body = response.bytes();
+                    let damage = match damage(&headers, body) {
+                        None => None,
+                        // The same content and checksum twice in a row is what the store holds,
+                        // not damage in transfer (which does not repeat itself): a store that
+                        // keeps content and checksum apart (s3s-fs does) can pair one write's
+                        // content with another's checksum when two writes race.
+                        Some(Damage::Checksum(pair)) if mismatch.as_ref() == Some(&pair) => None,
+                        Some(Damage::Checksum(pair)) => {
+                            mismatch = Some(pair);
+                            Some(
+                                "content that does not match its stored SHA-256 checksum: it \
+                                  was damaged in transfer"
+                                    .to_string(),
+                            )
+                        }
+                        Some(Damage::Short(message)) => Some(message),
+                    };
+                    if let Some(damage) = damage {
+                        if reads < DAMAGED_READS {
+                            // 25 ms, 50 ms, ... with jitter, so racing readers spread out.
+                            let ceiling = 25u64 << reads;
+                            let wait = ceiling / 2 + u64::from(OsRng.next_u32()) % ceiling;
+                            std::thread::sleep(Duration::from_millis(wait));
+                            reads += 1;
+                            continue;
+                        }
+                        return Err(Error::Damaged {
+                            location: self.location.clone(),
+                            message: format!("GET returned {damage} ({reads} reads)"),
+                        });
+                    }
+                    Ok(Some(Object {
+                        bytes: body.to_vec(),
+                        version,
+                        date: header(&headers, "date"),
+                    }))
+                }
+                404 if xml_tag(&String::from_utf8_lossy(response.bytes()), "Code")
+                    != Some("NoSuchBucket") =>
+                {
+                    Ok(None)
+                }
+                status => Err(self.status_error("GET", status, response.bytes())),
+            };
         }
     }
 
@@ -240,7 +320,9 @@ impl S3Backend {
         let mut request = self
             .bucket
             .put_object_builder(key, bytes)
-            .with_content_type("application/json");
+            .with_content_type("application/json")
+            .with_header(CHECKSUM, sha256_base64(bytes).as_str())
+            .map_err(|e| self.fail(format!("PUT failed: {e}")))?;
         if let Some((header, value)) = condition {
             request = request
                 .with_header(header, value)

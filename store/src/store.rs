@@ -33,6 +33,10 @@ impl Snapshot {
 
 /// How many times an update re-reads and re-applies its change after a conflicting write.
 const MAX_ATTEMPTS: u32 = 64;
+/// How many writes that failed (maybe landing, maybe not) an update makes before giving up.
+const MAX_FAILED_WRITES: u32 = 3;
+/// How many reads that returned damaged content an update makes before giving up.
+const MAX_DAMAGED_READS: u32 = 4;
 
 /// A keys-file store: a backend plus the optional `STORAGE_SECRET` that encrypts it.
 pub struct Store {
@@ -96,18 +100,41 @@ impl Store {
     /// Applies `edit` to the stored file: one read, the edit, and, if it changed anything, one
     /// write conditional on nobody having written in between. When someone did, the file is
     /// read again and the edit applied again, so `edit` must be idempotent ("ensure the key
-    /// exists"). Where the store's conditional writes may not be atomic (S3-compatible stores
-    /// differ), the file is read once more after the write, and the edit applied to it again:
-    /// finding nothing to change confirms the write. Nothing is written when `edit` fails or
-    /// the result would not load. Returns whether anything was written.
+    /// exists"). The same covers a write whose outcome is unknown (a timeout, a cut
+    /// connection, a 5xx: it may have landed): the file is read again, and finding nothing to
+    /// change shows that it did. Where the store's conditional writes may not be atomic
+    /// (S3-compatible stores differ), the file is read once more after the write, and the edit
+    /// applied to it again: finding nothing to change confirms the write. Nothing is written
+    /// when `edit` fails or the result would not load. Returns whether the change is now in
+    /// the file because of this call (`false`: there was nothing to change).
     pub fn update<E: From<Error>>(
         &self,
         mut edit: impl FnMut(&mut KeyFile<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
         let mut written = false;
+        // The last write whose outcome is unknown, and how many there were.
+        let mut unknown: Option<Error> = None;
+        let mut failed_writes = 0;
+        let mut damaged_reads = 0;
         for attempt in 0..MAX_ATTEMPTS {
-            let current = self.backend.get()?;
+            let current = match self.backend.get() {
+                Ok(current) => current,
+                // Writes landing as we read (in a store that keeps an object's content and
+                // checksum apart) look like this; so does damage in transfer, for a while.
+                Err(Error::Damaged { .. }) if damaged_reads + 1 < MAX_DAMAGED_READS => {
+                    damaged_reads += 1;
+                    backoff(attempt);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(match &unknown {
+                        Some(write) => self.outcome_unknown(write, &e),
+                        None => e,
+                    }
+                    .into())
+                }
+            };
             let plain = match &current {
                 Some(object) => Some(self.decrypt(&object.bytes)?),
                 None => None,
@@ -118,21 +145,33 @@ impl Store {
             };
             edit(&mut file)?;
             if !file.is_changed() {
-                return Ok(written);
+                return Ok(written || unknown.is_some());
+            }
+            if let Some(write) = unknown.take() {
+                if failed_writes == MAX_FAILED_WRITES {
+                    // Read back and not there: this one is known not to have landed.
+                    return Err(write.into());
+                }
+                backoff(attempt + 4);
             }
             let text = file.to_json().map_err(|e| self.invalid(e))?;
             drop(file);
             let bytes = self.encrypt(text.into_bytes());
             let started = Instant::now();
             let expected = current.as_ref().map(|o| o.version.as_str());
-            match self.backend.put(&bytes, expected)? {
-                Put::Conflict => backoff(attempt),
-                Put::Written => {
+            match self.backend.put(&bytes, expected) {
+                Ok(Put::Conflict) => backoff(attempt),
+                Ok(Put::Written) => {
                     written = true;
                     if !self.backend.settle(started.elapsed()) {
                         return Ok(true);
                     }
                 }
+                Err(e @ Error::Unavailable { .. }) => {
+                    failed_writes += 1;
+                    unknown = Some(e);
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Contended {
@@ -140,6 +179,23 @@ impl Store {
             attempts: MAX_ATTEMPTS,
         }
         .into())
+    }
+
+    /// A write failed without saying whether it landed, and reading the file back failed too.
+    fn outcome_unknown(&self, write: &Error, read: &Error) -> Error {
+        let message = |e: &Error| match e {
+            Error::Unavailable { message, .. } | Error::Damaged { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        Error::unavailable(
+            self.location(),
+            format!(
+                "{}; reading the file back then failed too ({}), so whether the change was \
+                 saved is unknown: check before trying again",
+                message(write),
+                message(read)
+            ),
+        )
     }
 
     fn invalid(&self, e: heare_auth_core::Error) -> Error {

@@ -532,13 +532,16 @@ fn ready_reflects_how_long_ago_the_store_was_read() {
     let server = Server::start(&env_refs(&env));
     assert_eq!(server.call("GET", "/ready").0, 200);
     s3.kill();
-    let stale = within(Duration::from_secs(5), || server.call("GET", "/ready").0 == 503);
+    let stale = within(Duration::from_secs(5), || {
+        server.call("GET", "/ready").0 == 503
+    });
     assert!(stale.is_some(), "/ready stayed 200 with the store down");
     let (_, body) = server.call("GET", "/ready");
     assert_eq!(body["status"], "stale", "{body}");
     let reason = body["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("the keys store was last read") && reason.contains("s3://heare-keys/keys.json"),
+        reason.starts_with("the keys store was last read")
+            && reason.contains("s3://heare-keys/keys.json"),
         "{reason}"
     );
     // Liveness and verification are another matter: the last good set keeps serving.
@@ -546,7 +549,9 @@ fn ready_reflects_how_long_ago_the_store_was_read() {
     assert_eq!(server.verify(secret(&key)).0, 200);
     s3.restart();
     assert!(
-        within(Duration::from_secs(5), || server.call("GET", "/ready").0 == 200).is_some(),
+        within(Duration::from_secs(5), || server.call("GET", "/ready").0
+            == 200)
+        .is_some(),
         "/ready did not recover with the store"
     );
 }

@@ -1,0 +1,619 @@
+//! A broken store: faults injected between heare-auth and a real S3 server (errors, timeouts,
+//! cut connections, cut or damaged bodies, writes whose answer is lost), and a local keys file
+//! deleted, truncated, replaced or made unreadable behind the server's back. The server keeps
+//! verifying with its last good set, logs each failed check once, shows the staleness on
+//! `/ready` and recovers; the CLI never leaves a partial file and never duplicates or loses a key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use heare_auth_store::{Backend, Location, S3Backend, StoreConfig};
+use heare_auth_tests::{
+    cli, cli_unprivileged, env_refs, stderr, stdout, Behaviour, Fault, FaultKind, S3Proxy,
+    S3Server, Server, TempDir,
+};
+use serde_json::Value;
+
+/// Seconds between the server's checks of the store.
+const INTERVAL: &str = "0.3";
+/// How long a fault lasts while the server is watched, at least.
+const OUTAGE: Duration = Duration::from_secs(3);
+/// The longest anything here may take.
+const LONGEST: Duration = Duration::from_secs(30);
+
+/// s3s-fs, and a fault-injecting front before it.
+struct Rig {
+    s3: S3Server,
+    /// Straight to s3s-fs.
+    direct: Vec<(String, String)>,
+    proxy: S3Proxy,
+    /// Through the front.
+    faulty: Vec<(String, String)>,
+}
+
+impl Rig {
+    fn new(name: &str) -> Rig {
+        let s3 = S3Server::start(name);
+        let direct = s3.env("keys.json");
+        let proxy = S3Proxy::start(s3.port, Behaviour::default());
+        let faulty = with(
+            direct.clone(),
+            &[("S3_ENDPOINT", &proxy.endpoint), ("S3_TIMEOUT", "1")],
+        );
+        Rig {
+            s3,
+            direct,
+            proxy,
+            faulty,
+        }
+    }
+
+    fn backend(&self) -> S3Backend {
+        let env = &self.direct;
+        let config =
+            StoreConfig::from_env(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .unwrap();
+        let Location::S3(s3) = config.location else {
+            panic!("not S3")
+        };
+        S3Backend::new(&s3).unwrap()
+    }
+
+    /// The stored object's bytes, read straight from s3s-fs.
+    fn object(&self) -> Option<Vec<u8>> {
+        self.backend().get().unwrap().map(|o| o.bytes)
+    }
+
+    /// Replaces the object through a signed PUT straight to s3s-fs.
+    fn put(&self, bytes: &[u8]) {
+        let backend = self.backend();
+        let current = backend.get().unwrap().map(|o| o.version);
+        backend.put(bytes, current.as_deref()).unwrap();
+    }
+
+    /// s3s-fs's temporary files of uploads not yet complete (it writes each upload to one,
+    /// then renames it over the object).
+    fn uploads_in_progress(&self) -> usize {
+        let bucket = self.s3.object_file("keys.json");
+        let root = bucket.parent().unwrap().parent().unwrap();
+        std::fs::read_dir(root)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".tmp.")
+            })
+            .count()
+    }
+
+    /// Names of the objects in the bucket (s3s-fs keeps its own metadata in dot files).
+    fn objects(&self) -> Vec<String> {
+        let dir = self.s3.object_file("keys.json");
+        let mut names: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (k, v) in extra {
+        env.retain(|(n, _)| n != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+/// A key made by the CLI: (id, secret).
+fn create(env: &[(String, String)], name: &str) -> (String, String) {
+    let out = cli(
+        &["create", "--name", name, "--json", "--no-refresh"],
+        &env_refs(env),
+    );
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    (
+        key["id"].as_str().unwrap().to_string(),
+        key["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Ids of the keys in a keys file named `name`.
+fn ids_named(file: &[u8], name: &str) -> Vec<String> {
+    let file: Value = serde_json::from_slice(file).unwrap();
+    file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["name"] == name)
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn server_env(env: &[(String, String)]) -> Vec<(String, String)> {
+    with(
+        env.to_vec(),
+        &[("REFRESH_INTERVAL", INTERVAL), ("READY_MAX_STALENESS", "1")],
+    )
+}
+
+/// Verifies `secret` until it gets `status` or `timeout` passes; how long that took.
+fn until_status(server: &Server, secret: &str, status: u16, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    while server.verify(secret).0 != status {
+        assert!(
+            start.elapsed() < timeout,
+            "no {status} within {timeout:?}: {:?}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// Polls failures logged so far.
+fn failed_polls(server: &Server) -> Vec<Value> {
+    server
+        .logs()
+        .into_iter()
+        .filter(|l| l["event"] == "refresh_failed" && l["trigger"] == "poll")
+        .collect()
+}
+
+/// The heart of the server's promise under a broken store: from the moment `break_it` runs
+/// until `mend_it` does, `kept` keeps verifying on every request, `added` (written to the store
+/// during the outage) is not half-loaded, each failed check is logged once and not once per
+/// request, and `/ready` turns stale; afterwards the new version loads within a few checks.
+fn rides_out(
+    server: &Server,
+    kept: &str,
+    added: &str,
+    break_it: impl FnOnce(),
+    mend_it: impl FnOnce(),
+) -> Vec<Value> {
+    assert_eq!(server.verify(kept).0, 200);
+    assert_eq!(server.call("GET", "/ready").0, 200);
+    let failures_before = failed_polls(server).len();
+
+    break_it();
+    let start = Instant::now();
+    let mut requests = 0;
+    let mut stale = None;
+    // At least OUTAGE, and until two checks have failed: the loader runs at the lowest
+    // priority, so on a machine busy with other tests its checks come late.
+    while start.elapsed() < OUTAGE
+        || failed_polls(server).len() < failures_before + 2 && start.elapsed() < LONGEST
+    {
+        let (status, body) = server.verify(kept);
+        assert_eq!(status, 200, "a good key refused during the outage: {body}");
+        assert_eq!(server.verify(added).0, 403);
+        requests += 2;
+        if stale.is_none() {
+            let (status, body) = server.call("GET", "/ready");
+            if status == 503 {
+                stale = Some(body);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let failures: Vec<Value> = failed_polls(server).split_off(failures_before);
+    let checks = start.elapsed().as_secs_f64() / INTERVAL.parse::<f64>().unwrap();
+    assert!(
+        failures.len() >= 2 && failures.len() as f64 <= checks + 2.0,
+        "{} failures logged for at most {checks} checks and {requests} requests",
+        failures.len()
+    );
+    let stale = stale.expect("/ready stayed 200 through the outage");
+    assert_eq!(stale["status"], "stale", "{stale}");
+
+    mend_it();
+    until_status(server, added, 200, LONGEST);
+    assert_eq!(server.verify(kept).0, 200);
+    let deadline = Instant::now() + LONGEST;
+    while server.call("GET", "/ready").0 != 200 {
+        assert!(Instant::now() < deadline, "/ready did not recover");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    failures
+}
+
+/// `current` with one more key, made by the CLI on a scratch copy: (its secret, the new file).
+fn with_new_key(current: &[u8], name: &str) -> (String, Vec<u8>) {
+    let scratch = TempDir::new("scratch");
+    let path = scratch.path("keys.json");
+    std::fs::write(&path, current).unwrap();
+    let env = vec![("KEYS_FILE".to_string(), path.display().to_string())];
+    let (_, secret) = create(&env, name);
+    (secret, std::fs::read(&path).unwrap())
+}
+
+/// The server behind the front while `fault` hits its requests for the keys object, and a
+/// key is added to the store meanwhile.
+fn server_rides_out_fault(name: &str, fault: Fault) -> Vec<Value> {
+    let rig = Rig::new(name);
+    let (_, kept) = create(&rig.direct, "kept");
+    let server = Server::start(&env_refs(&server_env(&rig.faulty)));
+    let (added, with_added) = with_new_key(&rig.object().unwrap(), "added");
+    let mut hits = 0;
+    let failures = rides_out(
+        &server,
+        &kept,
+        &added,
+        || {
+            rig.proxy.inject(fault);
+            rig.put(&with_added);
+        },
+        || {
+            hits = rig.proxy.faulted();
+            rig.proxy.clear();
+        },
+    );
+    assert!(hits > 0, "the fault never hit: {:?}", rig.proxy.seen());
+    failures
+}
+
+#[test]
+fn the_server_rides_out_s3_errors() {
+    for status in [500, 503, 403, 429] {
+        let failures = server_rides_out_fault(
+            &format!("status-{status}"),
+            Fault::always("*", FaultKind::Status(status)),
+        );
+        let error = failures[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("HTTP {status}")) || error.contains(&format!("({status})")),
+            "{error}"
+        );
+        assert!(error.starts_with("s3://heare-keys/keys.json: "), "{error}");
+    }
+}
+
+#[test]
+fn the_server_rides_out_cut_connections() {
+    let failures = server_rides_out_fault("cut", Fault::always("*", FaultKind::Cut));
+    assert!(failures[0]["error"].as_str().unwrap().contains(" failed: "));
+}
+
+#[test]
+fn the_server_rides_out_a_store_slower_than_its_timeout() {
+    let failures = server_rides_out_fault(
+        "slow",
+        Fault::always("*", FaultKind::Delay(Duration::from_millis(1500))),
+    );
+    assert!(failures[0]["error"].as_str().unwrap().contains(" failed: "));
+}
+
+#[test]
+fn the_server_rides_out_a_body_cut_short() {
+    let failures =
+        server_rides_out_fault("truncated", Fault::always("GET", FaultKind::TruncateBody));
+    let error = failures[0]["error"].as_str().unwrap();
+    assert!(error.contains(": GET "), "{error}");
+}
+
+/// A damaged body that is still a valid keys file, with the key's hash changed: only the
+/// checksum stored with the object tells it from the real one.
+#[test]
+fn the_server_refuses_a_body_damaged_into_another_valid_file() {
+    let rig = Rig::new("corrupt");
+    let kept_secret = "sec_KeptKeyOfTheCorruptionTest0000000000000000000";
+    let added_secret = "sec_AddedKeyOfTheCorruptionTest000000000000000000";
+    let hash = |s: &str| heare_auth_core::hash_secret(s).to_hex();
+    let file = |pad: &str, added: bool| {
+        let added = match added {
+            true => format!(
+                r#", {{"id": "added", "secret_hash": "{}"}}"#,
+                hash(added_secret)
+            ),
+            false => String::new(),
+        };
+        format!(
+            r#"{{"keys": [{{"id": "kept", "name": "{pad}", "secret_hash": "{}"}}{added}]}}"#,
+            hash(kept_secret)
+        )
+    };
+    rig.put(file("", false).as_bytes());
+    let server = Server::start(&env_refs(&server_env(&rig.faulty)));
+    // Pad the name so that the byte the front flips (the middle one) is a digit of the kept
+    // key's hash that stays a digit either way the front flips it: the damaged file is another
+    // valid one, without the kept key.
+    let damaged = (0..200)
+        .map(|n| file(&"x".repeat(n), true))
+        .find(|text| {
+            let middle = text.len() / 2;
+            let at = text.find(&hash(kept_secret)).unwrap();
+            (at..at + 64).contains(&middle) && (b'0'..=b'7').contains(&text.as_bytes()[middle])
+        })
+        .unwrap();
+    for bit in [0x01, 0x02] {
+        let mut flipped = damaged.clone().into_bytes();
+        flipped[damaged.len() / 2] ^= bit;
+        let (flipped_set, _) = heare_auth_core::KeySet::from_json(&flipped).unwrap();
+        assert!(
+            matches!(
+                flipped_set.verify::<&str>(kept_secret, 0, &[]),
+                heare_auth_core::Outcome::NotFound
+            ),
+            "the damage must matter"
+        );
+    }
+
+    rides_out(
+        &server,
+        kept_secret,
+        added_secret,
+        || {
+            rig.proxy
+                .inject(Fault::always("GET", FaultKind::CorruptBody));
+            rig.put(damaged.as_bytes());
+        },
+        || rig.proxy.clear(),
+    );
+    let error = failed_polls(&server)[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("damaged in transfer"), "{error}");
+}
+
+#[test]
+fn the_server_keeps_its_keys_when_the_object_is_deleted_or_replaced_by_garbage() {
+    let rig = Rig::new("gone");
+    let (_, kept) = create(&rig.direct, "kept");
+    let server = Server::start(&env_refs(&server_env(&rig.direct)));
+
+    let (added, with_added) = with_new_key(&rig.object().unwrap(), "added");
+    let failures = rides_out(
+        &server,
+        &kept,
+        &added,
+        || std::fs::remove_file(rig.s3.object_file("keys.json")).unwrap(),
+        || rig.put(&with_added),
+    );
+    let error = failures[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("the keys file is gone; still serving the 1 keys last loaded"),
+        "{error}"
+    );
+
+    let (third, with_third) = with_new_key(&with_added, "third");
+    rides_out(
+        &server,
+        &added,
+        &third,
+        || rig.put(b"<html>502 Bad Gateway</html>"),
+        || rig.put(&with_third),
+    );
+}
+
+/// A deleted, truncated, garbage or unreadable local file: the server keeps its keys.
+#[test]
+fn the_server_rides_out_a_damaged_local_file() {
+    let dir = TempDir::new("file-faults");
+    // The server runs unprivileged, so that an unreadable file is unreadable to it.
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path("keys.json");
+    let env = vec![("KEYS_FILE".to_string(), path.display().to_string())];
+    let (_, mut kept) = create(&env, "kept");
+    let server = Server::start_unprivileged(&env_refs(&server_env(&env)));
+
+    // Replaces the file at once (as every writer here does), with `mode`.
+    let replace = |bytes: &[u8], mode: u32| {
+        let tmp = dir.path("keys.json.new");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    };
+    for what in ["deleted", "truncated", "garbage", "unreadable"] {
+        let current = std::fs::read(&path).unwrap();
+        let (added, with_added) = with_new_key(&current, &format!("after-{what}"));
+        let failures = rides_out(
+            &server,
+            &kept,
+            &added,
+            || match what {
+                "deleted" => std::fs::remove_file(&path).unwrap(),
+                "truncated" => std::fs::write(&path, &current[..current.len() / 2]).unwrap(),
+                "garbage" => std::fs::write(&path, b"\x00\xff garbage").unwrap(),
+                _ => replace(&with_added, 0o000),
+            },
+            || replace(&with_added, 0o644),
+        );
+        let error = failures[0]["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("{}: ", path.display())),
+            "{what}: {error}"
+        );
+        if what == "unreadable" {
+            assert!(error.contains("Permission denied"), "{error}");
+        }
+        kept = added;
+    }
+}
+
+/// Writes that fail for good leave the object exactly as it was, and the CLI says so.
+#[test]
+fn a_failed_write_leaves_the_object_as_it_was() {
+    let rig = Rig::new("cli-failed");
+    let (_, before) = create(&rig.direct, "before");
+    let good = rig.object().unwrap();
+    for kind in [
+        FaultKind::Status(500),
+        FaultKind::Status(503),
+        FaultKind::CutUpload,
+        FaultKind::Cut,
+    ] {
+        rig.proxy.inject(Fault::always("PUT", kind));
+        let faulted = rig.proxy.faulted();
+        let out = cli(
+            &["create", "--name", "never", "--no-refresh"],
+            &env_refs(&rig.faulty),
+        );
+        rig.proxy.clear();
+        assert_eq!(out.status.code(), Some(1), "{kind:?}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "{kind:?}: {}", stdout(&out));
+        let message = stderr(&out);
+        assert!(
+            message.starts_with("Error: s3://heare-keys/keys.json: PUT failed"),
+            "{kind:?}: {message}"
+        );
+        // Three writes, each read back and found not to have landed, then it gives up.
+        assert_eq!(rig.proxy.faulted() - faulted, 3, "{kind:?}");
+        assert_eq!(rig.object().unwrap(), good, "{kind:?}: the object changed");
+        assert_eq!(rig.objects(), ["keys.json"], "{kind:?}");
+        assert_eq!(
+            rig.uploads_in_progress(),
+            0,
+            "{kind:?}: an upload was left behind"
+        );
+    }
+    // Still a file the server loads, with the key that was there.
+    let server = Server::start(&env_refs(&rig.direct));
+    assert_eq!(server.verify(&before).0, 200);
+}
+
+/// A write that landed while its answer was lost (or came too late) is found on reading back:
+/// the command succeeds, once.
+#[test]
+fn a_write_whose_answer_is_lost_is_neither_lost_nor_repeated() {
+    let rig = Rig::new("cli-lost");
+    let (doomed, _) = create(&rig.direct, "doomed");
+    let (rotated, old_secret) = create(&rig.direct, "rotated");
+    let kinds = [
+        FaultKind::LoseAnswer,
+        FaultKind::Delay(Duration::from_millis(1500)),
+    ];
+    for (hits, kind) in kinds.into_iter().enumerate() {
+        let name = format!("once-{kind:?}").replace(['(', ')', ' '], "");
+        rig.proxy.inject(Fault::times("PUT", kind, 1));
+        let out = cli(
+            &["create", "--name", &name, "--json", "--no-refresh"],
+            &env_refs(&rig.faulty),
+        );
+        assert!(out.status.success(), "{kind:?}: {}", stderr(&out));
+        assert_eq!(rig.proxy.faulted(), hits + 1, "{:?}", rig.proxy.seen());
+        let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        // Let a delayed write arrive; it must not land over the newer file.
+        std::thread::sleep(Duration::from_millis(1600));
+        let file = rig.object().unwrap();
+        assert_eq!(ids_named(&file, &name), [key["id"].as_str().unwrap()]);
+        let server = Server::start(&env_refs(&rig.direct));
+        assert_eq!(server.verify(key["secret"].as_str().unwrap()).0, 200);
+        assert_eq!(server.verify(&old_secret).0, 200);
+    }
+
+    // Rotation: the new secret replaces the old one once, so the old one is in its grace.
+    rig.proxy
+        .inject(Fault::times("PUT", FaultKind::LoseAnswer, 1));
+    let out = cli(
+        &["rotate", &rotated, "--json", "--no-refresh"],
+        &env_refs(&rig.faulty),
+    );
+    assert!(out.status.success(), "rotate: {}", stderr(&out));
+    let new_secret = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = Server::start(&env_refs(&rig.direct));
+    assert_eq!(server.verify(&new_secret).0, 200);
+    assert_eq!(
+        server.verify(&old_secret).0,
+        200,
+        "the old secret lost its grace"
+    );
+    drop(server);
+
+    // Deletion: gone, and reported deleted (not "not found").
+    rig.proxy
+        .inject(Fault::times("PUT", FaultKind::LoseAnswer, 1));
+    let out = cli(
+        &["delete", &doomed, "--yes", "--no-refresh"],
+        &env_refs(&rig.faulty),
+    );
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    assert!(ids_named(&rig.object().unwrap(), "doomed").is_empty());
+}
+
+/// Reads that fail or return damaged content are errors naming the cause; nothing is written.
+#[test]
+fn the_cli_reports_a_store_it_cannot_read() {
+    let rig = Rig::new("cli-read");
+    create(&rig.direct, "there");
+    let good = rig.object().unwrap();
+    for (kind, cause) in [
+        (FaultKind::Status(503), "GET failed: HTTP 503"),
+        (FaultKind::CorruptBody, "damaged in transfer"),
+        (FaultKind::TruncateBody, ": GET "),
+    ] {
+        rig.proxy.inject(Fault::always("GET", kind));
+        for args in [
+            vec!["list"],
+            vec!["create", "--name", "never", "--no-refresh"],
+        ] {
+            let out = cli(&args, &env_refs(&rig.faulty));
+            assert_eq!(out.status.code(), Some(1), "{kind:?} {args:?}");
+            let message = stderr(&out);
+            assert!(
+                message.starts_with("Error: s3://heare-keys/keys.json: ")
+                    && message.contains(cause),
+                "{kind:?} {args:?}: {message}"
+            );
+        }
+        rig.proxy.clear();
+        assert_eq!(rig.object().unwrap(), good);
+    }
+}
+
+/// A local file whose directory is read-only: the write fails with the reason, the file is as
+/// it was, and nothing is left beside it.
+#[test]
+fn a_read_only_directory_fails_the_write_cleanly() {
+    let dir = TempDir::new("read-only");
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path("keys.json");
+    let env = vec![("KEYS_FILE".to_string(), path.display().to_string())];
+    // The first write, by the unprivileged user, creates the file and its lock file.
+    let out = cli_unprivileged(
+        &["create", "--name", "first", "--no-refresh"],
+        &env_refs(&env),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let good = std::fs::read(&path).unwrap();
+    let listing = |dir: &TempDir| {
+        let mut names: Vec<String> = std::fs::read_dir(dir.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(&dir);
+
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = cli_unprivileged(
+        &["create", "--name", "never", "--no-refresh"],
+        &env_refs(&env),
+    );
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    let message = stderr(&out);
+    assert!(
+        message.starts_with(&format!("Error: {}: cannot write: ", path.display()))
+            && message.contains("Permission denied"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    assert_eq!(listing(&dir), before);
+
+    // Writable again: the next write works.
+    let out = cli_unprivileged(
+        &["create", "--name", "after", "--no-refresh"],
+        &env_refs(&env),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
