@@ -9,12 +9,13 @@ pub use limit::set_rate_limit;
 pub use secrets::{export, hash_secrets, import, read_import, Named};
 
 use rand_core::{CryptoRng, RngCore};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
 
 use heare_auth_core::{
-    format_timestamp, generate_id, generate_secret, hash_secret, KeyFile, KeyRecord, KeySet,
-    UnixMillis,
+    compact_json, format_timestamp, generate_id, generate_secret, hash_secret, KeyFile, KeyRecord,
+    KeySet, UnixMillis,
 };
 use heare_auth_store::{Error, Store};
 
@@ -37,18 +38,9 @@ pub fn create<R: RngCore + CryptoRng>(
     actor: &str,
     rng: &mut R,
 ) -> Result<Created, CliError> {
-    let metadata: Value = match &args.metadata {
-        None => Value::Object(Default::default()),
-        Some(text) => match serde_json::from_str(text) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(other) => {
-                return Err(CliError::Invalid(format!(
-                    "Invalid JSON in metadata: expected a JSON object, got {}",
-                    json_kind(&other)
-                )))
-            }
-            Err(e) => return Err(CliError::Invalid(format!("Invalid JSON in metadata: {e}"))),
-        },
+    let metadata = match &args.metadata {
+        None => KeyRecord::default().metadata,
+        Some(text) => metadata_of(text)?,
     };
     let secret = generate_secret(rng, now);
     let record = KeyRecord {
@@ -74,15 +66,26 @@ pub fn create<R: RngCore + CryptoRng>(
     Ok(Created { record, secret })
 }
 
-/// "an array", "a string", ...: what a JSON value is, for messages.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// `--metadata` text as stored: a JSON object, compact, every token as given (a number is
+/// never respelled, as a round trip through `serde_json::Value` would).
+fn metadata_of(text: &str) -> Result<Box<RawValue>, CliError> {
+    let invalid = |reason: String| CliError::Invalid(format!("Invalid JSON in metadata: {reason}"));
+    let json: Box<RawValue> = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    match json_kind(json.get()) {
+        "an object" => Ok(compact_json(&json)),
+        kind => Err(invalid(format!("expected a JSON object, got {kind}"))),
+    }
+}
+
+/// "an array", "a string", ...: what valid JSON text is, by its first character, for messages.
+fn json_kind(json: &str) -> &'static str {
+    match json.bytes().next() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
 }
 

@@ -1,9 +1,10 @@
 //! What the CLI prints, as pure functions of the data: the original's text layout, or JSON.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::value::RawValue;
 
-use heare_auth_core::{Expiry, KeyRecord, Status, UnixMillis};
+use heare_auth_core::{pretty_json, Expiry, KeyRecord, Status, UnixMillis};
 
 use crate::commands::{Created, Named, Rotated, Toggled};
 
@@ -244,7 +245,7 @@ struct Public<'a> {
     disabled: bool,
     disabled_at: &'a Option<String>,
     previous_expires_at: Option<&'a String>,
-    metadata: &'a Value,
+    metadata: Box<RawValue>,
 }
 
 /// One key as `list --json` and `show --json` print it: never its secret or hash.
@@ -267,7 +268,7 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
             .previous_secret_hash
             .as_ref()
             .and(r.previous_expires_at.as_ref()),
-        metadata: &r.metadata,
+        metadata: r.compact_metadata(),
     };
     serde_json::to_string(&public).unwrap_or_default()
 }
@@ -362,7 +363,7 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
             at_by(&k.created_at, &k.created_by),
             at_by(&k.updated_at, &k.updated_by)
         ));
-        out.push_str(&format!("    Metadata: {}\n", k.metadata));
+        out.push_str(&format!("    Metadata: {}\n", k.compact_metadata()));
     }
     out
 }
@@ -399,9 +400,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
     } else {
         "stored hashed (SHA-256)"
     };
-    let metadata = serde_json::to_string_pretty(&r.metadata)
-        .unwrap_or_default()
-        .replace('\n', "\n  ");
+    let metadata = pretty_json(&r.metadata).replace('\n', "\n  ");
     let disabled = match (r.disabled == Some(true), &r.disabled_at) {
         (true, Some(at)) => format!("yes, since {at}"),
         (true, None) => "yes".into(),
@@ -425,6 +424,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
 mod tests {
     use super::*;
     use heare_auth_core::RateLimit;
+    use serde_json::Value;
 
     const NOW: UnixMillis = 1_795_569_434_316;
 
@@ -435,7 +435,7 @@ mod tests {
             name: name.into(),
             created_at: Some("2026-11-25T01:17:14.316000Z".into()),
             expires_at: expires.map(String::from),
-            metadata: json!({"team": "core"}),
+            metadata: RawValue::from_string(r#"{"team": "core"}"#.into()).unwrap(),
             ..KeyRecord::default()
         }
     }

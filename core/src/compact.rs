@@ -1,4 +1,71 @@
-//! Strips insignificant whitespace from JSON text that is already known to be valid.
+//! Lays out JSON text that is already known to be valid: compact, or indented, every token as it
+//! was.
+
+use serde_json::value::RawValue;
+
+/// `json` without whitespace outside strings, every token as it was (no number respelled, no
+/// member reordered, unlike a round trip through `serde_json::Value`).
+pub fn compact_json(json: &RawValue) -> Box<RawValue> {
+    let mut out = String::with_capacity(json.get().len());
+    push_compact_json(&mut out, json.get());
+    // Removing whitespace between tokens leaves JSON; should it not, the text as it was.
+    RawValue::from_string(out).unwrap_or_else(|_| json.to_owned())
+}
+
+/// `json` indented by two spaces a level, as `serde_json::to_string_pretty` lays out a value,
+/// every token as it was.
+pub fn pretty_json(json: &RawValue) -> String {
+    let compact = compact_json(json);
+    let text = compact.get();
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(2 * text.len());
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth));
+    };
+    let (mut in_string, mut escaped, mut depth, mut run) = (false, false, 0, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        // Every byte matched below is ASCII, so a char boundary on both sides.
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' if !matches!(bytes.get(i + 1), Some(b'}' | b']')) => {
+                out.push_str(&text[run..=i]);
+                run = i + 1;
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            b'}' | b']' if !matches!(bytes[..i].last(), Some(b'{' | b'[')) => {
+                out.push_str(&text[run..i]);
+                run = i;
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+            }
+            b',' => {
+                out.push_str(&text[run..=i]);
+                run = i + 1;
+                newline(&mut out, depth);
+            }
+            b':' => {
+                out.push_str(&text[run..=i]);
+                out.push(' ');
+                run = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&text[run..]);
+    out
+}
 
 /// Appends `json` to `out` without whitespace outside strings. `json` must be valid JSON.
 pub(crate) fn push_compact_json(out: &mut String, json: &str) {
@@ -41,5 +108,36 @@ mod tests {
             "{\"a b\":[1,2],\"q\\\" \":\" x\\\\\"}"
         );
         assert_eq!(compact_json(" {} "), "{}");
+    }
+
+    #[test]
+    fn pretty_is_laid_out_as_serde_json_lays_out_a_value() {
+        for text in [
+            r#"{"e":{},"n":[1,{"a":null},[]],"s":"a{b}:[c],d\"e","team":"core"}"#,
+            "[]",
+            "{}",
+            "7",
+            r#"[[[]]]"#,
+        ] {
+            let raw: Box<super::RawValue> = serde_json::from_str(text).unwrap();
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                super::pretty_json(&raw),
+                serde_json::to_string_pretty(&value).unwrap()
+            );
+        }
+        let huge: Box<super::RawValue> = serde_json::from_str("{\"z\": 1.50e400}").unwrap();
+        assert_eq!(super::pretty_json(&huge), "{\n  \"z\": 1.50e400\n}");
+    }
+
+    #[test]
+    fn a_raw_value_keeps_its_numbers_and_order() {
+        let json: Box<super::RawValue> =
+            serde_json::from_str("{ \"z\": 12345678901234567890123,\n \"a\": [1.50, 1e2] }")
+                .unwrap();
+        assert_eq!(
+            super::compact_json(&json).get(),
+            r#"{"z":12345678901234567890123,"a":[1.50,1e2]}"#
+        );
     }
 }

@@ -26,6 +26,7 @@ mod timestamp;
 pub use auth::{
     authorize, header_value, presented_key, required_scopes, Authorized, INVALID_TOKEN_CHALLENGE,
 };
+pub use compact::{compact_json, pretty_json};
 pub use document::KeyFile;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};

@@ -1,5 +1,5 @@
 //! One key as the admin CLI reads and writes it: every field it knows, typed, and every field it
-//! does not know kept as the JSON text it was read as.
+//! does not know (or cannot type) kept as the JSON text it was read as.
 
 use std::fmt;
 
@@ -7,11 +7,16 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
+use crate::compact::compact_json;
 use crate::{Expiry, RateLimit, State, Status, UnixMillis};
 
 /// One key as stored. Fields this version does not know live in `extra` and are written back.
+///
+/// The verifier skips the bookkeeping fields (`secret_type`, `created_at`, `created_by`,
+/// `updated_at`, `updated_by`, `disabled_at`), so a file may hold anything there: such a field
+/// that is not a string (or null) is kept in `extra` as it was, not refused, and a value later
+/// set in its typed field replaces the kept one.
 #[derive(Clone, Debug)]
 pub struct KeyRecord {
     /// Public identifier, `key_…`; safe to log.
@@ -47,9 +52,11 @@ pub struct KeyRecord {
     pub previous_secret_hash: Option<String>,
     /// When the previous secret's grace period ends.
     pub previous_expires_at: Option<String>,
-    /// Arbitrary JSON returned by `/verify` (an empty object when absent).
-    pub metadata: Value,
-    /// Fields this version does not know, in file order, as their JSON text.
+    /// Arbitrary JSON returned by `/verify` (`{}` when absent), as the JSON text it was read as
+    /// and is written back as: no number is respelled and no member reordered.
+    pub metadata: Box<RawValue>,
+    /// Fields this version does not know, and bookkeeping fields it cannot type, in file order,
+    /// as their JSON text.
     pub extra: Vec<(String, Box<RawValue>)>,
 }
 
@@ -72,13 +79,30 @@ impl Default for KeyRecord {
             disabled_at: None,
             previous_secret_hash: None,
             previous_expires_at: None,
-            metadata: Value::Object(Map::new()),
+            metadata: empty_object(),
             extra: Vec::new(),
         }
     }
 }
 
-/// Equal when every field is, unknown ones compared by their text.
+/// `{}`, the metadata of a key that has none.
+fn empty_object() -> Box<RawValue> {
+    #[expect(clippy::expect_used, reason = "`{}` is JSON")]
+    RawValue::from_string("{}".into()).expect("`{}` is JSON")
+}
+
+/// The bookkeeping fields the verifier skips, typed here when they are strings.
+const BOOKKEEPING: [&str; 6] = [
+    "secret_type",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "disabled_at",
+];
+
+/// Equal when every field is, metadata and unknown ones compared by their text (a kept field
+/// its typed one replaces left out, as it is when written).
 impl PartialEq for KeyRecord {
     fn eq(&self, other: &Self) -> bool {
         let (a, b) = (self, other);
@@ -91,13 +115,13 @@ impl PartialEq for KeyRecord {
                 &a.scopes,
                 &a.disabled,
                 &a.disabled_at,
-                &a.metadata,
+                a.metadata.get(),
             ) == (
                 &b.expires_at,
                 &b.scopes,
                 &b.disabled,
                 &b.disabled_at,
-                &b.metadata,
+                b.metadata.get(),
             )
             && (
                 &a.previous_secret_hash,
@@ -108,11 +132,9 @@ impl PartialEq for KeyRecord {
                 &b.previous_expires_at,
                 b.rate_limit,
             )
-            && a.extra.len() == b.extra.len()
-            && a.extra
-                .iter()
-                .zip(&b.extra)
-                .all(|((n, v), (m, w))| n == m && v.get() == w.get())
+            && a.kept()
+                .map(|(n, v)| (n, v.get()))
+                .eq(b.kept().map(|(n, v)| (n, v.get())))
     }
 }
 
@@ -144,12 +166,62 @@ impl KeyRecord {
         self.scopes.as_deref().unwrap_or_default()
     }
 
-    /// A field this version does not know, by name.
+    /// A field this version does not know (or a bookkeeping field it could not type), by name.
     pub fn extra_field(&self, name: &str) -> Option<&RawValue> {
+        self.kept().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The metadata as compact JSON text, every token as it was read (as `/verify` answers it,
+    /// but `null` kept), for output that must stay on one line.
+    pub fn compact_metadata(&self) -> Box<RawValue> {
+        compact_json(&self.metadata)
+    }
+
+    /// The bookkeeping field `name` as typed, `None` for any other name.
+    fn typed(&self, name: &str) -> Option<&Option<String>> {
+        match name {
+            "secret_type" => Some(&self.secret_type),
+            "created_at" => Some(&self.created_at),
+            "created_by" => Some(&self.created_by),
+            "updated_at" => Some(&self.updated_at),
+            "updated_by" => Some(&self.updated_by),
+            "disabled_at" => Some(&self.disabled_at),
+            _ => None,
+        }
+    }
+
+    /// The bookkeeping field `name` to set, `None` for any other name.
+    fn typed_mut(&mut self, name: &str) -> Option<&mut Option<String>> {
+        match name {
+            "secret_type" => Some(&mut self.secret_type),
+            "created_at" => Some(&mut self.created_at),
+            "created_by" => Some(&mut self.created_by),
+            "updated_at" => Some(&mut self.updated_at),
+            "updated_by" => Some(&mut self.updated_by),
+            "disabled_at" => Some(&mut self.disabled_at),
+            _ => None,
+        }
+    }
+
+    /// A bookkeeping field as read: `typed`, or `kept` as its text when it could not be typed.
+    /// Of a name given twice the last wins, as in any JSON object.
+    fn read_bookkeeping(&mut self, name: &str, typed: Option<String>, kept: Option<Box<RawValue>>) {
+        if let Some(field) = self.typed_mut(name) {
+            *field = typed;
+        }
+        self.extra.retain(|(n, _)| n != name);
+        if let Some(kept) = kept {
+            self.extra.push((name.to_string(), kept));
+        }
+    }
+
+    /// The fields of `extra` that are written: all but a kept bookkeeping field whose typed
+    /// field has a value now (the typed value replaces it; a file never gets a name twice).
+    fn kept(&self) -> impl Iterator<Item = (&str, &RawValue)> {
         self.extra
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| &**v)
+            .filter(|(name, _)| !self.typed(name).is_some_and(Option::is_some))
+            .map(|(name, value)| (name.as_str(), &**value))
     }
 }
 
@@ -198,7 +270,7 @@ impl Serialize for KeyRecord {
             }
         }
         map.serialize_entry("metadata", &self.metadata)?;
-        for (name, value) in &self.extra {
+        for (name, value) in self.kept() {
             map.serialize_entry(name, value)?;
         }
         map.end()
@@ -230,11 +302,6 @@ impl<'de> Visitor<'de> for RecordVisitor {
                 "secret" => record.secret = text(&mut map)?,
                 "secret_hash" => record.secret_hash = text(&mut map)?,
                 "name" => record.name = text(&mut map)?.unwrap_or_default(),
-                "secret_type" => record.secret_type = text(&mut map)?,
-                "created_at" => record.created_at = text(&mut map)?,
-                "created_by" => record.created_by = text(&mut map)?,
-                "updated_at" => record.updated_at = text(&mut map)?,
-                "updated_by" => record.updated_by = text(&mut map)?,
                 "expires_at" => record.expires_at = text(&mut map)?,
                 "scopes" => record.scopes = map.next_value()?,
                 "rate_limit" => {
@@ -248,10 +315,18 @@ impl<'de> Visitor<'de> for RecordVisitor {
                     }
                 }
                 "disabled" => record.disabled = map.next_value()?,
-                "disabled_at" => record.disabled_at = text(&mut map)?,
                 "previous_secret_hash" => record.previous_secret_hash = text(&mut map)?,
                 "previous_expires_at" => record.previous_expires_at = text(&mut map)?,
                 "metadata" => record.metadata = map.next_value()?,
+                name if BOOKKEEPING.contains(&name) => {
+                    let value = map.next_value::<Box<RawValue>>()?;
+                    // Not a string or null, or a string no `String` holds (a lone surrogate
+                    // escape): kept as it was.
+                    match serde_json::from_str::<Option<String>>(value.get()) {
+                        Ok(text) => record.read_bookkeeping(name, text, None),
+                        Err(_) => record.read_bookkeeping(name, None, Some(value)),
+                    }
+                }
                 _ => {
                     let value = map.next_value::<Box<RawValue>>()?;
                     record.extra.push((field.into_owned(), value));
@@ -331,13 +406,81 @@ mod tests {
             serde_json::from_str(r#"{"id":"k","secret":"s","updated_at":null,"name":null}"#)
                 .unwrap();
         assert_eq!(
-            (record.name.as_str(), record.updated_at, &record.metadata),
-            ("", None, &serde_json::json!({}))
+            (
+                record.name.as_str(),
+                record.updated_at,
+                record.metadata.get()
+            ),
+            ("", None, "{}")
         );
         let missing = serde_json::from_str::<KeyRecord>(r#"{"name":"x"}"#).unwrap_err();
         assert!(
             missing.to_string().contains("missing field `id`"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn bookkeeping_fields_that_are_not_strings_are_kept_as_they_were() {
+        let text = r#"{"id":"k","created_at":1795564800,"secret_type":null,"updated_by":["a"],"disabled_at":"2026-11-01T0\ud8000Z","created_by":"ann"}"#;
+        let record: KeyRecord = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            (&record.created_at, &record.secret_type, &record.created_by),
+            (&None, &None, &Some("ann".into()))
+        );
+        assert_eq!(
+            record.extra_field("created_at").unwrap().get(),
+            "1795564800"
+        );
+        assert_eq!(
+            record.extra_field("disabled_at").unwrap().get(),
+            r#""2026-11-01T0\ud8000Z""#
+        );
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            r#"{"id":"k","name":"","created_by":"ann","metadata":{},"created_at":1795564800,"updated_by":["a"],"disabled_at":"2026-11-01T0\ud8000Z"}"#
+        );
+    }
+
+    #[test]
+    fn a_typed_value_replaces_a_kept_one() {
+        let mut record: KeyRecord =
+            serde_json::from_str(r#"{"id":"k","updated_at":5,"tags":1}"#).unwrap();
+        record.updated_at = Some("2026-11-25T01:17:14.316000Z".into());
+        let written = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            written,
+            r#"{"id":"k","name":"","updated_at":"2026-11-25T01:17:14.316000Z","metadata":{},"tags":1}"#
+        );
+        let again: KeyRecord = serde_json::from_str(&written).unwrap();
+        assert_eq!(again, record);
+        assert!(record.extra_field("updated_at").is_none());
+        // Of a name given twice, the last wins, whichever can be typed.
+        let twice: KeyRecord = serde_json::from_str(
+            r#"{"id":"k","created_at":5,"created_at":"c","updated_at":"u","updated_at":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&twice).unwrap(),
+            r#"{"id":"k","name":"","created_at":"c","metadata":{},"updated_at":[]}"#
+        );
+    }
+
+    #[test]
+    fn metadata_is_written_back_as_it_was_read() {
+        let text = r#"{"id":"k","name":"","metadata":{ "z": 12345678901234567890123, "a": 1.50 }}"#;
+        let record: KeyRecord = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&record).unwrap(), text);
+        assert_eq!(
+            record.compact_metadata().get(),
+            r#"{"z":12345678901234567890123,"a":1.50}"#
+        );
+        let respelled: KeyRecord = serde_json::from_str(
+            r#"{"id":"k","name":"","metadata":{"z":12345678901234567890123,"a":1.5}}"#,
+        )
+        .unwrap();
+        assert_ne!(record, respelled);
+        let null: KeyRecord = serde_json::from_str(r#"{"id":"k","metadata":null}"#).unwrap();
+        assert_eq!(null.metadata.get(), "null");
     }
 }

@@ -54,12 +54,11 @@ fn a_key_is_found_by_its_id_however_the_file_escapes_it() {
     );
 }
 
-/// keys_file, a finding not fixed yet: the CLI types fields the verifier skips (`created_at`,
-/// `created_by`, `updated_at`, `updated_by`, `disabled_at`, `secret_type`), so a file the server
-/// loads can be one no CLI command reads, when such a field is not a string (or is a string with
-/// a lone surrogate escape, which only a typed read refuses).
+/// keys_file: the CLI typed fields the verifier skips (`created_at`, `created_by`, `updated_at`,
+/// `updated_by`, `disabled_at`, `secret_type`), so a file the server loads could be one no CLI
+/// command reads, when such a field was not a string (or was a string with a lone surrogate
+/// escape, which only a typed read refuses); now such a field is kept as it was.
 #[test]
-#[ignore = "finding: KeyRecord must keep an ill-typed field it does not need, not refuse the key"]
 fn the_cli_reads_every_file_the_verifier_loads() {
     for text in [
         r#"{"keys": [{"id": "a", "secret": "s", "created_at": 1795564800}]}"#,
@@ -72,11 +71,10 @@ fn the_cli_reads_every_file_the_verifier_loads() {
     }
 }
 
-/// keys_file, a finding not fixed yet (the checker is being written): `KeySet::check` says its
-/// first error is the loader's, but in a file that is not JSON it reports the syntax error
-/// before a bad record the loader stops at first, and words a record cut short differently.
+/// keys_file: `KeySet::check` says its first error is the loader's, but in a file that is not
+/// JSON it reported the syntax error before a bad record the loader stops at first, and worded
+/// a record cut short differently.
 #[test]
-#[ignore = "finding: KeySet::check must report the loader's error first in a file that is not JSON"]
 fn the_checkers_first_error_is_the_loaders() {
     for text in [
         r#"{"keys": [{"id": "a"}, x]}"#,
@@ -135,12 +133,11 @@ fn only_timestamps_that_can_be_written_back_parse() {
     assert_eq!(parse_timestamp("1969-12-31T23:59:59.9995Z"), Ok(-1));
 }
 
-/// keys_file, a finding not fixed yet (the fuzz target compares metadata as JSON values, which
-/// hides it): the CLI reads metadata into a `serde_json::Value`, so rewriting a key (disable,
-/// enable, rotate) turns an integer beyond 64 bits into a float, and `/verify` answers with
-/// another number than the file had.
+/// keys_file (the fuzz target compared metadata as JSON values, which hid it): the CLI read
+/// metadata into a `serde_json::Value`, so rewriting a key (disable, enable, rotate) turned an
+/// integer beyond 64 bits into a float, and `/verify` answered with another number than the
+/// file had; now metadata is kept as the text it was read as.
 #[test]
-#[ignore = "finding: KeyRecord::metadata must keep the JSON text it was read as"]
 fn rewriting_a_key_keeps_its_metadata_numbers() {
     let text = br#"{"keys": [{"id": "a", "secret": "s", "metadata": {"account": 12345678901234567890123}}]}"#;
     let mut file = KeyFile::parse(text).unwrap();

@@ -17,7 +17,8 @@ use crate::{Error, Warning};
 /// What [`KeySet::check`] found in a keys file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Checked {
-    /// Records in the `keys` array (0 when the file is not a keys file at all).
+    /// Records in the `keys` array, or read before the file stops being JSON (0 when it is not a
+    /// keys file at all).
     pub records: usize,
     /// Every reason the loader has to reject the file; empty when it loads.
     pub errors: Vec<CheckError>,
@@ -41,8 +42,9 @@ impl KeySet {
     /// Checks a keys file by the rules of [`KeySet::from_json`], reporting every error instead
     /// of the first: each record's own, in file order, then every duplicate id and every
     /// duplicate secret among the records that pass (a record rejected for its own fields takes
-    /// no part in the duplicate checks). A file that loads has no errors, and the loader's
-    /// warnings; for one that does not, the first error is the loader's.
+    /// no part in the duplicate checks). A file that stops being JSON is checked up to there:
+    /// the records before, then where it breaks. A file that loads has no errors, and the
+    /// loader's warnings; for one that does not, the first error is the loader's.
     pub fn check(bytes: &[u8]) -> Checked {
         let mut checked = Checked::default();
         let whole = |error| CheckError {
@@ -50,14 +52,14 @@ impl KeySet {
             key: None,
             error,
         };
-        let read = json_text(bytes).and_then(|text| records(text).map(|records| (text, records)));
-        let (text, records) = match read {
-            Ok(read) => read,
+        let text = match json_text(bytes) {
+            Ok(text) => text,
             Err(e) => {
                 checked.errors.push(whole(e));
                 return checked;
             }
         };
+        let (records, read) = records(text);
         checked.records = records.len();
         let mut builder = Builder {
             set: KeySet::default(),
@@ -99,6 +101,10 @@ impl KeySet {
                 }),
             }
         }
+        if let Err(broken) = read {
+            checked.errors.push(whole(broken));
+            first_as_loaded(&mut checked.errors, bytes);
+        }
         let Ok(()) = index(&mut builder.set, |later, error| {
             let key = match &error {
                 Error::DuplicateId { id } => id.clone(),
@@ -117,6 +123,34 @@ impl KeySet {
     }
 }
 
+/// Makes the loader's error the first of a file that is not JSON. The checker reads each
+/// record whole before it checks it, and the loader checks each as it reads it, so where a
+/// record breaks off the loader may stop earlier (at a field of the wrong type) or say it in
+/// other words (`{"id": "a",}`): its error comes first, and replaces the checker's at the
+/// same position. (A record error before the break is already the loader's.)
+fn first_as_loaded(errors: &mut Vec<CheckError>, bytes: &[u8]) {
+    let Err(loaded) = KeySet::from_json(bytes) else {
+        return;
+    };
+    if errors.first().map(|e| &e.error) == Some(&loaded) {
+        return;
+    }
+    if let Error::Json { line, column, .. } = loaded {
+        errors.retain(|e| {
+            !matches!(e, CheckError { index: None, error: Error::Json { line: l, column: c, .. }, .. }
+                if (*l, *c) == (line, column))
+        });
+    }
+    errors.insert(
+        0,
+        CheckError {
+            index: None,
+            key: None,
+            error: loaded,
+        },
+    );
+}
+
 /// How an error names a record that could not be read: its id if that much can be read, else
 /// its position.
 fn label(index: usize, record: &str) -> String {
@@ -131,66 +165,68 @@ fn label(index: usize, record: &str) -> String {
     }
 }
 
-/// The texts of the `keys` array's records, the file's structure read as the loader reads it.
-fn records(text: &str) -> Result<Vec<&RawValue>, Error> {
+/// The texts of the `keys` array's records, the file's structure read as the loader reads it,
+/// and why the reading stopped early: the records before that point are there.
+fn records(text: &str) -> (Vec<&RawValue>, Result<(), Error>) {
+    let mut records = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let records = de::Deserializer::deserialize_map(&mut deserializer, Top)?;
-    deserializer.end()?;
-    Ok(records)
+    let read = de::Deserializer::deserialize_map(&mut deserializer, Top(&mut records))
+        .and_then(|()| deserializer.end());
+    (records, read.map_err(Error::from))
 }
 
 /// The top-level object: `keys` read as record texts, other fields ignored.
-struct Top;
+struct Top<'r, 'de>(&'r mut Vec<&'de RawValue>);
 
-impl<'de> Visitor<'de> for Top {
-    type Value = Vec<&'de RawValue>;
+impl<'de> Visitor<'de> for Top<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object with a `keys` array")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut keys = None;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
         while let Some(field) = map.next_key::<Cow<'de, str>>()? {
             if field != "keys" {
                 map.next_value::<IgnoredAny>()?;
-            } else if keys.is_some() {
+            } else if seen {
                 return Err(de::Error::duplicate_field("keys"));
             } else {
-                keys = Some(map.next_value_seed(Records)?);
+                seen = true;
+                map.next_value_seed(Records(&mut *self.0))?;
             }
         }
-        keys.ok_or_else(|| de::Error::missing_field("keys"))
+        match seen {
+            true => Ok(()),
+            false => Err(de::Error::missing_field("keys")),
+        }
     }
 }
 
-/// The `keys` array, as the texts of its records.
-struct Records;
+/// The `keys` array, as the texts of its records, each kept as soon as it is read.
+struct Records<'r, 'de>(&'r mut Vec<&'de RawValue>);
 
-impl<'de> DeserializeSeed<'de> for Records {
-    type Value = Vec<&'de RawValue>;
+impl<'de> DeserializeSeed<'de> for Records<'_, 'de> {
+    type Value = ();
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for Records {
-    type Value = Vec<&'de RawValue>;
+impl<'de> Visitor<'de> for Records<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of keys")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut records = Vec::new();
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(record) = seq.next_element()? {
-            records.push(record);
+            self.0.push(record);
         }
-        Ok(records)
+        Ok(())
     }
 }
 
@@ -333,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn warnings_are_kept_beside_errors_and_a_broken_file_is_one_error() {
+    fn warnings_are_kept_beside_errors_and_a_broken_file_is_checked_up_to_the_break() {
         let checked = KeySet::check(
             br#"{"keys": [{"id": "a", "secret": "x", "expires_at": "soon"}, {"id": "b"}]}"#,
         );
@@ -357,7 +393,7 @@ mod tests {
             }]
         );
         let broken = KeySet::check(br#"{"keys": [{"id": "a", "secret": "x"}"#);
-        assert_eq!(broken.records, 0);
+        assert_eq!(broken.records, 1);
         assert_eq!(
             broken.errors,
             [CheckError {
@@ -370,6 +406,55 @@ mod tests {
                 }
             }]
         );
+    }
+
+    #[test]
+    fn the_records_before_a_break_are_checked_and_the_loaders_error_is_first() {
+        let text = "{\"keys\": [\n{\"id\": \"a\"},\n{\"id\": \"b\", \"secret\": \"x\", \"expires_at\": \"soon\"},\n{\"id\": \"b\", \"secret\": \"y\"}, x]}";
+        let checked = KeySet::check(text.as_bytes());
+        let json = |line, column, message: &str| Error::Json {
+            line,
+            column,
+            message: message.into(),
+        };
+        let whole = |error| CheckError {
+            index: None,
+            key: None,
+            error,
+        };
+        assert_eq!(checked.records, 3);
+        assert_eq!(
+            checked.errors,
+            [
+                CheckError {
+                    index: Some(0),
+                    key: Some("a".into()),
+                    error: Error::MissingField {
+                        key: "a".into(),
+                        field: "secret_hash"
+                    }
+                },
+                whole(json(4, 29, "expected value")),
+                CheckError {
+                    index: Some(2),
+                    key: Some("b".into()),
+                    error: Error::DuplicateId { id: "b".into() }
+                },
+            ]
+        );
+        assert_eq!(checked.warnings.len(), 1);
+        // Where the loader stops inside the broken record, or words the break otherwise, its
+        // error is the one reported there.
+        let checked = KeySet::check(br#"{"keys": [{"id": 5, "secret": x}]}"#);
+        assert_eq!(
+            checked.errors,
+            [
+                whole(json(1, 18, "invalid type: integer `5`, expected a string")),
+                whole(json(1, 31, "expected value")),
+            ]
+        );
+        let checked = KeySet::check(b"{\"keys\": [\n  {\"id\": \"a\",}\n]}");
+        assert_eq!(checked.errors, [whole(json(2, 14, "trailing comma"))]);
     }
 
     #[test]
