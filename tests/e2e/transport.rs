@@ -235,13 +235,55 @@ fn each_limit_answers_or_closes_as_documented() {
     assert_eq!(response.header("connection"), Some("close"));
     assert!(closed_within(&mut slow, Duration::from_secs(1)));
 
-    // Headers that stop arriving: closed, with nothing to answer.
+    // Headers that stop arriving: 408, announced and done.
     let mut partial = connect(addr);
     partial.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
     let started = Instant::now();
-    assert!(closed_within(&mut partial, Duration::from_secs(2)));
+    let response = read_response(&mut BufReader::new(partial.try_clone().unwrap()))
+        .unwrap()
+        .unwrap();
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(450), "closed after {took:?}");
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (
+            408,
+            r#"{"error":"the request headers did not arrive in time"}"#
+        )
+    );
+    assert!(
+        took >= Duration::from_millis(450),
+        "answered after {took:?}"
+    );
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert!(response.header("date").is_some_and(|d| d.ends_with(" GMT")));
+    assert!(closed_within(&mut partial, Duration::from_secs(1)));
+
+    // A client that pipelines requests but stops reading the responses: no 408 is ever
+    // written into the middle of an unsent response; the connection just closes (hyper reads
+    // nothing while a response waits, so this is the idle limit; were a request's headers
+    // read meanwhile, the transport would still send no 408 while bytes are unsent).
+    let mut stuck = connect(addr);
+    let mut writer = stuck.try_clone().unwrap();
+    let pipelined = std::thread::spawn(move || {
+        // Far more responses than the sockets' buffers hold; the server stops reading, so
+        // these writes stop too, until the server closes the connection.
+        for _ in 0..2_000 {
+            if writer.write_all(HEALTH.repeat(1000).as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut seen = Vec::new();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let _ = stuck.read_to_end(&mut seen);
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{:.100}", seen);
+    assert!(!seen.contains(" 408 "), "a 408 among unsent responses");
+    pipelined.join().unwrap();
 
     // Idle keep-alive: closed after IDLE_TIMEOUT, not HEADER_TIMEOUT.
     let mut idle = connect(addr);

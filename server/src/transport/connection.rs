@@ -3,13 +3,16 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
+use hyper::server::conn::http1;
+use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
@@ -28,29 +31,83 @@ pub(super) async fn serve(
     _slot: OwnedSemaphorePermit,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let watch = Arc::new(Watch::new());
-    let io = TokioIo::new(Watched {
-        stream,
-        watch: watch.clone(),
-    });
+    let io = Watched::new(stream);
+    let watch = io.watch.clone();
     let service = {
         let (shared, watch) = (shared.clone(), watch.clone());
         service_fn(move |request| respond(request, peer, shared.clone(), watch.clone()))
     };
-    let conn = shared.http.serve_connection(io, service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        phase = watch.expired(&shared.limits) => return shared.stats.timed_out(phase),
-        _ = stopping.wait_for(|stop| *stop) => {}
+    let mut conn = shared.http.serve_connection(TokioIo::new(io), service);
+    let too_slow = tokio::select! {
+        _ = &mut conn => return,
+        phase = watch.expired(&shared.limits) => Some(phase),
+        _ = stopping.wait_for(|stop| *stop) => None,
+    };
+    if too_slow.is_none() {
+        // Stopping: finish the request in flight (if any) under the same deadlines, then close.
+        Pin::new(&mut conn).graceful_shutdown();
     }
-    // Stopping: finish the request in flight (if any) under the same deadlines, then close.
-    conn.as_mut().graceful_shutdown();
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        phase = watch.expired(&shared.limits) => shared.stats.timed_out(phase),
-    }
+    let phase = match too_slow {
+        Some(phase) => phase,
+        None => tokio::select! {
+            _ = &mut conn => return,
+            phase = watch.expired(&shared.limits) => phase,
+        },
+    };
+    cut_off(conn, phase, &shared).await;
 }
+
+/// The answer to a request whose headers did not arrive within `HEADER_TIMEOUT`.
+const HEADER_TIMEOUT_BODY: &str = r#"{"error":"the request headers did not arrive in time"}"#;
+
+/// Ends a connection whose client was too slow. A request whose headers did not arrive in
+/// time is answered 408 first, unless part of an earlier response is still unsent (its client
+/// is not reading, and a 408 would land inside that response); an idle connection just closes.
+async fn cut_off<S>(conn: http1::Connection<TokioIo<Watched>, S>, phase: Phase, shared: &Shared)
+where
+    S: HttpService<Incoming, ResBody = Full<Bytes>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    shared.stats.timed_out(phase);
+    let io = conn.into_parts().io.into_inner();
+    if phase != Phase::Head || io.unsent {
+        return;
+    }
+    let reply = format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nserver: heare-auth\r\n\
+         connection: close\r\ncontent-length: {}\r\ndate: {}\r\n\r\n{HEADER_TIMEOUT_BODY}",
+        HEADER_TIMEOUT_BODY.len(),
+        httpdate::fmt_http_date(std::time::SystemTime::now()),
+    );
+    // Nothing is waiting to be sent, so the socket takes these few bytes at once; should it
+    // not, the client gets the close alone.
+    if !matches!(io.stream.try_write(reply.as_bytes()), Ok(n) if n == reply.len()) {
+        return;
+    }
+    // Close gracefully: the client may still be sending, and closing a socket with unread
+    // bytes resets it, which may discard the 408 before the client reads it.
+    let stream = io.stream;
+    let _ = socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        loop {
+            if stream.readable().await.is_err() {
+                return;
+            }
+            match stream.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// How long a connection cut off with a 408 is read from (and the reads discarded) after the
+/// answer, so that its client sees the answer rather than a reset.
+const LINGER: Duration = Duration::from_millis(500);
 
 async fn respond(
     request: hyper::Request<Incoming>,

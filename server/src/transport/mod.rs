@@ -24,7 +24,7 @@ use crate::config::{Limits, DEFAULT_MAX_CONNECTIONS};
 use crate::loader::LoaderHandle;
 use crate::Error;
 
-pub use self::watch::Phase;
+use self::watch::Phase;
 
 /// Largest request head (request line and headers) accepted; larger ones get 431.
 const MAX_HEAD: usize = 32 * 1024;

@@ -90,12 +90,35 @@ impl Watch {
     }
 }
 
-/// A TCP stream whose reads tell its [`Watch`] when a request begins.
+/// A TCP stream whose reads tell its [`Watch`] when a request begins, and whose writes tell
+/// whether everything written so far has left.
 pub struct Watched {
     /// The client's connection.
     pub stream: TcpStream,
     /// Its phases.
     pub watch: std::sync::Arc<Watch>,
+    /// Whether the last write left bytes behind (the client is not reading its responses).
+    pub unsent: bool,
+}
+
+impl Watched {
+    /// A connection, idle from now.
+    pub fn new(stream: TcpStream) -> Watched {
+        Watched {
+            stream,
+            watch: std::sync::Arc::new(Watch::new()),
+            unsent: false,
+        }
+    }
+
+    fn wrote(
+        &mut self,
+        offered: usize,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        self.unsent = !matches!(polled, Poll::Ready(Ok(n)) if n == offered);
+        polled
+    }
 }
 
 impl AsyncRead for Watched {
@@ -119,7 +142,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.wrote(buf.len(), polled)
     }
 
     fn poll_write_vectored(
@@ -127,7 +151,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.wrote(bufs.iter().map(|b| b.len()).sum(), polled)
     }
 
     fn is_write_vectored(&self) -> bool {
