@@ -113,6 +113,13 @@ def command_lines():
         ["--help"],
         ["--version"],
         ["create", "--nme", "typo"],
+        ["create", "--name", "x", "--rate-limit", "100/60s"],
+        ["set-rate-limit", "key_a", "100/60s"],
+        ["set-rate-limit", "key_a", "none", "--json"],
+        ["check", "keys.json", "--json"],
+        ["migrate", "--hash-secrets", "--yes"],
+        ["export", "--json"],
+        ["import", "keys.json", "--yes"],
     ]
     for words in lines:
         yield slug(" ".join(words)), SEP.join(w.encode() for w in words)

@@ -10,6 +10,12 @@ use crate::CliError;
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
 /// invalid values, so a typo is named as such.
 pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
+    if let Some(bad) = args.iter().find(|a| a.to_str().is_none()) {
+        return Err(usage(format!(
+            "'{}' is not UTF-8 text",
+            bad.to_string_lossy()
+        )));
+    }
     let mut args =
         pico_args::Arguments::from_vec(args.into_iter().flat_map(split_scopes).collect());
     let first = args
@@ -375,11 +381,12 @@ fn finish(args: pico_args::Arguments, command: &str) -> Result<(), CliError> {
         None => Ok(()),
         Some(extra) => {
             let extra = extra.to_string_lossy();
-            let what = if extra.starts_with('-') {
-                "unknown flag"
-            } else {
-                "unexpected argument"
+            let what = match extra.starts_with('-') {
+                true => "unknown flag",
+                false => "unexpected argument",
             };
+            // An empty argument is shown as one, so that the message still names it.
+            let extra = if extra.is_empty() { "''".into() } else { extra };
             Err(usage(format!("{command}: {what} {extra}")))
         }
     }

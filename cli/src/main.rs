@@ -1,23 +1,12 @@
 //! `heare-auth`, the admin CLI: parse, run one command, print, and exit 0, 1 or 2.
 
-mod actor;
-mod args;
-mod check;
-mod cmd;
-mod commands;
-mod doctor;
-mod error;
-mod help;
-mod output;
-
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
+use heare_auth::cmd::{Cmd, KeyArgs};
+use heare_auth::{actor, args, check, commands, doctor, help, output, CliError};
 use heare_auth_core::{KeyFile, UnixMillis};
 use heare_auth_store::{now_ms, Location, Store, StoreConfig};
-
-use cmd::{Cmd, KeyArgs};
-pub use error::CliError;
 
 /// Where a change asks the server to reload when `REFRESH_URL` is not set.
 const DEFAULT_REFRESH_URL: &str = "http://localhost:8080/refresh";

@@ -1,9 +1,6 @@
 //! Fuzzes the CLI's argument parser. Input: arguments apart by NUL (any bytes: an argument need
 //! not be UTF-8). Parsing never panics and gives the same answer twice; a refusal is a usage
 //! error whose message names what it refuses: an argument given, or the flag or word missing.
-//!
-//! Needs the parser as a library: `heare_auth::args::parse` and `heare_auth::CliError` (see
-//! the commented-out `[[bin]]` in Cargo.toml).
 
 #![no_main]
 

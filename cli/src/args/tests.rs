@@ -337,6 +337,8 @@ fn usage_errors_name_what_is_wrong() {
         (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, delete, refresh, doctor, check, migrate, export or import"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
+        // Found by the cli_args fuzz target: an empty argument was named by nothing.
+        (&["-V", ""], "--version: unexpected argument ''"),
         (&["frobnicate"], "unknown command 'frobnicate'"),
         (&["help", "frobnicate"], "unknown command 'frobnicate'"),
         (&["help", "list", "show"], "help: unexpected argument show"),
@@ -520,22 +522,19 @@ fn only_y_or_yes_confirms() {
 fn non_utf8_arguments_are_usage_errors() {
     use std::os::unix::ffi::OsStringExt;
     let bad = || OsString::from_vec(vec![0x66, 0xff]);
-    assert_eq!(
-        parse(vec![bad()]),
-        Err(CliError::Usage(
-            "the command: argument is not a UTF-8 string".into()
-        ))
-    );
+    let named = || Err(CliError::Usage("'f\u{fffd}' is not UTF-8 text".into()));
+    assert_eq!(parse(vec![bad()]), named());
     assert_eq!(
         parse(vec!["create".into(), "--name".into(), bad()]),
-        Err(CliError::Usage(
-            "create: --name: argument is not a UTF-8 string".into()
-        ))
+        named()
     );
+    assert_eq!(parse(vec!["show".into(), bad()]), named());
+    // Found by the cli_args fuzz target: the message did not say which argument it was.
+    let found = OsString::from_vec(b"l\x95\x8C\x8B\xFF--detailed".to_vec());
     assert_eq!(
-        parse(vec!["show".into(), bad()]),
+        parse(vec![found, "--json".into()]),
         Err(CliError::Usage(
-            "show: argument is not a UTF-8 string".into()
+            "'l\u{fffd}\u{fffd}\u{fffd}\u{fffd}--detailed' is not UTF-8 text".into()
         ))
     );
 }
