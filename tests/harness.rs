@@ -158,9 +158,14 @@ impl Server {
 
     /// Starts the server with its open-file limit (soft and hard) set to `nofile`.
     pub fn start_with_nofile(env: &[(&str, &str)], nofile: u32) -> Server {
+        Server::start_under_ulimit(env, &format!("-n {nofile}"))
+    }
+
+    /// Starts the server under `ulimit ARGS` (`-S -n 100`: a soft open-file limit of 100).
+    pub fn start_under_ulimit(env: &[(&str, &str)], args: &str) -> Server {
         let mut cmd = Command::new("bash");
         cmd.arg("-c")
-            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(format!("ulimit {args} && exec \"$0\" \"$@\""))
             .arg(bin_dir().join("heare-auth-server"));
         Server::spawn(cmd, env)
     }

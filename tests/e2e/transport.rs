@@ -412,6 +412,87 @@ fn exhaust_then_release(server: &Server, n: usize) -> Duration {
 }
 
 #[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one_and_both_are_logged() {
+    let hard: u64 = {
+        let out = std::process::Command::new("bash")
+            .args(["-c", "ulimit -H -n"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        match text.trim() {
+            "unlimited" => u64::MAX,
+            n => n.parse().unwrap(),
+        }
+    };
+    assert!(
+        hard > 300,
+        "this test needs a hard limit above 300, not {hard}"
+    );
+    let dir = TempDir::new("nofile-raise");
+    let keys = keys_file(&dir);
+    // A soft limit of 100 would leave room for about 70 connections.
+    let server = Server::start_under_ulimit(&[("KEYS_FILE", &keys)], "-S -n 100");
+    let startup = server
+        .wait_for_event("startup", Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        (
+            startup["nofile_soft"].as_u64(),
+            startup["nofile_hard"].as_u64()
+        ),
+        (Some(hard), Some(hard)),
+        "{startup}"
+    );
+    // And it is in force: 200 connections at once are all served.
+    let addr = server.addr();
+    let mut held: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
+    for s in &mut held {
+        s.write_all(HEALTH.as_bytes()).unwrap();
+    }
+    for s in &held {
+        let response = read_response(&mut BufReader::new(s.try_clone().unwrap()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status, 200);
+    }
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_in_a_backlog_of_listen_backlog() {
+    // One connection open, the cap reached: the accept loop takes no more, so the kernel
+    // queues completed handshakes up to the listen backlog (plus one), and the next ones get
+    // no answer to their SYN.
+    let dir = TempDir::new("backlog");
+    let server = server(&dir, &[("MAX_CONNECTIONS", "1"), ("LISTEN_BACKLOG", "8")]);
+    let addr = server.addr();
+    let mut first = connect(addr);
+    first.write_all(HEALTH.as_bytes()).unwrap();
+    let mut reader = BufReader::new(first.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+    let mut queued = Vec::new();
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => queued.push(s),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+                break;
+            }
+        }
+    }
+    assert_eq!(queued.len(), 9, "connections queued for a backlog of 8");
+    // Once the first closes, each queued one is served in turn.
+    drop(reader);
+    drop(first);
+    for mut s in queued {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let response = read_response(&mut BufReader::new(s)).unwrap().unwrap();
+        assert_eq!(response.status, 200);
+    }
+}
+
+#[test]
 fn out_of_descriptors_the_server_waits_and_answers_again_within_a_second() {
     // The default connection cap leaves room for the server's own descriptors: the excess
     // waits in the backlog.
@@ -471,10 +552,14 @@ fn a_connection_per_request_at_full_load_fails_nothing() {
     let dir = TempDir::new("per-request");
     let server = server(&dir, &[]);
     let addr = server.addr();
-    let request = verify_request(SECRET, "Connection: close\r\n");
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let request = request.clone();
+    // Half the clients say `Connection: close`; the others, as a Python client without a
+    // session does, ask for keep-alive and close the connection themselves once answered.
+    let clients: Vec<_> = ["Connection: close\r\n", ""]
+        .into_iter()
+        .cycle()
+        .take(4)
+        .map(|header| {
+            let request = verify_request(SECRET, header);
             std::thread::spawn(move || {
                 for _ in 0..300 {
                     let response = exchange(addr, &request);
@@ -486,6 +571,19 @@ fn a_connection_per_request_at_full_load_fails_nothing() {
     for c in clients {
         c.join().unwrap();
     }
+    // Every request was verified once, no more (the log is written every 50 ms).
+    let verified = || {
+        server
+            .logs()
+            .iter()
+            .filter(|v| v["event"] == "verification_success")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while verified() < 1200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(verified(), 1200);
 }
 
 #[test]
