@@ -167,7 +167,7 @@ mod tests {
     pub(super) const ACTOR: &str = "ann@build-01";
 
     /// A store on `keys.json` in a temporary directory, removed with the returned guard.
-    pub(super) fn store(_name: &str) -> (Store, std::path::PathBuf, tempfile::TempDir) {
+    pub(super) fn store() -> (Store, std::path::PathBuf, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
         let store = StoreConfig::file(path.to_str().unwrap()).open().unwrap();
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn create_stores_only_the_hash_and_the_secret_verifies() {
-        let (store, path, _dir) = store("create");
+        let (store, path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn create_records_scopes_and_who_created_the_key() {
-        let (store, path, _dir) = store("actor");
+        let (store, path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let stored = show(&store, &created.record.id).unwrap();
         assert_eq!(stored, created.record);
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn invalid_metadata_writes_nothing() {
-        let (store, path, _dir) = store("metadata");
+        let (store, path, _dir) = store();
         for bad in ["{not json", "[1, 2]", "\"text\""] {
             let mut a = args("A");
             a.metadata = Some(bad.into());
@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn list_show_delete() {
-        let (store, _, _dir) = store("lsd");
+        let (store, _, _dir) = store();
         assert!(list(&store).unwrap().is_empty());
         let a = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let b = create(&store, &args("B"), NOW, ACTOR, &mut OsRng).unwrap();
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn listed_json_has_the_new_key_but_never_its_secret() {
-        let (store, path, _dir) = store("listjson");
+        let (store, path, _dir) = store();
         std::fs::write(
             &path,
             r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old"}]}"#,
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn deleting_an_unknown_id_changes_nothing() {
-        let (store, path, _dir) = store("delunknown");
+        let (store, path, _dir) = store();
         assert_eq!(
             delete(&store, "key_nope").unwrap_err().to_string(),
             "API key not found: key_nope"
@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn metadata_that_is_not_an_object_is_named() {
-        let (store, _, _dir) = store("metakind");
+        let (store, _, _dir) = store();
         for (bad, kind) in [
             ("[1]", "an array"),
             ("\"x\"", "a string"),

@@ -40,12 +40,8 @@ pub fn decrypt_file<'a>(
     let Some(token) = bytes.strip_prefix(ENCRYPTED_PREFIX) else {
         return Ok(bytes.into());
     };
-    let secret = storage_secret.ok_or(Error::Encryption {
-        reason: "the keys file is encrypted but STORAGE_SECRET is not set".into(),
-    })?;
-    let wrong = || Error::Encryption {
-        reason: "cannot decrypt the keys file: wrong STORAGE_SECRET or a damaged file".into(),
-    };
+    let secret = storage_secret.ok_or(Error::NoStorageSecret)?;
+    let wrong = || Error::CannotDecrypt;
     let token = token.trim_ascii();
     let raw = URL_SAFE.decode(token).map_err(|_| wrong())?;
     if raw.len() < HEADER + MAC + 16
@@ -155,12 +151,13 @@ mod tests {
     fn wrong_missing_secret_and_damage_are_clear_errors() {
         let case = &cases()[1];
         let file = case["file_random_iv"].as_str().unwrap().as_bytes();
-        let err = |e: Result<_, Error>| e.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = |e: Result<_, Error>| e.err();
+        assert_eq!(err(decrypt_file(file, None)), Some(Error::NoStorageSecret));
         assert_eq!(
-            err(decrypt_file(file, None)),
+            Error::NoStorageSecret.to_string(),
             "the keys file is encrypted but STORAGE_SECRET is not set"
         );
-        let wrong = "cannot decrypt the keys file: wrong STORAGE_SECRET or a damaged file";
+        let wrong = Some(Error::CannotDecrypt);
         assert_eq!(err(decrypt_file(file, Some("nope"))), wrong);
         let mut damaged = file.to_vec();
         let at = damaged.len() - 10;
@@ -178,6 +175,10 @@ mod tests {
         assert_eq!(
             &*decrypt_file(b"{\"keys\": []}", Some("x")).unwrap(),
             b"{\"keys\": []}"
+        );
+        assert_eq!(
+            Error::CannotDecrypt.to_string(),
+            "cannot decrypt the keys file: wrong STORAGE_SECRET or a damaged file"
         );
     }
 

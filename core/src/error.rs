@@ -29,8 +29,11 @@ pub enum Error {
     DuplicateSecret { first: String, second: String },
     /// A timestamp given by a user (not read from the file) could not be parsed.
     Timestamp { value: String },
-    /// An encrypted keys file could not be decrypted.
-    Encryption { reason: String },
+    /// The keys file is encrypted and no `STORAGE_SECRET` was given.
+    NoStorageSecret,
+    /// The keys file is encrypted and could not be decrypted: a wrong `STORAGE_SECRET`, or a
+    /// damaged file (the two cannot be told apart, by design).
+    CannotDecrypt,
 }
 
 impl fmt::Display for Error {
@@ -53,7 +56,12 @@ impl fmt::Display for Error {
                 f,
                 "expected an RFC 3339 timestamp or a date (2026-01-31T12:00:00Z, 2026-01-31), got '{value}'"
             ),
-            Error::Encryption { reason } => f.write_str(reason),
+            Error::NoStorageSecret => {
+                f.write_str("the keys file is encrypted but STORAGE_SECRET is not set")
+            }
+            Error::CannotDecrypt => f.write_str(
+                "cannot decrypt the keys file: wrong STORAGE_SECRET or a damaged file",
+            ),
         }
     }
 }

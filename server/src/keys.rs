@@ -91,11 +91,6 @@ impl Health {
 }
 
 impl Keys {
-    /// Loads the store once.
-    pub fn load(store: Store) -> Result<Keys, Error> {
-        Keys::load_with_retry(store, Duration::ZERO)
-    }
-
     /// Loads the store, retrying with backoff while it cannot be read (not while its content
     /// is invalid) for up to `timeout`.
     pub fn load_with_retry(store: Store, timeout: Duration) -> Result<Keys, Error> {

@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn rotate_keeps_everything_but_the_secret() {
-        let (store, path, _dir) = store("rotate");
+        let (store, path, _dir) = store();
         let mut a = args("A");
         a.expires = None;
         let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn no_grace_keeps_no_previous_secret() {
-        let (store, path, _dir) = store("nograce");
+        let (store, path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let rotated = rotate(&store, &created.record.id, 0, NOW, BOB, &mut OsRng).unwrap();
         let r = &rotated.record;
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_second_rotation_in_the_grace_period_replaces_the_previous_and_says_so() {
-        let (store, path, _dir) = store("twice");
+        let (store, path, _dir) = store();
         let first = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let id = &first.record.id;
         let second = rotate(&store, id, HOUR, NOW, BOB, &mut OsRng).unwrap();
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn rotating_a_legacy_key_drops_its_plaintext_secret() {
-        let (store, path, _dir) = store("legacy");
+        let (store, path, _dir) = store();
         std::fs::write(
             &path,
             r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old", "scopes": ["read"], "custom": 5}]}"#,
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn disable_and_enable_change_only_what_they_must() {
-        let (store, path, _dir) = store("toggle");
+        let (store, path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let id = &created.record.id;
         let later = NOW + 1000;
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_disabled_key_can_be_rotated_and_stays_disabled() {
-        let (store, path, _dir) = store("disrot");
+        let (store, path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let id = &created.record.id;
         set_disabled(&store, id, true, NOW, ACTOR).unwrap();
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn an_unknown_id_is_not_found_and_writes_nothing() {
-        let (store, path, _dir) = store("unknown");
+        let (store, path, _dir) = store();
         let gone = CliError::NotFound("key_nope".into());
         assert_eq!(
             set_disabled(&store, "key_nope", true, NOW, ACTOR).unwrap_err(),
@@ -398,7 +398,7 @@ mod tests {
     fn a_rotation_read_back_keeps_what_it_replaced() {
         // The store re-applies an edit to the file it just wrote when it confirms a write; the
         // rotation must then neither change the file nor forget what it replaced.
-        let (store, _path, _dir) = store("confirm");
+        let (store, _path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let id = &created.record.id;
         rotate(&store, id, HOUR, NOW, ACTOR, &mut OsRng).unwrap();

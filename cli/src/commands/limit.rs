@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn create_stores_a_limit_the_verifier_reads() {
-        let (store, path, _dir) = store("createlimit");
+        let (store, path, _dir) = store();
         let mut a = args("A");
         a.rate_limit = limit("100/60s");
         let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn set_changes_removes_and_is_idempotent() {
-        let (store, path, _dir) = store("setlimit");
+        let (store, path, _dir) = store();
         let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
         let id = &created.record.id;
         let later = NOW + 1000;
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn a_limit_written_otherwise_is_the_same_limit() {
-        let (store, path, _dir) = store("samelimit");
+        let (store, path, _dir) = store();
         let original = r#"{"keys": [{"id": "key_a", "secret": "sec_a", "rate_limit": {"per_seconds": 60.0, "requests": 5}}]}"#;
         std::fs::write(&path, original).unwrap();
         let same = set_rate_limit(&store, "key_a", limit("5/1m"), NOW, ACTOR).unwrap();
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn an_unknown_id_is_not_found_and_writes_nothing() {
-        let (store, path, _dir) = store("limitunknown");
+        let (store, path, _dir) = store();
         let gone = CliError::NotFound("key_nope".into());
         assert_eq!(
             set_rate_limit(&store, "key_nope", limit("1/1s"), NOW, ACTOR).unwrap_err(),

@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn migrate_dry_run_writes_nothing_and_yes_leaves_no_plaintext() {
-        let (store, path, _dir) = store("migrate");
+        let (store, path, _dir) = store();
         std::fs::write(&path, legacy()).unwrap();
         let want = named(&[("key_a", "Legacy A"), ("key_b", "Legacy B")]);
 
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn migrating_an_empty_or_missing_store_changes_nothing() {
-        let (store, path, _dir) = store("migrateempty");
+        let (store, path, _dir) = store();
         assert_eq!(hash_secrets(&store, true, NOW, ACTOR).unwrap(), []);
         assert!(!path.exists());
         create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
@@ -341,14 +341,20 @@ mod tests {
 
         let err = export(&plain.open().unwrap()).unwrap_err();
         assert!(
-            err.to_string().contains("STORAGE_SECRET is not set"),
-            "{err}"
+            matches!(
+                err,
+                CliError::Store(Error::Keys {
+                    error: heare_auth_core::Error::NoStorageSecret,
+                    ..
+                })
+            ),
+            "{err:?}"
         );
     }
 
     #[test]
     fn export_and_import_refuse_a_file_the_server_would_refuse_naming_every_error() {
-        let (store, path, _dir) = store("refuse");
+        let (store, path, _dir) = store();
         let broken = r#"{"keys": [{"id": "a", "secret": "x"}, {"secret": "y"}, {"id": "a", "secret": "z"}, {"id": "c"}]}"#;
         std::fs::write(&path, broken).unwrap();
         let want = "not a keys file the server would load:\n  \
@@ -367,7 +373,7 @@ mod tests {
 
     #[test]
     fn import_adds_hashed_keys_after_a_dry_run() {
-        let (store, path, _dir) = store("import");
+        let (store, path, _dir) = store();
         let existing = create(&store, &args("Existing"), NOW, ACTOR, &mut OsRng).unwrap();
         let before = std::fs::read(&path).unwrap();
         let incoming = read_import("backup.json", legacy().as_bytes()).unwrap();
@@ -404,7 +410,7 @@ mod tests {
 
     #[test]
     fn import_refuses_ids_and_secrets_already_there_naming_them() {
-        let (store, path, _dir) = store("clash");
+        let (store, path, _dir) = store();
         let previous = hash_secret("sec_old").to_hex();
         std::fs::write(
             &path,
@@ -446,7 +452,7 @@ mod tests {
     fn an_import_read_back_is_not_a_clash() {
         // The store applies an edit again to the file it just wrote when it confirms a write:
         // finding its own keys there, the import must change nothing and not fail.
-        let (store, path, _dir) = store("importconfirm");
+        let (store, path, _dir) = store();
         let incoming = read_import("backup.json", legacy().as_bytes()).unwrap();
         let mut added = false;
         let mut apply = || {

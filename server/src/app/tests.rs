@@ -10,7 +10,8 @@ fn app(json: &str) -> (App, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");
     std::fs::write(&path, json).unwrap();
-    let keys = Keys::load(StoreConfig::file(path.to_str().unwrap()).open().unwrap()).unwrap();
+    let store = StoreConfig::file(path.to_str().unwrap()).open().unwrap();
+    let keys = Keys::load_with_retry(store, std::time::Duration::ZERO).unwrap();
     let app = App::new(Arc::new(keys), Arc::default(), Settings::default());
     (app, path, dir)
 }
