@@ -285,6 +285,7 @@ impl App {
                 ("idle_timeout", count(&stats.idle_timeouts)),
                 ("connection_cap", count(&stats.at_capacity)),
             ],
+            accept_errors: count(&stats.accept_errors),
         };
         let mut reply = Reply::json(200, self.metrics.render(&snapshot));
         reply.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -165,8 +165,11 @@ pub struct Snapshot {
     pub reload_failures: [u64; 2],
     /// Connections open now.
     pub open_connections: u64,
-    /// Connections or requests the transport cut off or held back, by reason.
+    /// Connections or requests the transport cut off, by timeout, and the times it reached
+    /// the connection cap.
     pub rejections: [(&'static str, u64); 4],
+    /// `accept` calls that failed.
+    pub accept_errors: u64,
 }
 
 impl Metrics {
@@ -210,7 +213,9 @@ impl Metrics {
             &mut out,
             "heare_auth_transport_rejections_total",
             "counter",
-            "Connections and requests the transport cut off (timeouts) or held back (the connection cap), by reason.",
+            "Connections and requests the transport cut off, by timeout (header_timeout, \
+             body_timeout, idle_timeout); connection_cap: times all MAX_CONNECTIONS slots were \
+             taken and accepting paused until one freed (not the connections that waited).",
         );
         for (reason, n) in snapshot.rejections {
             let _ = writeln!(
@@ -218,6 +223,17 @@ impl Metrics {
                 "heare_auth_transport_rejections_total{{reason=\"{reason}\"}} {n}"
             );
         }
+        family(
+            &mut out,
+            "heare_auth_accept_errors_total",
+            "counter",
+            "Calls to accept that failed (out of descriptors, say); the server goes on accepting.",
+        );
+        let _ = writeln!(
+            out,
+            "heare_auth_accept_errors_total {}",
+            snapshot.accept_errors
+        );
         family(
             &mut out,
             "heare_auth_build_info",
@@ -254,10 +270,11 @@ mod tests {
             open_connections: 4,
             rejections: [
                 ("header_timeout", 1),
-                ("body_timeout", 0),
+                ("body_timeout", 3),
                 ("idle_timeout", 5),
-                ("connection_cap", 0),
+                ("connection_cap", 2),
             ],
+            accept_errors: 7,
         }
     }
 
@@ -304,5 +321,31 @@ mod tests {
         assert!(other
             .render(&snapshot())
             .contains(r#"heare_auth_verifications_total{route="/verify",code="VALID"} 1"#));
+    }
+
+    #[test]
+    fn transport_counters_are_counters_by_reason() {
+        let text = Metrics::default().render(&snapshot());
+        for line in [
+            "# TYPE heare_auth_transport_rejections_total counter",
+            r#"heare_auth_transport_rejections_total{reason="header_timeout"} 1"#,
+            r#"heare_auth_transport_rejections_total{reason="body_timeout"} 3"#,
+            r#"heare_auth_transport_rejections_total{reason="idle_timeout"} 5"#,
+            r#"heare_auth_transport_rejections_total{reason="connection_cap"} 2"#,
+            "# HELP heare_auth_accept_errors_total Calls to accept that failed (out of descriptors, say); the server goes on accepting.",
+            "# TYPE heare_auth_accept_errors_total counter",
+            "heare_auth_accept_errors_total 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        // Each family's HELP is one line: the exposition format has no continuation lines.
+        let help = text
+            .lines()
+            .find(|l| l.starts_with("# HELP heare_auth_transport_rejections_total "))
+            .unwrap();
+        assert!(
+            help.ends_with("(not the connections that waited)."),
+            "{help}"
+        );
     }
 }

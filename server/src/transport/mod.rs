@@ -32,20 +32,24 @@ const MAX_HEAD: usize = 32 * 1024;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(200);
 
-/// What the transport counted: connections it holds and clients it cut off.
+/// What the transport counted, for `/metrics`: connections it holds, clients it cut off, and
+/// what held back accepting.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Connections open now.
     pub open: AtomicUsize,
     /// Connections closed for sitting idle past `IDLE_TIMEOUT`.
     pub idle_timeouts: AtomicU64,
-    /// Connections closed because headers took longer than `HEADER_TIMEOUT`.
+    /// Connections cut off because a request's headers took longer than `HEADER_TIMEOUT`
+    /// (answered 408 first, unless a response was still unsent).
     pub header_timeouts: AtomicU64,
     /// Requests answered 408 because the body took longer than `BODY_TIMEOUT`.
     pub body_timeouts: AtomicU64,
-    /// Times the accept loop waited because `MAX_CONNECTIONS` were open.
+    /// Times an accept loop found every `MAX_CONNECTIONS` slot taken and paused accepting
+    /// until one freed. Not the connections that waited in the backlog meanwhile: the kernel
+    /// holds those, unseen.
     pub at_capacity: AtomicU64,
-    /// `accept` calls that failed.
+    /// `accept` calls that failed, for whatever reason.
     pub accept_errors: AtomicU64,
 }
 
