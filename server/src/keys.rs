@@ -64,6 +64,16 @@ impl Loaded {
     }
 }
 
+#[cfg(test)]
+impl Loaded {
+    /// The ids of the keys that have a bucket, sorted.
+    pub(crate) fn bucket_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.buckets.keys().map(|id| &**id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
 /// When the store was last read and loaded, and the reloads that failed.
 #[derive(Default)]
 struct Health {

@@ -325,6 +325,60 @@ fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
 }
 
 #[test]
+fn reloads_keep_the_buckets_of_keys_that_stay_and_drop_the_others() {
+    let file = |limited: &[&str]| {
+        let keys: Vec<String> = limited
+            .iter()
+            .map(|id| {
+                format!(r#"{{"id": "{id}", "secret": "sec_{id}", "rate_limit": {{"requests": 2, "per_seconds": 3600}}}}"#)
+            })
+            .chain([r#"{"id": "free", "secret": "sec_free"}"#.to_string()])
+            .collect();
+        format!(r#"{{"keys": [{}]}}"#, keys.join(", "))
+    };
+    let (app, path, _dir) = app(&file(&["stay", "go"]));
+    let verify = |secret: &str| {
+        run(
+            &app,
+            post("/verify", &format!(r#"{{"api_key": "{secret}"}}"#)),
+        )
+        .status
+    };
+    for secret in ["sec_stay", "sec_go"] {
+        assert_eq!(
+            [verify(secret), verify(secret), verify(secret)],
+            [200, 200, 429]
+        );
+    }
+    // Only keys with a limit have a bucket, and traffic adds none: not unknown keys at either
+    // route, not a key without a limit.
+    assert_eq!(app.keys.current().bucket_ids(), ["go", "stay"]);
+    for n in 0..1000 {
+        let unknown = format!("sec_unknown{n}");
+        assert_eq!(verify(&unknown), 403);
+        let auth = TestRequest::new(Method::GET, "/auth").with_header("x-api-key", &unknown);
+        assert_eq!(run(&app, auth).status, 401);
+        assert_eq!(verify("sec_free"), 200);
+    }
+    assert_eq!(app.keys.current().bucket_ids(), ["go", "stay"]);
+
+    // `go` removed: its bucket goes with it; `stay` keeps its own, still empty.
+    std::fs::write(&path, file(&["stay"])).unwrap();
+    assert_eq!(run(&app, post("/refresh", "")).status, 200);
+    assert_eq!(app.keys.current().bucket_ids(), ["stay"]);
+    assert_eq!(verify("sec_stay"), 429);
+    // `go` back is a key the server has not seen: a full bucket.
+    std::fs::write(&path, file(&["stay", "go"])).unwrap();
+    assert_eq!(run(&app, post("/refresh", "")).status, 200);
+    assert_eq!(app.keys.current().bucket_ids(), ["go", "stay"]);
+    assert_eq!(
+        [verify("sec_go"), verify("sec_go"), verify("sec_go")],
+        [200, 200, 429]
+    );
+    assert_eq!(verify("sec_stay"), 429);
+}
+
+#[test]
 fn metrics_and_readiness() {
     let (mut app, _, _dir) = app(KEYS);
     run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
