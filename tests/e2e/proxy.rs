@@ -25,6 +25,9 @@ const EXPIRED: &str = "sec_0proxyExpired";
 const NAMED: &str = "sec_0proxyNotAscii";
 const ROTATED: &str = "sec_0proxyRotatedNew";
 const ROTATED_OLD: &str = "sec_0proxyRotatedOld";
+const LIMITED: &str = "sec_0proxyLimited";
+/// The requests `LIMITED` may make (in an hour, so none comes back during a test).
+const LIMIT: usize = 3;
 
 const REALM: &str = r#"Bearer realm="heare-auth""#;
 const INVALID: &str = r#"Bearer realm="heare-auth", error="invalid_token""#;
@@ -51,6 +54,8 @@ fn keys_file(dir: &TempDir) -> PathBuf {
         {"id": "key_0Rotated", "secret_hash": sha256_hex(ROTATED), "name": "Rotated",
          "previous_secret_hash": sha256_hex(ROTATED_OLD),
          "previous_expires_at": "2099-01-01T00:00:00Z"},
+        {"id": "key_0Limited", "secret_hash": sha256_hex(LIMITED), "name": "Limited",
+         "scopes": ["read"], "rate_limit": {"requests": LIMIT, "per_seconds": 3600}},
     ]});
     let path = dir.path("keys.json");
     std::fs::write(&path, keys.to_string()).unwrap();
@@ -428,8 +433,27 @@ impl Proxy {
         panic!("{kind:?} did not start: {}", logs(&dir));
     }
 
-    /// Sends one request (`Connection: close`) and reads the answer.
+    /// Sends one request (`Connection: close`) and reads the answer, which must not be a 500.
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> RawResponse {
+        let response = self.exchange(method, path, headers, body);
+        assert_ne!(
+            response.status,
+            500,
+            "{:?} answered 500 to {method} {path} {headers:?}: {response:?}\n{}",
+            self.kind,
+            logs(&self.dir)
+        );
+        response
+    }
+
+    /// Sends one request (`Connection: close`) and reads the answer, whatever it is.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> RawResponse {
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
             self.port
@@ -447,17 +471,9 @@ impl Proxy {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         stream.write_all(request.as_bytes()).unwrap();
-        let response = read_response(&mut BufReader::new(stream))
+        read_response(&mut BufReader::new(stream))
             .unwrap()
-            .unwrap_or_else(|| panic!("{:?} closed without answering", self.kind));
-        assert_ne!(
-            response.status,
-            500,
-            "{:?} answered 500 to {method} {path} {headers:?}: {response:?}\n{}",
-            self.kind,
-            logs(&self.dir)
-        );
-        response
+            .unwrap_or_else(|| panic!("{:?} closed without answering", self.kind))
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> RawResponse {
@@ -545,8 +561,14 @@ struct Setup {
 
 impl Setup {
     fn start(kind: Kind) -> Setup {
+        Setup::start_with(kind, &[])
+    }
+
+    /// With heare-auth's environment extended by `env`.
+    fn start_with(kind: Kind, env: &[(&str, &str)]) -> Setup {
         let keys = TempDir::new(&format!("{kind:?}-keys").to_lowercase());
-        let server = Server::with_file(&keys_file(&keys));
+        let file = keys_file(&keys);
+        let server = Server::start(&[&[("KEYS_FILE", file.to_str().unwrap())], env].concat());
         let upstream = Upstream::start();
         let ports = Upstreams {
             auth: server.addr().port(),
@@ -598,6 +620,31 @@ impl Setup {
             self.proxy.kind
         );
         Echoed::parse(&response)
+    }
+
+    /// Spends `LIMITED`'s requests: each passes with the key's identity.
+    fn spend_the_limit(&self) {
+        for n in 1..=LIMIT {
+            let got = self.passed("/things", &[("X-API-Key", LIMITED)]);
+            let kind = self.proxy.kind;
+            assert_eq!(got.one("x-key-id"), Some("key_0Limited"), "{kind:?}: #{n}");
+        }
+    }
+
+    /// `LIMITED` once more, over its limit: the answer, after checking that the upstream never
+    /// saw the request.
+    fn over_the_limit(&self) -> RawResponse {
+        let served = self.upstream.served();
+        let response = self
+            .proxy
+            .exchange("GET", "/things", &[("X-API-Key", LIMITED)], "");
+        let kind = self.proxy.kind;
+        assert_eq!(
+            self.upstream.served(),
+            served,
+            "{kind:?}: over the limit, yet passed"
+        );
+        response
     }
 }
 
@@ -784,6 +831,55 @@ fn nginx_never_sees_a_status_it_turns_into_500() {
         !errors.contains("auth request unexpected status"),
         "{errors}"
     );
+}
+
+#[test]
+fn nginx_needs_rate_limit_status_403_or_401_for_keys_over_their_limit() {
+    // At the default, 429, nginx answers 500: why the recipe asks for RATE_LIMIT_STATUS.
+    let setup = Setup::start(Kind::Nginx);
+    setup.spend_the_limit();
+    assert_eq!(setup.over_the_limit().status, 500);
+    let errors = std::fs::read_to_string(setup.proxy.dir.path("error.log")).unwrap();
+    assert!(
+        errors.contains("auth request unexpected status: 429"),
+        "{errors}"
+    );
+
+    // With 403 or 401, the client gets that status (never a 500) and heare-auth's Retry-After,
+    // each time it asks again; a 401 comes with the challenge of a key not accepted.
+    for (status, challenge) in [("403", None), ("401", Some(INVALID))] {
+        let setup = Setup::start_with(Kind::Nginx, &[("RATE_LIMIT_STATUS", status)]);
+        setup.spend_the_limit();
+        for _ in 0..2 {
+            let response = setup.over_the_limit();
+            assert_eq!(response.status.to_string(), status, "{response:?}");
+            assert_eq!(response.header("www-authenticate"), challenge);
+            let retry: u64 = response.header("retry-after").unwrap().parse().unwrap();
+            assert!((1..=3600).contains(&retry), "Retry-After: {retry}");
+        }
+        let errors = std::fs::read_to_string(setup.proxy.dir.path("error.log")).unwrap();
+        assert!(!errors.contains("unexpected status"), "{errors}");
+        // Other keys are not held back by this one's limit.
+        let got = setup.passed("/things", &[("X-API-Key", READ)]);
+        assert_eq!(got.one("x-key-id"), Some("key_0Read"));
+    }
+}
+
+#[test]
+fn caddy_hands_a_429_to_the_client_as_heare_auth_wrote_it() {
+    // forward_auth copies any answer but a 2xx to the client, so Caddy needs no
+    // RATE_LIMIT_STATUS: the client sees the 429, its Retry-After and heare-auth's JSON.
+    let setup = Setup::start(Kind::Caddy);
+    setup.spend_the_limit();
+    let response = setup.over_the_limit();
+    assert_eq!(response.status, 429, "{response:?}");
+    let retry: u64 = response.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry), "Retry-After: {retry}");
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+    assert_eq!(response.header("www-authenticate"), None);
+    let got = setup.passed("/things", &[("X-API-Key", READ)]);
+    assert_eq!(got.one("x-key-id"), Some("key_0Read"));
 }
 
 #[test]
