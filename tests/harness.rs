@@ -439,6 +439,41 @@ pub fn tool_path(path: &str, script: &str) -> PathBuf {
     root.join(path)
 }
 
+/// Parses a Prometheus exposition with the reference client's parser: sample name and labels
+/// (as `name{k="v",...}`, labels sorted) to value.
+pub fn parse_exposition(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let python = tool_path(".cache/venv/bin/python", "ensure-python-tools.sh");
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+        out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the parser refused the exposition:\n{text}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The TCP port `pid` listens on, read from /proc (for servers told to pick a free port).
 pub fn listening_port(pid: u32) -> Option<u16> {
     let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use heare_auth_tests::{bin_dir, Server, TempDir};
+use heare_auth_tests::{bin_dir, parse_exposition, Server, TempDir};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
@@ -577,41 +577,6 @@ fn a_content_type_that_is_not_ascii_is_not_json() {
     );
 }
 
-/// Parses a Prometheus exposition with the reference client's parser: sample name and labels
-/// (as `name{k="v",...}`, labels sorted) to value.
-fn parse_exposition(text: &str) -> std::collections::BTreeMap<String, f64> {
-    let python = heare_auth_tests::tool_path(".cache/venv/bin/python", "ensure-python-tools.sh");
-    let script = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = {}
-for family in text_string_to_metric_families(sys.stdin.read()):
-    for s in family.samples:
-        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-        out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-print(json.dumps(out))
-"#;
-    let mut child = std::process::Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the parser refused the exposition:\n{text}"
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn metrics_count_known_traffic_and_name_no_key() {
     let dir = TempDir::new("metrics");
@@ -695,6 +660,65 @@ fn metrics_count_known_traffic_and_name_no_key() {
     assert_eq!(get(&format!("{metrics_url}/health"), &[]).0, 404);
     let verify = ureq::post(&format!("{metrics_url}/verify")).send_string("{}");
     assert!(matches!(verify, Err(ureq::Error::Status(404, _))));
+}
+
+/// Replaces `path` whole (a rename), so that a reload never reads it half written.
+fn replace_file(path: &std::path::Path, content: &[u8]) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, content).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+#[test]
+fn metrics_count_failed_reloads_by_trigger() {
+    let dir = TempDir::new("reload-failures");
+    let path = operating_keys(&dir);
+    let mut mended: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    mended["keys"].as_array_mut().unwrap().pop();
+    let server = Server::start(&[
+        ("KEYS_FILE", path.to_str().unwrap()),
+        ("REFRESH_INTERVAL", "0.2"),
+    ]);
+    let failed = |trigger: &str| {
+        server
+            .logs()
+            .iter()
+            .filter(|l| l["event"] == "refresh_failed" && l["trigger"] == trigger)
+            .count() as f64
+    };
+    // The keys file replaced by garbage: each /refresh fails, and the keys stay.
+    replace_file(&path, b"{\"keys\": [garbage");
+    for _ in 0..2 {
+        let (status, body) = server.refresh();
+        assert_eq!((status, &body["success"]), (500, &json!(false)), "{body}");
+    }
+    assert_eq!(server.verify("sec_0opValid").0, 200);
+    // The periodic check fails on each tick while the file stays broken, then loads it mended
+    // (with a key fewer, so that the load shows).
+    let poll_failed =
+        |l: &serde_json::Value| l["event"] == "refresh_failed" && l["trigger"] == "poll";
+    assert!(server
+        .wait_for_log(Duration::from_secs(3), poll_failed)
+        .is_some());
+    replace_file(&path, mended.to_string().as_bytes());
+    assert!(server
+        .wait_for_log(Duration::from_secs(3), |l| l["event"] == "refresh_success"
+            && l["trigger"] == "poll")
+        .is_some());
+
+    let (status, response) = get(&format!("{}/metrics", server.url), &[]);
+    assert_eq!(status, 200);
+    let samples = parse_exposition(&response.into_string().unwrap());
+    let counted = |trigger: &str| {
+        samples[&format!(r#"heare_auth_reload_failures_total{{trigger="{trigger}"}}"#)]
+    };
+    assert_eq!(counted("refresh"), 2.0);
+    // As many as the failed checks logged (one per tick, so their number depends on timing).
+    assert!(counted("poll") >= 1.0);
+    assert_eq!(counted("poll"), failed("poll"));
+    assert_eq!(failed("refresh"), 2.0);
+    assert_eq!(samples["heare_auth_keys_loaded"], 3.0);
 }
 
 #[test]

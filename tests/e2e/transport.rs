@@ -1,9 +1,13 @@
 //! The transport under hostile and careless clients: bursts, slow and idle connections,
-//! descriptor exhaustion, a connection per request, every limit, and shutdown mid-request.
+//! descriptor exhaustion, a connection per request, every limit and what `/metrics` counts of
+//! them, and shutdown mid-request.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use heare_auth_tests::{read_response, verify_request, RawResponse, Server, TempDir};
+use heare_auth_tests::{
+    parse_exposition, read_response, verify_request, RawResponse, Server, TempDir,
+};
+use std::collections::BTreeMap;
 use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -386,6 +390,128 @@ fn beyond_max_connections_new_ones_wait_until_a_slot_frees() {
         .is_some());
 }
 
+/// Scrapes `/metrics` on a connection of its own, closed after the answer so that it outstays
+/// no limit, and parses it with the reference client's parser.
+fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
+    let response = exchange(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    parse_exposition(&response.body)
+}
+
+/// Scrapes `/metrics` on `stream`, a keep-alive connection already open (so the scrape takes no
+/// slot), until `done` holds for up to 2 s: a counter may be bumped a moment after what a
+/// client sees. The last samples, done or not.
+fn scrape_on(
+    stream: &TcpStream,
+    done: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut writer = stream.try_clone().unwrap();
+        writer
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let response = read_response(&mut BufReader::new(writer)).unwrap().unwrap();
+        assert_eq!(response.status, 200, "{}", response.body);
+        let samples = parse_exposition(&response.body);
+        if done(&samples) || Instant::now() > deadline {
+            return samples;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rejections(samples: &BTreeMap<String, f64>, reason: &str) -> f64 {
+    samples[&format!(r#"heare_auth_transport_rejections_total{{reason="{reason}"}}"#)]
+}
+
+#[test]
+fn metrics_count_each_timeout_and_each_time_the_cap_is_reached() {
+    let dir = TempDir::new("rejections");
+    let timed = server(
+        &dir,
+        &[
+            ("HEADER_TIMEOUT", "0.3"),
+            ("BODY_TIMEOUT", "0.3"),
+            ("IDLE_TIMEOUT", "0.5"),
+        ],
+    );
+    let addr = timed.addr();
+    // A body that never finishes: 408.
+    let slow = exchange(
+        addr,
+        "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{",
+    );
+    assert_eq!(slow.status, 408);
+    // Headers that stop arriving: 408.
+    assert_eq!(exchange(addr, "GET /health HTTP/1.1\r\nHo").status, 408);
+    // Two idle connections: one after a request (keep-alive), one that never sent a byte.
+    let mut kept = connect(addr);
+    kept.write_all(HEALTH.as_bytes()).unwrap();
+    let mut reader = BufReader::new(kept.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+    let mut silent = connect(addr);
+    assert!(closed_within(&mut kept, Duration::from_secs(3)));
+    assert!(closed_within(&mut silent, Duration::from_secs(3)));
+    // Each counter is bumped before the client sees the 408 or the close.
+    let samples = scrape(addr);
+    let counted = [
+        "header_timeout",
+        "body_timeout",
+        "idle_timeout",
+        "connection_cap",
+    ]
+    .map(|reason| rejections(&samples, reason));
+    assert_eq!(counted, [1.0, 1.0, 2.0, 0.0]);
+    assert_eq!(samples["heare_auth_accept_errors_total"], 0.0);
+
+    // The cap: MAX_CONNECTIONS=2 and one connection more.
+    let dir = TempDir::new("cap-metrics");
+    let capped = server(&dir, &[("MAX_CONNECTIONS", "2")]);
+    let addr = capped.addr();
+    let hold = || {
+        let mut s = connect(addr);
+        s.write_all(HEALTH.as_bytes()).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+        s
+    };
+    let (first, second) = (hold(), hold());
+    let mut third = connect(addr);
+    third.write_all(HEALTH.as_bytes()).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = third.read(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "served beyond MAX_CONNECTIONS: {early:?}"
+    );
+    // Accepting paused once, when the second connection took the last slot; the third,
+    // waiting in the backlog, is not counted.
+    let samples = scrape_on(&second, |s| rejections(s, "connection_cap") >= 1.0);
+    assert_eq!(rejections(&samples, "connection_cap"), 1.0);
+    assert_eq!(samples["heare_auth_open_connections"], 2.0);
+    // The first closes: the third takes its slot, which leaves none again, so once more.
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let response = read_response(&mut BufReader::new(third.try_clone().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status, 200);
+    let samples = scrape_on(&second, |s| rejections(s, "connection_cap") >= 2.0);
+    assert_eq!(rejections(&samples, "connection_cap"), 2.0);
+    let timeouts = ["header_timeout", "body_timeout", "idle_timeout"]
+        .map(|reason| rejections(&samples, reason));
+    assert_eq!(timeouts, [0.0; 3]);
+}
+
 /// Holds `n` connections open at once (more than the server has descriptors for), then closes
 /// them and returns how long until a new request was answered.
 fn exhaust_then_release(server: &Server, n: usize) -> Duration {
@@ -545,6 +671,22 @@ fn out_of_descriptors_the_server_waits_and_answers_again_within_a_second() {
     assert!(server
         .wait_for_event("accept_recovered", Duration::from_secs(1))
         .is_some());
+    // Every failed accept is counted: as many as the recoveries logged, at least one.
+    let counted = scrape(server.addr())["heare_auth_accept_errors_total"];
+    let logged = || -> f64 {
+        server
+            .logs()
+            .iter()
+            .filter(|l| l["event"] == "accept_recovered")
+            .map(|l| l["failures"].as_f64().unwrap())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while logged() != counted && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(counted >= 1.0, "{counted}");
+    assert_eq!(logged(), counted);
 }
 
 #[test]
