@@ -354,40 +354,47 @@ fn each_limit_answers_or_closes_as_documented() {
 
 #[test]
 fn beyond_max_connections_new_ones_wait_until_a_slot_frees() {
-    let dir = TempDir::new("cap");
-    let server = server(&dir, &[("MAX_CONNECTIONS", "4")]);
-    let addr = server.addr();
-    let mut held: Vec<TcpStream> = (0..4)
-        .map(|_| {
-            let mut s = connect(addr);
-            s.write_all(HEALTH.as_bytes()).unwrap();
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
-            s
-        })
-        .collect();
-    let mut waiting = connect(addr);
-    waiting.write_all(HEALTH.as_bytes()).unwrap();
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = waiting.read(&mut byte);
-    assert!(
-        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
-        "served beyond MAX_CONNECTIONS: {early:?}"
-    );
-    drop(held.pop());
-    waiting
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let response = read_response(&mut BufReader::new(waiting))
-        .unwrap()
-        .unwrap();
-    assert_eq!(response.status, 200);
-    assert!(server
-        .wait_for_event("connections_at_capacity", Duration::from_secs(1))
-        .is_some());
+    // With a METRICS_ADDR listener too, which has slots of its own.
+    for metrics in [None, Some(("METRICS_ADDR", "127.0.0.1:0"))] {
+        let dir = TempDir::new("cap");
+        let env: Vec<_> = [("MAX_CONNECTIONS", "4")]
+            .into_iter()
+            .chain(metrics)
+            .collect();
+        let server = server(&dir, &env);
+        let addr = server.addr();
+        let mut held: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut s = connect(addr);
+                s.write_all(HEALTH.as_bytes()).unwrap();
+                let mut reader = BufReader::new(s.try_clone().unwrap());
+                assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+                s
+            })
+            .collect();
+        let mut waiting = connect(addr);
+        waiting.write_all(HEALTH.as_bytes()).unwrap();
+        waiting
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let early = waiting.read(&mut byte);
+        assert!(
+            matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            "served beyond MAX_CONNECTIONS: {early:?}"
+        );
+        drop(held.pop());
+        waiting
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let response = read_response(&mut BufReader::new(waiting))
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert!(server
+            .wait_for_event("connections_at_capacity", Duration::from_secs(1))
+            .is_some());
+    }
 }
 
 /// Scrapes `/metrics` on a connection of its own, closed after the answer so that it outstays

@@ -28,6 +28,8 @@ use self::watch::Phase;
 
 /// Largest request head (request line and headers) accepted; larger ones get 431.
 const MAX_HEAD: usize = 32 * 1024;
+/// Connections the `METRICS_ADDR` listener serves at once (scrapers; beyond, they wait).
+const METRICS_CONNECTIONS: usize = 8;
 /// Bounds of the pause after an `accept` that failed for lack of resources.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(200);
@@ -161,20 +163,27 @@ pub fn start(
     let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let slots = Arc::new(Semaphore::new(max_connections));
     let (stopping, stopped) = signal::channel(false);
-    let shared = |metrics_only| {
+    let shared = |metrics_only, slots| {
         Arc::new(Shared {
             metrics_only,
             app: app.clone(),
             loader: loader.clone(),
             limits: limits.clone(),
             http: http.clone(),
-            slots: slots.clone(),
+            slots,
             stats: stats.clone(),
         })
     };
-    runtime.spawn(accept_loop(main, shared(false), stopped.clone()));
+    runtime.spawn(accept_loop(
+        main,
+        shared(false, slots.clone()),
+        stopped.clone(),
+    ));
     if let Some(metrics) = metrics {
-        runtime.spawn(accept_loop(metrics, shared(true), stopped));
+        // Slots of its own: its accept loop holds one while it waits for a scraper, which
+        // must not be one of the main port's MAX_CONNECTIONS.
+        let own = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
+        runtime.spawn(accept_loop(metrics, shared(true, own), stopped));
     }
     Ok(Running {
         runtime,
