@@ -3,7 +3,7 @@
 //! can drop the conditional-write headers on the way, like a store that accepts conditional
 //! writes but ignores their conditions (Garage 2.x does), and inject faults into chosen
 //! requests for the keys object: delays, cut connections, cut or damaged bodies, error
-//! statuses, and writes that land while their answer is lost.
+//! statuses, and writes that land while their answer is lost, cut short or garbled.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -62,6 +62,12 @@ pub enum FaultKind {
     CutUpload,
     /// Forwards the request, lets it land, then closes the client's connection unanswered.
     LoseAnswer,
+    /// Forwards the request, lets it land, then relays the first half of the answer's status
+    /// line and headers and closes.
+    CutAnswer,
+    /// Forwards the request, lets it land, then relays the answer with the digits of its
+    /// status code turned into letters (`200` into `rpp`).
+    GarbleAnswer,
     /// Relays the answer's headers and half its body, then closes.
     TruncateBody,
     /// Relays the answer with the middle byte of its body changed (same length, same
@@ -272,6 +278,13 @@ fn forward(
         .map_or(response.len(), |p| p + 4);
     match fault {
         Some(FaultKind::LoseAnswer) => return client.shutdown(Shutdown::Both),
+        Some(FaultKind::CutAnswer) => response.truncate(body_at / 2),
+        // `HTTP/1.1 200 OK`: the status code is bytes 9 to 11.
+        Some(FaultKind::GarbleAnswer) => {
+            for byte in response.iter_mut().skip(9).take(3) {
+                *byte ^= 0x40;
+            }
+        }
         Some(FaultKind::TruncateBody) => {
             let half = body_at + (response.len() - body_at) / 2;
             response.truncate(half);
