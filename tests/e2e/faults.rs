@@ -87,6 +87,12 @@ impl Rig {
             .count()
     }
 
+    /// How many PUTs of the keys object reached the front so far.
+    fn puts(&self) -> usize {
+        let seen = self.proxy.seen();
+        seen.iter().filter(|(r, _)| r.starts_with("PUT ")).count()
+    }
+
     /// Names of the objects in the bucket (s3s-fs keeps its own metadata in dot files).
     fn objects(&self) -> Vec<String> {
         let dir = self.s3.object_file("keys.json");
@@ -536,6 +542,129 @@ fn a_write_whose_answer_is_lost_is_neither_lost_nor_repeated() {
     );
     assert!(out.status.success(), "delete: {}", stderr(&out));
     assert!(ids_named(&rig.object().unwrap(), "doomed").is_empty());
+}
+
+/// Writes the store refuses (access denied, too many requests) fail with the store's answer,
+/// whichever command makes them, and leave the object as it was.
+#[test]
+fn a_refused_write_fails_naming_the_refusal() {
+    let rig = Rig::new("cli-refused");
+    let (id, secret) = create(&rig.direct, "kept");
+    let good = rig.object().unwrap();
+    let commands = [
+        vec!["create", "--name", "never", "--no-refresh"],
+        vec!["disable", &id, "--no-refresh"],
+        vec!["rotate", &id, "--no-refresh"],
+        vec!["delete", &id, "--yes", "--no-refresh"],
+    ];
+    for (status, cause) in [
+        (403, "PUT failed: access denied (403)"),
+        (429, "PUT failed: HTTP 429"),
+    ] {
+        for args in &commands {
+            rig.proxy
+                .inject(Fault::always("PUT", FaultKind::Status(status)));
+            let puts = rig.puts();
+            let out = cli(args, &env_refs(&rig.faulty));
+            rig.proxy.clear();
+            assert_eq!(out.status.code(), Some(1), "{status} {args:?}");
+            assert!(
+                stdout(&out).is_empty(),
+                "{status} {args:?}: {}",
+                stdout(&out)
+            );
+            let message = stderr(&out);
+            assert!(
+                message.starts_with(&format!("Error: s3://heare-keys/keys.json: {cause}")),
+                "{status} {args:?}: {message}"
+            );
+            let tries = rig.puts() - puts;
+            assert!((1..=3).contains(&tries), "{status} {args:?}: {tries} PUTs");
+            assert_eq!(rig.object().unwrap(), good, "{status} {args:?}");
+            assert_eq!(rig.objects(), ["keys.json"], "{status} {args:?}");
+            assert_eq!(rig.uploads_in_progress(), 0, "{status} {args:?}");
+        }
+    }
+    let server = Server::start(&env_refs(&rig.direct));
+    assert_eq!(server.verify(&secret).0, 200);
+}
+
+/// `disable` (or `enable`) of `id` through the front, whose first write meets the fault
+/// injected: the command says it changed the key, its write reached the store once, and the
+/// key is in the file once, as asked.
+fn toggle_once(rig: &Rig, id: &str, disable: bool) {
+    let command = if disable { "disable" } else { "enable" };
+    let (puts, faulted) = (rig.puts(), rig.proxy.faulted());
+    let out = cli(
+        &[command, id, "--json", "--no-refresh"],
+        &env_refs(&rig.faulty),
+    );
+    assert!(out.status.success(), "{command}: {}", stderr(&out));
+    assert_eq!(rig.proxy.faulted(), faulted + 1, "{command}: no fault hit");
+    assert_eq!(rig.puts(), puts + 1, "{command}: {:?}", rig.proxy.seen());
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (&answer["changed"], &answer["disabled"]),
+        (&Value::Bool(true), &Value::Bool(disable)),
+        "{command}: {answer}"
+    );
+    let file: Value = serde_json::from_slice(&rig.object().unwrap()).unwrap();
+    let keys: Vec<&Value> = file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["id"] == id)
+        .collect();
+    assert_eq!(keys.len(), 1, "{command}: {file}");
+    assert_eq!(keys[0]["disabled"] == true, disable, "{command}: {file}");
+    assert_eq!(keys[0]["disabled_at"], answer["disabled_at"], "{command}");
+}
+
+/// A `disable` or `enable` whose write landed while its answer was lost: the key is as asked,
+/// changed once, and the command says so.
+#[test]
+fn a_toggle_whose_answer_is_lost_is_applied_once() {
+    let rig = Rig::new("cli-lost-toggle");
+    let (id, secret) = create(&rig.direct, "toggled");
+    for (disable, status) in [(true, 403), (false, 200)] {
+        rig.proxy
+            .inject(Fault::times("PUT", FaultKind::LoseAnswer, 1));
+        toggle_once(&rig, &id, disable);
+        let server = Server::start(&env_refs(&rig.direct));
+        assert_eq!(server.verify(&secret).0, status, "disable: {disable}");
+    }
+}
+
+/// A write that landed while its answer was cut short or garbled: the command succeeds, once.
+#[test]
+fn a_write_whose_answer_is_cut_or_garbled_is_neither_lost_nor_repeated() {
+    let rig = Rig::new("cli-garbled");
+    let (toggled, _) = create(&rig.direct, "toggled");
+    for kind in [FaultKind::CutAnswer, FaultKind::GarbleAnswer] {
+        let name = format!("once-{kind:?}");
+        rig.proxy.inject(Fault::times("PUT", kind, 1));
+        let (puts, faulted) = (rig.puts(), rig.proxy.faulted());
+        let out = cli(
+            &["create", "--name", &name, "--json", "--no-refresh"],
+            &env_refs(&rig.faulty),
+        );
+        assert!(out.status.success(), "{kind:?}: {}", stderr(&out));
+        assert_eq!(rig.proxy.faulted(), faulted + 1, "{kind:?}: no fault hit");
+        assert_eq!(rig.puts(), puts + 1, "{kind:?}: {:?}", rig.proxy.seen());
+        let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(
+            ids_named(&rig.object().unwrap(), &name),
+            [key["id"].as_str().unwrap()],
+            "{kind:?}"
+        );
+        let server = Server::start(&env_refs(&rig.direct));
+        assert_eq!(server.verify(key["secret"].as_str().unwrap()).0, 200);
+
+        for disable in [true, false] {
+            rig.proxy.inject(Fault::times("PUT", kind, 1));
+            toggle_once(&rig, &toggled, disable);
+        }
+    }
 }
 
 /// Reads that fail or return damaged content are errors naming the cause; nothing is written.
