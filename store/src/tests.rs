@@ -1,4 +1,5 @@
-//! Store tests on the local file backend: encryption, change detection, concurrent updates.
+//! Store tests on the local file backend: encryption, change detection, concurrent updates,
+//! failed writes.
 
 use super::*;
 use heare_auth_core::{KeyFile, KeyRecord};
@@ -287,4 +288,27 @@ fn an_update_reads_once_and_writes_once() {
         (gets.load(Ordering::SeqCst), puts.load(Ordering::SeqCst)),
         (1, 1)
     );
+}
+
+/// A file that cannot be read when the write comes to compare it (replaced by a directory
+/// between the update's read and its write): nothing is written, and the error says why
+/// without doubting whether the change was saved.
+#[test]
+fn a_file_unreadable_at_the_write_fails_the_update_plainly() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    let store = file_store(&path, None);
+    add(&store, "first").unwrap();
+    let result = store.update(|f: &mut KeyFile| {
+        if path.is_file() {
+            std::fs::remove_file(&path).unwrap();
+            std::fs::create_dir(&path).unwrap();
+        }
+        f.push(record("second"));
+        Ok::<(), Error>(())
+    });
+    let location = path.display().to_string();
+    let unreadable = Error::unavailable(&location, "cannot read: Is a directory (os error 21)");
+    assert_eq!(result, Err(unreadable));
+    assert!(path.is_dir());
 }
