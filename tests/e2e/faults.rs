@@ -712,14 +712,6 @@ fn a_read_only_directory_fails_the_write_cleanly() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let good = std::fs::read(&path).unwrap();
-    let listing = |dir: &TempDir| {
-        let mut names: Vec<String> = std::fs::read_dir(dir.root())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    };
     let before = listing(&dir);
 
     std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -745,4 +737,182 @@ fn a_read_only_directory_fails_the_write_cleanly() {
         &env_refs(&env),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The names in a directory, sorted.
+fn listing(dir: &TempDir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A directory the unprivileged CLI can write in, with a keys file and its lock file made by
+/// a first write of that CLI: (the directory, the file, the CLI's environment).
+fn local_store(name: &str) -> (TempDir, std::path::PathBuf, Vec<(String, String)>) {
+    let dir = TempDir::new(name);
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path("keys.json");
+    let env = vec![("KEYS_FILE".to_string(), path.display().to_string())];
+    let out = cli_unprivileged(
+        &["create", "--name", "first", "--no-refresh"],
+        &env_refs(&env),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(listing(&dir), ["keys.json", "keys.json.lock"]);
+    (dir, path, env)
+}
+
+/// Ways to damage a local keys file, each with what the CLI's message must then contain.
+const DAMAGE: [(&str, &str); 3] = [
+    ("truncated", "EOF while parsing"),
+    ("garbage", "invalid JSON at line 1, column 1"),
+    ("unreadable", "cannot read: Permission denied"),
+];
+
+/// Damages the keys file at `path` as `what` says (replacing it at once where it is replaced);
+/// the bytes it then holds.
+fn damage(path: &std::path::Path, what: &str) -> Vec<u8> {
+    let current = std::fs::read(path).unwrap();
+    let damaged = match what {
+        "truncated" => current[..current.len() / 2].to_vec(),
+        "garbage" => b"\x00\xff garbage".to_vec(),
+        _ => current,
+    };
+    match what {
+        "unreadable" => {
+            let tmp = path.with_extension("new");
+            std::fs::write(&tmp, &damaged).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o000)).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        }
+        _ => std::fs::write(path, &damaged).unwrap(),
+    }
+    damaged
+}
+
+/// The bytes of the keys file at `path`, made readable first (it may have been made
+/// unreadable, and the tests need not run as root).
+fn contents(path: &std::path::Path) -> Vec<u8> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// A CLI write to a local file refused: exit 1, nothing on stdout, and a message naming the
+/// file and `cause`, with no doubt about the outcome (a local write always knows it).
+fn assert_refused(out: &std::process::Output, path: &std::path::Path, cause: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert!(stdout(out).is_empty(), "{}", stdout(out));
+    let message = stderr(out);
+    assert!(
+        message.starts_with(&format!("Error: {}: ", path.display()))
+            && message.contains(cause)
+            && !message.contains("unknown"),
+        "{message}"
+    );
+}
+
+/// A truncated, garbage or unreadable local file: a CLI write refuses it, saying why, and
+/// leaves it as it is.
+#[test]
+fn a_cli_write_refuses_a_damaged_local_file() {
+    for (what, cause) in DAMAGE {
+        let (dir, path, env) = local_store(&format!("damaged-{what}"));
+        let damaged = damage(&path, what);
+        let before = listing(&dir);
+        let out = cli_unprivileged(
+            &["create", "--name", "never", "--no-refresh"],
+            &env_refs(&env),
+        );
+        assert_refused(&out, &path, cause);
+        assert_eq!(contents(&path), damaged, "{what}");
+        assert_eq!(listing(&dir), before, "{what}");
+    }
+}
+
+/// `major:minor:inode` of a file as `/proc/locks` shows it.
+fn lock_id(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    let dev = meta.dev();
+    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff);
+    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0xff);
+    format!("{major:02x}:{minor:02x}:{}", meta.ino())
+}
+
+/// Runs the unprivileged CLI with `args` while this process holds the file store's lock (an
+/// exclusive `flock` of `keys.json.lock`, as the CLI takes it), and runs `during` once the CLI
+/// has read the file and waits for the lock, before letting it go: a change made between the
+/// CLI's read and its write.
+fn write_while_locked(
+    dir: &TempDir,
+    env: &[(String, String)],
+    args: &[&str],
+    during: impl FnOnce(),
+) -> std::process::Output {
+    let lock_path = dir.path("keys.json.lock");
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    lock.lock().unwrap();
+    let id = lock_id(&lock_path);
+    let (env, args) = (
+        env.to_vec(),
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+    );
+    let writer = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli_unprivileged(&args, &env_refs(&env))
+    });
+    // A process waiting for a lock is listed after its holder, as `N: -> FLOCK ...`.
+    let start = Instant::now();
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("->") && l.contains(&format!(" {id} ")))
+    {
+        assert!(!writer.is_finished(), "the CLI did not wait for the lock");
+        assert!(
+            start.elapsed() < LONGEST,
+            "the CLI never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    during();
+    drop(lock);
+    writer.join().unwrap()
+}
+
+/// The file damaged, or its directory made read-only, between a CLI write's read and its
+/// write: the write fails saying why, the file is as the damage left it, and nothing is left
+/// beside it.
+#[test]
+fn damage_during_a_cli_write_fails_it_cleanly() {
+    let (dir, path, env) = local_store("during");
+    let good = std::fs::read(&path).unwrap();
+    let read_only = ("read-only", "cannot write: Permission denied");
+    for (what, cause) in DAMAGE.into_iter().chain([read_only]) {
+        let mut expected = good.clone();
+        let out = write_while_locked(
+            &dir,
+            &env,
+            &["create", "--name", "never", "--no-refresh"],
+            || match what {
+                "read-only" => {
+                    let read_only = std::fs::Permissions::from_mode(0o555);
+                    std::fs::set_permissions(dir.root(), read_only).unwrap();
+                }
+                _ => expected = damage(&path, what),
+            },
+        );
+        std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_refused(&out, &path, cause);
+        assert_eq!(contents(&path), expected, "{what}");
+        assert_eq!(listing(&dir), ["keys.json", "keys.json.lock"], "{what}");
+        // Mended for the next case.
+        std::fs::write(&path, &good).unwrap();
+    }
 }
