@@ -14,6 +14,14 @@ pub enum Error {
         /// What failed and why.
         message: String,
     },
+    /// A write got no answer (a timeout, a connection that failed or closed): it may have been
+    /// sent, and may have landed or land yet.
+    Unanswered {
+        /// Where the keys file is.
+        location: String,
+        /// What failed and why.
+        message: String,
+    },
     /// The store answered a read with content that is not what it holds: cut short, or not
     /// matching the checksum stored with it (damaged in transfer, or read while writes were
     /// landing); reading again may work.
@@ -75,9 +83,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unavailable { location, message } | Error::Damaged { location, message } => {
-                write!(f, "{location}: {message}")
-            }
+            Error::Unavailable { location, message }
+            | Error::Unanswered { location, message }
+            | Error::Damaged { location, message } => write!(f, "{location}: {message}"),
             Error::Keys { location, error } => write!(f, "{location}: {error}"),
             Error::Contended { location, attempts } => write!(
                 f,

@@ -328,9 +328,10 @@ impl S3Backend {
                 .with_header(header, value)
                 .map_err(|e| self.fail(format!("PUT failed: {e}")))?;
         }
-        let response = request
-            .execute()
-            .map_err(|e| self.fail(format!("PUT failed: {e}")))?;
+        let response = request.execute().map_err(|e| Error::Unanswered {
+            location: self.location.clone(),
+            message: format!("PUT failed: {e}"),
+        })?;
         match response.status_code() {
             200..=299 => Ok(Put::Written),
             // 409 ConditionalRequestConflict: another conditional write is in progress.

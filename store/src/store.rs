@@ -106,16 +106,20 @@ impl Store {
     /// (S3-compatible stores differ), the file is read once more after the write, and the edit
     /// applied to it again: finding nothing to change confirms the write. Nothing is written
     /// when `edit` fails or the result would not load. Returns whether the change is now in
-    /// the file because of this call (`false`: there was nothing to change).
+    /// the file because of this call (`false`: there was nothing to change). After three
+    /// failed writes it gives up; if one of them got no answer, it may land yet, and the error
+    /// says so.
     pub fn update<E: From<Error>>(
         &self,
         mut edit: impl FnMut(&mut KeyFile<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
         let mut written = false;
-        // The last write whose outcome is unknown, and how many there were.
+        // The last write whose outcome is unknown, how many there were, and whether one got no
+        // answer (and so may land later still).
         let mut unknown: Option<Error> = None;
         let mut failed_writes = 0;
+        let mut unanswered = false;
         let mut damaged_reads = 0;
         for attempt in 0..MAX_ATTEMPTS {
             let current = match self.backend.get() {
@@ -149,8 +153,13 @@ impl Store {
             }
             if let Some(write) = unknown.take() {
                 if failed_writes == MAX_FAILED_WRITES {
-                    // Read back and not there: this one is known not to have landed.
-                    return Err(write.into());
+                    // Read back and not there: none has landed yet. One that got no answer may
+                    // still be on its way.
+                    return Err(match unanswered {
+                        true => self.may_land_yet(&write),
+                        false => write,
+                    }
+                    .into());
                 }
                 backoff(attempt + 4);
             }
@@ -167,8 +176,9 @@ impl Store {
                         return Ok(true);
                     }
                 }
-                Err(e @ Error::Unavailable { .. }) => {
+                Err(e @ (Error::Unavailable { .. } | Error::Unanswered { .. })) => {
                     failed_writes += 1;
+                    unanswered |= matches!(e, Error::Unanswered { .. });
                     unknown = Some(e);
                 }
                 Err(e) => return Err(e.into()),
@@ -183,10 +193,6 @@ impl Store {
 
     /// A write failed without saying whether it landed, and reading the file back failed too.
     fn outcome_unknown(&self, write: &Error, read: &Error) -> Error {
-        let message = |e: &Error| match e {
-            Error::Unavailable { message, .. } | Error::Damaged { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
         Error::unavailable(
             self.location(),
             format!(
@@ -194,6 +200,20 @@ impl Store {
                  saved is unknown: check before trying again",
                 message(write),
                 message(read)
+            ),
+        )
+    }
+
+    /// Writes failed, the last as `write`, and each was read back and not found; but one got
+    /// no answer, and a write in flight can land after the reads.
+    fn may_land_yet(&self, write: &Error) -> Error {
+        Error::unavailable(
+            self.location(),
+            format!(
+                "{}; the change was not in the file read back after each of {MAX_FAILED_WRITES} \
+                 writes, but a write that got no answer may land yet, so whether the change \
+                 was saved is unknown: check before trying again",
+                message(write)
             ),
         )
     }
@@ -216,6 +236,16 @@ impl Store {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         encrypt_file(&plaintext, secret, iv, now)
+    }
+}
+
+/// An error's message without its location.
+fn message(e: &Error) -> String {
+    match e {
+        Error::Unavailable { message, .. }
+        | Error::Unanswered { message, .. }
+        | Error::Damaged { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 

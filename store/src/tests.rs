@@ -312,3 +312,51 @@ fn a_file_unreadable_at_the_write_fails_the_update_plainly() {
     assert_eq!(result, Err(unreadable));
     assert!(path.is_dir());
 }
+
+/// A backend whose writes all fail with `failure` and do not land.
+struct Failing {
+    inner: FileBackend,
+    failure: Error,
+}
+
+impl Backend for Failing {
+    fn location(&self) -> &str {
+        self.inner.location()
+    }
+    fn get(&self) -> Result<Option<Object>, Error> {
+        self.inner.get()
+    }
+    fn put(&self, _bytes: &[u8], _expected: Option<&str>) -> Result<Put, Error> {
+        Err(self.failure.clone())
+    }
+}
+
+/// Three failed writes, each read back and not there: the update gives up with the last
+/// write's error, and says the change may land yet when a write got no answer.
+#[test]
+fn an_update_gives_up_saying_whether_a_write_may_land_yet() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    add(&file_store(&path, None), "first").unwrap();
+    let location = path.display().to_string();
+    let refused = Error::unavailable(&location, "PUT failed: HTTP 503");
+    let unanswered = Error::Unanswered {
+        location: location.clone(),
+        message: "PUT failed: timed out".into(),
+    };
+    let may_land = Error::unavailable(
+        &location,
+        "PUT failed: timed out; the change was not in the file read back after each of 3 \
+         writes, but a write that got no answer may land yet, so whether the change was saved \
+         is unknown: check before trying again",
+    );
+    for (failure, expected) in [(refused.clone(), refused), (unanswered, may_land)] {
+        let failing = Failing {
+            inner: FileBackend::new(&path),
+            failure,
+        };
+        let store = Store::new(Box::new(failing), None);
+        assert_eq!(add(&store, "second"), Err(expected));
+    }
+    assert_eq!(ids(&std::fs::read(&path).unwrap()), ["first"]);
+}

@@ -2,7 +2,8 @@
 //! cut connections, cut or damaged bodies, writes whose answer is lost), and a local keys file
 //! deleted, truncated, replaced or made unreadable behind the server's back. The server keeps
 //! verifying with its last good set, logs each failed check once, shows the staleness on
-//! `/ready` and recovers; the CLI never leaves a partial file and never duplicates or loses a key.
+//! `/ready` and recovers; the CLI never leaves a partial file, never duplicates or loses a key,
+//! and says so when a write it gave up on may land yet.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -587,6 +588,61 @@ fn a_refused_write_fails_naming_the_refusal() {
     }
     let server = Server::start(&env_refs(&rig.direct));
     assert_eq!(server.verify(&secret).0, 200);
+}
+
+/// Every write slower than `S3_TIMEOUT`: the CLI gives up after three, each read back and not
+/// found, saying that whether the change was saved is unknown, since a write that got no answer
+/// may land yet. One does, after the CLI gave up: each is conditional on the version the CLI
+/// read, so the key lands once, in a file that still has every other key.
+#[test]
+fn writes_that_always_time_out_may_land_once_and_say_so() {
+    let rig = Rig::new("cli-slow");
+    let (_, kept) = create(&rig.direct, "kept");
+    let good = rig.object().unwrap();
+    // Longer than the CLI's three writes take to time out, so that none lands while it runs.
+    let delay = Duration::from_secs(5);
+    rig.proxy
+        .inject(Fault::always("PUT", FaultKind::Delay(delay)));
+    let start = Instant::now();
+    let out = cli(
+        &["create", "--name", "slow", "--no-refresh"],
+        &env_refs(&rig.faulty),
+    );
+    let took = start.elapsed();
+    assert!(
+        took < delay,
+        "the CLI took {took:?}, as long as a write's delay"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let message = stderr(&out);
+    assert!(
+        message.starts_with("Error: s3://heare-keys/keys.json: PUT failed: ")
+            && message.contains("timed out")
+            && message.contains("whether the change was saved is unknown: check before"),
+        "{message}"
+    );
+    assert_eq!(rig.puts(), 3, "{:?}", rig.proxy.seen());
+    assert_eq!(
+        rig.object().unwrap(),
+        good,
+        "a write landed while the CLI ran"
+    );
+
+    // Every write was sent before the CLI gave up, so all have arrived `delay` later.
+    std::thread::sleep(delay);
+    let file = rig.object().unwrap();
+    assert_eq!(
+        ids_named(&file, "slow").len(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&file)
+    );
+    assert_eq!(ids_named(&file, "kept"), ids_named(&good, "kept"));
+    assert_eq!(rig.objects(), ["keys.json"]);
+    assert_eq!(rig.uploads_in_progress(), 0);
+    let server = Server::start(&env_refs(&rig.direct));
+    assert_eq!(server.verify(&kept).0, 200);
 }
 
 /// `disable` (or `enable`) of `id` through the front, whose first write meets the fault
