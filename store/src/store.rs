@@ -121,6 +121,9 @@ impl Store {
         let mut failed_writes = 0;
         let mut unanswered = false;
         let mut damaged_reads = 0;
+        // Whether a read of this update found the file: if a later one does not, it was
+        // deleted meanwhile, and writing the edit to an empty file would drop every key.
+        let mut existed = false;
         for attempt in 0..MAX_ATTEMPTS {
             let current = match self.backend.get() {
                 Ok(current) => current,
@@ -139,6 +142,11 @@ impl Store {
                     .into())
                 }
             };
+            match (&current, existed) {
+                (Some(_), _) => existed = true,
+                (None, true) => return Err(self.vanished().into()),
+                (None, false) => {}
+            }
             let plain = match &current {
                 Some(object) => Some(self.decrypt(&object.bytes)?),
                 None => None,
@@ -189,6 +197,15 @@ impl Store {
             attempts: MAX_ATTEMPTS,
         }
         .into())
+    }
+
+    /// The file was there when this update read it, and gone when it read it again.
+    fn vanished(&self) -> Error {
+        Error::unavailable(
+            self.location(),
+            "the keys file was deleted while this change was being made; nothing was written \
+             (restore the file, or write an empty one to start afresh)",
+        )
     }
 
     /// A write failed without saying whether it landed, and reading the file back failed too.

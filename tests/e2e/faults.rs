@@ -942,15 +942,19 @@ fn write_while_locked(
     writer.join().unwrap()
 }
 
-/// The file damaged, or its directory made read-only, between a CLI write's read and its
-/// write: the write fails saying why, the file is as the damage left it, and nothing is left
-/// beside it.
+/// The file damaged, deleted, or its directory made read-only, between a CLI write's read and
+/// its write: the write fails saying why, the file is as the damage left it (a deleted one is
+/// not made anew with only the new key), and nothing is left beside it.
 #[test]
 fn damage_during_a_cli_write_fails_it_cleanly() {
     let (dir, path, env) = local_store("during");
     let good = std::fs::read(&path).unwrap();
     let read_only = ("read-only", "cannot write: Permission denied");
-    for (what, cause) in DAMAGE.into_iter().chain([read_only]) {
+    let deleted = (
+        "deleted",
+        "the keys file was deleted while this change was being made",
+    );
+    for (what, cause) in DAMAGE.into_iter().chain([read_only, deleted]) {
         let mut expected = good.clone();
         let out = write_while_locked(
             &dir,
@@ -961,13 +965,20 @@ fn damage_during_a_cli_write_fails_it_cleanly() {
                     let read_only = std::fs::Permissions::from_mode(0o555);
                     std::fs::set_permissions(dir.root(), read_only).unwrap();
                 }
+                // Not taken for a first run (no file): the file was read with its keys, and
+                // a new file of the one key made would drop them all.
+                "deleted" => std::fs::remove_file(&path).unwrap(),
                 _ => expected = damage(&path, what),
             },
         );
         std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert_refused(&out, &path, cause);
-        assert_eq!(contents(&path), expected, "{what}");
-        assert_eq!(listing(&dir), ["keys.json", "keys.json.lock"], "{what}");
+        if what == "deleted" {
+            assert_eq!(listing(&dir), ["keys.json.lock"]);
+        } else {
+            assert_eq!(contents(&path), expected, "{what}");
+            assert_eq!(listing(&dir), ["keys.json", "keys.json.lock"], "{what}");
+        }
         // Mended for the next case.
         std::fs::write(&path, &good).unwrap();
     }
