@@ -39,10 +39,19 @@ impl Deref for Loaded {
 }
 
 impl Loaded {
-    fn new(set: KeySet, before: Option<&Loaded>, now: UnixMillis) -> Loaded {
+    fn new(
+        set: KeySet,
+        before: Option<&Loaded>,
+        now: UnixMillis,
+        pace: &mut dyn FnMut(),
+    ) -> Loaded {
         let buckets = set
             .keys()
-            .filter_map(|key| {
+            .enumerate()
+            .filter_map(|(i, key)| {
+                if i.is_multiple_of(PACE_EVERY) {
+                    pace();
+                }
                 let limit = key.rate_limit()?;
                 let kept = before
                     .and_then(|b| b.buckets.get(key.id()))
@@ -109,9 +118,14 @@ impl Keys {
         loop {
             match store.load() {
                 Ok(snapshot) => {
-                    let set = parse(&store, &snapshot)?;
+                    let set = parse(&store, &snapshot, &mut || {})?;
                     let keys = Keys {
-                        current: RwLock::new(Arc::new(Loaded::new(set, None, now_ms()))),
+                        current: RwLock::new(Arc::new(Loaded::new(
+                            set,
+                            None,
+                            now_ms(),
+                            &mut || {},
+                        ))),
                         store,
                         version: Mutex::new(snapshot.version),
                         health: Health::default(),
@@ -136,13 +150,14 @@ impl Keys {
         self.current.read().clone()
     }
 
-    /// Re-reads the store and swaps the new set in. On error the old set stays.
-    pub fn reload(&self) -> Result<usize, Error> {
+    /// Re-reads the store and swaps the new set in. On error the old set stays. `pace` is
+    /// called between pieces of the work (see [`crate::pace`]).
+    pub fn reload(&self, pace: &mut dyn FnMut()) -> Result<usize, Error> {
         let mut version = self.version.lock();
         let result = self
             .store
-            .load()
-            .and_then(|snapshot| self.swap(&mut version, snapshot));
+            .load_paced(pace)
+            .and_then(|snapshot| self.swap(&mut version, snapshot, pace));
         match &result {
             Ok(_) => self.health.read(true),
             Err(e) => self.health.failed(1, e),
@@ -150,12 +165,13 @@ impl Keys {
         result
     }
 
-    /// Reloads only if the stored file changed; `Ok(None)` when it did not.
-    pub fn poll(&self) -> Result<Option<usize>, Error> {
+    /// Reloads only if the stored file changed; `Ok(None)` when it did not. `pace` as for
+    /// [`Keys::reload`].
+    pub fn poll(&self, pace: &mut dyn FnMut()) -> Result<Option<usize>, Error> {
         let mut version = self.version.lock();
-        let result = match self.store.load_if_changed(version.as_deref()) {
+        let result = match self.store.load_if_changed(version.as_deref(), pace) {
             Ok(None) => Ok(None),
-            Ok(Some(snapshot)) => self.swap(&mut version, snapshot).map(Some),
+            Ok(Some(snapshot)) => self.swap(&mut version, snapshot, pace).map(Some),
             Err(e) => Err(e),
         };
         match &result {
@@ -194,7 +210,12 @@ impl Keys {
         self.store.location()
     }
 
-    fn swap(&self, version: &mut Option<String>, snapshot: Snapshot) -> Result<usize, Error> {
+    fn swap(
+        &self,
+        version: &mut Option<String>,
+        snapshot: Snapshot,
+        pace: &mut dyn FnMut(),
+    ) -> Result<usize, Error> {
         let old = self.current();
         if snapshot.version.is_none() && version.is_some() {
             // A store that loses the file is broken, not an order to refuse every key: to
@@ -207,18 +228,21 @@ impl Keys {
                 ),
             ));
         }
-        let set = parse(&self.store, &snapshot)?;
-        log_changes(&old, &set);
-        let new = Arc::new(Loaded::new(set, Some(&old), now_ms()));
+        let set = parse(&self.store, &snapshot, pace)?;
+        log_changes(&old, &set, pace);
+        let new = Arc::new(Loaded::new(set, Some(&old), now_ms(), pace));
         *self.current.write() = new.clone();
         *version = snapshot.version;
         Ok(new.len())
     }
 }
 
+/// Keys handled between two calls of a reload's `pace`.
+const PACE_EVERY: usize = 64;
+
 /// Parses a snapshot, logging keys that load with warnings.
-fn parse(store: &Store, snapshot: &Snapshot) -> Result<KeySet, Error> {
-    let (set, warnings) = KeySet::from_json(snapshot.bytes_or_empty())
+fn parse(store: &Store, snapshot: &Snapshot, pace: &mut dyn FnMut()) -> Result<KeySet, Error> {
+    let (set, warnings) = KeySet::from_json_paced(snapshot.bytes_or_empty(), pace)
         .map_err(|e| Error::keys(store.location(), e))?;
     for w in warnings {
         log::warn!(warning:% = w; "key_warning");
@@ -227,8 +251,8 @@ fn parse(store: &Store, snapshot: &Snapshot) -> Result<KeySet, Error> {
 }
 
 /// Logs `keys_changed` with the ids added, removed and changed (never secrets or hashes).
-fn log_changes(old: &KeySet, new: &KeySet) {
-    let diff = diff(old, new);
+fn log_changes(old: &KeySet, new: &KeySet, pace: &mut dyn FnMut()) {
+    let diff = diff(old, new, pace);
     if diff.iter().all(Vec::is_empty) {
         return;
     }
@@ -243,13 +267,29 @@ fn log_changes(old: &KeySet, new: &KeySet) {
 /// Ids added, removed and changed (secret, name, metadata or expiry) from `old` to `new`,
 /// each sorted. A file rewritten with the same keys in the same order (the usual reload) costs
 /// one pass and no hashing.
-fn diff(old: &KeySet, new: &KeySet) -> [Vec<String>; 3] {
-    if old.len() == new.len() && old.keys().zip(new.keys()).all(|(a, b)| a == b) {
+fn diff(old: &KeySet, new: &KeySet, pace: &mut dyn FnMut()) -> [Vec<String>; 3] {
+    let mut alike = old.keys().zip(new.keys()).enumerate().map(|(i, (a, b))| {
+        if i.is_multiple_of(PACE_EVERY) {
+            pace();
+        }
+        a == b
+    });
+    if old.len() == new.len() && alike.all(|same| same) {
         return [vec![], vec![], vec![]];
     }
-    let before: HashMap<&str, Key> = old.keys().map(|k| (k.id(), k)).collect();
+    let mut paced = |i: usize| {
+        if i.is_multiple_of(PACE_EVERY) {
+            pace();
+        }
+    };
+    let mut before: HashMap<&str, Key> = HashMap::with_capacity(old.len());
+    for (i, key) in old.keys().enumerate() {
+        paced(i);
+        before.insert(key.id(), key);
+    }
     let (mut added, mut changed, mut kept) = (Vec::new(), Vec::new(), 0);
-    for key in new.keys() {
+    for (i, key) in new.keys().enumerate() {
+        paced(i);
         match before.get(key.id()) {
             None => added.push(key.id().to_string()),
             Some(was) => {
@@ -262,7 +302,11 @@ fn diff(old: &KeySet, new: &KeySet) -> [Vec<String>; 3] {
     }
     let mut removed = Vec::new();
     if kept < before.len() {
-        let after: HashSet<&str> = new.keys().map(|k| k.id()).collect();
+        let mut after: HashSet<&str> = HashSet::with_capacity(new.len());
+        for (i, key) in new.keys().enumerate() {
+            paced(i);
+            after.insert(key.id());
+        }
         removed = before
             .keys()
             .filter(|id| !after.contains(*id))
@@ -294,13 +338,16 @@ mod tests {
                                    {"id": "d", "secret": "5"}, {"id": "e", "secret": "6"}]}"#,
         );
         assert_eq!(
-            diff(&old, &new),
+            diff(&old, &new, &mut || {}),
             [
                 vec!["e".to_string()],
                 vec!["a".to_string()],
                 vec!["c".to_string(), "d".to_string()]
             ]
         );
-        assert_eq!(diff(&new, &new), [Vec::<String>::new(), vec![], vec![]]);
+        assert_eq!(
+            diff(&new, &new, &mut || {}),
+            [Vec::<String>::new(), vec![], vec![]]
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod loader;
 pub mod logging;
 pub mod metrics;
+mod pace;
 pub mod reply;
 pub mod rlimit;
 pub mod serve;

@@ -1,5 +1,6 @@
-//! The keys loader: one low-priority thread that polls the store and answers `/refresh`, so no
-//! store I/O or parsing ever runs on an HTTP worker.
+//! The keys loader: one thread that polls the store and answers `/refresh`, paced so that it
+//! never holds a core for long (see [`crate::pace`]); no store I/O or parsing ever runs on an
+//! HTTP worker.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::keys::Keys;
+use crate::pace::Pacer;
 use crate::Error;
 
 /// A reload's result: the number of keys now loaded.
@@ -60,7 +62,6 @@ impl LoaderHandle {
 }
 
 fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
-    lower_priority();
     let mut next_poll = interval.map(|i| Instant::now() + i);
     loop {
         let first = match next_poll {
@@ -78,7 +79,8 @@ fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer
         let Some(first) = first else { return };
         // Every request waiting now is answered by one reload that starts after all of them.
         let waiting: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
-        let result = keys.reload().map_err(Error::Store);
+        let mut pacer = Pacer::new();
+        let result = keys.reload(&mut || pacer.tick()).map_err(Error::Store);
         match &result {
             Ok(count) => {
                 log::info!(keys_loaded = count, trigger = "refresh"; "refresh_success")
@@ -93,23 +95,10 @@ fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer
 
 /// Reloads the keys if the stored file changed; a failure keeps the old set.
 fn poll(keys: &Keys) {
-    match keys.poll() {
+    let mut pacer = Pacer::new();
+    match keys.poll(&mut || pacer.tick()) {
         Ok(None) => {}
         Ok(Some(count)) => log::info!(keys_loaded = count, trigger = "poll"; "refresh_success"),
         Err(e) => log::error!(error:% = e, trigger = "poll"; "refresh_failed"),
-    }
-}
-
-/// Puts this thread in the `SCHED_IDLE` class: it runs when the HTTP workers leave a core idle
-/// and yields at once when they wake, so a reload of a large file delays no verification (it
-/// takes longer instead when the cores are saturated).
-fn lower_priority() {
-    use thread_priority::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadPriority, ThreadSchedulePolicy,
-    };
-    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
-        log::warn!(error:? = e; "loader_priority_unchanged");
     }
 }

@@ -31,6 +31,14 @@ pub trait Backend: Send + Sync {
     /// Reads the object; `None` when it does not exist.
     fn get(&self) -> Result<Option<Object>, Error>;
 
+    /// [`Backend::get`], calling `pace` between pieces of the work it does on the CPU, for a
+    /// reader that shares a core with request handlers (the file backend reads and digests the
+    /// file in pieces; others read it whole).
+    fn get_paced(&self, pace: &mut dyn FnMut()) -> Result<Option<Object>, Error> {
+        let _ = pace;
+        self.get()
+    }
+
     /// The current version without the content where the backend can do that cheaply.
     fn version(&self) -> Result<Option<String>, Error> {
         Ok(self.get()?.map(|o| o.version))

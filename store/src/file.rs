@@ -107,6 +107,9 @@ impl FileBackend {
     }
 }
 
+/// How much of a file is read and digested between two calls of a reader's `pace`.
+const PIECE: u64 = 128 * 1024;
+
 /// A file's version: the SHA-256 of its content, in hex.
 fn digest(bytes: &[u8]) -> String {
     SecretHash(Sha256::digest(bytes).into()).to_hex()
@@ -118,19 +121,32 @@ impl Backend for FileBackend {
     }
 
     fn get(&self) -> Result<Option<Object>, Error> {
+        self.get_paced(&mut || {})
+    }
+
+    fn get_paced(&self, pace: &mut dyn FnMut()) -> Result<Option<Object>, Error> {
         let mut file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_error("read", e)),
         };
-        let read = |file: &mut File| -> io::Result<(Vec<u8>, Stamp)> {
+        let mut read = |file: &mut File| -> io::Result<(Vec<u8>, String, Stamp)> {
             let meta = file.metadata()?;
             let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-            file.read_to_end(&mut bytes)?;
-            Ok((bytes, Stamp::of(&meta)))
+            let mut digest = Sha256::new();
+            loop {
+                pace();
+                let start = bytes.len();
+                let n = Read::take(&mut *file, PIECE).read_to_end(&mut bytes)?;
+                digest.update(&bytes[start..]);
+                if n == 0 {
+                    break;
+                }
+            }
+            let version = SecretHash(digest.finalize().into()).to_hex();
+            Ok((bytes, version, Stamp::of(&meta)))
         };
-        let (bytes, stamp) = read(&mut file).map_err(|e| self.io_error("read", e))?;
-        let version = digest(&bytes);
+        let (bytes, version, stamp) = read(&mut file).map_err(|e| self.io_error("read", e))?;
         self.remember(stamp, &version);
         Ok(Some(Object {
             bytes,

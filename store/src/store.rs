@@ -70,7 +70,13 @@ impl Store {
 
     /// Reads and decrypts the current file.
     pub fn load(&self) -> Result<Snapshot, Error> {
-        match self.backend.get()? {
+        self.load_paced(&mut || {})
+    }
+
+    /// [`Store::load`], calling `pace` between pieces of the reading (see
+    /// [`Backend::get_paced`]).
+    pub fn load_paced(&self, pace: &mut dyn FnMut()) -> Result<Snapshot, Error> {
+        match self.backend.get_paced(pace)? {
             None => Ok(Snapshot {
                 bytes: None,
                 version: None,
@@ -88,12 +94,17 @@ impl Store {
         }
     }
 
-    /// Reads the file only if its version differs from `known` (`Ok(None)`: unchanged).
-    pub fn load_if_changed(&self, known: Option<&str>) -> Result<Option<Snapshot>, Error> {
+    /// Reads the file only if its version differs from `known` (`Ok(None)`: unchanged),
+    /// calling `pace` as [`Store::load_paced`] does.
+    pub fn load_if_changed(
+        &self,
+        known: Option<&str>,
+        pace: &mut dyn FnMut(),
+    ) -> Result<Option<Snapshot>, Error> {
         if self.backend.version()?.as_deref() == known {
             return Ok(None);
         }
-        let snapshot = self.load()?;
+        let snapshot = self.load_paced(pace)?;
         Ok((snapshot.version.as_deref() != known).then_some(snapshot))
     }
 

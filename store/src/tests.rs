@@ -52,7 +52,7 @@ fn missing_file_is_empty_and_first_write_creates_it() {
             version: None
         }
     );
-    assert_eq!(store.load_if_changed(None).unwrap(), None);
+    assert_eq!(store.load_if_changed(None, &mut || {}).unwrap(), None);
     assert_eq!(add(&store, "a"), Ok(true));
     assert_eq!(add(&store, "a"), Ok(false));
     let snapshot = store.load().unwrap();
@@ -67,31 +67,60 @@ fn missing_file_is_empty_and_first_write_creates_it() {
 }
 
 #[test]
+fn a_paced_read_is_the_same_read_in_pieces() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    let records: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"id": "key_{i:04}", "secret": "s{i}", "name": "{}"}}"#,
+                "x".repeat(100)
+            )
+        })
+        .collect();
+    std::fs::write(&path, format!(r#"{{"keys": [{}]}}"#, records.join(","))).unwrap();
+    let store = file_store(&path, None);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 3 * 128 * 1024, "{size}");
+    let mut paces = 0;
+    let paced = store.load_paced(&mut || paces += 1).unwrap();
+    assert_eq!(paced, store.load().unwrap());
+    // Before each piece of 128 KiB, and before the read that finds the end.
+    assert_eq!(paces, size.div_ceil(128 * 1024) + 1);
+}
+
+#[test]
 fn changes_are_detected_by_content() {
     let dir = temp_dir();
     let path = dir.path().join("keys.json");
     let store = file_store(&path, None);
     add(&store, "a").unwrap();
-    let first = store.load_if_changed(None).unwrap().unwrap();
+    let first = store.load_if_changed(None, &mut || {}).unwrap().unwrap();
     assert_eq!(
-        store.load_if_changed(first.version.as_deref()).unwrap(),
+        store
+            .load_if_changed(first.version.as_deref(), &mut || {})
+            .unwrap(),
         None
     );
     // Rewriting identical bytes is not a change; different bytes are.
     std::fs::write(&path, first.bytes.clone().unwrap()).unwrap();
     assert_eq!(
-        store.load_if_changed(first.version.as_deref()).unwrap(),
+        store
+            .load_if_changed(first.version.as_deref(), &mut || {})
+            .unwrap(),
         None
     );
     add(&store, "b").unwrap();
     let second = store
-        .load_if_changed(first.version.as_deref())
+        .load_if_changed(first.version.as_deref(), &mut || {})
         .unwrap()
         .unwrap();
     assert_ne!(second.version, first.version);
     std::fs::remove_file(&path).unwrap();
     assert_eq!(
-        store.load_if_changed(second.version.as_deref()).unwrap(),
+        store
+            .load_if_changed(second.version.as_deref(), &mut || {})
+            .unwrap(),
         Some(Snapshot {
             bytes: None,
             version: None

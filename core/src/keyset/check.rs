@@ -105,7 +105,7 @@ impl KeySet {
             checked.errors.push(whole(broken));
             first_as_loaded(&mut checked.errors, bytes);
         }
-        let Ok(()) = index(&mut builder.set, |later, error| {
+        let Ok(()) = index(&mut builder.set, &mut || {}, |later, error| {
             let key = match &error {
                 Error::DuplicateId { id } => id.clone(),
                 Error::DuplicateSecret { second, .. } => second.clone(),

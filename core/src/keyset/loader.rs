@@ -111,20 +111,25 @@ impl Builder {
 
     /// Indexes the parsed keys, rejecting duplicate ids and secrets (previous secrets
     /// included). Done once the count is known, so neither table is ever resized.
-    pub(super) fn finish(self) -> Result<(KeySet, Vec<Warning>), Error> {
+    pub(super) fn finish(self, pace: &mut dyn FnMut()) -> Result<(KeySet, Vec<Warning>), Error> {
         let Builder {
             mut set, warnings, ..
         } = self;
-        index(&mut set, |_, e| Err(e))?;
+        index(&mut set, pace, |_, e| Err(e))?;
         Ok((set, warnings))
     }
 }
 
+/// Keys indexed between two calls of a loader's `pace`.
+const PACE_EVERY: u32 = 64;
+
 /// Indexes `set` by secret hash, passing each duplicate id and each duplicate secret (previous
 /// secrets included) to `duplicate`, with the position in `entries` of the later key: returning
-/// an error stops, returning `Ok` goes on with the duplicate left out of the index.
+/// an error stops, returning `Ok` goes on with the duplicate left out of the index. `pace` is
+/// called every [`PACE_EVERY`] keys.
 pub(super) fn index<E>(
     set: &mut KeySet,
+    pace: &mut dyn FnMut(),
     mut duplicate: impl FnMut(u32, Error) -> Result<(), E>,
 ) -> Result<(), E> {
     set.text.shrink_to_fit();
@@ -140,6 +145,9 @@ pub(super) fn index<E>(
             entry: &entries[i as usize],
         };
         for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
+            if slot.is_multiple_of(PACE_EVERY) {
+                pace();
+            }
             let id = key(slot).id();
             let id_hash = id_hash(id);
             if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
@@ -152,6 +160,9 @@ pub(super) fn index<E>(
     let slots =
         (0..set.entries.len() as u32).chain((0..set.previous.len() as u32).map(|p| p | ALIAS));
     for slot in slots {
+        if slot.is_multiple_of(PACE_EVERY) {
+            pace();
+        }
         let hash = *set.hash_at(slot);
         if let Some(&first) = by_hash.find(table_hash(&hash), |&s| set.hash_at(s) == &hash) {
             let later = set.key_of(slot);
@@ -184,10 +195,11 @@ fn span(start: usize, end: usize) -> Result<Span, Error> {
     })
 }
 
-/// Visits the top-level object: `keys` is streamed into the builder, other fields ignored.
-pub(super) struct FileVisitor<'b>(pub(super) &'b mut Builder);
+/// Visits the top-level object: `keys` is streamed into the builder, other fields ignored;
+/// `pace` is called before each record.
+pub(super) struct FileVisitor<'b, 'p>(pub(super) &'b mut Builder, pub(super) &'p mut dyn FnMut());
 
-impl<'de> Visitor<'de> for FileVisitor<'_> {
+impl<'de> Visitor<'de> for FileVisitor<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -203,7 +215,7 @@ impl<'de> Visitor<'de> for FileVisitor<'_> {
                 return Err(de::Error::duplicate_field("keys"));
             } else {
                 seen = true;
-                map.next_value_seed(KeysSeed(&mut *self.0))?;
+                map.next_value_seed(KeysSeed(&mut *self.0, &mut *self.1))?;
             }
         }
         if seen {
@@ -215,9 +227,9 @@ impl<'de> Visitor<'de> for FileVisitor<'_> {
 }
 
 /// Streams the `keys` array: each record is validated and indexed as soon as it is parsed.
-struct KeysSeed<'b>(&'b mut Builder);
+struct KeysSeed<'b, 'p>(&'b mut Builder, &'p mut dyn FnMut());
 
-impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
+impl<'de> DeserializeSeed<'de> for KeysSeed<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -225,7 +237,7 @@ impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for KeysSeed<'_> {
+impl<'de> Visitor<'de> for KeysSeed<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -234,7 +246,10 @@ impl<'de> Visitor<'de> for KeysSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0;
-        while let Some(raw) = seq.next_element::<RawKey<'de>>()? {
+        while let Some(raw) = {
+            (self.1)();
+            seq.next_element::<RawKey<'de>>()?
+        } {
             if let Err(e) = self.0.add(index, raw) {
                 self.0.error = Some(e);
                 return Err(de::Error::custom("invalid key"));

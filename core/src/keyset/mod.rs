@@ -64,11 +64,35 @@ fn id_hash(id: &str) -> u64 {
     BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
 }
 
+/// The fewest bytes of a keys file a record takes: `{"id":"a","secret":"b"},`.
+const MIN_RECORD: usize = 24;
+
 impl KeySet {
     /// Parses and validates a keys file. Rejects invalid JSON, a missing `id` or secret, a
     /// malformed `secret_hash`, duplicate ids and duplicate secrets, naming the key and field.
     /// Keys whose `expires_at` cannot be parsed load as expired and are reported as warnings.
     pub fn from_json(bytes: &[u8]) -> Result<(KeySet, Vec<Warning>), Error> {
+        KeySet::load(bytes, &mut || {}, false)
+    }
+
+    /// [`KeySet::from_json`], calling `pace` before each record and every few keys while
+    /// indexing: a loader that shares a core with request handlers gives the core up there
+    /// (the core itself never waits). It also reserves, before it starts, room for as many
+    /// keys as the file could hold, so that no growth of the set copies it in one long step
+    /// (memory reserved and never written costs nothing where the OS commits it lazily, as
+    /// Linux does; the set is shrunk to its size at the end).
+    pub fn from_json_paced(
+        bytes: &[u8],
+        pace: &mut dyn FnMut(),
+    ) -> Result<(KeySet, Vec<Warning>), Error> {
+        KeySet::load(bytes, pace, true)
+    }
+
+    fn load(
+        bytes: &[u8],
+        pace: &mut dyn FnMut(),
+        reserve: bool,
+    ) -> Result<(KeySet, Vec<Warning>), Error> {
         // One UTF-8 check of the whole file, rather than one per string.
         let text = crate::error::json_text(bytes)?;
         let mut builder = Builder {
@@ -76,15 +100,21 @@ impl KeySet {
             warnings: Vec::new(),
             error: None,
         };
+        if reserve {
+            // Every text the set keeps comes from the file, no longer than it was there, and
+            // each record takes at least `{"id":"a","secret":"b"},` of it.
+            builder.set.text.reserve(bytes.len());
+            builder.set.entries.reserve(bytes.len() / MIN_RECORD);
+        }
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let parsed =
-            de::Deserializer::deserialize_map(&mut deserializer, FileVisitor(&mut builder))
+            de::Deserializer::deserialize_map(&mut deserializer, FileVisitor(&mut builder, pace))
                 .and_then(|()| deserializer.end());
         if let Some(e) = builder.error {
             return Err(e);
         }
         parsed?;
-        builder.finish()
+        builder.finish(pace)
     }
 
     /// Verifies a presented secret at `now`, for a request that needs every scope in

@@ -362,3 +362,25 @@ fn previous_secrets_are_checked_like_secrets() {
     );
     assert!(matches!(set.verify("c", 0, ANY), Outcome::NotFound));
 }
+
+#[test]
+fn a_paced_load_calls_its_pace_throughout_and_loads_the_same_set() {
+    let records: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"id": "k{i}", "secret": "s{i}", "metadata": {{"n": {i}}}}}"#))
+        .collect();
+    let json = format!(r#"{{"keys": [{}]}}"#, records.join(","));
+    let mut paces = 0;
+    let (paced, _) = KeySet::from_json_paced(json.as_bytes(), &mut || paces += 1).unwrap();
+    let (plain, _) = load(&json).unwrap();
+    // Before each of the 300 records and the array's end, and every 64 keys of each of the
+    // two indexes.
+    assert_eq!(paces, 301 + 2 * 5);
+    assert!(paced.keys().eq(plain.keys()));
+    assert_eq!(body(&paced, "s7", NOW), body(&plain, "s7", NOW));
+    // An error is the same too.
+    let broken = json.replace(r#""id": "k7", "#, "");
+    assert_eq!(
+        KeySet::from_json_paced(broken.as_bytes(), &mut || {}).err(),
+        load(&broken).err()
+    );
+}

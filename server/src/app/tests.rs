@@ -76,7 +76,7 @@ fn run(app: &App, req: TestRequest) -> Reply {
     };
     match app.handle(route, &request) {
         Handled::Reply(reply) => reply,
-        Handled::Reload => app.refreshed(app.keys.reload().map_err(Error::Store)),
+        Handled::Reload => app.refreshed(app.keys.reload(&mut || {}).map_err(Error::Store)),
     }
 }
 

@@ -1,0 +1,60 @@
+//! Pacing for the keys loader. A reload of a large file is a lot of work for one thread (100,000
+//! keys: about 0.2 s of CPU), and a thread at normal priority, once it has a core, keeps it for
+//! a scheduler's slice of a few milliseconds: every verification that arrives meanwhile waits.
+//! So a reload works in slices of [`SLICE`] and gives the core up between them (`sched_yield`):
+//! a request handler that is waiting runs first, and when none is, the reload goes on at once.
+//! A reload therefore never delays a verification by much more than a slice; when handlers
+//! keep every core busy, it takes longer instead, but it is not starved, as a thread of the
+//! `SCHED_IDLE` class would be by any other work on the machine.
+
+use std::time::{Duration, Instant};
+
+/// The most a reload works before it gives the core up.
+const SLICE: Duration = Duration::from_micros(250);
+
+/// Tells a reload when to give the core up: call [`Pacer::tick`] between small pieces of work.
+pub struct Pacer {
+    since: Instant,
+    /// Times it gave the core up.
+    rests: u64,
+}
+
+impl Pacer {
+    /// A pacer whose first slice starts now.
+    pub fn new() -> Pacer {
+        Pacer {
+            since: Instant::now(),
+            rests: 0,
+        }
+    }
+
+    /// Gives the core up if this slice has lasted [`SLICE`].
+    pub fn tick(&mut self) {
+        if self.since.elapsed() < SLICE {
+            return;
+        }
+        std::thread::yield_now();
+        self.rests += 1;
+        self.since = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_is_given_up_once_a_slice() {
+        let mut pacer = Pacer::new();
+        let start = Instant::now();
+        while start.elapsed() < SLICE * 8 {
+            pacer.tick();
+        }
+        // Eight slices of wall time: never more rests than that, and at least one (a thread
+        // descheduled meanwhile rests less often).
+        assert!((1..=8).contains(&pacer.rests), "{}", pacer.rests);
+        let mut idle = Pacer::new();
+        idle.tick();
+        assert_eq!(idle.rests, 0);
+    }
+}
