@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 300
 # static, docker-context, test-static: the static build and the container image.
 include deploy/deploy.mk
 
-.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench soak clean
+.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench bench-history soak clean
 .PHONY: python-tools fuzz-api
 .PHONY: fuzz test-fuzz
 
@@ -76,13 +76,25 @@ bench: wasm static
 	python3 bench/run.py $(BENCH_ARGS)
 	python3 bench/report.py
 
+## What later features cost: the server built at earlier commits against the current one, each
+## paired with nginx (bench/history.py; target/bench/history.json, in BENCHMARKS.md at the next
+## bench/report.py). Builds each commit once into target/bench/history-target.
+bench-history:
+	@bash bench/ensure-tools.sh
+	$(CARGO) build --release --bins
+	python3 bench/history.py $(BENCH_ARGS)
+
 ## Soak: SOAK_SECONDS (600) of mixed traffic while the CLI changes keys in s3s-fs; every answer
-## checked, RSS and descriptors watched. Writes target/bench/soak.json (the Soak section of
-## BENCHMARKS.md at the next bench/report.py); fails if any check does.
+## checked, propagation timed, RSS and descriptors watched. Writes target/bench/soak.json and
+## the Soak section of BENCHMARKS.md (even when a check fails, marked so); fails if any check
+## does. Needs Python 3.10 or newer.
 soak:
+	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 10) and "make soak needs Python 3.10 or newer; python3 is " + sys.version.split()[0])'
 	@bash tests/tools/ensure-s3s-fs.sh
 	$(CARGO) build --release --bins
-	python3 bench/soak.py --seconds $(SOAK_SECONDS)
+	python3 bench/soak.py --seconds $(SOAK_SECONDS); status=$$?; \
+	  if [ -f target/bench/soak.json ]; then python3 bench/report.py --soak || status=1; fi; \
+	  exit $$status
 
 ## Formatting, lints, and the core's wasm32 build: the static half of CI.
 lint: wasm-target

@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """Turns target/bench/results.json (from bench/run.py) into BENCHMARKS.md and bench/throughput.svg.
-bench/NOTES.md, written by hand, is included as the discussion of the figures.
+bench/NOTES.md, written by hand, is included as the discussion of the figures, and
+target/bench/soak.json (from `make soak`, bench/soak.py), when present, as the Soak section.
+With --soak, only the Soak section of BENCHMARKS.md is rewritten, from soak.json alone.
 
-usage: bench/report.py
+usage: bench/report.py [--soak]
 """
 import json
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "target" / "bench" / "results.json"
+SOAK = REPO / "target" / "bench" / "soak.json"
+HISTORY = REPO / "target" / "bench" / "history.json"
 
 
 def fmt_int(x):
@@ -38,7 +43,7 @@ def all_served(runs):
 
 
 def refresh_row(label, r, side):
-    failed = r["unexpected_status"] + r["socket_errors"]
+    failed = r.get("failed_all", r["unexpected_status"] + r["socket_errors"])
     return (f"| {label} | {fmt_int(r['rps'])} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
             f"{failed} | {side} |")
 
@@ -87,6 +92,150 @@ def chart(sweep):
     return "\n".join(out) + "\n"
 
 
+def soak_section(s):
+    """The Soak section, from bench/soak.py's results."""
+    load, server, fds = s["load"], s["server"], s["server"]["fds"]
+    ops = ", ".join(f"{n} {op}" for op, n in sorted(s["operations"].items()))
+    workers = {n: cpu for n, cpu in server["thread_cpu_s"].items() if n.startswith("http-worker")}
+    poll, limit = s["poll_s"], s["rate_limit"]
+    lines = [
+        "",
+        "## Soak",
+        "",
+        f"`{s['command']}` (`bench/soak.py`, {s['date']}): {s['seconds']:.0f} s of mixed traffic "
+        f"on the release server ({server['http_workers']} HTTP worker threads) from "
+        f"{load['processes']} client processes on the same machine: "
+        f"{load['keepalive_clients']} keep-alive clients and {load['close_clients']} opening a "
+        f"connection per request, paced at {fmt_int(load['target_rps'])} requests/s in all "
+        f"(they achieved {fmt_int(load['paced_rps'])}/s; at least "
+        f"{load['rate_floor']:.0%} is required), and {load['slow_clients']} slow ones writing "
+        "each request in pieces over a few seconds (one request in ten abandoned part-way, on "
+        "purpose), to `/verify` and `/auth`, with and without demanded scopes. Meanwhile the CLI "
+        f"made {sum(s['operations'].values())} changes to keys in s3s-fs ({ops}), and the server "
+        f"polled it every {s['refresh_interval_s']:g} s.",
+        "",
+        "Every answer is checked against what its key's state allowed at that moment: after a "
+        "change either state is accepted until one poll interval plus "
+        f"{s['margin_s']:g} s after the CLI returned (or until a probe saw the new one). The "
+        "margin allows for one poll (a poll starts one interval after the last ended, and "
+        "loads what was written before it), with room to spare, and the probe's 20 ms step. A "
+        "poll is the loader "
+        "thread (which gives its core up every 250 µs to anything waiting) waking, a HEAD and "
+        "a GET to S3, the parse and the comparison; those that found a change took "
+        f"{poll['median_s']:.3f} s (median), "
+        f"{poll['p99_s']:.3f} s (p99), {poll['max_s']:.3f} s at most in this run "
+        f"({poll['n']} timed from the server's log). Every change is timed twice: to the "
+        "server's own `keys_changed` event naming the key, and to the first answer per the new "
+        "state on a probe's keep-alive connection; both must come within the bound.",
+        "",
+        f"The server used {load['server_cpu_share']:.2f} cores (its HTTP workers "
+        + ", ".join(f"{cpu:.1f} s" for cpu in workers.values())
+        + f" of CPU), the clients (in Python) {load['clients_cpu_share']:.2f}; the machine was "
+        f"{load['machine_busy_median']:.0%} busy (median), work other than the soak's taking "
+        f"{load['other_work_cores_median']:.2f} cores (median; "
+        f"{load['other_work_cores_max']:.2f} at most). The loader thread waited "
+        f"{server['thread_run_queue_wait_s'].get('keys-loader', 0):.2f} s in all for a CPU "
+        f"(it ran {server['thread_cpu_s'].get('keys-loader', 0):.2f} s), each HTTP worker "
+        + ", ".join(f"{w:.1f} s" for n, w in server["thread_run_queue_wait_s"].items()
+                    if n.startswith("http-worker")) + ".",
+        "",
+        "| check | measured | |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {c['name']} | {c['detail']} | {mark(c['ok'])} |" for c in s["checks"]]
+    lines += ["", "| traffic (expected answers showing it) | answers |", "|---|---|"]
+    lines += [f"| {name} | {fmt_int(n)} |" for name, n in s["kinds"].items()]
+    classes = s["requests"]["by_class"]
+    statuses = sorted({int(k) for counts in classes.values() for k in counts})
+    lines += ["", "| secret sent | " + " | ".join(str(k) if k else "failed" for k in statuses)
+              + " |", "|---|" + "---|" * len(statuses)]
+    for cls, counts in classes.items():
+        lines.append(f"| {cls} | " + " | ".join(fmt_int(counts.get(str(k), 0))
+                                                 for k in statuses) + " |")
+
+    def seconds(x):
+        return "-" if x is None else f"{x:.3f} s"
+
+    lines += ["", "| change | made | loaded (server log): max | p99 | median | probed | "
+              "served (probe): max | p99 | median |", "|---|---|---|---|---|---|---|---|---|"]
+    for op, p in s["propagation"].items():
+        g, q = p["log"], p["probe"]
+        lines.append(f"| `{op}` | {g['n']} | {seconds(g['max_s'])} | {seconds(g['p99_s'])} | "
+                     f"{seconds(g['median_s'])} | {q['n']} | {seconds(q['max_s'])} | "
+                     f"{seconds(q['p99_s'])} | {seconds(q['median_s'])} |")
+    cli = sorted(c["cli_s"] for c in s["changes"])
+    lines += [
+        "",
+        f"Times are from the CLI's return (each change took it {cli[len(cli) // 2]:.3f} s, "
+        f"median, and at most {cli[-1]:.3f} s), so the write itself is earlier. A change a "
+        "probe cannot see at once (disabling a key that has expired, say) is timed by the "
+        "server's log alone.",
+        "",
+        f"After the warm-up ({s['warmup_s']:.0f} s): RSS {fmt_int(server['rss_kib']['min'])} to "
+        f"{fmt_int(server['rss_kib']['max'])} KiB ({fmt_int(server['rss_kib']['first'])} KiB at "
+        f"the first sample); descriptors {fds['min']} to {fds['max']} in all (bound "
+        f"{fds['bound']}: {fds['at_rest']} before any client, one per client connection the "
+        f"load generator can hold, {fds['clients_hold']}, and "
+        f"{fds['bound'] - fds['at_rest'] - fds['clients_hold']} for S3 and sockets being "
+        f"opened), of which {fds['baseline_min']} to {fds['baseline_max']} besides "
+        f"connections, at most {fds['client_connections_max']} client connections "
+        f"({fds['close_wait_max']} in CLOSE_WAIT), {fds['s3_connections_max']} to S3 and "
+        f"{fds['unattached_sockets_max']} unattached at a sample. The rate-limited key "
+        f"({limit['limit']}) passed {fmt_int(limit['passed'])} requests, at most "
+        f"{limit['max_passes_in_window']} in any window of its period, and refused "
+        f"{fmt_int(limit['limited'])}.",
+    ]
+    return lines
+
+
+def history_section(history):
+    """What later features cost (`make bench-history`), when it has been run."""
+    if not history:
+        return []
+    lines = [
+        "## What the features cost",
+        "",
+        f"`{history['command']}` (`bench/history.py`, {history['date']}): the release server "
+        "as built at earlier commits and as it is now, 10,000 keys, 32 keep-alive connections, "
+        f"{history['rounds']} rounds of {history['seconds']} s runs of each, every run paired "
+        "with nginx in the same round (median of the paired ratios; nginx served "
+        f"{fmt_int(history['nginx_rps'])} requests/s, median).",
+        "",
+        "| build | `/verify` x nginx | req/s | p99 | `/auth` x nginx | req/s | p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b in history["builds"]:
+        cells = []
+        for route in ("verify", "auth"):
+            x = b.get(route)
+            cells += ([f"{x['ratio']:.2f}", fmt_int(x["rps"]), ms(x["p99_ms"])] if x
+                      else ["-", "-", "-"])
+        lines.append(f"| `{b['commit']}`: {b['label']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def update_soak_section():
+    """Puts the Soak section from target/bench/soak.json into BENCHMARKS.md in place of the one
+    there (before the notes when there is none), leaving the rest as `make bench` wrote it."""
+    section = soak_section(json.loads(SOAK.read_text()))[1:] + [""]
+    doc = REPO / "BENCHMARKS.md"
+    lines = doc.read_text().rstrip("\n").split("\n") if doc.exists() else ["# Benchmarks"]
+    notes = REPO / "bench" / "NOTES.md"
+    heading = notes.read_text().split("\n", 1)[0] if notes.exists() else None
+    if "## Soak" in lines:
+        start = lines.index("## Soak")
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+    elif heading in lines:
+        start = end = lines.index(heading)
+    else:
+        lines.append("")
+        start = end = len(lines)
+    lines[start:end] = section
+    doc.write_text("\n".join(lines).rstrip("\n") + "\n")
+    print("wrote the Soak section of BENCHMARKS.md")
+
+
 def main():
     r = json.loads(RESULTS.read_text())
     m, h = r["machine"], r["http"]
@@ -95,9 +244,10 @@ def main():
     ratio_close = h["valid_close"]["ratio"]["median"]
     load = {row["keys"]: row for row in r["load"]["rows"]}
     refresh = r["refresh"]
-    refresh_p99_ratio = refresh["refreshing"]["p99_ms"] / refresh["baseline"]["p99_ms"]
-    refresh_errors = (refresh["refreshing"]["unexpected_status"]
-                      + refresh["refreshing"]["socket_errors"] + refresh["refreshes"]["failed"])
+    refresh_p99_ratio = refresh["p99_ratio"]
+    refresh_errors = (refresh["reloading"]["failed_all"] + refresh["alone"]["failed_all"]
+                      + refresh["failed_reloads"])
+    history = json.loads(HISTORY.read_text()) if HISTORY.exists() else None
     per_key = load[1_000_000]["bytes_per_key"]
     meta = load[1_000_000]["metadata_bytes_per_key"]
     sizes = r["sizes"]
@@ -141,6 +291,9 @@ def main():
         f"{close['ratio']['q3']:.2f}) | {mark(ratio_close >= 1.0)} |",
         f"| `/verify` p99, keep-alive | <= nginx's p99 ({ms(h['nginx']['p99_ms'])}) | "
         f"{ms(h['valid']['p99_ms'])} | {mark(h['valid']['p99_ms'] <= h['nginx']['p99_ms'])} |",
+        f"| `/verify` p99, a new connection per request | <= nginx's p99 "
+        f"({ms(h['nginx_close']['p99_ms'])}) | {ms(close['p99_ms'])} | "
+        f"{mark(close['p99_ms'] <= h['nginx_close']['p99_ms'])} |",
         f"| every connection served | all opened connections carry requests | "
         f"{'yes' if every_served else 'no'} (keep-alive: `ss` half-way through each run); "
         f"{fmt_int(answered['server'])} verifications logged for {fmt_int(answered['wrk'])} "
@@ -154,7 +307,9 @@ def main():
         f"| memory per key (1M keys) | < 300 B + metadata ({meta:.0f} B) | {per_key:.0f} B | "
         f"{mark(per_key < 300 + meta)} |",
         f"| reload every 100 ms under load | 0 errors, p99 <= 2 x | {refresh_errors} errors, "
-        f"p99 {refresh_p99_ratio:.2f} x | {mark(refresh_errors == 0 and refresh_p99_ratio <= 2)} |",
+        f"p99 {refresh_p99_ratio:.2f} x (median of {refresh['rounds']} paired runs), "
+        f"{refresh['reloads']} reloads done | "
+        f"{mark(refresh_errors == 0 and refresh_p99_ratio <= 2)} |",
         f"| `heare-auth create`, 100,000 keys | faster than Python's `json.load` of the file "
         f"({c['python_load_s']:.2f} s) | {c['create_s']:.2f} s, "
         f"{c['create_s'] / c['python_load_s']:.2f} x | "
@@ -172,6 +327,18 @@ def main():
         f"| idle RSS, 1,000 keys | < 10 MB | {r['idle']['rss_kib'] / 1024:.1f} MiB | "
         f"{mark(r['idle']['rss_kib'] * 1024 < 10_000_000)} |",
     ]
+    if history:
+        now = history["builds"][-1]
+        for before in history["builds"][:-1]:
+            for route in ("verify", "auth"):
+                if route not in before or route not in now:
+                    continue
+                change = now[route]["ratio"] / before[route]["ratio"]
+                lines.append(
+                    f"| `/{route}` throughput against `{before['commit']}` ({before['label']}) "
+                    f"| within 5% (>= 0.95 x) | {change:.2f} x ({now[route]['ratio']:.2f} against "
+                    f"{before[route]['ratio']:.2f} x nginx, `make bench-history`) | "
+                    f"{mark(change >= 0.95)} |")
     if static:
         lines.append(f"| static server binary (musl, stripped) | < 6 MB | "
                      f"{static['server_bytes'] / 1e6:.2f} MB | "
@@ -293,22 +460,29 @@ def main():
         "",
         "## Refresh under load (100,000 keys)",
         "",
-        f"wrk at 32 connections for {refresh['baseline']['seconds']} s: alone; while another "
-        "client, every 100 ms, rewrites the keys file (alternately with and without one key) and "
-        "POSTs `/refresh` on one keep-alive connection (each refresh re-reads, re-parses and "
-        "re-indexes the file, then logs `keys_changed`); and, as a control with no reload at all, "
-        "while a client opens a new connection for `GET /health` every 100 ms.",
+        f"wrk at 32 connections, {refresh['rounds']} rounds of {refresh['seconds']} s runs, "
+        "each run alone paired with one while another client, every 100 ms, rewrites the keys "
+        "file (alternately with and without one key) and POSTs `/refresh` on one keep-alive "
+        "connection, waiting for each answer (each refresh re-reads, re-parses and re-indexes "
+        "the file, then logs `keys_changed`); the p99 ratio is the median of the pairs' ratios, "
+        "the other columns are from the runs with the median rate. As a control with no reload "
+        "at all, one run while a client opens a new connection for `GET /health` every 100 ms. "
+        "A reload of this file takes "
+        f"{refresh['reload_quiet_s'] * 1000:.0f} ms on a quiet server (median of 5); under "
+        f"full load it took {refresh['reload_under_load_s']['median']:.2f} s (median, at most "
+        f"{refresh['reload_under_load_s']['max']:.2f} s), from the request to the answer.",
         "",
         "| | req/s | p50 | p99 | failed requests | side traffic |",
         "|---|---|---|---|---|---|",
-        refresh_row("no reload", refresh["baseline"], "none"),
-        refresh_row("reload every 100 ms", refresh["refreshing"],
-            f"{refresh['refreshes']['ok']} reloads ({refresh['refreshes']['failed']} failed), "
+        refresh_row("no reload", refresh["alone"], "none"),
+        refresh_row("reload every 100 ms", refresh["reloading"],
+            f"{refresh['reloads']} reloads in all ({refresh['failed_reloads']} failed), "
             f"{refresh['keys_changed_events']} `keys_changed` logged"),
         refresh_row("new connection every 100 ms (control)", refresh["churn"],
             f"{refresh['new_connections']['ok']} connections "
             f"({refresh['new_connections']['failed']} failed)"),
         "",
+        *history_section(history),
         "## Start-up",
         "",
         "From `exec` of the release server with 100,000 keys to the first 200 from `/verify` (a "
@@ -333,6 +507,8 @@ def main():
         lines.append(f"- static (musl) `heare-auth-server`: {fmt_int(static['server_bytes'])} "
                      f"bytes; `heare-auth`: {fmt_int(static['cli_bytes'])} bytes "
                      "(`make static`, see `deploy/README.md`).")
+    if SOAK.exists():
+        lines += soak_section(json.loads(SOAK.read_text()))
     notes = REPO / "bench" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
@@ -342,4 +518,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--soak"]:
+        update_soak_section()
+    else:
+        main()

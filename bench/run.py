@@ -79,9 +79,10 @@ def keys_file(n):
 class Server:
     """The release heare-auth-server on 127.0.0.1, an ephemeral port, logging to a file."""
 
-    def __init__(self, keys, threads=None, env=None, pinned=True):
-        self.log_path = OUT / "server.log"
-        cmd = [SERVER, "--host", "127.0.0.1", "--port", "0", "--keys-file", keys]
+    def __init__(self, keys, threads=None, env=None, pinned=True, binary=SERVER,
+                 log_name="server.log"):
+        self.log_path = OUT / log_name
+        cmd = [binary, "--host", "127.0.0.1", "--port", "0", "--keys-file", keys]
         if threads:
             cmd += ["--threads", str(threads)]
         self.started = time.perf_counter()
@@ -390,8 +391,8 @@ def bench_load(results):
 
 def bench_refresh(results):
     """Verify traffic at full speed while the 100k-key file changes and is reloaded every 100 ms
-    over one keep-alive connection; and, as a control, a new connection every 100 ms with no
-    reload at all."""
+    over one keep-alive connection, in rounds alternating with runs of no reload at all, paired;
+    and, as a control, a new connection every 100 ms with no reload."""
     log("refresh under load (100k keys, a changed file reloaded every 100 ms)")
     path, secrets = keys_file(100_000)
     live = OUT / "keys-refresh.json"
@@ -401,38 +402,47 @@ def bench_refresh(results):
     versions.append(json.dumps({"keys": data["keys"]}, indent=2).encode())
     live.write_bytes(versions[0])
     server = Server(live)
+    rounds, seconds = (2, 3) if QUICK else (6, 5)
     try:
-        baseline = wrk(server.url(), secrets[0])
-
         def every_100ms(action):
-            stop, counts = threading.Event(), {"ok": 0, "failed": 0}
+            stop, outcomes = threading.Event(), []
 
             def loop():
                 n = 0
                 while not stop.is_set():
                     n += 1
-                    counts["ok" if action(n) else "failed"] += 1
+                    outcomes.append(action(n))
                     stop.wait(0.1)
 
             thread = threading.Thread(target=loop)
             thread.start()
-            return stop, thread, counts
+            return stop, thread, outcomes
 
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
 
         def reload(n):
+            """Rewrites the file and asks for a reload: (ok, seconds until answered)."""
             tmp = live.with_suffix(".tmp")
             tmp.write_bytes(versions[n % 2])
             tmp.replace(live)
+            started = time.perf_counter()
             conn.request("POST", "/refresh")
             response = conn.getresponse()
             response.read()
-            return response.status == 200
+            return response.status == 200, time.perf_counter() - started
 
-        stop, thread, reloads = every_100ms(reload)
-        refreshing = wrk(server.url(), secrets[0])
-        stop.set()
-        thread.join()
+        quiet = [reload(n)[1] for n in range(1, 6)]
+        pairs = []
+        for _ in range(rounds):
+            alone = wrk(server.url(), secrets[0], seconds=seconds)
+            stop, thread, outcomes = every_100ms(reload)
+            reloading = wrk(server.url(), secrets[0], seconds=seconds)
+            stop.set()
+            thread.join()
+            pairs.append({"alone": alone, "reloading": reloading,
+                          "reloads": len(outcomes),
+                          "failed_reloads": sum(1 for ok, _ in outcomes if not ok),
+                          "reload_s": [s for _, s in outcomes]})
         conn.close()
 
         def new_connection(_):
@@ -440,18 +450,29 @@ def bench_refresh(results):
             c.request("GET", "/health")
             ok = c.getresponse().status == 200
             c.close()
-            return ok
+            return ok, 0.0
 
-        stop, thread, connections = every_100ms(new_connection)
-        churn = wrk(server.url(), secrets[0])
+        stop, thread, outcomes = every_100ms(new_connection)
+        churn = wrk(server.url(), secrets[0], seconds=seconds)
         stop.set()
         thread.join()
+        connections = {"ok": sum(1 for ok, _ in outcomes if ok),
+                       "failed": sum(1 for ok, _ in outcomes if not ok)}
     finally:
         server.stop()
     changed = sum(1 for line in open(server.log_path) if '"event":"keys_changed"' in line)
-    results["refresh"] = {"baseline": baseline, "refreshing": refreshing, "refreshes": reloads,
-                          "keys_changed_events": changed, "churn": churn,
-                          "new_connections": connections}
+    latencies = sorted(s for p in pairs for s in p["reload_s"])
+    results["refresh"] = {
+        "rounds": rounds, "seconds": seconds, "pairs": pairs,
+        "p99_ratio": statistics.median(p["reloading"]["p99_ms"] / p["alone"]["p99_ms"]
+                                       for p in pairs),
+        "alone": median_run([p["alone"] for p in pairs]),
+        "reloading": median_run([p["reloading"] for p in pairs]),
+        "reloads": sum(p["reloads"] for p in pairs),
+        "failed_reloads": sum(p["failed_reloads"] for p in pairs),
+        "reload_under_load_s": {"median": statistics.median(latencies), "max": latencies[-1]},
+        "reload_quiet_s": statistics.median(quiet),
+        "keys_changed_events": changed, "churn": churn, "new_connections": connections}
 
 
 def bench_startup(results):
