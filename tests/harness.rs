@@ -41,6 +41,19 @@ pub fn transcribe(kind: &str, text: &str) -> Option<PathBuf> {
     Some(path)
 }
 
+/// Runs a server command to its end (one that fails to start, or `--help`), copying what it
+/// printed into the transcript.
+pub fn server_output(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run heare-auth-server");
+    let text = format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    transcribe("server", &text);
+    out
+}
+
 /// Appends `text` to this process's transcript file of `kind`.
 fn transcribe_more(kind: &str, text: &str) {
     use std::io::Write;
@@ -175,9 +188,18 @@ impl Server {
             .env_clear()
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn heare-auth-server");
+        // The server prints nothing on stdout; whatever it might is kept for the search.
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stdout).read_to_string(&mut text);
+            if !text.is_empty() {
+                transcribe_more("server-stdout", &text);
+            }
+        });
         let logs: Arc<Mutex<Vec<String>>> = Default::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
@@ -329,9 +351,14 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Va
         Err(e) => panic!("request failed: {e}"),
     };
     let status = resp.status();
+    let head: String = resp
+        .headers_names()
+        .iter()
+        .map(|name| format!("{name}: {}\n", resp.header(name).unwrap_or_default()))
+        .collect();
     let mut text = String::new();
     resp.into_reader().read_to_string(&mut text).unwrap();
-    transcribe_more("http", &format!("{text}\n"));
+    transcribe_more("http", &format!("{status}\n{head}{text}\n"));
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
     (status, body)
@@ -665,11 +692,18 @@ pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<Option<RawRes
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    Ok(Some(RawResponse {
+    let response = RawResponse {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }))
+    };
+    let head: String = response
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect();
+    transcribe_more("http", &format!("{status}\n{head}{}\n", response.body));
+    Ok(Some(response))
 }
 
 /// A `POST /verify` request for `secret` as raw bytes; `extra` headers end with `\r\n` each.

@@ -4,7 +4,8 @@
 
 use heare_auth_store::{Backend, Location, StoreConfig};
 use heare_auth_tests::{
-    bin_dir, cli, env_refs, stderr, stdout, Behaviour, S3Proxy, S3Server, Server, S3_SECRET_KEY,
+    bin_dir, cli, env_refs, server_output, stderr, stdout, Behaviour, S3Proxy, S3Server, Server,
+    S3_SECRET_KEY,
 };
 use serde_json::Value;
 use std::process::Command;
@@ -352,12 +353,12 @@ fn wrong_credentials_are_a_clear_error_naming_the_cause() {
         );
         assert!(!err.contains(S3_SECRET_KEY) && !err.contains("not-the-secret"));
 
-        let out = Command::new(bin_dir().join("heare-auth-server"))
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .env_clear()
-            .envs(env_refs(&with(bad, &[("STARTUP_TIMEOUT", "0")])))
-            .output()
-            .unwrap();
+        let out = server_output(
+            Command::new(bin_dir().join("heare-auth-server"))
+                .args(["--host", "127.0.0.1", "--port", "0"])
+                .env_clear()
+                .envs(env_refs(&with(bad, &[("STARTUP_TIMEOUT", "0")]))),
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -375,12 +376,12 @@ fn startup_waits_for_the_store_then_gives_up_with_one_line() {
     create(&env, "k");
     s3.kill();
     let started = Instant::now();
-    let out = Command::new(bin_dir().join("heare-auth-server"))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .env_clear()
-        .envs(env_refs(&env))
-        .output()
-        .unwrap();
+    let out = server_output(
+        Command::new(bin_dir().join("heare-auth-server"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env_clear()
+            .envs(env_refs(&env)),
+    );
     assert!(!out.status.success());
     assert!(
         started.elapsed() >= Duration::from_millis(700),

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use heare_auth_tests::{bin_dir, parse_exposition, Server, TempDir};
+use heare_auth_tests::{bin_dir, parse_exposition, server_output, Server, TempDir};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
@@ -212,22 +212,19 @@ fn startup_errors_are_one_clear_line_and_nonzero() {
         (vec!["--port", "eighty"], "port: expected a number"),
     ];
     for (args, needle) in cases {
-        let out = Command::new(bin_dir().join("heare-auth-server"))
-            .args(["--host", "127.0.0.1"])
-            .args(&args)
-            .env_clear()
-            .env("STARTUP_TIMEOUT", "0")
-            .output()
-            .unwrap();
+        let out = server_output(
+            Command::new(bin_dir().join("heare-auth-server"))
+                .args(["--host", "127.0.0.1"])
+                .args(&args)
+                .env_clear()
+                .env("STARTUP_TIMEOUT", "0"),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
     }
-    let help = Command::new(bin_dir().join("heare-auth-server"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let help = server_output(Command::new(bin_dir().join("heare-auth-server")).arg("--help"));
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--keys-file PATH"));
 }
