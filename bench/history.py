@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench-history`: what later features cost. The server as built at earlier commits and as
 it is now, each paired with nginx in the same rounds, `/verify` (and `/auth` where a build has
-it) at 32 keep-alive connections, as `make bench` measures them.
+it) at 32 keep-alive connections, as `make bench` measures them; the builds take turns at each
+place in a round, and each is compared with the build now round by round.
 
 Each commit is checked out in a temporary worktree and built in release mode into
 target/bench/history-target; the results go to target/bench/history.json, which bench/report.py
@@ -79,10 +80,14 @@ def main():
         assert status == 200, body
         nginx = bench.Nginx(body.decode())
         auth = {name: has_auth(s) for name, s in servers.items()}
+        names = list(servers)
         for r in range(rounds):
             log(f"round {r + 1} of {rounds}")
             nginx_runs.append(bench.wrk(nginx.url(), secrets[0], seconds=bench.PAIR_SECONDS))
-            for name, server in servers.items():
+            # The builds take turns at each place in the round: the machine's speed drifts
+            # within a round, and a fixed order would favour whichever comes first.
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                server = servers[name]
                 runs[name]["verify"].append(
                     bench.wrk(server.url(), secrets[0], seconds=bench.PAIR_SECONDS))
                 if auth[name]:
@@ -108,9 +113,13 @@ def main():
                 if run["connection_check"]["served"] != run["connections"]:
                     raise RuntimeError(f"{name} {route}: not every connection served: {run}")
             ratios = [a["rps"] / b["rps"] for a, b in zip(rows, nginx_runs)]
+            now = runs["now"][route]
             row[route] = {"ratio": statistics.median(ratios),
                           "rps": statistics.median(x["rps"] for x in rows),
-                          "p99_ms": statistics.median(x["p99_ms"] for x in rows)}
+                          "p99_ms": statistics.median(x["p99_ms"] for x in rows),
+                          # The build now against this one, round by round.
+                          "now_over_this": statistics.median(
+                              a["rps"] / b["rps"] for a, b in zip(now, rows))}
         results["builds"].append(row)
     (OUT / "history.json").write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {OUT / 'history.json'}")
