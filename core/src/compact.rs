@@ -23,21 +23,10 @@ pub fn pretty_json(json: &RawValue) -> String {
         out.push('\n');
         out.extend(std::iter::repeat_n("  ", depth));
     };
-    let (mut in_string, mut escaped, mut depth, mut run) = (false, false, 0, 0);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        // Every byte matched below is ASCII, so a char boundary on both sides.
+    let (mut depth, mut run) = (0, 0);
+    // Every byte matched below is ASCII, so a char boundary on both sides.
+    for (i, b) in outside_strings(text) {
         match b {
-            b'"' => in_string = true,
             b'{' | b'[' if !matches!(bytes.get(i + 1), Some(b'}' | b']')) => {
                 out.push_str(&text[run..=i]);
                 run = i + 1;
@@ -69,9 +58,22 @@ pub fn pretty_json(json: &RawValue) -> String {
 
 /// Appends `json` to `out` without whitespace outside strings. `json` must be valid JSON.
 pub(crate) fn push_compact_json(out: &mut String, json: &str) {
-    let (mut in_string, mut escaped) = (false, false);
     let mut run = 0;
-    for (i, &b) in json.as_bytes().iter().enumerate() {
+    for (i, b) in outside_strings(json) {
+        if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            // ASCII whitespace is a char boundary on both sides.
+            out.push_str(&json[run..i]);
+            run = i + 1;
+        }
+    }
+    out.push_str(&json[run..]);
+}
+
+/// The bytes of `json` outside its strings (the quotes of a string are inside it), with their
+/// positions.
+fn outside_strings(json: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    json.bytes().enumerate().filter(move |&(_, b)| {
         if in_string {
             if escaped {
                 escaped = false;
@@ -80,15 +82,12 @@ pub(crate) fn push_compact_json(out: &mut String, json: &str) {
             } else if b == b'"' {
                 in_string = false;
             }
-        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            // ASCII whitespace is a char boundary on both sides.
-            out.push_str(&json[run..i]);
-            run = i + 1;
-        } else if b == b'"' {
-            in_string = true;
+            false
+        } else {
+            in_string = b == b'"';
+            !in_string
         }
-    }
-    out.push_str(&json[run..]);
+    })
 }
 
 #[cfg(test)]
