@@ -17,4 +17,4 @@ exec 9>"$root/.cargo-fuzz.lock"
 flock 9
 installed && exit 0
 echo "installing cargo-fuzz $version into $root" >&2
-cargo install cargo-fuzz --version "$version" --locked --root "$root" --quiet
+cargo install cargo-fuzz --version "$version" --locked --debug --root "$root" --quiet

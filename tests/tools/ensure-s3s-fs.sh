@@ -11,5 +11,5 @@ exec 9>"$root/.s3s-fs.lock"
 flock 9
 installed && exit 0
 echo "installing s3s-fs $version into $root" >&2
-cargo install s3s-fs --version "$version" --features binary --locked --root "$root" --quiet
+cargo install s3s-fs --version "$version" --features binary --locked --debug --root "$root" --quiet
 echo "$version" > "$root/s3s-fs.version"

@@ -14,5 +14,5 @@ flock 9
 installed && exit 0
 echo "installing wasm-bindgen-cli $version into $root" >&2
 # Its own lock file first; if a crate it pins was yanked since, let cargo resolve afresh.
-cargo install wasm-bindgen-cli --version "$version" --locked --root "$root" --quiet ||
-  cargo install wasm-bindgen-cli --version "$version" --root "$root" --quiet
+cargo install wasm-bindgen-cli --version "$version" --locked --debug --root "$root" --quiet ||
+  cargo install wasm-bindgen-cli --version "$version" --debug --root "$root" --quiet
