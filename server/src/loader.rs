@@ -62,6 +62,7 @@ impl LoaderHandle {
 }
 
 fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
+    lower_priority();
     let mut next_poll = interval.map(|i| Instant::now() + i);
     loop {
         let first = match next_poll {
@@ -100,5 +101,18 @@ fn poll(keys: &Keys) {
         Ok(None) => {}
         Ok(Some(count)) => log::info!(keys_loaded = count, trigger = "poll"; "refresh_success"),
         Err(e) => log::error!(error:% = e, trigger = "poll"; "refresh_failed"),
+    }
+}
+
+/// The loader's nice value: the lowest priority of the normal class, so that it takes as little
+/// of a busy core as the scheduler allows; unlike the `SCHED_IDLE` class, it still gets a share
+/// of one, so a reload always ends.
+const NICE: i32 = 19;
+
+/// Gives this thread the nice value [`NICE`] (Linux keeps one per thread).
+fn lower_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), NICE) {
+        log::warn!(error:% = e; "loader_priority_unchanged");
     }
 }
