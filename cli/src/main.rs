@@ -37,15 +37,15 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
     let config = || StoreConfig::from_env(env);
     let actor = || actor::actor(env, hostname);
     match cmd {
-        Cmd::Help(topic) => print!("{}", help::help(topic)),
-        Cmd::Version => println!("heare-auth {}", env!("CARGO_PKG_VERSION")),
+        Cmd::Help(topic) => emit(help::help(topic))?,
+        Cmd::Version => emit_line(concat!("heare-auth ", env!("CARGO_PKG_VERSION")))?,
         Cmd::Create(a) => {
             let store = open_for_writing(&config()?)?;
             let created = commands::create(&store, &a, now, &actor(), &mut rand_core::OsRng)?;
             if a.json {
-                println!("{}", output::created_json(&created));
+                emit_line(&output::created_json(&created))?;
             } else {
-                print!("{}", output::created_text(&created));
+                emit(&output::created_text(&created))?;
             }
             after_write(&refresh_url, a.no_refresh, a.json);
         }
@@ -53,9 +53,9 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
         Cmd::Show { id, json } => {
             let key = commands::show(&config()?.open()?, &id)?;
             if json {
-                println!("{}", output::public_json(&key, now));
+                emit_line(&output::public_json(&key, now))?;
             } else {
-                print!("{}", output::show_text(&key, now));
+                emit(&output::show_text(&key, now))?;
             }
         }
         Cmd::Disable(a) => toggle(&config()?, &a, true, now, &actor(), &refresh_url)?,
@@ -71,16 +71,16 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
                 &mut rand_core::OsRng,
             )?;
             if a.json {
-                println!("{}", output::rotated_json(&rotated));
+                emit_line(&output::rotated_json(&rotated))?;
             } else {
-                print!("{}", output::rotated_text(&rotated, now));
+                emit(&output::rotated_text(&rotated, now))?;
             }
             after_write(&refresh_url, a.no_refresh, a.json);
         }
         Cmd::SetRateLimit(a) => {
             let store = open_for_writing(&config()?)?;
             let limited = commands::set_rate_limit(&store, &a.id, a.limit, now, &actor())?;
-            print!("{}", output::limited_text(&limited));
+            emit(&output::limited_text(&limited))?;
             after_write(&refresh_url, a.no_refresh, false);
         }
         Cmd::Delete {
@@ -90,23 +90,23 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
         } => {
             let store = open_for_writing(&config()?)?;
             if !yes && !confirm(&store, &id)? {
-                println!("Cancelled.");
+                emit_line("Cancelled.")?;
                 return Ok(ExitCode::SUCCESS);
             }
             commands::delete(&store, &id)?;
-            println!("✓ Deleted successfully.");
+            emit_line("✓ Deleted successfully.")?;
             after_write(&refresh_url, no_refresh, false);
         }
         Cmd::Refresh { url } => {
             let n = commands::refresh(url.as_deref().unwrap_or(&refresh_url))?;
-            println!("{}", output::refreshed(n));
+            emit_line(&output::refreshed(n))?;
         }
         Cmd::Doctor { json } => {
             let report = doctor::examine(&config()?, std::time::SystemTime::now());
             if json {
-                println!("{}", report.to_json());
+                emit_line(&report.to_json())?;
             } else {
-                print!("{}", report.to_text());
+                emit(&report.to_text())?;
             }
             if !report.ok() {
                 return Ok(ExitCode::FAILURE);
@@ -126,9 +126,9 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
             };
             let report = check::check(&location, &bytes, now);
             if json {
-                println!("{}", report.to_json());
+                emit_line(&report.to_json())?;
             } else {
-                print!("{}", report.to_text());
+                emit(&report.to_text())?;
             }
             if !report.ok() {
                 return Ok(ExitCode::FAILURE);
@@ -140,7 +140,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
                 false => config()?.open()?,
             };
             let changed = commands::hash_secrets(&store, yes, now, &actor())?;
-            print!("{}", output::migrated_text(&changed, !yes));
+            emit(&output::migrated_text(&changed, !yes))?;
             if yes && !changed.is_empty() {
                 after_write(&refresh_url, no_refresh, false);
             }
@@ -148,11 +148,11 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
         Cmd::Export { output: to } => {
             let (text, keys) = commands::export(&config()?.open()?)?;
             match to {
-                None => print!("{text}"),
+                None => emit(&text)?,
                 Some(path) => {
                     std::fs::write(&path, text)
                         .map_err(|e| CliError::Invalid(format!("cannot write {path}: {e}")))?;
-                    print!("{}", output::exported_text(&path, keys));
+                    emit(&output::exported_text(&path, keys))?;
                 }
             }
         }
@@ -167,10 +167,7 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
                 false => config()?.open()?,
             };
             let added = commands::import(&store, &incoming.records, yes)?;
-            print!(
-                "{}",
-                output::imported_text(&file, &added, incoming.hashed, !yes)
-            );
+            emit(&output::imported_text(&file, &added, incoming.hashed, !yes))?;
             if yes && !added.is_empty() {
                 after_write(&refresh_url, no_refresh, false);
             }
@@ -205,9 +202,9 @@ fn toggle(
     let store = open_for_writing(config)?;
     let toggled = commands::set_disabled(&store, &a.id, disable, now, actor)?;
     if a.json {
-        println!("{}", output::toggled_json(&toggled));
+        emit_line(&output::toggled_json(&toggled))?;
     } else {
-        print!("{}", output::toggled_text(&toggled));
+        emit(&output::toggled_text(&toggled))?;
     }
     after_write(refresh_url, a.no_refresh, a.json);
     Ok(())
@@ -243,29 +240,81 @@ fn list(store: &Store, detailed: bool, json: bool, now: UnixMillis) -> Result<()
         KeyFile::parse(&bytes).map_err(|e| heare_auth_store::Error::keys(store.location(), e))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let write = |out: &mut BufWriter<_>, text: &str| {
-        out.write_all(text.as_bytes())
-            .map_err(|e| CliError::Invalid(format!("cannot write the list: {e}")))
-    };
-    if json {
-        write(&mut out, "[")?;
-        for (i, record) in commands::records(store, &file).enumerate() {
-            let separator = if i == 0 { "" } else { "," };
-            write(&mut out, separator)?;
-            write(&mut out, &output::public_json(&record?, now))?;
-        }
-        write(&mut out, "]\n")?;
-    } else if file.is_empty() {
-        write(&mut out, output::NO_KEYS)?;
-    } else {
-        write(&mut out, &output::list_header())?;
-        for record in commands::records(store, &file) {
-            write(&mut out, &output::list_row(&record?, detailed, now))?;
-        }
-        write(&mut out, &output::list_footer(file.len()))?;
+    match write_list(&mut out, store, &file, detailed, json, now) {
+        Err(ListError::Write(e)) => unwritten(e),
+        Err(ListError::Key(e)) => Err(e),
+        Ok(()) => Ok(()),
     }
-    out.flush()
-        .map_err(|e| CliError::Invalid(format!("cannot write the list: {e}")))
+}
+
+/// Why a listing stopped: its output could not be written, or a key could not be read.
+enum ListError {
+    Write(std::io::Error),
+    Key(CliError),
+}
+
+impl From<std::io::Error> for ListError {
+    fn from(e: std::io::Error) -> ListError {
+        ListError::Write(e)
+    }
+}
+
+impl From<CliError> for ListError {
+    fn from(e: CliError) -> ListError {
+        ListError::Key(e)
+    }
+}
+
+/// Writes the listing of `file` to `out`, flushed.
+fn write_list<W: Write>(
+    out: &mut W,
+    store: &Store,
+    file: &KeyFile,
+    detailed: bool,
+    json: bool,
+    now: UnixMillis,
+) -> Result<(), ListError> {
+    let write = |out: &mut W, text: &str| out.write_all(text.as_bytes());
+    if json {
+        write(out, "[")?;
+        for (i, record) in commands::records(store, file).enumerate() {
+            let separator = if i == 0 { "" } else { "," };
+            write(out, separator)?;
+            write(out, &output::public_json(&record?, now))?;
+        }
+        write(out, "]\n")?;
+    } else if file.is_empty() {
+        write(out, output::NO_KEYS)?;
+    } else {
+        write(out, &output::list_header())?;
+        for record in commands::records(store, file) {
+            write(out, &output::list_row(&record?, detailed, now))?;
+        }
+        write(out, &output::list_footer(file.len()))?;
+    }
+    Ok(out.flush()?)
+}
+
+/// Writes `text` to stdout.
+fn emit(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .or_else(unwritten)
+}
+
+/// Writes `text` and a new line to stdout.
+fn emit_line(text: &str) -> Result<(), CliError> {
+    emit(&format!("{text}\n"))
+}
+
+/// A failure to write stdout, as the CLI reports it: a reader that stopped reading
+/// (`heare-auth list | head`) ends the output without an error; anything else is one.
+fn unwritten(e: std::io::Error) -> Result<(), CliError> {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(CliError::Invalid(format!("cannot write the output: {e}"))),
+    }
 }
 
 /// Asks the server to reload after a write; failure is only a warning.
@@ -275,7 +324,9 @@ fn after_write(url: &str, skip: bool, json: bool) {
     }
     match commands::refresh(url) {
         Ok(n) if json => eprintln!("{}", output::refreshed(n)),
-        Ok(n) => println!("{}", output::refreshed(n)),
+        Ok(n) => {
+            let _ = emit_line(&output::refreshed(n));
+        }
         Err(CliError::Refresh(reason)) => {
             eprintln!("Warning: Failed to refresh service: {reason}")
         }
@@ -291,8 +342,7 @@ fn confirm(store: &Store, id: &str) -> Result<bool, CliError> {
             "refusing to delete without confirmation: stdin is not a terminal; pass --yes".into(),
         ));
     }
-    print!("{}", output::delete_prompt(&key));
-    let _ = std::io::stdout().flush();
+    emit(&output::delete_prompt(&key))?;
     let mut answer = String::new();
     std::io::stdin()
         .lock()

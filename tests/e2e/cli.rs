@@ -706,6 +706,55 @@ fn list_and_show_tell_status_scopes_and_who_changed_what() {
     assert_eq!(s.code(&active["secret"]), (200, "VALID".into()));
 }
 
+#[test]
+fn output_read_only_in_part_ends_quietly_and_a_full_disk_is_an_error() {
+    // `heare-auth list | head`: the reader goes away while the output is still being written
+    // (1,500 keys are more than a pipe holds).
+    let dir = TempDir::new("list-head");
+    let keys: Vec<Value> = (0..1500)
+        .map(|i| json!({"id": format!("key_{i}"), "secret_hash": format!("{i:064x}"), "name": format!("Key {i}")}))
+        .collect();
+    let file = dir.path("keys.json");
+    std::fs::write(&file, json!({ "keys": keys }).to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(heare_auth_tests::bin_dir().join("heare-auth"));
+        cmd.args(args).env_clear().env("KEYS_FILE", &file);
+        cmd
+    };
+    for args in [&["list"][..], &["list", "--json"], &["export"]] {
+        let mut child = run(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 64];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            (out.status.code(), stderr(&out)),
+            (Some(0), String::new()),
+            "{args:?}"
+        );
+    }
+    // Any other failure to write is an error: `heare-auth export > backup.json` on a full disk.
+    for args in [&["list"][..], &["export"], &["--version"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = run(args).stdout(full).output().unwrap();
+        assert_eq!(
+            (out.status.code(), stderr(&out)),
+            (
+                Some(1),
+                "Error: cannot write the output: No space left on device (os error 28)\n".into()
+            ),
+            "{args:?}"
+        );
+    }
+}
+
 /// `POST /verify` for `secret`: (status, `Retry-After`, code).
 fn verify_with_retry(server: &Server, secret: &str) -> (u16, Option<String>, String) {
     let body = json!({ "api_key": secret }).to_string();
