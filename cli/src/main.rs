@@ -42,11 +42,12 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
         Cmd::Create(a) => {
             let store = open_for_writing(&config()?)?;
             let created = commands::create(&store, &a, now, &actor(), &mut rand_core::OsRng)?;
-            if a.json {
-                emit_line(&output::created_json(&created))?;
-            } else {
-                emit(&output::created_text(&created))?;
-            }
+            let text = match a.json {
+                true => output::created_json(&created) + "\n",
+                false => output::created_text(&created),
+            };
+            let id = &created.record.id;
+            emit_secret(&text, &format!("delete {id} and create another"))?;
             after_write(&refresh_url, a.no_refresh, a.json);
         }
         Cmd::List { detailed, json } => list(&config()?.open()?, detailed, json, now)?,
@@ -70,11 +71,11 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
                 &actor(),
                 &mut rand_core::OsRng,
             )?;
-            if a.json {
-                emit_line(&output::rotated_json(&rotated))?;
-            } else {
-                emit(&output::rotated_text(&rotated, now))?;
-            }
+            let text = match a.json {
+                true => output::rotated_json(&rotated) + "\n",
+                false => output::rotated_text(&rotated, now),
+            };
+            emit_secret(&text, &format!("rotate {} again", rotated.record.id))?;
             after_write(&refresh_url, a.no_refresh, a.json);
         }
         Cmd::SetRateLimit(a) => {
@@ -306,6 +307,19 @@ fn emit(text: &str) -> Result<(), CliError> {
 /// Writes `text` and a new line to stdout.
 fn emit_line(text: &str) -> Result<(), CliError> {
     emit(&format!("{text}\n"))
+}
+
+/// Writes output holding the only copy of a new secret. Unlike [`emit`], a reader that has
+/// gone is an error: the secret is lost with it, and `remedy` says what to do instead.
+fn emit_secret(text: &str, remedy: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            CliError::Invalid(format!(
+                "cannot write the new secret: {e}; it is not stored anywhere, so {remedy}"
+            ))
+        })
 }
 
 /// A failure to write stdout, as the CLI reports it: a reader that stopped reading

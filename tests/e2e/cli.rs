@@ -707,7 +707,7 @@ fn list_and_show_tell_status_scopes_and_who_changed_what() {
 }
 
 #[test]
-fn output_read_only_in_part_ends_quietly_and_a_full_disk_is_an_error() {
+fn a_closed_or_full_stdout_ends_quietly_or_fails_clearly() {
     // `heare-auth list | head`: the reader goes away while the output is still being written
     // (1,500 keys are more than a pipe holds).
     let dir = TempDir::new("list-head");
@@ -737,6 +737,28 @@ fn output_read_only_in_part_ends_quietly_and_a_full_disk_is_an_error() {
             "{args:?}"
         );
     }
+    // Except where the output is the only copy of a new secret: the key is made (or rotated),
+    // and the error says how to replace the secret nobody saw.
+    for (args, remedy) in [
+        (
+            &["create", "--name", "Lost", "--no-refresh"][..],
+            "delete key_",
+        ),
+        (&["rotate", "key_7", "--no-refresh"], "rotate key_7 again"),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = run(args).stdout(writer).output().unwrap();
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {message}");
+        assert!(
+            message.starts_with("Error: cannot write the new secret: Broken pipe")
+                && message.contains(&format!("it is not stored anywhere, so {remedy}")),
+            "{message}"
+        );
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"Lost\"") && text.contains("previous_secret_hash"));
     // Any other failure to write is an error: `heare-auth export > backup.json` on a full disk.
     for args in [&["list"][..], &["export"], &["--version"]] {
         let full = std::fs::OpenOptions::new()
