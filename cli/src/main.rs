@@ -298,10 +298,7 @@ fn write_list<W: Write>(
 
 /// Writes `text` to stdout.
 fn emit(text: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .or_else(unwritten)
+    write_stdout(text).or_else(unwritten)
 }
 
 /// Writes `text` and a new line to stdout.
@@ -312,14 +309,17 @@ fn emit_line(text: &str) -> Result<(), CliError> {
 /// Writes output holding the only copy of a new secret. Unlike [`emit`], a reader that has
 /// gone is an error: the secret is lost with it, and `remedy` says what to do instead.
 fn emit_secret(text: &str, remedy: &str) -> Result<(), CliError> {
+    write_stdout(text).map_err(|e| {
+        CliError::Invalid(format!(
+            "cannot write the new secret: {e}; it is not stored anywhere, so {remedy}"
+        ))
+    })
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            CliError::Invalid(format!(
-                "cannot write the new secret: {e}; it is not stored anywhere, so {remedy}"
-            ))
-        })
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// A failure to write stdout, as the CLI reports it: a reader that stopped reading
