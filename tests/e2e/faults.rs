@@ -105,6 +105,17 @@ impl Rig {
         names.sort();
         names
     }
+
+    /// Asserts that a failed or retried write left nothing behind: the keys object alone, and
+    /// no upload in progress.
+    fn assert_nothing_left(&self, context: &str) {
+        assert_eq!(self.objects(), ["keys.json"], "{context}");
+        assert_eq!(
+            self.uploads_in_progress(),
+            0,
+            "{context}: an upload was left behind"
+        );
+    }
 }
 
 fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -471,12 +482,7 @@ fn a_failed_write_leaves_the_object_as_it_was() {
         // Three writes, each read back and found not to have landed, then it gives up.
         assert_eq!(rig.proxy.faulted() - faulted, 3, "{kind:?}");
         assert_eq!(rig.object().unwrap(), good, "{kind:?}: the object changed");
-        assert_eq!(rig.objects(), ["keys.json"], "{kind:?}");
-        assert_eq!(
-            rig.uploads_in_progress(),
-            0,
-            "{kind:?}: an upload was left behind"
-        );
+        rig.assert_nothing_left(&format!("{kind:?}"));
     }
     // Still a file the server loads, with the key that was there.
     let server = Server::start(&env_refs(&rig.direct));
@@ -582,8 +588,7 @@ fn a_refused_write_fails_naming_the_refusal() {
             let tries = rig.puts() - puts;
             assert!((1..=3).contains(&tries), "{status} {args:?}: {tries} PUTs");
             assert_eq!(rig.object().unwrap(), good, "{status} {args:?}");
-            assert_eq!(rig.objects(), ["keys.json"], "{status} {args:?}");
-            assert_eq!(rig.uploads_in_progress(), 0, "{status} {args:?}");
+            rig.assert_nothing_left(&format!("{status} {args:?}"));
         }
     }
     let server = Server::start(&env_refs(&rig.direct));
@@ -639,8 +644,7 @@ fn writes_that_always_time_out_may_land_once_and_say_so() {
         String::from_utf8_lossy(&file)
     );
     assert_eq!(ids_named(&file, "kept"), ids_named(&good, "kept"));
-    assert_eq!(rig.objects(), ["keys.json"]);
-    assert_eq!(rig.uploads_in_progress(), 0);
+    rig.assert_nothing_left("after the slow writes");
     let server = Server::start(&env_refs(&rig.direct));
     assert_eq!(server.verify(&kept).0, 200);
 }
