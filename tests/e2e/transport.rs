@@ -353,6 +353,80 @@ fn each_limit_answers_or_closes_as_documented() {
 }
 
 #[test]
+fn an_answer_that_needs_no_body_still_waits_for_it_and_keeps_the_connection() {
+    let dir = TempDir::new("unread-body");
+    let server = server(&dir, &[("BODY_TIMEOUT", "0.5")]);
+    let addr = server.addr();
+    // Answers that do not need the body (a wrong method, an unknown path, a route without a
+    // body, a refused Content-Type), to clients whose body follows the headers a moment later,
+    // as urllib3 sends it: the body is read, the answer does not close the connection, and the
+    // next request on it is answered.
+    let body = r#"{"api_key": "sec_x"}"#;
+    for (head, status) in [
+        (
+            "PUT /verify HTTP/1.1\r\nContent-Type: application/json",
+            405,
+        ),
+        (
+            "POST /nowhere HTTP/1.1\r\nContent-Type: application/json",
+            404,
+        ),
+        (
+            "GET /health HTTP/1.1\r\nContent-Type: application/json",
+            200,
+        ),
+        ("POST /verify HTTP/1.1\r\nContent-Type: text/plain", 400),
+    ] {
+        let mut stream = connect(addr);
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let head = format!(
+            "{head}\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        stream.write_all(body.as_bytes()).unwrap();
+        let response = read_response(&mut reader).unwrap().unwrap();
+        assert_eq!(response.status, status, "{head}: {}", response.body);
+        assert_eq!(response.header("connection"), None, "{head}");
+        stream.write_all(HEALTH.as_bytes()).unwrap();
+        let next = read_response(&mut reader).unwrap();
+        assert_eq!(next.map(|r| r.status), Some(200), "after {head}");
+    }
+
+    // A body it cannot read whole (over the limit, or late) gets the same answer, announced as
+    // the last on its connection, which then closes.
+    let over = "x".repeat(heare_auth_core::MAX_BODY + 1);
+    let mut large = connect(addr);
+    let head = format!(
+        "PUT /verify HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        over.len()
+    );
+    large.write_all(head.as_bytes()).unwrap();
+    large.write_all(over.as_bytes()).unwrap();
+    let response = read_response(&mut BufReader::new(large.try_clone().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (response.status, response.header("connection")),
+        (405, Some("close"))
+    );
+    assert!(closed_within(&mut large, Duration::from_secs(1)));
+
+    let mut late = connect(addr);
+    late.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n{")
+        .unwrap();
+    let response = read_response(&mut BufReader::new(late.try_clone().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (response.status, response.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(closed_within(&mut late, Duration::from_secs(1)));
+}
+
+#[test]
 fn beyond_max_connections_new_ones_wait_until_a_slot_frees() {
     // With a METRICS_ADDR listener too, which has slots of its own.
     for metrics in [None, Some(("METRICS_ADDR", "127.0.0.1:0"))] {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::TokioIo;
@@ -128,16 +128,24 @@ async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Sh
         true => Route::of_metrics_listener(&parts.method, parts.uri.path()),
     };
     let app = &shared.app;
-    let body = if route.reads_body() {
-        if let Some(reply) = app.before_body(route, &parts.headers) {
-            return reply;
-        }
+    let early = match route.reads_body() {
+        true => app.before_body(route, &parts.headers),
+        false => None,
+    };
+    if let Some(reply) = early {
+        return if reply.close || discard(body, shared).await {
+            reply
+        } else {
+            reply.closing()
+        };
+    }
+    let (body, whole) = if route.reads_body() {
         match read_body(body, shared).await {
-            Ok(body) => body,
+            Ok(body) => (body, true),
             Err(reply) => return reply,
         }
     } else {
-        Bytes::new()
+        (Bytes::new(), discard(body, shared).await)
     };
     let request = Request {
         peer,
@@ -145,10 +153,23 @@ async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Sh
         headers: &parts.headers,
         body: &body,
     };
-    match app.handle(route, &request) {
+    let reply = match app.handle(route, &request) {
         Handled::Reply(reply) => reply,
         Handled::Reload => app.refreshed(shared.loader.reload().await),
+    };
+    if whole {
+        reply
+    } else {
+        reply.closing()
     }
+}
+
+/// Reads and drops a body the answer does not need, within the limits of [`read_body`], so that
+/// the connection can carry the next request; false when it could not be read whole, and the
+/// answer must close the connection (hyper closes it anyway, unannounced, when a body is left
+/// unread, and a client that sent its next request meanwhile would get no answer).
+async fn discard(body: Incoming, shared: &Shared) -> bool {
+    body.is_end_stream() || read_body(body, shared).await.is_ok()
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes within the body timeout.
