@@ -118,6 +118,22 @@ impl Rig {
     }
 }
 
+/// The object the S3 rigs write, as the CLI names it in its errors.
+const OBJECT: &str = "s3://heare-keys/keys.json";
+
+/// A CLI write that failed: exit 1, nothing on stdout, and an error on stderr that begins
+/// `Error: {target}: {cause}`; returns the error for further checks. `context` names the case.
+fn assert_failed(out: &std::process::Output, target: &str, cause: &str, context: &str) -> String {
+    let message = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{context}: {message}");
+    assert!(stdout(out).is_empty(), "{context}: {}", stdout(out));
+    assert!(
+        message.starts_with(&format!("Error: {target}: {cause}")),
+        "{context}: {message}"
+    );
+    message
+}
+
 fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     for (k, v) in extra {
         env.retain(|(n, _)| n != k);
@@ -286,7 +302,7 @@ fn the_server_rides_out_s3_errors() {
             error.contains(&format!("HTTP {status}")) || error.contains(&format!("({status})")),
             "{error}"
         );
-        assert!(error.starts_with("s3://heare-keys/keys.json: "), "{error}");
+        assert!(error.starts_with(&format!("{OBJECT}: ")), "{error}");
     }
 }
 
@@ -472,13 +488,7 @@ fn a_failed_write_leaves_the_object_as_it_was() {
             &env_refs(&rig.faulty),
         );
         rig.proxy.clear();
-        assert_eq!(out.status.code(), Some(1), "{kind:?}: {}", stdout(&out));
-        assert!(stdout(&out).is_empty(), "{kind:?}: {}", stdout(&out));
-        let message = stderr(&out);
-        assert!(
-            message.starts_with("Error: s3://heare-keys/keys.json: PUT failed"),
-            "{kind:?}: {message}"
-        );
+        assert_failed(&out, OBJECT, "PUT failed", &format!("{kind:?}"));
         // Three writes, each read back and found not to have landed, then it gives up.
         assert_eq!(rig.proxy.faulted() - faulted, 3, "{kind:?}");
         assert_eq!(rig.object().unwrap(), good, "{kind:?}: the object changed");
@@ -574,17 +584,7 @@ fn a_refused_write_fails_naming_the_refusal() {
             let puts = rig.puts();
             let out = cli(args, &env_refs(&rig.faulty));
             rig.proxy.clear();
-            assert_eq!(out.status.code(), Some(1), "{status} {args:?}");
-            assert!(
-                stdout(&out).is_empty(),
-                "{status} {args:?}: {}",
-                stdout(&out)
-            );
-            let message = stderr(&out);
-            assert!(
-                message.starts_with(&format!("Error: s3://heare-keys/keys.json: {cause}")),
-                "{status} {args:?}: {message}"
-            );
+            assert_failed(&out, OBJECT, cause, &format!("{status} {args:?}"));
             let tries = rig.puts() - puts;
             assert!((1..=3).contains(&tries), "{status} {args:?}: {tries} PUTs");
             assert_eq!(rig.object().unwrap(), good, "{status} {args:?}");
@@ -618,12 +618,9 @@ fn writes_that_always_time_out_may_land_once_and_say_so() {
         took < delay,
         "the CLI took {took:?}, as long as a write's delay"
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
-    let message = stderr(&out);
+    let message = assert_failed(&out, OBJECT, "PUT failed: ", "");
     assert!(
-        message.starts_with("Error: s3://heare-keys/keys.json: PUT failed: ")
-            && message.contains("timed out")
+        message.contains("timed out")
             && message.contains("whether the change was saved is unknown: check before"),
         "{message}"
     );
@@ -747,8 +744,7 @@ fn the_cli_reports_a_store_it_cannot_read() {
             assert_eq!(out.status.code(), Some(1), "{kind:?} {args:?}");
             let message = stderr(&out);
             assert!(
-                message.starts_with("Error: s3://heare-keys/keys.json: ")
-                    && message.contains(cause),
+                message.starts_with(&format!("Error: {OBJECT}: ")) && message.contains(cause),
                 "{kind:?} {args:?}: {message}"
             );
         }
@@ -863,13 +859,9 @@ fn contents(path: &std::path::Path) -> Vec<u8> {
 /// A CLI write to a local file refused: exit 1, nothing on stdout, and a message naming the
 /// file and `cause`, with no doubt about the outcome (a local write always knows it).
 fn assert_refused(out: &std::process::Output, path: &std::path::Path, cause: &str) {
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
-    assert!(stdout(out).is_empty(), "{}", stdout(out));
-    let message = stderr(out);
+    let message = assert_failed(out, &path.display().to_string(), "", "");
     assert!(
-        message.starts_with(&format!("Error: {}: ", path.display()))
-            && message.contains(cause)
-            && !message.contains("unknown"),
+        message.contains(cause) && !message.contains("unknown"),
         "{message}"
     );
 }
