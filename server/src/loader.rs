@@ -61,9 +61,15 @@ impl LoaderHandle {
     }
 }
 
+/// The least pause between the end of one reload asked for by `/refresh` and the start of the
+/// next (or the last one's duration, if longer): a flood of `/refresh` costs at most one reload
+/// per pause, and the loader never spends more than half its time on them.
+pub const REFRESH_SPACING: Duration = Duration::from_millis(250);
+
 fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
     lower_priority();
     let mut next_poll = interval.map(|i| Instant::now() + i);
+    let mut next_refresh = Instant::now();
     loop {
         let first = match next_poll {
             None => requests.recv().ok(),
@@ -78,10 +84,13 @@ fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer
             },
         };
         let Some(first) = first else { return };
+        thread::sleep(next_refresh.saturating_duration_since(Instant::now()));
         // Every request waiting now is answered by one reload that starts after all of them.
         let waiting: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
         let mut pacer = Pacer::new();
+        let started = Instant::now();
         let result = keys.reload(&mut || pacer.tick()).map_err(Error::Store);
+        next_refresh = Instant::now() + started.elapsed().max(REFRESH_SPACING);
         match &result {
             Ok(count) => {
                 log::info!(keys_loaded = count, trigger = "refresh"; "refresh_success")
