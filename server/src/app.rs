@@ -126,6 +126,9 @@ impl Route {
 pub struct Request<'a> {
     /// The TCP peer (not a forwarded-for header).
     pub peer: SocketAddr,
+    /// The authority of a request target in absolute form (`POST http://host/refresh`), which
+    /// only proxies send.
+    pub authority: Option<&'a str>,
     /// The query string, without the `?`.
     pub query: Option<&'a str>,
     /// The request headers.
@@ -161,10 +164,10 @@ impl App {
         let reply = match route {
             Route::Verify => self.handle_verify(request),
             Route::Auth => self.handle_auth(request),
-            Route::Refresh => return self.handle_refresh(request.peer),
+            Route::Refresh => return self.handle_refresh(request),
             Route::Health => Reply::json(200, r#"{"status":"ok"}"#),
-            Route::Ready => self.handle_ready(request.peer),
-            Route::Metrics { public } => self.handle_metrics(public, request.peer),
+            Route::Ready => self.handle_ready(request),
+            Route::Metrics { public } => self.handle_metrics(public, request),
             Route::MethodNotAllowed(allow) => method_not_allowed(allow),
             Route::NotFound => Reply::error(404, "Not found"),
         };
@@ -237,7 +240,7 @@ impl App {
         reply
     }
 
-    fn handle_ready(&self, peer: SocketAddr) -> Reply {
+    fn handle_ready(&self, request: &Request) -> Reply {
         let age = self.keys.read_age();
         let stale = self
             .settings
@@ -246,7 +249,7 @@ impl App {
         let Some(limit) = stale else {
             return Reply::json(200, r#"{"status":"ready"}"#);
         };
-        if !is_loopback(peer) {
+        if Local::of(request) != Local::Yes {
             return Reply::json(503, r#"{"status":"unavailable"}"#);
         }
         let mut reason = format!(
@@ -264,12 +267,13 @@ impl App {
         Reply::json(503, body)
     }
 
-    fn handle_metrics(&self, public: bool, peer: SocketAddr) -> Reply {
-        if !public && !is_loopback(peer) {
-            return Reply::error(
-                403,
+    fn handle_metrics(&self, public: bool, request: &Request) -> Reply {
+        if !public {
+            if let Some(refusal) = Local::of(request).refusal(
                 "Metrics endpoint only accessible from localhost; set METRICS_ADDR to serve it to others",
-            );
+            ) {
+                return refusal;
+            }
         }
         let keys = self.keys.current();
         let stats = &self.transport;
@@ -280,9 +284,17 @@ impl App {
             reload_failures: self.keys.reload_failures(),
             open_connections: stats.open.load(Ordering::Relaxed) as u64,
             rejections: [
+                (
+                    "first_request_timeout",
+                    count(&stats.first_request_timeouts),
+                ),
                 ("header_timeout", count(&stats.header_timeouts)),
                 ("body_timeout", count(&stats.body_timeouts)),
                 ("idle_timeout", count(&stats.idle_timeouts)),
+                ("evicted_idle", count(&stats.evicted_idle)),
+                ("evicted_slow", count(&stats.evicted_slow)),
+                ("peer_cap", count(&stats.peer_cap)),
+                ("peer_share", count(&stats.peer_share)),
                 ("connection_cap", count(&stats.at_capacity)),
             ],
             accept_errors: count(&stats.accept_errors),
@@ -292,16 +304,20 @@ impl App {
         reply
     }
 
-    fn handle_refresh(&self, peer: SocketAddr) -> Handled {
-        if !is_loopback(peer) {
-            let peer_ip = peer.ip().to_canonical();
-            log::warn!(peer = peer_ip.to_string().as_str(); "refresh_rejected");
-            return Handled::Reply(Reply::error(
-                403,
-                "Refresh endpoint only accessible from localhost",
-            ));
+    fn handle_refresh(&self, request: &Request) -> Handled {
+        let local = Local::of(request);
+        match local.refusal("Refresh endpoint only accessible from localhost") {
+            None => Handled::Reload,
+            Some(refusal) => {
+                let peer_ip = request.peer.ip().to_canonical().to_string();
+                let forwarded = match local {
+                    Local::Forwarded(sign) => sign,
+                    _ => "",
+                };
+                log::warn!(peer = peer_ip.as_str(), forwarded = forwarded; "refresh_rejected");
+                Handled::Reply(refusal)
+            }
         }
-        Handled::Reload
     }
 
     /// The `/refresh` answer once the reload asked for by [`Handled::Reload`] is done.
@@ -364,18 +380,74 @@ fn limit<'k>(keys: &'k Loaded, outcome: Outcome<'k>, now: UnixMillis) -> Outcome
     }
 }
 
-/// Whether the TCP peer is this machine (an IPv4-mapped loopback address included).
-fn is_loopback(peer: SocketAddr) -> bool {
-    peer.ip().to_canonical().is_loopback()
+/// Whether a request may reach the endpoints kept for this machine (`/refresh`, `/metrics`,
+/// `/ready`'s reason): a loopback peer is not enough, since a proxy on this machine makes every
+/// client one; a request that bears any sign of having been forwarded is not local either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Local {
+    /// From this machine, directly.
+    Yes,
+    /// From another machine.
+    Remote,
+    /// From this machine, but through a proxy: the header (or absolute-form target) that shows it.
+    Forwarded(&'static str),
 }
 
-/// The request's `User-Agent`, as text.
+/// Headers that proxies add to what they forward.
+const FORWARDED_SIGNS: [&str; 7] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "via",
+    "x-original-uri",
+];
+
+impl Local {
+    fn of(request: &Request) -> Local {
+        if !request.peer.ip().to_canonical().is_loopback() {
+            return Local::Remote;
+        }
+        if request.authority.is_some() {
+            return Local::Forwarded("an absolute-form request target");
+        }
+        match FORWARDED_SIGNS
+            .iter()
+            .find(|name| request.headers.contains_key(**name))
+        {
+            Some(name) => Local::Forwarded(name),
+            None => Local::Yes,
+        }
+    }
+
+    /// The 403 for a request that is not local, `message` first.
+    fn refusal(self, message: &str) -> Option<Reply> {
+        match self {
+            Local::Yes => None,
+            Local::Remote => Some(Reply::error(403, message)),
+            Local::Forwarded(sign) => Some(Reply::error(
+                403,
+                &format!("{message}, not through a proxy (the request carries {sign})"),
+            )),
+        }
+    }
+}
+
+/// Characters of a client's `User-Agent` that a log line holds at most; a longer one is cut
+/// there and ends in `…`, so that no request can write much to the log.
+pub const MAX_LOGGED_AGENT: usize = 256;
+
+/// The request's `User-Agent`, as text, cut to [`MAX_LOGGED_AGENT`] characters.
 fn user_agent<'r>(request: &Request<'r>) -> std::borrow::Cow<'r, str> {
-    request
-        .headers
-        .get(http::header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
-        .unwrap_or_default()
+    let Some(value) = request.headers.get(http::header::USER_AGENT) else {
+        return std::borrow::Cow::Borrowed("");
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    match text.char_indices().nth(MAX_LOGGED_AGENT) {
+        None => text,
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..end])),
+    }
 }
 
 /// The answer to a request refused before any key was looked at; a body too large closes the
@@ -388,13 +460,22 @@ fn rejected(rejection: &Rejection) -> Reply {
     }
 }
 
-/// The first four characters of a presented key: enough to tell kinds apart, never the secret.
+/// Characters of a presented key that are logged: enough to tell kinds apart (`sec_`).
+const LOGGED_PREFIX: usize = 4;
+/// The shortest presented key whose first [`LOGGED_PREFIX`] characters are logged: a prefix is
+/// logged only as a small part (a quarter at most) of a long secret, never most of a short one.
+const LOGGED_PREFIX_OF: usize = 16;
+
+/// The first characters of a presented key, or nothing when they would tell much of it.
 fn prefix(secret: &str) -> &str {
-    let end = secret
-        .char_indices()
-        .nth(4)
-        .map_or(secret.len(), |(i, _)| i);
-    &secret[..end]
+    let mut ends = secret.char_indices().map(|(i, _)| i);
+    match (
+        ends.nth(LOGGED_PREFIX),
+        ends.nth(LOGGED_PREFIX_OF - LOGGED_PREFIX - 2),
+    ) {
+        (Some(end), Some(_)) => &secret[..end],
+        _ => "",
+    }
 }
 
 /// A header's value as text; `None` when absent or not visible ASCII.

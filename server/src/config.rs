@@ -35,6 +35,9 @@ pub struct Config {
 /// The limits the HTTP transport enforces, each set from the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// From accepting a connection to the first byte of its first request
+    /// (`FIRST_REQUEST_TIMEOUT`, 5 s); past it the connection is closed.
+    pub first_request_timeout: Duration,
     /// From the first byte of a request to the end of its headers (`HEADER_TIMEOUT`, 10 s);
     /// past it the connection is closed.
     pub header_timeout: Duration,
@@ -48,6 +51,10 @@ pub struct Limits {
     /// listen backlog. `None`: [`DEFAULT_MAX_CONNECTIONS`], or fewer if the descriptor limit
     /// leaves less room.
     pub max_connections: Option<usize>,
+    /// Open connections one peer address may hold (`MAX_CONNECTIONS_PER_PEER`); further ones
+    /// are closed at once. `None` (the default): no cap, as behind a proxy every client is
+    /// the proxy.
+    pub max_connections_per_peer: Option<usize>,
     /// Connections the kernel queues before they are accepted (`LISTEN_BACKLOG`, 1024).
     pub backlog: u32,
     /// How long SIGTERM/SIGINT waits for requests in flight (`SHUTDOWN_TIMEOUT`, 10 s).
@@ -60,10 +67,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
+            first_request_timeout: Duration::from_secs(5),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             max_connections: None,
+            max_connections_per_peer: None,
             backlog: 1024,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -99,11 +108,15 @@ Environment only:
   STORAGE_SECRET     decrypts (and the CLI encrypts) the keys file
   REFRESH_INTERVAL   seconds between checks for a changed keys file (default 30; 0 = never)
   STARTUP_TIMEOUT    seconds to retry an unreadable store at start-up (default 30)
+  FIRST_REQUEST_TIMEOUT seconds a new connection may wait before its first request (default 5)
   HEADER_TIMEOUT     seconds from a request's first byte to the end of its headers (default 10)
   BODY_TIMEOUT       seconds to receive a request body, else 408 (default 10)
   IDLE_TIMEOUT       seconds a keep-alive connection may sit idle (default 120)
-  MAX_CONNECTIONS    open connections at most; more wait in the backlog (default 4096, or
-                     fewer if the open-file limit leaves less room)
+  MAX_CONNECTIONS    open connections at most (default 4096, or fewer if the open-file limit
+                     leaves less room); at the cap, the longest idle (then the slowest) close
+                     to make room for a waiting client, else it waits in the backlog
+  MAX_CONNECTIONS_PER_PEER open connections one client address may hold (default: no cap;
+                     behind a proxy every client is the proxy)
   LISTEN_BACKLOG     connections queued by the kernel before accept (default 1024)
   SHUTDOWN_TIMEOUT   seconds SIGTERM waits for requests in flight (default 10)
   METRICS_ADDR       also serve /metrics, to any peer, on this address (e.g. 0.0.0.0:9090)
@@ -168,10 +181,19 @@ pub fn parse(
     };
     let defaults = Limits::default();
     let limits = Limits {
+        first_request_timeout: seconds_or(
+            "FIRST_REQUEST_TIMEOUT",
+            Zero::Refused,
+            defaults.first_request_timeout,
+        )?,
         header_timeout: seconds_or("HEADER_TIMEOUT", Zero::Refused, defaults.header_timeout)?,
         body_timeout: seconds_or("BODY_TIMEOUT", Zero::Refused, defaults.body_timeout)?,
         idle_timeout: seconds_or("IDLE_TIMEOUT", Zero::Refused, defaults.idle_timeout)?,
         max_connections: count("MAX_CONNECTIONS", env("MAX_CONNECTIONS"))?,
+        max_connections_per_peer: count(
+            "MAX_CONNECTIONS_PER_PEER",
+            env("MAX_CONNECTIONS_PER_PEER"),
+        )?,
         backlog: count("LISTEN_BACKLOG", env("LISTEN_BACKLOG"))?
             .map_or(defaults.backlog, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         shutdown_timeout: seconds_or("SHUTDOWN_TIMEOUT", Zero::Allowed, defaults.shutdown_timeout)?,
@@ -352,10 +374,12 @@ mod tests {
         let Ok(Command::Run(c)) = run(
             &[],
             &[
+                ("FIRST_REQUEST_TIMEOUT", "1.5"),
                 ("HEADER_TIMEOUT", "0.25"),
                 ("BODY_TIMEOUT", "2"),
                 ("IDLE_TIMEOUT", "3"),
                 ("MAX_CONNECTIONS", "50"),
+                ("MAX_CONNECTIONS_PER_PEER", "7"),
                 ("LISTEN_BACKLOG", "64"),
                 ("SHUTDOWN_TIMEOUT", "0"),
             ],
@@ -365,10 +389,12 @@ mod tests {
         assert_eq!(
             c.limits,
             Limits {
+                first_request_timeout: Duration::from_millis(1500),
                 header_timeout: Duration::from_millis(250),
                 body_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_secs(3),
                 max_connections: Some(50),
+                max_connections_per_peer: Some(7),
                 backlog: 64,
                 shutdown_timeout: Duration::ZERO,
             }

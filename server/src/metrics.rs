@@ -167,7 +167,7 @@ pub struct Snapshot {
     pub open_connections: u64,
     /// Connections or requests the transport cut off, by timeout, and the times it reached
     /// the connection cap.
-    pub rejections: [(&'static str, u64); 4],
+    pub rejections: [(&'static str, u64); 9],
     /// `accept` calls that failed.
     pub accept_errors: u64,
 }
@@ -213,9 +213,14 @@ impl Metrics {
             &mut out,
             "heare_auth_transport_rejections_total",
             "counter",
-            "Connections and requests the transport cut off, by timeout (header_timeout, \
-             body_timeout, idle_timeout); connection_cap: times all MAX_CONNECTIONS slots were \
-             taken and accepting paused until one freed (not the connections that waited).",
+            "Connections and requests the transport cut off, by reason: a timeout \
+             (first_request_timeout, header_timeout, body_timeout, idle_timeout); connections \
+             closed at the cap to make room for a waiting client (evicted_idle, evicted_slow: \
+             headers or body arriving for 0.5 s or more); new connections closed at once from an \
+             address over MAX_CONNECTIONS_PER_PEER (peer_cap), or, at the cap, from one holding \
+             half the connections while others waited (peer_share); connection_cap: times all MAX_CONNECTIONS \
+             slots were taken and accepting paused until one freed (not the connections that \
+             waited).",
         );
         for (reason, n) in snapshot.rejections {
             let _ = writeln!(
@@ -269,9 +274,14 @@ mod tests {
             reload_failures: [2, 0],
             open_connections: 4,
             rejections: [
+                ("first_request_timeout", 11),
                 ("header_timeout", 1),
                 ("body_timeout", 3),
                 ("idle_timeout", 5),
+                ("evicted_idle", 13),
+                ("evicted_slow", 17),
+                ("peer_cap", 19),
+                ("peer_share", 23),
                 ("connection_cap", 2),
             ],
             accept_errors: 7,
@@ -332,6 +342,11 @@ mod tests {
             r#"heare_auth_transport_rejections_total{reason="body_timeout"} 3"#,
             r#"heare_auth_transport_rejections_total{reason="idle_timeout"} 5"#,
             r#"heare_auth_transport_rejections_total{reason="connection_cap"} 2"#,
+            r#"heare_auth_transport_rejections_total{reason="first_request_timeout"} 11"#,
+            r#"heare_auth_transport_rejections_total{reason="evicted_idle"} 13"#,
+            r#"heare_auth_transport_rejections_total{reason="evicted_slow"} 17"#,
+            r#"heare_auth_transport_rejections_total{reason="peer_cap"} 19"#,
+            r#"heare_auth_transport_rejections_total{reason="peer_share"} 23"#,
             "# HELP heare_auth_accept_errors_total Calls to accept that failed (out of descriptors, say); the server goes on accepting.",
             "# TYPE heare_auth_accept_errors_total counter",
             "heare_auth_accept_errors_total 7",

@@ -132,6 +132,7 @@ fn hostile_connections_neither_slow_a_good_client_nor_outstay_their_timeouts() {
     let server = server(
         &dir,
         &[
+            ("FIRST_REQUEST_TIMEOUT", "2"),
             ("HEADER_TIMEOUT", "1"),
             ("BODY_TIMEOUT", "1"),
             ("IDLE_TIMEOUT", "2"),
@@ -199,7 +200,7 @@ fn hostile_connections_neither_slow_a_good_client_nor_outstay_their_timeouts() {
     for s in &mut idle {
         assert!(
             closed_within(s, Duration::from_secs(3)),
-            "an idle connection outstayed IDLE_TIMEOUT"
+            "a connection that sent nothing outstayed FIRST_REQUEST_TIMEOUT"
         );
     }
     // The good client sat idle meanwhile, so its connection went too; a new one is served.
@@ -426,38 +427,66 @@ fn an_answer_that_needs_no_body_still_waits_for_it_and_keeps_the_connection() {
     assert!(closed_within(&mut late, Duration::from_secs(1)));
 }
 
+/// A connection that has sent the start of a request's headers and nothing more.
+fn half_a_head(addr: SocketAddr) -> TcpStream {
+    let mut s = connect(addr);
+    s.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+    s
+}
+
+/// Whether `stream` got no byte within `limit`.
+fn unanswered_for(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut byte = [0u8; 1];
+    matches!(stream.read(&mut byte), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+}
+
 #[test]
-fn beyond_max_connections_new_ones_wait_until_a_slot_frees() {
+fn at_the_cap_the_longest_idle_make_room_and_busy_ones_never() {
     // With a METRICS_ADDR listener too, which has slots of its own.
     for metrics in [None, Some(("METRICS_ADDR", "127.0.0.1:0"))] {
         let dir = TempDir::new("cap");
-        let env: Vec<_> = [("MAX_CONNECTIONS", "4")]
+        let env: Vec<_> = [("MAX_CONNECTIONS", "4"), ("HEADER_TIMEOUT", "30")]
             .into_iter()
             .chain(metrics)
             .collect();
         let server = server(&dir, &env);
         let addr = server.addr();
-        let mut held: Vec<TcpStream> = (0..4)
+        // Four keep-alive connections, idle after a request each: a fifth client is served at
+        // once, and the one idle the longest is closed for it.
+        let mut idle: Vec<TcpStream> = (0..4)
             .map(|_| {
                 let mut s = connect(addr);
                 s.write_all(HEALTH.as_bytes()).unwrap();
                 let mut reader = BufReader::new(s.try_clone().unwrap());
                 assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+                std::thread::sleep(Duration::from_millis(20));
                 s
             })
             .collect();
+        let started = Instant::now();
+        let fifth = exchange(addr, HEALTH);
+        assert_eq!(fifth.status, 200);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(closed_within(&mut idle[0], Duration::from_secs(1)));
+        for s in &mut idle[1..] {
+            assert!(
+                unanswered_for(s, Duration::from_millis(50)),
+                "a newer one closed"
+            );
+        }
+        drop(idle);
+
+        // Four requests under way (headers still arriving, for less than half a second): none
+        // is cut off, and a fifth waits until they are slow.
+        let mut busy: Vec<TcpStream> = (0..4).map(|_| half_a_head(addr)).collect();
+        std::thread::sleep(Duration::from_millis(50));
         let mut waiting = connect(addr);
         waiting.write_all(HEALTH.as_bytes()).unwrap();
-        waiting
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut byte = [0u8; 1];
-        let early = waiting.read(&mut byte);
         assert!(
-            matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
-            "served beyond MAX_CONNECTIONS: {early:?}"
+            unanswered_for(&mut waiting, Duration::from_millis(250)),
+            "served beyond MAX_CONNECTIONS"
         );
-        drop(held.pop());
         waiting
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
@@ -465,6 +494,9 @@ fn beyond_max_connections_new_ones_wait_until_a_slot_frees() {
             .unwrap()
             .unwrap();
         assert_eq!(response.status, 200);
+        assert!(busy
+            .iter_mut()
+            .any(|s| closed_within(s, Duration::from_millis(100))));
         assert!(server
             .wait_for_event("connections_at_capacity", Duration::from_secs(1))
             .is_some());
@@ -515,6 +547,7 @@ fn metrics_count_each_timeout_and_each_time_the_cap_is_reached() {
     let timed = server(
         &dir,
         &[
+            ("FIRST_REQUEST_TIMEOUT", "0.4"),
             ("HEADER_TIMEOUT", "0.3"),
             ("BODY_TIMEOUT", "0.3"),
             ("IDLE_TIMEOUT", "0.5"),
@@ -540,16 +573,21 @@ fn metrics_count_each_timeout_and_each_time_the_cap_is_reached() {
     // Each counter is bumped before the client sees the 408 or the close.
     let samples = scrape(addr);
     let counted = [
+        "first_request_timeout",
         "header_timeout",
         "body_timeout",
         "idle_timeout",
+        "evicted_idle",
+        "evicted_slow",
+        "peer_cap",
+        "peer_share",
         "connection_cap",
     ]
     .map(|reason| rejections(&samples, reason));
-    assert_eq!(counted, [1.0, 1.0, 2.0, 0.0]);
+    assert_eq!(counted, [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     assert_eq!(samples["heare_auth_accept_errors_total"], 0.0);
 
-    // The cap: MAX_CONNECTIONS=2 and one connection more.
+    // The cap: MAX_CONNECTIONS=2, both taken by keep-alive connections, and one more.
     let dir = TempDir::new("cap-metrics");
     let capped = server(&dir, &[("MAX_CONNECTIONS", "2")]);
     let addr = capped.addr();
@@ -560,37 +598,20 @@ fn metrics_count_each_timeout_and_each_time_the_cap_is_reached() {
         assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
         s
     };
-    let (first, second) = (hold(), hold());
-    let mut third = connect(addr);
-    third.write_all(HEALTH.as_bytes()).unwrap();
-    third
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = third.read(&mut byte);
-    assert!(
-        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
-        "served beyond MAX_CONNECTIONS: {early:?}"
+    let mut first = hold();
+    std::thread::sleep(Duration::from_millis(20));
+    let second = hold();
+    // The third is served at once: the connection idle the longest (the first) makes room.
+    let third = hold();
+    assert!(closed_within(&mut first, Duration::from_secs(1)));
+    let samples = scrape_on(&third, |s| rejections(s, "evicted_idle") >= 1.0);
+    assert_eq!(
+        ["evicted_idle", "evicted_slow", "connection_cap"].map(|r| rejections(&samples, r)),
+        // Accepting paused when the second took the last slot, and again when the third did.
+        [1.0, 0.0, 2.0]
     );
-    // Accepting paused once, when the second connection took the last slot; the third,
-    // waiting in the backlog, is not counted.
-    let samples = scrape_on(&second, |s| rejections(s, "connection_cap") >= 1.0);
-    assert_eq!(rejections(&samples, "connection_cap"), 1.0);
     assert_eq!(samples["heare_auth_open_connections"], 2.0);
-    // The first closes: the third takes its slot, which leaves none again, so once more.
-    drop(first);
-    third
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let response = read_response(&mut BufReader::new(third.try_clone().unwrap()))
-        .unwrap()
-        .unwrap();
-    assert_eq!(response.status, 200);
-    let samples = scrape_on(&second, |s| rejections(s, "connection_cap") >= 2.0);
-    assert_eq!(rejections(&samples, "connection_cap"), 2.0);
-    let timeouts = ["header_timeout", "body_timeout", "idle_timeout"]
-        .map(|reason| rejections(&samples, reason));
-    assert_eq!(timeouts, [0.0; 3]);
+    drop(second);
 }
 
 /// Holds `n` connections open at once (more than the server has descriptors for), then closes
@@ -666,37 +687,79 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one_and_both_are_logged() {
 
 #[test]
 fn connections_beyond_the_cap_wait_in_a_backlog_of_listen_backlog() {
-    // One connection open, the cap reached: the accept loop takes no more, so the kernel
-    // queues completed handshakes up to the listen backlog (plus one), and the next ones get
-    // no answer to their SYN.
+    // The cap reached by one peer's requests under way: the accept loop takes one more
+    // client (another peer's, for whom it makes room) and no more, so the kernel queues
+    // completed handshakes up to the listen backlog (plus one), and the next ones get no
+    // answer to their SYN.
     let dir = TempDir::new("backlog");
-    let server = server(&dir, &[("MAX_CONNECTIONS", "1"), ("LISTEN_BACKLOG", "8")]);
+    let server = server(
+        &dir,
+        &[
+            ("MAX_CONNECTIONS", "4"),
+            ("LISTEN_BACKLOG", "8"),
+            ("HEADER_TIMEOUT", "30"),
+        ],
+    );
     let addr = server.addr();
-    let mut first = connect(addr);
-    first.write_all(HEALTH.as_bytes()).unwrap();
-    let mut reader = BufReader::new(first.try_clone().unwrap());
-    assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
-    let mut queued = Vec::new();
-    for _ in 0..16 {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
-            Ok(s) => queued.push(s),
-            Err(e) => {
-                assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
-                break;
+    // The slots are held by requests whose headers are arriving, which the cap may take back
+    // only once they are slow (0.5 s): the count must be done before, so a count that took
+    // longer (a loaded machine) is done again.
+    for _attempt in 0..5 {
+        let holders: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut s = connect_from([127, 0, 0, 2], addr).unwrap();
+                s.write_all(b"GET /health HTTP/1.1\r\nHo").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        // The first is accepted and waits for room; then the backlog fills.
+        let mut queued = vec![connect(addr)];
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..16 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => queued.push(s),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+                    break;
+                }
             }
         }
+        if started.elapsed() > Duration::from_millis(400) {
+            continue;
+        }
+        assert_eq!(
+            queued.len(),
+            10,
+            "one accepted and waiting for room, and a backlog of 8 (plus one)"
+        );
+        // Once the holders are slow, they make room, one at a time: the first queued one is
+        // served; the others are served in turn, or, once their address holds half the
+        // connections while more of them wait, closed at once (peer_share).
+        for s in &mut queued {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .unwrap();
+        }
+        let answers: Vec<Option<u16>> = queued
+            .into_iter()
+            .map(|s| match read_response(&mut BufReader::new(s)) {
+                Ok(Some(response)) => Some(response.status),
+                Ok(None) => None,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+                Err(e) => panic!("neither answered nor closed: {e}"),
+            })
+            .collect();
+        assert_eq!(answers[0], Some(200), "{answers:?}");
+        let served = answers.iter().filter(|a| **a == Some(200)).count();
+        assert_eq!(served + answers.iter().filter(|a| a.is_none()).count(), 10);
+        drop(holders);
+        let samples = scrape(addr);
+        assert_eq!(rejections(&samples, "peer_share") as usize, 10 - served);
+        return;
     }
-    assert_eq!(queued.len(), 9, "connections queued for a backlog of 8");
-    // Once the first closes, each queued one is served in turn.
-    drop(reader);
-    drop(first);
-    for mut s in queued {
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let response = read_response(&mut BufReader::new(s)).unwrap().unwrap();
-        assert_eq!(response.status, 200);
-    }
+    panic!("the queue could not be counted within 0.4 s in five attempts");
 }
 
 #[test]
@@ -842,4 +905,128 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
         .expect("the request in flight was answered");
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(server.stop_with("TERM"), Some(0));
+}
+
+/// A connection to `addr` from the loopback address `from` (127.0.0.2: another peer).
+fn connect_from(from: [u8; 4], addr: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((from, 0)).into())?;
+    socket.connect_timeout(&addr.into(), Duration::from_millis(500))?;
+    Ok(socket.into())
+}
+
+/// One peer (127.0.0.2) holds `held` connections of `kind` at once and opens new ones as fast as
+/// it can for `seconds`, dropping its oldest, while a good client (127.0.0.1) asks for a
+/// verification every 10 ms, on a new connection for every other request: every one of its
+/// requests must be answered, each within a second.
+fn flood_beside_a_good_client(kind: &'static [u8], held: usize, seconds: u64) -> Vec<Duration> {
+    let dir = TempDir::new("flood");
+    let server = server(
+        &dir,
+        &[("MAX_CONNECTIONS", "500"), ("HEADER_TIMEOUT", "10")],
+    );
+    let addr = server.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut open = std::collections::VecDeque::new();
+            let mut opened = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(mut s) = connect_from([127, 0, 0, 2], addr) {
+                    let _ = s.write_all(kind);
+                    open.push_back(s);
+                    opened += 1;
+                }
+                if open.len() > held {
+                    open.pop_front();
+                }
+            }
+            opened
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let mut latencies = Vec::new();
+    let mut kept: Option<(TcpStream, BufReader<TcpStream>)> = None;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut n = 0;
+    while Instant::now() < deadline {
+        n += 1;
+        let start = Instant::now();
+        let request = verify_request(SECRET, "");
+        let response = if n % 2 == 0 {
+            let mut stream = connect(addr);
+            stream.write_all(request.as_bytes()).unwrap();
+            match read_response(&mut BufReader::new(stream)) {
+                Ok(Some(response)) => response,
+                other => panic!(
+                    "request {n}: {other:?} after {:?}; {:?}",
+                    start.elapsed(),
+                    scrape(addr)
+                        .into_iter()
+                        .filter(|(k, _)| k.contains("rejections") || k.contains("open"))
+                        .collect::<Vec<_>>()
+                ),
+            }
+        } else {
+            // Keep-alive: the cap may close an idle connection, as any server may; a client
+            // that finds it closed opens another, as HTTP clients do.
+            let answer = kept.as_mut().and_then(|(stream, reader)| {
+                stream.write_all(request.as_bytes()).ok()?;
+                read_response(reader).ok()?
+            });
+            match answer {
+                Some(answer) => answer,
+                None => {
+                    let stream = connect(addr);
+                    let reader = BufReader::new(stream.try_clone().unwrap());
+                    let (stream, reader) = kept.insert((stream, reader));
+                    stream.write_all(request.as_bytes()).unwrap();
+                    read_response(reader).unwrap().unwrap()
+                }
+            }
+        };
+        latencies.push(start.elapsed());
+        assert_eq!(response.status, 200, "{}", response.body);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = attacker.join().unwrap();
+    assert!(opened > held, "the flood opened only {opened} connections");
+    let samples = scrape(addr);
+    let closed = rejections(&samples, "evicted_idle") + rejections(&samples, "evicted_slow");
+    assert!(closed > 0.0, "nothing was closed to make room");
+    latencies.sort();
+    latencies
+}
+
+fn assert_answered_within_a_second(latencies: &[Duration]) {
+    let p99 = latencies[latencies.len() * 99 / 100];
+    let worst = latencies[latencies.len() - 1];
+    assert!(latencies.len() >= 100, "only {} requests", latencies.len());
+    assert!(
+        worst < Duration::from_secs(1),
+        "p99 {p99:?}, worst {worst:?}"
+    );
+}
+
+#[test]
+fn thousands_of_idle_connections_from_one_peer_never_keep_a_good_client_waiting() {
+    assert_answered_within_a_second(&flood_beside_a_good_client(b"", 2000, 4));
+}
+
+#[test]
+fn thousands_of_slow_requests_from_one_peer_never_keep_a_good_client_waiting() {
+    // Headers that never end, and bodies that never come.
+    assert_answered_within_a_second(&flood_beside_a_good_client(
+        b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: 1",
+        2000,
+        4,
+    ));
+    assert_answered_within_a_second(&flood_beside_a_good_client(
+        b"POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        2000,
+        4,
+    ));
 }

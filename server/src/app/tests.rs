@@ -60,17 +60,15 @@ impl TestRequest {
 /// Routes and answers like the transport: the pre-body check, then the handler; a reload is
 /// done in place.
 fn run(app: &App, req: TestRequest) -> Reply {
-    let (path, query) = match req.path.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (req.path, None),
-    };
-    let route = Route::of(&req.method, path);
+    let uri: http::Uri = req.path.parse().unwrap();
+    let route = Route::of(&req.method, uri.path());
     if let Some(reply) = app.before_body(route, &req.headers) {
         return reply;
     }
     let request = Request {
         peer: req.peer,
-        query,
+        authority: uri.authority().map(|a| a.as_str()),
+        query: uri.query(),
         headers: &req.headers,
         body: req.body.as_bytes(),
     };
@@ -273,13 +271,6 @@ fn failed_refresh_is_500_and_keeps_the_old_set() {
 }
 
 #[test]
-fn prefix_is_four_characters_at_most() {
-    assert_eq!(prefix("sec_0abcdef"), "sec_");
-    assert_eq!(prefix("ab"), "ab");
-    assert_eq!(prefix("ünï©ødé"), "ünï©");
-}
-
-#[test]
 fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     let (app, _, _dir) = app(
         r#"{"keys": [{"id": "key_r", "secret": "sec_r", "rate_limit": {"requests": 2, "per_seconds": 60}},
@@ -428,4 +419,103 @@ fn metrics_and_readiness() {
         (remote_view.status, json(&remote_view)),
         (503, serde_json::json!({"status": "unavailable"}))
     );
+}
+
+#[test]
+fn a_forwarded_request_from_loopback_is_not_local() {
+    let (mut app, path, _dir) = app(KEYS);
+    std::fs::write(&path, r#"{"keys": [{"id": "key_3", "secret": "sec_new"}]}"#).unwrap();
+    app.settings.ready_max_staleness = Some(Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(5));
+    let signs = [
+        ("forwarded", "for=203.0.113.9"),
+        ("x-forwarded-for", "203.0.113.9"),
+        ("x-forwarded-host", "example.com"),
+        ("x-forwarded-proto", "https"),
+        ("x-real-ip", "203.0.113.9"),
+        ("via", "1.1 proxy"),
+        ("x-original-uri", "/refresh"),
+    ];
+    for (name, value) in signs {
+        let refresh = run(&app, post("/refresh", "").with_header(name, value));
+        assert_eq!(refresh.status, 403, "{name}");
+        assert_eq!(
+            json(&refresh)["error"],
+            format!(
+                "Refresh endpoint only accessible from localhost, not through a proxy \
+                 (the request carries {name})"
+            )
+        );
+        let metrics = run(
+            &app,
+            TestRequest::new(Method::GET, "/metrics").with_header(name, value),
+        );
+        assert_eq!(metrics.status, 403, "{name}");
+        assert!(json(&metrics)["error"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("not through a proxy (the request carries {name})")));
+        let ready = run(
+            &app,
+            TestRequest::new(Method::GET, "/ready").with_header(name, value),
+        );
+        assert_eq!(
+            (ready.status, json(&ready)),
+            (503, serde_json::json!({"status": "unavailable"})),
+            "{name}"
+        );
+    }
+    // The absolute form, which only proxies send, names another host.
+    let absolute = run(&app, post("http://evil.example/refresh", ""));
+    assert_eq!(absolute.status, 403);
+    assert!(json(&absolute)["error"]
+        .as_str()
+        .unwrap()
+        .ends_with("(the request carries an absolute-form request target)"));
+    // None of them reloaded; a direct request does.
+    assert_eq!(
+        run(&app, post("/verify", r#"{"api_key": "sec_live"}"#)).status,
+        200
+    );
+    assert_eq!(run(&app, post("/refresh", "")).status, 200);
+    assert_eq!(
+        run(&app, post("/verify", r#"{"api_key": "sec_new"}"#)).status,
+        200
+    );
+}
+
+#[test]
+fn a_logged_prefix_is_a_small_part_of_a_long_secret() {
+    assert_eq!(super::prefix("sec_0abcdefghijklmnop"), "sec_");
+    assert_eq!(super::prefix("0123456789abcdef"), "0123");
+    for short in ["", "abcd", "12345", "0123456789abcde", "ééééééééééééééé"] {
+        assert_eq!(super::prefix(short), "", "{short}");
+    }
+    assert_eq!(super::prefix("éééééééééééééééé"), "éééé");
+}
+
+#[test]
+fn a_logged_user_agent_is_cut_at_its_limit() {
+    let headers = |agent: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("user-agent", HeaderValue::from_str(agent).unwrap());
+        headers
+    };
+    let request = |headers: &HeaderMap| {
+        super::user_agent(&Request {
+            peer: peer(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            authority: None,
+            query: None,
+            headers,
+            body: &[],
+        })
+        .into_owned()
+    };
+    let exact = "a".repeat(super::MAX_LOGGED_AGENT);
+    assert_eq!(request(&headers(&exact)), exact);
+    let long = "b".repeat(100_000);
+    let cut = request(&headers(&long));
+    assert_eq!(cut.chars().count(), super::MAX_LOGGED_AGENT + 1);
+    assert!(cut.ends_with('…') && cut.starts_with("bbbb"));
+    assert_eq!(request(&HeaderMap::new()), "");
 }

@@ -15,24 +15,23 @@ use hyper::server::conn::http1;
 use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
 
 use super::watch::{Phase, Watch, Watched};
 use super::Shared;
 use crate::app::{Handled, Request, Route, MAX_BODY};
 use crate::reply::Reply;
 
-/// Serves one connection until the client closes it, a deadline passes, or the server stops.
-/// `_slot` is this connection's place under the connection cap, released when it ends.
+/// Serves one connection until the client closes it, a deadline passes, the connection cap
+/// takes it back ([`Watch::evict`]), or the server stops.
 pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
+    watch: Arc<Watch>,
     shared: Arc<Shared>,
-    _slot: OwnedSemaphorePermit,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let io = Watched::new(stream);
-    let watch = io.watch.clone();
+    let io = Watched::new(stream, watch.clone());
     let service = {
         let (shared, watch) = (shared.clone(), watch.clone());
         service_fn(move |request| respond(request, peer, shared.clone(), watch.clone()))
@@ -41,6 +40,7 @@ pub(super) async fn serve(
     let too_slow = tokio::select! {
         _ = &mut conn => return,
         phase = watch.expired(&shared.limits) => Some(phase),
+        _ = watch.evicted() => return,
         _ = stopping.wait_for(|stop| *stop) => None,
     };
     if too_slow.is_none() {
@@ -52,6 +52,7 @@ pub(super) async fn serve(
         None => tokio::select! {
             _ = &mut conn => return,
             phase = watch.expired(&shared.limits) => phase,
+            _ = watch.evicted() => return,
         },
     };
     cut_off(conn, phase, &shared).await;
@@ -116,13 +117,21 @@ async fn respond(
     watch: Arc<Watch>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
     watch.set(Phase::Busy);
-    let reply = answer(request, peer, &shared).await;
+    let reply = answer(request, peer, &shared, &watch).await;
     watch.set(Phase::Idle);
     Ok(reply.into_response())
 }
 
-async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Reply {
+async fn answer(
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+    watch: &Watch,
+) -> Reply {
     let (parts, body) = request.into_parts();
+    if let Some(refused) = super::strict::refuse(&parts) {
+        return refused;
+    }
     let route = match shared.metrics_only {
         false => Route::of(&parts.method, parts.uri.path()),
         true => Route::of_metrics_listener(&parts.method, parts.uri.path()),
@@ -133,22 +142,23 @@ async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Sh
         false => None,
     };
     if let Some(reply) = early {
-        return if reply.close || discard(body, shared).await {
+        return if reply.close || discard(body, shared, watch).await {
             reply
         } else {
             reply.closing()
         };
     }
     let (body, whole) = if route.reads_body() {
-        match read_body(body, shared).await {
+        match read_body(body, shared, watch).await {
             Ok(body) => (body, true),
             Err(reply) => return reply,
         }
     } else {
-        (Bytes::new(), discard(body, shared).await)
+        (Bytes::new(), discard(body, shared, watch).await)
     };
     let request = Request {
         peer,
+        authority: parts.uri.authority().map(|a| a.as_str()),
         query: parts.uri.query(),
         headers: &parts.headers,
         body: &body,
@@ -168,14 +178,17 @@ async fn answer(request: hyper::Request<Incoming>, peer: SocketAddr, shared: &Sh
 /// the connection can carry the next request; false when it could not be read whole, and the
 /// answer must close the connection (hyper closes it anyway, unannounced, when a body is left
 /// unread, and a client that sent its next request meanwhile would get no answer).
-async fn discard(body: Incoming, shared: &Shared) -> bool {
-    body.is_end_stream() || read_body(body, shared).await.is_ok()
+async fn discard(body: Incoming, shared: &Shared, watch: &Watch) -> bool {
+    body.is_end_stream() || read_body(body, shared, watch).await.is_ok()
 }
 
 /// Reads a request body of at most [`MAX_BODY`] bytes within the body timeout.
-async fn read_body(body: Incoming, shared: &Shared) -> Result<Bytes, Reply> {
+async fn read_body(body: Incoming, shared: &Shared, watch: &Watch) -> Result<Bytes, Reply> {
     let read = Limited::new(body, MAX_BODY).collect();
-    match tokio::time::timeout(shared.limits.body_timeout, read).await {
+    watch.set(Phase::Body);
+    let read = tokio::time::timeout(shared.limits.body_timeout, read).await;
+    watch.set(Phase::Busy);
+    match read {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(crate::app::too_large()),
         Ok(Err(e)) => {

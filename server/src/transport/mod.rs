@@ -5,6 +5,8 @@
 //! for the keys loader's answer without holding a thread.
 
 mod connection;
+mod registry;
+mod strict;
 mod watch;
 
 use std::io;
@@ -17,19 +19,25 @@ use hyper::server::conn::http1;
 use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
-use tokio::sync::{watch as signal, Semaphore};
+use tokio::sync::{watch as signal, OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
 use crate::config::{Limits, DEFAULT_MAX_CONNECTIONS};
 use crate::loader::LoaderHandle;
 use crate::Error;
 
+use self::registry::Registry;
 use self::watch::Phase;
 
-/// Largest request head (request line and headers) accepted; larger ones get 431.
-const MAX_HEAD: usize = 32 * 1024;
+/// Largest request head (request line and headers, 32 KiB) accepted; larger ones get 431.
+pub const MAX_HEAD: usize = 32 * 1024;
+/// hyper's read buffer: room for a whole head and the start of a body.
+const READ_BUFFER: usize = MAX_HEAD + 16 * 1024;
 /// Connections the `METRICS_ADDR` listener serves at once (scrapers; beyond, they wait).
 const METRICS_CONNECTIONS: usize = 8;
+/// How often a listener at its connection cap looks again for a waiting client and for
+/// connections it may close to make room.
+const CAP_RECHECK: Duration = Duration::from_millis(20);
 /// Bounds of the pause after an `accept` that failed for lack of resources.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(200);
@@ -40,6 +48,8 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(200);
 pub struct Stats {
     /// Connections open now.
     pub open: AtomicUsize,
+    /// New connections closed for sending no request within `FIRST_REQUEST_TIMEOUT`.
+    pub first_request_timeouts: AtomicU64,
     /// Connections closed for sitting idle past `IDLE_TIMEOUT`.
     pub idle_timeouts: AtomicU64,
     /// Connections cut off because a request's headers took longer than `HEADER_TIMEOUT`
@@ -51,6 +61,15 @@ pub struct Stats {
     /// until one freed. Not the connections that waited in the backlog meanwhile: the kernel
     /// holds those, unseen.
     pub at_capacity: AtomicU64,
+    /// Idle connections closed at the cap to make room for a waiting client.
+    pub evicted_idle: AtomicU64,
+    /// Connections closed at the cap whose request's headers or body were arriving slowly.
+    pub evicted_slow: AtomicU64,
+    /// Connections closed at once because their peer held `MAX_CONNECTIONS_PER_PEER`.
+    pub peer_cap: AtomicU64,
+    /// Connections closed at once, at the cap, because their peer held half the connections
+    /// or more, none could be closed to make room, and other clients waited behind them.
+    pub peer_share: AtomicU64,
     /// `accept` calls that failed, for whatever reason.
     pub accept_errors: AtomicU64,
 }
@@ -58,6 +77,7 @@ pub struct Stats {
 impl Stats {
     fn timed_out(&self, phase: Phase) {
         let counter = match phase {
+            Phase::New => &self.first_request_timeouts,
             Phase::Head => &self.header_timeouts,
             _ => &self.idle_timeouts,
         };
@@ -74,6 +94,7 @@ struct Shared {
     limits: Limits,
     http: http1::Builder,
     slots: Arc<Semaphore>,
+    registry: Arc<Registry>,
     stats: Arc<Stats>,
 }
 
@@ -158,12 +179,14 @@ pub fn start(
     let metrics = listeners.metrics.map(serve).transpose()?;
     let mut http = http1::Builder::new();
     http.header_read_timeout(None)
-        .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
+        .max_buf_size(READ_BUFFER)
         .writev(false);
     let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let slots = Arc::new(Semaphore::new(max_connections));
     let (stopping, stopped) = signal::channel(false);
-    let shared = |metrics_only, slots| {
+    let shared = |metrics_only, slots: Arc<Semaphore>| {
+        let cap = slots.available_permits();
         Arc::new(Shared {
             metrics_only,
             app: app.clone(),
@@ -171,6 +194,7 @@ pub fn start(
             limits: limits.clone(),
             http: http.clone(),
             slots,
+            registry: Arc::new(Registry::new(cap, limits.max_connections_per_peer)),
             stats: stats.clone(),
         })
     };
@@ -217,25 +241,18 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut stopped: signal::Receiver<bool>,
 ) {
-    let (mut failures, mut backoff, mut full) = (0u64, ACCEPT_BACKOFF_MIN, false);
+    let (mut failures, mut backoff) = (0u64, ACCEPT_BACKOFF_MIN);
+    let mut told = Told::default();
     loop {
+        // A free slot; or, at the cap, a client waiting to be accepted, for whom room is made.
         let slot = match shared.slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                full = false;
-                slot
-            }
+            Ok(slot) => Some(slot),
             Err(_) => {
-                shared.stats.at_capacity.fetch_add(1, Ordering::Relaxed);
-                if !full {
-                    full = true;
-                    log::warn!(open_connections = shared.stats.open.load(Ordering::Relaxed); "connections_at_capacity");
-                }
-                tokio::select! {
-                    slot = shared.slots.clone().acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => return,
-                    },
-                    _ = stopped.wait_for(|stop| *stop) => return,
+                told.reached(&shared.stats);
+                match wait_for_room(&listener, &shared, &mut stopped).await {
+                    Room::Slot(slot) => Some(slot),
+                    Room::ClientWaiting => None,
+                    Room::Stopping => return,
                 }
             }
         };
@@ -249,12 +266,35 @@ async fn accept_loop(
                     log::info!(failures = failures; "accept_recovered");
                     (failures, backoff) = (0, ACCEPT_BACKOFF_MIN);
                 }
+                let watch = Arc::new(watch::Watch::new());
+                let Some(admitted) = shared.registry.admit(peer.ip(), watch.clone()) else {
+                    // Its peer holds MAX_CONNECTIONS_PER_PEER: closed at once.
+                    shared.stats.peer_cap.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let slot = match slot {
+                    Some(slot) => slot,
+                    None => {
+                        // Not a connection to close for room while it waits for room itself.
+                        watch.set(watch::Phase::Busy);
+                        match make_room(&listener, &shared, &admitted, &mut stopped).await {
+                            Room::Slot(slot) => {
+                                watch.set(watch::Phase::New);
+                                slot
+                            }
+                            // Its peer holds half the connections and others wait behind it.
+                            Room::ClientWaiting => continue,
+                            Room::Stopping => return,
+                        }
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let open = shared.stats.clone();
                 open.open.fetch_add(1, Ordering::Relaxed);
                 let (shared, stopped) = (shared.clone(), stopped.clone());
                 tokio::spawn(async move {
-                    connection::serve(stream, peer, shared, slot, stopped).await;
+                    connection::serve(stream, peer, watch, shared, stopped).await;
+                    drop((admitted, slot));
                     open.open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -271,6 +311,107 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// What a listener at its cap waited for.
+enum Room {
+    /// A slot freed.
+    Slot(OwnedSemaphorePermit),
+    /// A client waits to be accepted (before accepting); others wait behind one that cannot
+    /// be given room now (after).
+    ClientWaiting,
+    /// The server is stopping.
+    Stopping,
+}
+
+/// With every `MAX_CONNECTIONS` slot taken: waits for one to free, or for a client to wait in
+/// the listen backlog (room is then made for it once accepted, by [`make_room`]).
+async fn wait_for_room(
+    listener: &TcpListener,
+    shared: &Shared,
+    stopped: &mut signal::Receiver<bool>,
+) -> Room {
+    loop {
+        if client_waiting(listener) {
+            return Room::ClientWaiting;
+        }
+        tokio::select! {
+            slot = shared.slots.clone().acquire_owned() => return slot.map_or(Room::Stopping, Room::Slot),
+            _ = tokio::time::sleep(CAP_RECHECK) => {}
+            _ = stopped.wait_for(|stop| *stop) => return Room::Stopping,
+        }
+    }
+}
+
+/// Makes room for `newcomer`, accepted with every slot taken: idle and slow connections are
+/// closed for it (see [`registry`]), and it gets the first slot to free. When none can be
+/// closed now, a newcomer whose address already holds half the connections or more is closed
+/// at once if other clients wait behind it, so that one address flooding the listen backlog
+/// cannot keep another's connection from being accepted ([`Room::ClientWaiting`]).
+async fn make_room(
+    listener: &TcpListener,
+    shared: &Shared,
+    newcomer: &registry::Admitted,
+    stopped: &mut signal::Receiver<bool>,
+) -> Room {
+    let stats = &shared.stats;
+    loop {
+        let evicted = shared.registry.evict(watch::now_ms());
+        stats
+            .evicted_idle
+            .fetch_add(evicted.idle as u64, Ordering::Relaxed);
+        stats
+            .evicted_slow
+            .fetch_add(evicted.slow as u64, Ordering::Relaxed);
+        if evicted.is_none() && newcomer.holds_half() && client_waiting(listener) {
+            stats.peer_share.fetch_add(1, Ordering::Relaxed);
+            return Room::ClientWaiting;
+        }
+        tokio::select! {
+            slot = shared.slots.clone().acquire_owned() => return slot.map_or(Room::Stopping, Room::Slot),
+            _ = tokio::time::sleep(CAP_RECHECK) => {}
+            _ = stopped.wait_for(|stop| *stop) => return Room::Stopping,
+        }
+    }
+}
+
+/// How often at most the cap being reached is logged (with the times since the last line).
+const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// When the cap being reached was last logged, and how often it was reached since.
+#[derive(Default)]
+struct Told {
+    at: Option<std::time::Instant>,
+    times: u64,
+}
+
+impl Told {
+    /// Counts the cap being reached, and logs it at most every [`CAP_LOG_INTERVAL`].
+    fn reached(&mut self, stats: &Stats) {
+        stats.at_capacity.fetch_add(1, Ordering::Relaxed);
+        self.times += 1;
+        if self.at.is_some_and(|at| at.elapsed() < CAP_LOG_INTERVAL) {
+            return;
+        }
+        log::warn!(
+            open_connections = stats.open.load(Ordering::Relaxed), times = self.times,
+            evicted_idle = stats.evicted_idle.load(Ordering::Relaxed),
+            evicted_slow = stats.evicted_slow.load(Ordering::Relaxed),
+            peer_share = stats.peer_share.load(Ordering::Relaxed);
+            "connections_at_capacity"
+        );
+        *self = Told {
+            at: Some(std::time::Instant::now()),
+            times: 0,
+        };
+    }
+}
+
+/// Whether a connection waits in the listen backlog, without accepting it.
+fn client_waiting(listener: &TcpListener) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
 }
 
 /// Whether an `accept` failed for lack of descriptors or memory, which only time can mend;
