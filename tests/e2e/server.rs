@@ -123,7 +123,7 @@ fn every_bad_request_gets_its_status_and_a_json_error() {
 }
 
 #[test]
-fn refresh_ignores_forwarded_headers_and_reloads() {
+fn refresh_refuses_forwarded_requests_and_reloads_direct_ones() {
     let dir = TempDir::new("refresh");
     let path = dir.path("keys.json");
     std::fs::write(&path, r#"{"keys": [{"id": "key_a", "secret": "sec_a"}]}"#).unwrap();
@@ -133,16 +133,35 @@ fn refresh_ignores_forwarded_headers_and_reloads() {
         r#"{"keys": [{"id": "key_b", "secret": "sec_b"}, {"id": "key_c", "secret": "sec_c"}]}"#,
     )
     .unwrap();
-    // The TCP peer is loopback; a forwarded-for header claiming otherwise changes nothing.
-    let (status, body) = server.post(
-        "/refresh",
-        "",
-        &[
-            ("X-Forwarded-For", "203.0.113.7"),
-            ("X-Real-IP", "203.0.113.7"),
-            ("Forwarded", "for=203.0.113.7"),
-        ],
+    // The TCP peer is loopback, but a proxy on this machine makes every client loopback: a
+    // request that says it was forwarded is refused, and says why.
+    for header in ["X-Forwarded-For", "X-Real-IP", "Forwarded", "Via"] {
+        let (status, body) = server.post("/refresh", "", &[(header, "203.0.113.7")]);
+        assert_eq!(status, 403, "{header}");
+        assert_eq!(
+            body["error"],
+            format!(
+                "Refresh endpoint only accessible from localhost, not through a proxy \
+                 (the request carries {})",
+                header.to_ascii_lowercase()
+            )
+        );
+    }
+    server
+        .wait_for_event("refresh_rejected", Duration::from_secs(2))
+        .unwrap();
+    let refused: Vec<_> = server
+        .logs()
+        .into_iter()
+        .filter(|l| l["event"] == "refresh_rejected")
+        .map(|l| l["forwarded"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        refused,
+        ["x-forwarded-for", "x-real-ip", "forwarded", "via"]
     );
+    assert_eq!(server.verify("sec_a").0, 200, "a refused refresh reloaded");
+    let (status, body) = server.refresh();
     assert_eq!(
         (status, body["success"].clone(), body["keys_loaded"].clone()),
         (200, json!(true), json!(2))
@@ -731,4 +750,79 @@ fn ready_once_loaded_health_always() {
         server.call("GET", "/health"),
         (200, json!({"status": "ok"}))
     );
+}
+
+#[test]
+fn a_flood_of_refresh_costs_one_reload_per_pause_and_every_caller_gets_its_answer() {
+    let dir = TempDir::new("refresh-flood");
+    let path = dir.path("keys.json");
+    std::fs::write(&path, r#"{"keys": [{"id": "key_a", "secret": "sec_a"}]}"#).unwrap();
+    let server = std::sync::Arc::new(Server::with_file(&path));
+    let started = std::time::Instant::now();
+    // 8 callers, 10 refreshes each, one after another as fast as they are answered.
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let server = server.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let (status, body) = server.refresh();
+                    assert_eq!((status, &body["keys_loaded"]), (200, &json!(1)), "{body}");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(100));
+    let reloads = server
+        .logs()
+        .iter()
+        .filter(|l| l["event"] == "refresh_success" && l["trigger"] == "refresh")
+        .count();
+    // One reload, then at most one per 250 ms pause (each answers every caller waiting).
+    let most = 1 + (took.as_millis() / 250) as usize;
+    assert!(
+        (1..=most).contains(&reloads),
+        "{reloads} reloads for 80 refreshes in {took:?}"
+    );
+    assert!(reloads < 80, "{reloads} reloads for 80 refreshes");
+}
+
+#[test]
+fn a_short_legacy_secret_is_never_logged_and_a_long_user_agent_is_cut() {
+    let dir = TempDir::new("short-secret");
+    let path = dir.path("keys.json");
+    std::fs::write(&path, r#"{"keys": [{"id": "key_s", "secret": "wxyz"}]}"#).unwrap();
+    let server = Server::with_file(&path);
+    let agent = format!("agent-{}", "u".repeat(10_000));
+    for secret in ["wxyz", "wxy", "wxyq"] {
+        server.post(
+            "/verify",
+            &json!({ "api_key": secret }).to_string(),
+            &[("User-Agent", &agent)],
+        );
+    }
+    server.refresh();
+    server
+        .wait_for_event("refresh_success", Duration::from_secs(2))
+        .unwrap();
+    let logs = server.logs();
+    let verifications: Vec<_> = logs
+        .iter()
+        .filter(|l| {
+            l["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("verification_"))
+        })
+        .collect();
+    assert_eq!(verifications.len(), 3);
+    for line in &verifications {
+        let text = line.to_string();
+        assert!(!text.contains("wxy"), "a short secret in the log: {text}");
+        let logged = line["user_agent"].as_str().unwrap();
+        assert_eq!(logged.chars().count(), 257, "{logged}");
+        assert!(logged.starts_with("agent-uuu") && logged.ends_with('…'));
+    }
 }

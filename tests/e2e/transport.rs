@@ -1030,3 +1030,112 @@ fn thousands_of_slow_requests_from_one_peer_never_keep_a_good_client_waiting() {
         4,
     ));
 }
+
+/// A request for `/health` whose head (request line, headers and the blank line) is `size`
+/// bytes long.
+fn head_of(size: usize) -> String {
+    let bare = "GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: \r\n\r\n".len();
+    format!(
+        "GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(size - bare)
+    )
+}
+
+#[test]
+fn the_head_limit_is_32_kib_exactly_and_framing_that_reads_two_ways_is_refused() {
+    let dir = TempDir::new("strict");
+    let server = server(&dir, &[]);
+    let addr = server.addr();
+    assert_eq!(head_of(32 * 1024).len(), 32 * 1024);
+    assert_eq!(exchange(addr, &head_of(32 * 1024)).status, 200);
+    assert_eq!(exchange(addr, &head_of(32 * 1024 + 1)).status, 431);
+
+    // Each refusal is a JSON error, and closes the connection: where the request ends is not
+    // known, so nothing after it is read as a request.
+    let refused = |raw: &str, status: u16, message: &str| {
+        let mut stream = connect(addr);
+        stream.write_all(raw.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let response = read_response(&mut reader).unwrap().unwrap();
+        assert_eq!(response.status, status, "{raw:?}: {}", response.body);
+        assert_eq!(response.header("connection"), Some("close"), "{raw:?}");
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["error"], message, "{raw:?}");
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(1)),
+            "{raw:?}"
+        );
+    };
+    let smuggled = format!("0\r\n\r\n{HEALTH}");
+    refused(
+        &format!(
+            "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: gzip, chunked\r\n\r\n{smuggled}"
+        ),
+        501,
+        "Transfer-Encoding: only chunked is supported, without other codings",
+    );
+    refused(
+        &format!(
+            "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n{smuggled}"
+        ),
+        400,
+        "Transfer-Encoding: chunked is given more than once",
+    );
+    refused(
+        "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        400,
+        "more than one Host header",
+    );
+    refused(
+        "GET /health HTTP/1.1\r\n\r\n",
+        400,
+        "an HTTP/1.1 request needs a Host header",
+    );
+    refused(
+        "GET /health HTTP/1.1\r\nHost: a b\r\n\r\n",
+        400,
+        "the Host header is not a host and port",
+    );
+    // HTTP/1.0 needs no Host; chunked alone is read as before.
+    assert_eq!(exchange(addr, "GET /health HTTP/1.0\r\n\r\n").status, 200);
+    let body = format!(r#"{{"api_key": "{SECRET}"}}"#);
+    let chunked = format!(
+        "POST /verify HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    assert_eq!(exchange(addr, &chunked).status, 200);
+}
+
+#[test]
+fn max_connections_per_peer_closes_one_address_s_extra_connections_at_once() {
+    let dir = TempDir::new("per-peer");
+    let server = server(&dir, &[("MAX_CONNECTIONS_PER_PEER", "3")]);
+    let addr = server.addr();
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = connect_from([127, 0, 0, 2], addr).unwrap();
+            s.write_all(HEALTH.as_bytes()).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            assert_eq!(read_response(&mut reader).unwrap().unwrap().status, 200);
+            s
+        })
+        .collect();
+    let mut fourth = connect_from([127, 0, 0, 2], addr).unwrap();
+    assert!(closed_within(&mut fourth, Duration::from_secs(1)));
+    // Another address is served; and once one of the three closes, the first address again.
+    assert_eq!(exchange(addr, HEALTH).status, 200);
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut again = connect_from([127, 0, 0, 2], addr).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    again.write_all(HEALTH.as_bytes()).unwrap();
+    let response = read_response(&mut BufReader::new(again)).unwrap().unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(rejections(&scrape(addr), "peer_cap"), 1.0);
+    drop(held);
+}
