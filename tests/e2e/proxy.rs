@@ -307,9 +307,15 @@ struct Upstreams {
 
 /// deploy/proxies/nginx.conf pointed at loopback, with its pid, logs and temporary files in
 /// `dir`.
-fn nginx_conf(dir: &Path, ports: &Upstreams, listen: u16) -> String {
+fn nginx_conf(dir: &Path, ports: &Upstreams, listen: u16, own: u16) -> String {
     let d = dir.display();
     let text = recipe("nginx.conf");
+    let text = replace(
+        &text,
+        "listen 8081;",
+        &format!("listen 127.0.0.1:{own};"),
+        1,
+    );
     let text = replace(
         &text,
         "server heare-auth:8080;",
@@ -338,8 +344,20 @@ fn nginx_conf(dir: &Path, ports: &Upstreams, listen: u16) -> String {
 }
 
 /// deploy/proxies/Caddyfile pointed at loopback, on plain HTTP, without the admin API.
-fn caddyfile(ports: &Upstreams, listen: u16) -> String {
+fn caddyfile(ports: &Upstreams, listen: u16, own: u16) -> String {
     let text = recipe("Caddyfile");
+    let text = replace(
+        &text,
+        "reverse_proxy heare-auth:8080\n",
+        &format!("reverse_proxy 127.0.0.1:{}\n", ports.auth),
+        2,
+    );
+    let text = replace(
+        &text,
+        "\nauth.example.com {",
+        &format!("\nhttp://127.0.0.1:{own} {{"),
+        1,
+    );
     let text = replace(
         &text,
         " heare-auth:8080 {",
@@ -369,11 +387,12 @@ enum Kind {
     Caddy,
 }
 
-/// A proxy process on 127.0.0.1:`port`, stopped on drop.
+/// A proxy process on 127.0.0.1:`port` (and heare-auth's own API on `own`), stopped on drop.
 struct Proxy {
     kind: Kind,
     child: Child,
     port: u16,
+    own: u16,
     dir: TempDir,
 }
 
@@ -381,6 +400,11 @@ impl Proxy {
     /// Starts `kind` in front of heare-auth and the upstream, on a free port, and waits until
     /// it accepts connections.
     fn start(kind: Kind, ports: &Upstreams) -> Proxy {
+        Proxy::start_edited(kind, ports, |text| text)
+    }
+
+    /// Starts `kind` with its configuration passed through `edit` first.
+    fn start_edited(kind: Kind, ports: &Upstreams, edit: impl Fn(String) -> String) -> Proxy {
         let dir = TempDir::new(&format!("{kind:?}").to_lowercase());
         // nginx's workers run as nobody when the master is root: let them into the directory.
         std::fs::set_permissions(
@@ -389,11 +413,11 @@ impl Proxy {
         )
         .unwrap();
         for _attempt in 0..5 {
-            let port = free_port();
+            let (port, own) = (free_port(), free_port());
             let mut child = match kind {
                 Kind::Nginx => {
                     let conf = dir.path("nginx.conf");
-                    std::fs::write(&conf, nginx_conf(dir.root(), ports, port)).unwrap();
+                    std::fs::write(&conf, edit(nginx_conf(dir.root(), ports, port, own))).unwrap();
                     Command::new(program("nginx"))
                         .arg("-p")
                         .arg(dir.root())
@@ -408,7 +432,7 @@ impl Proxy {
                 }
                 Kind::Caddy => {
                     let conf = dir.path("Caddyfile");
-                    std::fs::write(&conf, caddyfile(ports, port)).unwrap();
+                    std::fs::write(&conf, edit(caddyfile(ports, port, own))).unwrap();
                     caddy_command(&dir)
                         .arg("run")
                         .arg("--config")
@@ -420,11 +444,14 @@ impl Proxy {
                         .expect("spawn caddy")
                 }
             };
-            if wait_until_listening(&mut child, port, &dir) {
+            if wait_until_listening(&mut child, port, &dir)
+                && wait_until_listening(&mut child, own, &dir)
+            {
                 return Proxy {
                     kind,
                     child,
                     port,
+                    own,
                     dir,
                 };
             }
@@ -454,10 +481,20 @@ impl Proxy {
         headers: &[(&str, &str)],
         body: &str,
     ) -> RawResponse {
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
-            self.port
-        );
+        self.exchange_on(self.port, method, path, headers, body)
+    }
+
+    /// [`Proxy::exchange`] on `port`: the API's, or heare-auth's own ([`Proxy::own`]).
+    fn exchange_on(
+        &self,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> RawResponse {
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -466,7 +503,7 @@ impl Proxy {
         }
         request.push_str("\r\n");
         request.push_str(body);
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -891,7 +928,11 @@ fn the_shipped_recipes_are_valid_configurations() {
         api: 3000,
     };
     let conf = dir.path("nginx.conf");
-    std::fs::write(&conf, nginx_conf(dir.root(), &ports, free_port())).unwrap();
+    std::fs::write(
+        &conf,
+        nginx_conf(dir.root(), &ports, free_port(), free_port()),
+    )
+    .unwrap();
     let out = Command::new(program("nginx"))
         .arg("-t")
         .arg("-p")
@@ -931,4 +972,99 @@ fn the_shipped_recipes_are_valid_configurations() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), recipe("Caddyfile"));
+}
+
+/// heare-auth's own API through a recipe's second server: `POST /verify` passes; `/refresh`,
+/// `/metrics` and `/ready` are kept for heare-auth's machine (404 from the proxy); and were the
+/// recipe changed to pass everything on, heare-auth itself refuses them, since the proxy says
+/// the request was forwarded.
+fn own_api_through(kind: Kind) {
+    let keys = TempDir::new(&format!("{kind:?}-own").to_lowercase());
+    let file = keys_file(&keys);
+    let server = Server::start(&[("KEYS_FILE", file.to_str().unwrap())]);
+    let upstream = Upstream::start();
+    let ports = Upstreams {
+        auth: server.addr().port(),
+        api: upstream.port,
+    };
+    let verify = |proxy: &Proxy, secret: &str| {
+        let body = format!(r#"{{"api_key": "{secret}"}}"#);
+        let headers = [("Content-Type", "application/json")];
+        proxy.exchange_on(proxy.own, "POST", "/verify", &headers, &body)
+    };
+    let proxy = Proxy::start(kind, &ports);
+    let valid = verify(&proxy, READ);
+    assert_eq!(valid.status, 200, "{kind:?}: {valid:?}");
+    let body: Value = serde_json::from_str(&valid.body).unwrap();
+    assert_eq!(body["key_id"], "key_0Read", "{kind:?}");
+    assert_eq!(verify(&proxy, "sec_0unknown").status, 403, "{kind:?}");
+    for (method, path) in [("POST", "/refresh"), ("GET", "/metrics"), ("GET", "/ready")] {
+        let kept = proxy.exchange_on(proxy.own, method, path, &[], "");
+        assert_eq!(kept.status, 404, "{kind:?} {path}: {kept:?}");
+    }
+    assert_eq!(
+        upstream.served(),
+        0,
+        "{kind:?}: heare-auth's API reached the API"
+    );
+    drop(proxy);
+
+    // The recipe changed to pass every path on: heare-auth refuses what it keeps for its
+    // machine, naming the header the proxy added.
+    let everything = |text: String| match kind {
+        Kind::Nginx => replace(
+            &replace(
+                &replace(
+                    &text,
+                    "        location = /refresh { return 404; }\n",
+                    "",
+                    1,
+                ),
+                "        location = /metrics { return 404; }\n",
+                "",
+                1,
+            ),
+            "location / { return 404; }",
+            "location / { proxy_pass http://heare_auth; \
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }",
+            1,
+        ),
+        Kind::Caddy => replace(
+            &text,
+            "\thandle {\n\t\trespond 404\n\t}",
+            &format!(
+                "\thandle {{\n\t\treverse_proxy 127.0.0.1:{}\n\t}}",
+                ports.auth
+            ),
+            1,
+        ),
+    };
+    let proxy = Proxy::start_edited(kind, &ports, everything);
+    let refresh = proxy.exchange_on(proxy.own, "POST", "/refresh", &[], "");
+    assert_eq!(refresh.status, 403, "{kind:?}: {refresh:?}");
+    let body: Value = serde_json::from_str(&refresh.body).unwrap();
+    assert_eq!(
+        body["error"],
+        "Refresh endpoint only accessible from localhost, not through a proxy \
+         (the request carries x-forwarded-for)",
+        "{kind:?}"
+    );
+    let metrics = proxy.exchange_on(proxy.own, "GET", "/metrics", &[], "");
+    assert_eq!(metrics.status, 403, "{kind:?}: {metrics:?}");
+    assert!(!metrics.body.contains("heare_auth_"), "{kind:?}");
+    assert_eq!(verify(&proxy, READ).status, 200, "{kind:?}");
+    assert!(server
+        .logs()
+        .iter()
+        .all(|l| !(l["event"] == "refresh_success" && l["trigger"] == "refresh")));
+}
+
+#[test]
+fn nginx_passes_on_heare_auth_s_own_verify_and_keeps_refresh_and_metrics_local() {
+    own_api_through(Kind::Nginx);
+}
+
+#[test]
+fn caddy_passes_on_heare_auth_s_own_verify_and_keeps_refresh_and_metrics_local() {
+    own_api_through(Kind::Caddy);
 }
