@@ -131,7 +131,6 @@ impl FileBackend {
             .create(true)
             .truncate(false)
             .write(true)
-            .mode(0o600)
             .custom_flags(flags.bits() as i32)
             .open(self.sibling(".lock"))?;
         match lock.metadata()?.is_file() {
