@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use heare_auth_core::{parse_timestamp, scope_problem, RateLimit};
+use heare_auth_core::{check_name, parse_timestamp, scope_problem, RateLimit};
 
 use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RateLimitArgs, RotateArgs, DEFAULT_GRACE_MS};
 use crate::CliError;
@@ -161,6 +161,7 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         Some(_) => return Err(usage("create: --name must not be empty".into())),
         None => return Err(usage("create: missing required flag --name".into())),
     };
+    check_name("name", &name).map_err(|e| usage(format!("create: --name: {e}")))?;
     let expires = match (expires_at, ttl) {
         (Some(_), Some(_)) => {
             return Err(usage("create: give --expires-at or --ttl, not both".into()))

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use heare_auth_core::{CheckError, Error, Expiry, KeyFile, KeyRecord, KeySet, UnixMillis, Warning};
+use heare_auth_core::{
+    visible, CheckError, Error, Expiry, KeyFile, KeyRecord, KeySet, UnixMillis, Warning,
+};
 
 /// Keys expired longer ago than this are worth deleting.
 const LONG_EXPIRED_MS: UnixMillis = 90 * 86_400_000;
@@ -155,12 +157,20 @@ fn warning_id(w: &Warning) -> &str {
 /// What deserves a look in a key the server loads (without the key's name).
 fn record_warnings(r: &KeyRecord, now: UnixMillis) -> Vec<String> {
     let mut out = Vec::new();
-    if r.secret.is_some() {
+    if let Some(secret) = &r.secret {
         out.push(
             "plaintext `secret` in the file; `heare-auth migrate --hash-secrets` replaces it with \
              its hash"
                 .to_string(),
         );
+        // Header values reach /auth trimmed, so this secret can never match there.
+        if secret.trim() != secret {
+            out.push(
+                "its plaintext `secret` begins or ends with whitespace: it verifies on /verify, \
+                 but never on /auth, which trims the header it comes in"
+                    .to_string(),
+            );
+        }
     }
     if let (Expiry::At(t), Some(at)) = (r.expiry(), &r.expires_at) {
         if now.saturating_sub(t) > LONG_EXPIRED_MS {
@@ -225,7 +235,8 @@ impl Report {
         self.count(Severity::Error) == 0
     }
 
-    /// One line per finding, then a summary.
+    /// One line per finding, then a summary, every text from the file shown through
+    /// [`visible`].
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for f in &self.findings {
@@ -233,20 +244,16 @@ impl Report {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            out.push_str(&format!("{severity}: {}\n", f.message));
+            out.push_str(&format!("{severity}: {}\n", visible(&f.message)));
         }
         let (errors, warnings) = (self.count(Severity::Error), self.count(Severity::Warning));
         let keys = count(self.keys, "key");
+        let location = visible(&self.location);
         out.push_str(&match (errors, warnings) {
-            (0, 0) => format!("✓ {}: {keys}, no problems found\n", self.location),
-            (0, w) => format!(
-                "✓ {}: {keys}, no errors, {}\n",
-                self.location,
-                count(w, "warning")
-            ),
+            (0, 0) => format!("✓ {location}: {keys}, no problems found\n"),
+            (0, w) => format!("✓ {location}: {keys}, no errors, {}\n", count(w, "warning")),
             (e, w) => format!(
-                "✗ {}: {keys}, {}, {}: the server would refuse this file\n",
-                self.location,
+                "✗ {location}: {keys}, {}, {}: the server would refuse this file\n",
                 count(e, "error"),
                 count(w, "warning")
             ),
@@ -438,5 +445,76 @@ mod tests {
             (Some(false), Some(1))
         );
         assert_eq!(v["findings"][0]["key"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_plaintext_secret_with_spaces_at_its_ends_is_named_never_shown() {
+        let report = check(
+            "k.json",
+            br#"{"keys": [{"id": "a", "secret": " sec_SPACED"}, {"id": "b", "secret": "sec_TABBED\t"},
+                         {"id": "c", "secret": "sec_in side"}]}"#,
+            NOW,
+        );
+        let spaced = "its plaintext `secret` begins or ends with whitespace: it verifies on \
+                      /verify, but never on /auth, which trims the header it comes in";
+        let warned: Vec<&str> = lines(&report)
+            .into_iter()
+            .filter(|(_, _, m)| m.contains("whitespace"))
+            .map(|(_, key, _)| key.unwrap())
+            .collect();
+        assert_eq!(warned, ["a", "b"]);
+        assert!(report.findings.contains(&Finding {
+            severity: Severity::Warning,
+            key: Some("a".into()),
+            message: format!("key a: {spaced}"),
+        }));
+        let all = report.to_text() + &report.to_json();
+        assert!(!all.contains("SPACED") && !all.contains("TABBED"), "{all}");
+    }
+
+    #[test]
+    fn a_secret_of_any_type_is_never_in_the_report() {
+        for value in [
+            "98765432101234",
+            "[98765432101234]",
+            r#"{"s": "98765432101234"}"#,
+            "98765432101234.5",
+            "false",
+        ] {
+            for field in ["secret", "secret_hash", "previous_secret_hash"] {
+                let json = format!(
+                    r#"{{"keys": [{{"id": "k", "{field}": {value}}}, {{"id": "j", "secret": "x"}}]}}"#
+                );
+                let report = check("k.json", json.as_bytes(), NOW);
+                let message = &report.findings[0].message;
+                assert!(
+                    message.starts_with("key k: invalid JSON at line 1, column ")
+                        && message.ends_with(&format!(
+                            ": invalid type for field `{field}`: expected a string"
+                        )),
+                    "{json}: {message}"
+                );
+                let all = report.to_text() + &report.to_json() + &format!("{report:?}");
+                assert!(!all.contains("98765"), "{all}");
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_in_the_file_are_shown_in_the_text_report() {
+        let json = "{\"keys\": [{\"id\": \"k\\u001b[2J\", \"secret\": \"x\", \"disabled\": true,\n \
+                    \"disabled_at\": \"\\r\\u202e\"}, {\"id\": \"k\\u001b[2J\", \"secret\": \"y\"}]}";
+        let report = check("k\u{1b}.json", json.as_bytes(), NOW);
+        assert_eq!(
+            report.to_text(),
+            "error: duplicate key id k\\x1b[2J\n\
+             warning: key k\\x1b[2J: plaintext `secret` in the file; `heare-auth migrate --hash-secrets` replaces it with its hash\n\
+             warning: key k\\x1b[2J: disabled since \\r\\u{202e}\n\
+             warning: key k\\x1b[2J: plaintext `secret` in the file; `heare-auth migrate --hash-secrets` replaces it with its hash\n\
+             ✗ k\\x1b.json: 2 keys, 1 error, 3 warnings: the server would refuse this file\n"
+        );
+        // JSON keeps the key as it is.
+        let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(v["findings"][0]["key"], "k\u{1b}[2J");
     }
 }

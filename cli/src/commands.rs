@@ -14,8 +14,8 @@ use serde_json::Value;
 use std::time::Duration;
 
 use heare_auth_core::{
-    compact_json, format_timestamp, generate_id, generate_secret, hash_secret, KeyFile, KeyRecord,
-    KeySet, UnixMillis,
+    check_metadata, compact_json, format_timestamp, generate_id, generate_secret, hash_secret,
+    KeyFile, KeyRecord, KeySet, UnixMillis,
 };
 use heare_auth_store::{Error, Store};
 
@@ -66,15 +66,19 @@ pub fn create<R: RngCore + CryptoRng>(
     Ok(Created { record, secret })
 }
 
-/// `--metadata` text as stored: a JSON object, compact, every token as given (a number is
-/// never respelled, as a round trip through `serde_json::Value` would).
+/// `--metadata` text as stored: a JSON object within the metadata bounds, compact, every token
+/// as given (a number is never respelled, as a round trip through `serde_json::Value` would).
 fn metadata_of(text: &str) -> Result<Box<RawValue>, CliError> {
     let invalid = |reason: String| CliError::Invalid(format!("Invalid JSON in metadata: {reason}"));
     let json: Box<RawValue> = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     match json_kind(json.get()) {
-        "an object" => Ok(compact_json(&json)),
-        kind => Err(invalid(format!("expected a JSON object, got {kind}"))),
+        "an object" => {}
+        kind => return Err(invalid(format!("expected a JSON object, got {kind}"))),
     }
+    // Bounded here, before anything is written, as the loader bounds it in the file.
+    check_metadata(json.get())
+        .map_err(|e| CliError::Invalid(format!("Invalid metadata: --metadata {e}")))?;
+    Ok(compact_json(&json))
 }
 
 /// "an array", "a string", ...: what valid JSON text is, by its first character, for messages.
@@ -118,7 +122,8 @@ pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     }
 }
 
-/// Deletes a key by id; fails if no key had it when the delete began.
+/// Deletes a key by id; fails if no key had it when the delete began, or if the file holds it
+/// more than once (see [`KeyFile::remove`]).
 pub fn delete(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let mut removed = None;
     store.update(|file: &mut KeyFile| {
@@ -386,6 +391,49 @@ mod tests {
                 "{status}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn metadata_past_its_bounds_is_refused_before_anything_is_written() {
+        let (store, path, _dir) = store();
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"a":{}1{}}}"#,
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
+        };
+        let big = format!(
+            r#"{{"a":"{}"}}"#,
+            "x".repeat(heare_auth_core::MAX_METADATA_BYTES)
+        );
+        for (metadata, want) in [
+            (
+                nested(128),
+                "is nested 128 levels deep; at most 32 levels are allowed",
+            ),
+            (
+                nested(33),
+                "is nested 33 levels deep; at most 32 levels are allowed",
+            ),
+            (
+                big,
+                "is 16392 bytes as compact JSON; at most 16384 bytes are allowed",
+            ),
+        ] {
+            let mut a = args("A");
+            a.metadata = Some(metadata);
+            assert_eq!(
+                create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err(),
+                CliError::Invalid(format!("Invalid metadata: --metadata {want}"))
+            );
+        }
+        assert!(!path.exists());
+        let mut a = args("A");
+        a.metadata = Some(nested(32));
+        let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
+        let printed = crate::output::created_json(&created);
+        assert!(printed.contains(&nested(32)), "{printed}");
     }
 
     #[test]

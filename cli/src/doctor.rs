@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use heare_auth_core::{decrypt_file, is_encrypted, KeySet};
+use heare_auth_core::{decrypt_file, is_encrypted, visible, KeySet};
 use heare_auth_store::{Error, Location, S3Backend, StoreConfig};
 
 /// How far the store's clock may be from ours before it is worth a warning: S3 refuses
@@ -172,7 +172,7 @@ impl Report {
     /// The report as lines for a person.
     pub fn to_text(&self) -> String {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
-        let mut out = format!("\nStore:      {}\n", self.location);
+        let mut out = format!("\nStore:      {}\n", visible(&self.location));
         out.push_str(&match (self.present, self.bytes) {
             (true, Some(n)) => format!("Keys file:  present ({n} bytes)\n"),
             _ if self.keys == Some(0) => "Keys file:  not there yet (zero keys)\n".into(),
@@ -208,7 +208,7 @@ impl Report {
         } else {
             out.push_str(&format!("\n✗ {} problem(s):\n", self.problems.len()));
             for problem in &self.problems {
-                out.push_str(&format!("  - {problem}\n"));
+                out.push_str(&format!("  - {}\n", visible(problem)));
             }
         }
         out

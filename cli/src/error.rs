@@ -2,8 +2,10 @@
 
 use std::fmt;
 
+use heare_auth_core::visible;
+
 /// Why a command failed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CliError {
     /// The command line is wrong (exit 2).
     Usage(String),
@@ -31,9 +33,9 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Invalid(m) => f.write_str(m),
-            CliError::NotFound(id) => write!(f, "API key not found: {id}"),
+            CliError::NotFound(id) => write!(f, "API key not found: {}", visible(id)),
             CliError::Store(e) => write!(f, "{e}"),
-            CliError::Refresh(m) => write!(f, "Failed to refresh: {m}"),
+            CliError::Refresh(m) => write!(f, "Failed to refresh: {}", visible(m)),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use heare_auth::cmd::{Cmd, KeyArgs};
 use heare_auth::{actor, args, check, commands, doctor, help, output, CliError};
-use heare_auth_core::{KeyFile, UnixMillis};
+use heare_auth_core::{visible, KeyFile, UnixMillis};
 use heare_auth_store::{now_ms, Location, Store, StoreConfig};
 
 /// Where a change asks the server to reload when `REFRESH_URL` is not set.
@@ -75,7 +75,8 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
                 true => output::rotated_json(&rotated) + "\n",
                 false => output::rotated_text(&rotated, now),
             };
-            emit_secret(&text, &format!("rotate {} again", rotated.record.id))?;
+            let again = format!("rotate {} again", visible(&rotated.record.id));
+            emit_secret(&text, &again)?;
             after_write(&refresh_url, a.no_refresh, a.json);
         }
         Cmd::SetRateLimit(a) => {
@@ -342,7 +343,7 @@ fn after_write(url: &str, skip: bool, json: bool) {
             let _ = emit_line(&output::refreshed(n));
         }
         Err(CliError::Refresh(reason)) => {
-            eprintln!("Warning: Failed to refresh service: {reason}")
+            eprintln!("Warning: Failed to refresh service: {}", visible(&reason))
         }
         Err(e) => eprintln!("Warning: Failed to refresh service: {e}"),
     }

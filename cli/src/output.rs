@@ -1,10 +1,12 @@
-//! What the CLI prints, as pure functions of the data: the original's text layout, or JSON.
+//! What the CLI prints, as pure functions of the data: the original's text layout, every text
+//! from the keys file in it shown through [`visible`] (a control character in a name cannot
+//! steer the terminal), or JSON, exact.
 
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use heare_auth_core::{pretty_json, Expiry, KeyRecord, Status, UnixMillis};
+use heare_auth_core::{pretty_json, visible, Expiry, KeyRecord, Status, UnixMillis};
 
 use crate::commands::{Created, Named, Rotated, Toggled};
 
@@ -20,7 +22,9 @@ pub fn created_text(c: &Created) -> String {
     let r = &c.record;
     let mut out = format!(
         "\nCreated API key:\n  ID:     {}\n  Secret: {}\n  Name:   {}\n",
-        r.id, c.secret, r.name
+        visible(&r.id),
+        c.secret,
+        visible(&r.name)
     );
     if !r.scope_list().is_empty() {
         out.push_str(&format!("  Scopes: {}\n", scopes_text(r)));
@@ -30,23 +34,40 @@ pub fn created_text(c: &Created) -> String {
     }
     out.push_str(&format!(
         "  Created: {}\n",
-        r.created_at.as_deref().unwrap_or_default()
+        visible(r.created_at.as_deref().unwrap_or_default())
     ));
     if let Some(expires) = &r.expires_at {
-        out.push_str(&format!("  Expires: {expires}\n"));
+        out.push_str(&format!("  Expires: {}\n", visible(expires)));
     }
     out + "\n" + SAVE_IT
 }
 
-/// `create --json`.
+/// `create --json`. Written as it is, the metadata text too: read into a `serde_json::Value`,
+/// metadata past serde_json's nesting limit would fail after the key was saved.
 pub fn created_json(c: &Created) -> String {
+    #[derive(Serialize)]
+    struct New<'a> {
+        id: &'a str,
+        secret: &'a str,
+        name: &'a str,
+        scopes: &'a [String],
+        rate_limit: Option<String>,
+        created_at: &'a Option<String>,
+        expires_at: &'a Option<String>,
+        metadata: &'a RawValue,
+    }
     let r = &c.record;
-    json!({
-        "id": r.id, "secret": c.secret, "name": r.name, "scopes": r.scope_list(),
-        "rate_limit": limit_json(r), "created_at": r.created_at, "expires_at": r.expires_at,
-        "metadata": r.metadata,
-    })
-    .to_string()
+    let new = New {
+        id: &r.id,
+        secret: &c.secret,
+        name: &r.name,
+        scopes: r.scope_list(),
+        rate_limit: limit_json(r),
+        created_at: &r.created_at,
+        expires_at: &r.expires_at,
+        metadata: &r.metadata,
+    };
+    serde_json::to_string(&new).unwrap_or_default()
 }
 
 /// The block `rotate` prints: the new secret, and until when the old one still verifies.
@@ -54,10 +75,12 @@ pub fn rotated_text(rotated: &Rotated, now: UnixMillis) -> String {
     let r = &rotated.record;
     let mut out = format!(
         "\nRotated API key:\n  ID:     {}\n  Secret: {}\n  Name:   {}\n",
-        r.id, rotated.secret, r.name
+        visible(&r.id),
+        rotated.secret,
+        visible(&r.name)
     );
     out.push_str(&match &r.previous_expires_at {
-        Some(until) => format!("  Previous secret valid until: {until}\n"),
+        Some(until) => format!("  Previous secret valid until: {}\n", visible(until)),
         None => "  Previous secret: stopped working now (no grace period)\n".into(),
     });
     out.push('\n');
@@ -90,16 +113,14 @@ pub fn rotated_json(rotated: &Rotated) -> String {
 /// What `disable` and `enable` print.
 pub fn toggled_text(t: &Toggled) -> String {
     let r = &t.record;
+    let (id, name) = (visible(&r.id), visible(&r.name));
     let (done, state) = match r.disabled == Some(true) {
         true => ("Disabled", "disabled"),
         false => ("Enabled", "enabled"),
     };
     match t.changed {
-        true => format!("✓ {done} API key '{}' ({}).\n", r.id, r.name),
-        false => format!(
-            "API key '{}' ({}) is already {state}; nothing changed.\n",
-            r.id, r.name
-        ),
+        true => format!("✓ {done} API key '{}' ({}).\n", id, name),
+        false => format!("API key '{id}' ({name}) is already {state}; nothing changed.\n"),
     }
 }
 
@@ -116,30 +137,25 @@ pub fn toggled_json(t: &Toggled) -> String {
 /// What `set-rate-limit` prints.
 pub fn limited_text(t: &Toggled) -> String {
     let r = &t.record;
+    let (id, name) = (visible(&r.id), visible(&r.name));
     match (t.changed, r.rate_limit) {
-        (true, Some(limit)) => format!(
-            "✓ Set the rate limit of API key '{}' ({}) to {limit}.\n",
-            r.id, r.name
-        ),
-        (true, None) => format!(
-            "✓ Removed the rate limit of API key '{}' ({}).\n",
-            r.id, r.name
-        ),
+        (true, Some(limit)) => {
+            format!("✓ Set the rate limit of API key '{id}' ({name}) to {limit}.\n")
+        }
+        (true, None) => format!("✓ Removed the rate limit of API key '{id}' ({name}).\n"),
         (false, Some(limit)) => format!(
-            "API key '{}' ({}) already has the rate limit {limit}; nothing changed.\n",
-            r.id, r.name
+            "API key '{id}' ({name}) already has the rate limit {limit}; nothing changed.\n"
         ),
-        (false, None) => format!(
-            "API key '{}' ({}) already has no rate limit; nothing changed.\n",
-            r.id, r.name
-        ),
+        (false, None) => {
+            format!("API key '{id}' ({name}) already has no rate limit; nothing changed.\n")
+        }
     }
 }
 
 /// Keys one per line, id and name, for what a bulk command did or would do.
 fn named_lines(keys: &[Named]) -> String {
     keys.iter()
-        .map(|k| format!("  {:<35} {}\n", k.id, k.name))
+        .map(|k| format!("  {:<35} {}\n", visible(&k.id), visible(&k.name)))
         .collect()
 }
 
@@ -181,6 +197,7 @@ fn their_hashes(n: usize) -> &'static str {
 /// What `import` prints: the keys added from `file`, or with `dry_run` that would be; `hashed`
 /// of them had plaintext secrets, stored as their hashes.
 pub fn imported_text(file: &str, added: &[Named], hashed: usize, dry_run: bool) -> String {
+    let file = visible(file);
     if added.is_empty() {
         return format!("No keys in {file}: nothing to import.\n");
     }
@@ -205,8 +222,9 @@ pub fn imported_text(file: &str, added: &[Named], hashed: usize, dry_run: bool) 
 /// What `export --output FILE` prints.
 pub fn exported_text(file: &str, keys: usize) -> String {
     format!(
-        "✓ Exported {} to {file} (hashes only, unencrypted).\n",
-        keys_count(keys)
+        "✓ Exported {} to {} (hashes only, unencrypted).\n",
+        keys_count(keys),
+        visible(file)
     )
 }
 
@@ -225,7 +243,11 @@ pub fn refreshed(keys_loaded: u64) -> String {
 
 /// The question `delete` asks on a terminal (no newline: the answer follows on the same line).
 pub fn delete_prompt(r: &KeyRecord) -> String {
-    format!("Delete API key '{}' ({})? [y/N]: ", r.id, r.name)
+    format!(
+        "Delete API key '{}' ({})? [y/N]: ",
+        visible(&r.id),
+        visible(&r.name)
+    )
 }
 
 /// A key as `list --json` and `show --json` print it: never its secret or hash.
@@ -295,15 +317,16 @@ fn status_word(status: Status) -> String {
 fn scopes_text(r: &KeyRecord) -> String {
     match r.scope_list() {
         [] => "-".into(),
-        scopes => scopes.join(","),
+        scopes => visible(&scopes.join(",")).into_owned(),
     }
 }
 
 /// `T by ACTOR`, `T`, or `-`: when a key was created or changed, and by whom.
 fn at_by(at: &Option<String>, by: &Option<String>) -> String {
+    let (at, by) = (at.as_deref().map(visible), by.as_deref().map(visible));
     match (at, by) {
         (Some(at), Some(by)) => format!("{at} by {by}"),
-        (Some(at), None) => at.clone(),
+        (Some(at), None) => at.into_owned(),
         (None, Some(by)) => format!("- by {by}"),
         (None, None) => "-".into(),
     }
@@ -312,7 +335,7 @@ fn at_by(at: &Option<String>, by: &Option<String>) -> String {
 /// Until when a rotated key's previous secret verifies; `None` when it has none.
 fn previous_text(r: &KeyRecord, now: UnixMillis) -> Option<String> {
     r.previous_secret_hash.as_ref()?;
-    let until = r.previous_expires_at.as_deref().unwrap_or("-");
+    let until = visible(r.previous_expires_at.as_deref().unwrap_or("-"));
     Some(match r.state().previous {
         Some(Expiry::Unreadable) => {
             format!("previous secret never verifies (unreadable previous_expires_at {until})")
@@ -339,20 +362,21 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
         .chars()
         .take(10)
         .collect();
+    let created = visible(&created);
     let status = k.status(now);
     let mut out = format!(
         "{:<30} {:<35} {:<15} {:<10} {}\n",
-        k.name,
-        k.id,
+        visible(&k.name),
+        visible(&k.id),
         created,
         status_word(status),
         scopes_text(k)
     );
     if detailed {
-        let expires = k.expires_at.as_deref().unwrap_or("never");
+        let expires = visible(k.expires_at.as_deref().unwrap_or("never"));
         out.push_str(&format!("    Status: {status}   Expires: {expires}\n"));
         if let Some(at) = &k.disabled_at {
-            out.push_str(&format!("    Disabled at: {at}\n"));
+            out.push_str(&format!("    Disabled at: {}\n", visible(at)));
         }
         if let Some(previous) = previous_text(k, now) {
             out.push_str(&format!("    Rotation: {previous}\n"));
@@ -363,7 +387,8 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
             at_by(&k.created_at, &k.created_by),
             at_by(&k.updated_at, &k.updated_by)
         ));
-        out.push_str(&format!("    Metadata: {}\n", k.compact_metadata()));
+        let metadata = k.compact_metadata();
+        out.push_str(&format!("    Metadata: {}\n", visible(metadata.get())));
     }
     out
 }
@@ -400,19 +425,23 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
     } else {
         "stored hashed (SHA-256)"
     };
-    let metadata = pretty_json(&r.metadata).replace('\n', "\n  ");
+    // Its line breaks are the layout's (JSON writes those in strings as `\n`), each line shown
+    // through `visible`.
+    let pretty = pretty_json(&r.metadata);
+    let lines: Vec<_> = pretty.split('\n').map(visible).collect();
+    let metadata = lines.join("\n  ");
     let disabled = match (r.disabled == Some(true), &r.disabled_at) {
-        (true, Some(at)) => format!("yes, since {at}"),
+        (true, Some(at)) => format!("yes, since {}", visible(at)),
         (true, None) => "yes".into(),
         (false, _) => "no".into(),
     };
     format!(
         "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Rate limit: {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
-        r.id,
-        r.name,
+        visible(&r.id),
+        visible(&r.name),
         at_by(&r.created_at, &r.created_by),
         at_by(&r.updated_at, &r.updated_by),
-        r.expires_at.clone().unwrap_or_else(|| "never".into()),
+        visible(r.expires_at.as_deref().unwrap_or("never")),
         r.status(now),
         scopes_text(r),
         limit_text(r),
@@ -727,6 +756,133 @@ mod tests {
             delete_prompt(&record("key_a", "Billing", None)),
             "Delete API key 'key_a' (Billing)? [y/N]: "
         );
+    }
+
+    #[test]
+    fn created_json_prints_metadata_of_any_depth_it_holds() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        let c = Created {
+            record: KeyRecord {
+                metadata: RawValue::from_string(deep.clone()).unwrap(),
+                ..record("key_n", "New", None)
+            },
+            secret: "sec_0abc".into(),
+        };
+        let printed = created_json(&c);
+        assert!(
+            printed.starts_with(r#"{"id":"key_n","secret":"sec_0abc","name":"New","#),
+            "{printed}"
+        );
+        assert!(
+            printed.ends_with(&format!(r#""metadata":{deep}}}"#)),
+            "{printed}"
+        );
+    }
+
+    /// Terminal controls: a title change, a screen clear, line breaks, DEL, a C1 CSI, and bidi
+    /// overrides.
+    const CONTROLS: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\r\n\t\u{7f}\u{9b}\u{202e}\u{2066}";
+
+    /// A key whose every text field ends in `mark`.
+    fn marked(mark: &str) -> KeyRecord {
+        let text = |s: &str| format!("{s}{mark}");
+        KeyRecord {
+            id: text("key_e"),
+            name: text("Evil"),
+            created_by: Some(text("ann")),
+            updated_at: Some(text("2026")),
+            updated_by: Some(text("bob")),
+            expires_at: Some(text("soon")),
+            disabled: Some(true),
+            disabled_at: Some(text("then")),
+            previous_secret_hash: Some("cd".repeat(32)),
+            previous_expires_at: Some(text("later")),
+            metadata: RawValue::from_string(format!(
+                "{{\"t\": \"x{}y\", \"e\": \"\\u001b[2J\\n\"}}",
+                mark.replace(['\r', '\n', '\t', '\u{1b}', '\u{7}'], "")
+            ))
+            .unwrap(),
+            ..record("key_e", "Evil", None)
+        }
+    }
+
+    /// Whether `text` has a control character other than the line breaks it is laid out with.
+    fn obeys_controls(text: &str) -> bool {
+        text.chars()
+            .any(|c| c != '\n' && heare_auth_core::is_control(c))
+    }
+
+    #[test]
+    fn text_output_shows_control_characters_and_json_keeps_them_exact() {
+        let evil = marked(CONTROLS);
+        let plain = marked("");
+        let toggled = |record: &KeyRecord| Toggled {
+            record: record.clone(),
+            changed: false,
+        };
+        let named = |r: &KeyRecord| {
+            vec![Named {
+                id: r.id.clone(),
+                name: r.name.clone(),
+            }]
+        };
+        let outputs = |r: &KeyRecord| {
+            let created = Created {
+                record: r.clone(),
+                secret: "sec_0abc".into(),
+            };
+            let rotated = Rotated {
+                record: r.clone(),
+                secret: "sec_0new".into(),
+                replaced_previous: false,
+            };
+            vec![
+                list_text(std::slice::from_ref(r), false, NOW),
+                list_text(std::slice::from_ref(r), true, NOW),
+                show_text(r, NOW),
+                delete_prompt(r),
+                toggled_text(&toggled(r)),
+                limited_text(&toggled(r)),
+                created_text(&created),
+                rotated_text(&rotated, NOW),
+                migrated_text(&named(r), true),
+                imported_text("b.json", &named(r), 0, false),
+            ]
+        };
+        for (shown, laid_out) in outputs(&evil).iter().zip(outputs(&plain)) {
+            assert!(!obeys_controls(shown), "{shown:?}");
+            // Not one line more than the same output for a key without them.
+            assert_eq!(shown.lines().count(), laid_out.lines().count(), "{shown}");
+            assert!(
+                shown.contains(
+                    "Evil\\x1b]0;pwned\\x07\\x1b[2J\\r\\n\\t\\x7f\\u{9b}\\u{202e}\\u{2066}"
+                ),
+                "{shown}"
+            );
+        }
+        let show = show_text(&evil, NOW);
+        for line in [
+            "  ID:      key_e\\x1b]0;pwned",
+            "  Created: 2026-11-25T01:17:14.316000Z by ann\\x1b]0;pwned",
+            "  Disabled: yes, since then\\x1b]0;",
+            "    \"t\": \"x]0;pwned[2J\\x7f\\u{9b}\\u{202e}\\u{2066}y\",\n",
+            "    \"e\": \"\\u001b[2J\\n\"\n",
+        ] {
+            assert!(show.contains(line), "{line}\n{show}");
+        }
+        let detailed = list_text(std::slice::from_ref(&evil), true, NOW);
+        assert!(
+            detailed
+                .contains("    Metadata: {\"t\":\"x]0;pwned[2J\\x7f\\u{9b}\\u{202e}\\u{2066}y\""),
+            "{detailed}"
+        );
+        // JSON is exact: its own escapes show these characters, and they read back as they were.
+        let v: Value = serde_json::from_str(&public_json(&evil, NOW)).unwrap();
+        assert_eq!(
+            (v["id"].as_str(), v["name"].as_str()),
+            (Some(evil.id.as_str()), Some(evil.name.as_str()))
+        );
+        assert_eq!(v["created_by"].as_str(), evil.created_by.as_deref());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use serde_json::value::RawValue;
 
+use crate::MAX_METADATA_DEPTH;
+
 /// `json` without whitespace outside strings, every token as it was (no number respelled, no
 /// member reordered, unlike a round trip through `serde_json::Value`).
 pub fn compact_json(json: &RawValue) -> Box<RawValue> {
@@ -13,7 +15,9 @@ pub fn compact_json(json: &RawValue) -> Box<RawValue> {
 }
 
 /// `json` indented by two spaces a level, as `serde_json::to_string_pretty` lays out a value,
-/// every token as it was.
+/// every token as it was; levels past [`MAX_METADATA_DEPTH`] are indented no further, so that
+/// the output stays within a fixed multiple of the input (indenting each of `n` nested levels
+/// by its depth would print on the order of `n²` spaces).
 pub fn pretty_json(json: &RawValue) -> String {
     let compact = compact_json(json);
     let text = compact.get();
@@ -21,7 +25,7 @@ pub fn pretty_json(json: &RawValue) -> String {
     let mut out = String::with_capacity(2 * text.len());
     let newline = |out: &mut String, depth: usize| {
         out.push('\n');
-        out.extend(std::iter::repeat_n("  ", depth));
+        out.extend(std::iter::repeat_n("  ", depth.min(MAX_METADATA_DEPTH)));
     };
     let (mut depth, mut run) = (0, 0);
     // Every byte matched below is ASCII, so a char boundary on both sides.
@@ -127,6 +131,22 @@ mod tests {
         }
         let huge: Box<super::RawValue> = serde_json::from_str("{\"z\": 1.50e400}").unwrap();
         assert_eq!(super::pretty_json(&huge), "{\n  \"z\": 1.50e400\n}");
+    }
+
+    #[test]
+    fn pretty_output_grows_linearly_however_deep_the_nesting() {
+        for levels in [1_000, 20_000] {
+            let text = "[".repeat(levels) + &"]".repeat(levels);
+            let raw: Box<super::RawValue> = serde_json::from_str(&text).unwrap();
+            let pretty = super::pretty_json(&raw);
+            let lines = 2 * levels - 1;
+            assert_eq!(pretty.lines().count(), lines);
+            assert!(
+                pretty.len() <= lines * (2 * super::MAX_METADATA_DEPTH + 2),
+                "{levels} levels: {} bytes",
+                pretty.len()
+            );
+        }
     }
 
     #[test]

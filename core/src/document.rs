@@ -104,9 +104,12 @@ impl<'a> KeyFile<'a> {
         self.records.iter().map(|r| self.read(r))
     }
 
-    /// The key with this id.
+    /// The key with this id; an [`Error::DuplicateId`] when the file holds it more than once.
     pub fn get(&self, id: &str) -> Option<Result<KeyRecord, Error>> {
-        self.position(id).map(|i| self.read(&self.records[i]))
+        match self.position(id) {
+            Ok(i) => i.map(|i| self.read(&self.records[i])),
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// Adds a key at the end.
@@ -115,17 +118,21 @@ impl<'a> KeyFile<'a> {
         self.changed = true;
     }
 
-    /// Removes the key with this id and returns it.
+    /// Removes the key with this id and returns it; removes nothing, and is an
+    /// [`Error::DuplicateId`], when the file holds it more than once.
     pub fn remove(&mut self, id: &str) -> Option<Result<KeyRecord, Error>> {
-        let i = self.position(id)?;
+        let i = match self.position(id) {
+            Ok(i) => i?,
+            Err(e) => return Some(Err(e)),
+        };
         let removed = self.records.remove(i);
         self.changed = true;
         Some(self.read(&removed))
     }
 
-    /// Replaces the key with the same id; `false` when there is none.
+    /// Replaces the key with the same id; `false` when there is none, or more than one.
     pub fn replace(&mut self, record: KeyRecord) -> bool {
-        let Some(i) = self.position(&record.id) else {
+        let Ok(Some(i)) = self.position(&record.id) else {
             return false;
         };
         self.records[i] = Record::Written(Box::new(record));
@@ -133,10 +140,19 @@ impl<'a> KeyFile<'a> {
         true
     }
 
-    fn position(&self, id: &str) -> Option<usize> {
+    /// Where the key with `id` is. Every change by id finds its key here, so all of them
+    /// refuse a file that holds the id twice (which key would they change?) as the verifier
+    /// refuses to load it, rather than change the first and leave the other verifying.
+    fn position(&self, id: &str) -> Result<Option<usize>, Error> {
         let mut quoted = String::with_capacity(id.len() + 2);
         push_json_string(&mut quoted, id);
-        self.records.iter().position(|r| r.has_id(id, &quoted))
+        let mut found = (self.records.iter().enumerate())
+            .filter(|(_, r)| r.has_id(id, &quoted))
+            .map(|(i, _)| i);
+        match (found.next(), found.next()) {
+            (first, None) => Ok(first),
+            (_, Some(_)) => Err(Error::DuplicateId { id: id.to_string() }),
+        }
     }
 
     fn read(&self, record: &Record) -> Result<KeyRecord, Error> {
@@ -358,6 +374,22 @@ mod tests {
         let out = file.to_json().unwrap();
         assert!(out.contains(r#"{"id": "a", "secret": "x"}"#), "{out}");
         assert!(out.contains("\"name\": \"renamed\""), "{out}");
+    }
+
+    #[test]
+    fn a_change_by_an_id_the_file_holds_twice_is_refused() {
+        let text = format!(
+            r#"{{"keys": [{{"id": "a", "secret": "x"}}, {{"id": "b", "secret_hash": "{ABC}"}},
+                         {{"id": "a", "secret": "y"}}]}}"#
+        );
+        let twice = Error::DuplicateId { id: "a".into() };
+        let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(file.get("a").unwrap(), Err(twice.clone()));
+        assert_eq!(file.remove("a").unwrap(), Err(twice));
+        assert!(!file.replace(record("a", ABC)));
+        assert_eq!((file.len(), file.is_changed()), (3, false));
+        // A key the file holds once is still found.
+        assert_eq!(file.get("b").unwrap().unwrap().id, "b");
     }
 
     #[test]

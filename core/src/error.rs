@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::{visible, MetadataBound};
+
 /// Why a keys file (or a value meant for one) was rejected.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +36,29 @@ pub enum Error {
     /// The keys file is encrypted and could not be decrypted: a wrong `STORAGE_SECRET`, or a
     /// damaged file (the two cannot be told apart, by design).
     CannotDecrypt,
+    /// A key's metadata passes one of its bounds ([`crate::MAX_METADATA_DEPTH`],
+    /// [`crate::MAX_METADATA_BYTES`]).
+    MetadataTooLarge {
+        /// The key's id.
+        key: String,
+        /// The field (`metadata`).
+        field: &'static str,
+        /// Which bound.
+        bound: MetadataBound,
+        /// The bound: most levels, or most bytes of compact JSON.
+        limit: usize,
+        /// The depth or size found.
+        found: usize,
+    },
+    /// Text that names a key (see [`crate::check_name`]) holds a control character.
+    ControlCharacter {
+        /// The field: `name` or `id`.
+        field: &'static str,
+        /// Where the first one is, in characters from 1.
+        position: usize,
+        /// The character.
+        character: char,
+    },
 }
 
 impl fmt::Display for Error {
@@ -43,24 +68,56 @@ impl fmt::Display for Error {
                 line,
                 column,
                 message,
-            } => write!(f, "invalid JSON at line {line}, column {column}: {message}"),
-            Error::MissingField { key, field } => write!(f, "key {key}: missing field `{field}`"),
+            } => write!(
+                f,
+                "invalid JSON at line {line}, column {column}: {}",
+                visible(message)
+            ),
+            Error::MissingField { key, field } => {
+                write!(f, "key {}: missing field `{field}`", visible(key))
+            }
             Error::InvalidField { key, field, reason } => {
-                write!(f, "key {key}: field `{field}` {reason}")
+                write!(f, "key {}: field `{field}` {}", visible(key), visible(reason))
             }
-            Error::DuplicateId { id } => write!(f, "duplicate key id {id}"),
-            Error::DuplicateSecret { first, second } => {
-                write!(f, "keys {first} and {second} have the same secret")
-            }
+            Error::DuplicateId { id } => write!(f, "duplicate key id {}", visible(id)),
+            Error::DuplicateSecret { first, second } => write!(
+                f,
+                "keys {} and {} have the same secret",
+                visible(first),
+                visible(second)
+            ),
             Error::Timestamp { value } => write!(
                 f,
-                "expected an RFC 3339 timestamp or a date (2026-01-31T12:00:00Z, 2026-01-31), got '{value}'"
+                "expected an RFC 3339 timestamp or a date (2026-01-31T12:00:00Z, 2026-01-31), got '{}'",
+                visible(value)
             ),
             Error::NoStorageSecret => {
                 f.write_str("the keys file is encrypted but STORAGE_SECRET is not set")
             }
             Error::CannotDecrypt => f.write_str(
                 "cannot decrypt the keys file: wrong STORAGE_SECRET or a damaged file",
+            ),
+            Error::MetadataTooLarge {
+                key,
+                field,
+                bound,
+                found,
+                ..
+            } => {
+                let oversized = crate::metadata::Oversized {
+                    bound: *bound,
+                    found: *found,
+                };
+                write!(f, "key {}: field `{field}` {oversized}", visible(key))
+            }
+            Error::ControlCharacter {
+                field,
+                position,
+                character,
+            } => write!(
+                f,
+                "field `{field}` has a control character ({}) at character {position}",
+                visible(character.encode_utf8(&mut [0; 4]))
             ),
         }
     }
@@ -153,11 +210,15 @@ impl fmt::Display for Warning {
         match self {
             Warning::UnparseableExpiry { id, value } => write!(
                 f,
-                "key {id}: expires_at '{value}' is not a timestamp; the key is treated as expired"
+                "key {}: expires_at '{}' is not a timestamp; the key is treated as expired",
+                visible(id),
+                visible(value)
             ),
             Warning::UnparseablePreviousExpiry { id, value } => write!(
                 f,
-                "key {id}: previous_expires_at '{value}' is not a timestamp; the previous secret no longer verifies"
+                "key {}: previous_expires_at '{}' is not a timestamp; the previous secret no longer verifies",
+                visible(id),
+                visible(value)
             ),
         }
     }

@@ -9,6 +9,7 @@
 
 mod auth;
 mod compact;
+mod control;
 mod document;
 mod encryption;
 mod error;
@@ -16,10 +17,12 @@ mod generate;
 mod hash;
 mod keyset;
 mod limit;
+mod metadata;
 mod outcome;
 mod record;
 mod request;
 mod scope;
+mod secret_field;
 mod status;
 mod timestamp;
 
@@ -27,6 +30,7 @@ pub use auth::{
     authorize, header_value, presented_key, required_scopes, Authorized, INVALID_TOKEN_CHALLENGE,
 };
 pub use compact::{compact_json, pretty_json};
+pub use control::{check_name, is_control, visible};
 pub use document::KeyFile;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
@@ -34,6 +38,9 @@ pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{CheckError, Checked, Key, KeySet};
 pub use limit::{Bucket, RateLimit};
+pub use metadata::{
+    check_metadata, MetadataBound, Oversized, MAX_METADATA_BYTES, MAX_METADATA_DEPTH,
+};
 pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;
 pub use request::{

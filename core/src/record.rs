@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::compact::compact_json;
+use crate::secret_field::SecretField;
 use crate::{Expiry, RateLimit, State, Status, UnixMillis};
 
 /// One key as stored. Fields this version does not know live in `extra` and are written back.
@@ -297,10 +298,15 @@ impl<'de> Visitor<'de> for RecordVisitor {
         let mut id = None;
         while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let text = |map: &mut A| map.next_value::<Option<String>>();
+            // A secret or hash of the wrong type is refused without its value.
+            let secret = |map: &mut A, field| {
+                let value = map.next_value_seed(SecretField(field))?;
+                Ok::<_, A::Error>(value.map(std::borrow::Cow::into_owned))
+            };
             match field.as_ref() {
                 "id" => id = Some(map.next_value::<String>()?),
-                "secret" => record.secret = text(&mut map)?,
-                "secret_hash" => record.secret_hash = text(&mut map)?,
+                "secret" => record.secret = secret(&mut map, "secret")?,
+                "secret_hash" => record.secret_hash = secret(&mut map, "secret_hash")?,
                 "name" => record.name = text(&mut map)?.unwrap_or_default(),
                 "expires_at" => record.expires_at = text(&mut map)?,
                 "scopes" => record.scopes = map.next_value()?,
@@ -315,7 +321,9 @@ impl<'de> Visitor<'de> for RecordVisitor {
                     }
                 }
                 "disabled" => record.disabled = map.next_value()?,
-                "previous_secret_hash" => record.previous_secret_hash = text(&mut map)?,
+                "previous_secret_hash" => {
+                    record.previous_secret_hash = secret(&mut map, "previous_secret_hash")?
+                }
                 "previous_expires_at" => record.previous_expires_at = text(&mut map)?,
                 "metadata" => record.metadata = map.next_value()?,
                 name if BOOKKEEPING.contains(&name) => {

@@ -1,13 +1,15 @@
 //! The local keys file: versions are content digests; writes compare-and-swap under a lock
-//! file, then replace atomically (temp file, fsync, rename).
+//! file, then replace atomically (a temp file created exclusively, fsync, rename), keeping the
+//! file's mode and owner.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use heare_auth_core::SecretHash;
+use rustix::fs::OFlags;
 use sha2::{Digest, Sha256};
 
 use crate::backend::{Backend, Object, Put};
@@ -85,26 +87,74 @@ impl FileBackend {
         }
     }
 
-    /// Writes `bytes` next to the file, flushes them to disk, then renames over the file.
+    /// Writes `bytes` to a new file beside the file, flushes them to disk, then renames it over
+    /// the file. The new file is created exclusively under a name nobody can predict, never
+    /// through a link planted beside the keys file, and given the file's mode and, where this
+    /// process may, its owner and group (a file that does not exist yet is made 0600), so a
+    /// write never makes the keys readable to more users than before.
     fn replace(&self, bytes: &[u8]) -> Result<Stamp, Error> {
-        let tmp = self.sibling(&format!(".tmp.{}", std::process::id()));
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(self.path.file_name().unwrap_or_default());
+        prefix.push(".");
         let write = || -> io::Result<Stamp> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            let stamp = Stamp::of(&f.metadata()?);
-            fs::rename(&tmp, &self.path)?;
-            // Make the rename itself durable.
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)?.sync_all()?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&prefix)
+                .suffix(".tmp")
+                .permissions(fs::Permissions::from_mode(0o600))
+                .tempfile_in(dir)?;
+            match fs::metadata(&self.path) {
+                Ok(old) => keep_access(tmp.as_file(), &old)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
+            tmp.write_all(bytes)?;
+            tmp.as_file().sync_all()?;
+            let stamp = Stamp::of(&tmp.as_file().metadata()?);
+            tmp.persist(&self.path).map_err(|e| e.error)?;
+            // Make the rename itself durable.
+            File::open(dir)?.sync_all()?;
             Ok(stamp)
         };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            self.io_error("write", e)
-        })
+        // A temporary file left by a failure is removed when it is dropped.
+        write().map_err(|e| self.io_error("write", e))
     }
+
+    /// Opens (creating it if needed) the lock file beside the file: never through a link, and
+    /// only a regular file (a FIFO planted there would block the open).
+    fn open_lock(&self) -> io::Result<File> {
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(flags.bits() as i32)
+            .open(self.sibling(".lock"))?;
+        match lock.metadata()?.is_file() {
+            true => Ok(lock),
+            false => Err(io::Error::other("it is not a regular file")),
+        }
+    }
+}
+
+/// Gives `new` the owner, group and mode of `old`. A process that may not give a file away (not
+/// root) keeps its own owner and group: the error is ignored. The mode is set after the owner,
+/// which may clear set-id bits.
+fn keep_access(new: &File, old: &fs::Metadata) -> io::Result<()> {
+    let own = new.metadata()?;
+    if (own.uid(), own.gid()) != (old.uid(), old.gid()) {
+        match std::os::unix::fs::fchown(new, Some(old.uid()), Some(old.gid())) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                // Not allowed to give the file away: at least keep the group, where we may.
+                let _ = std::os::unix::fs::fchown(new, None, Some(old.gid()));
+            }
+            other => other?,
+        }
+    }
+    new.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
 }
 
 /// How much of a file is read and digested between two calls of a reader's `pace`.
@@ -162,11 +212,8 @@ impl Backend for FileBackend {
     fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {
         // Writers serialise on a lock file beside the keys file, held only for the compare and
         // the swap. Readers need no lock: the rename is atomic. Dropping `lock` releases it.
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.sibling(".lock"))
+        let lock = self
+            .open_lock()
             .map_err(|e| self.io_error("create the lock file beside it", e))?;
         lock.lock().map_err(|e| self.io_error("lock", e))?;
         // A file that cannot be read to compare is not known to be at `expected`: nothing is

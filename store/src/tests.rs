@@ -389,3 +389,118 @@ fn an_update_gives_up_saying_whether_a_write_may_land_yet() {
     }
     assert_eq!(ids(&std::fs::read(&path).unwrap()), ["first"]);
 }
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_write_keeps_the_files_mode_and_a_new_file_is_private() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    let store = file_store(&path, None);
+    assert_eq!(add(&store, "a"), Ok(true));
+    assert_eq!(
+        mode(&path),
+        0o600,
+        "a new keys file is readable by its owner only"
+    );
+    for kept in [0o600, 0o640, 0o604] {
+        set_mode(&path, kept);
+        assert_eq!(add(&store, &format!("k{kept:o}")), Ok(true));
+        assert_eq!(mode(&path), kept);
+    }
+}
+
+#[test]
+fn a_write_keeps_the_files_owner_and_group_where_it_may() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    std::fs::write(&path, EMPTY_FILE).unwrap();
+    let ours = std::fs::metadata(&path).unwrap();
+    // Only root may give a file away; anyone else keeps it as theirs.
+    let (uid, gid) = match ours.uid() {
+        0 => (65534, 65534),
+        _ => (ours.uid(), ours.gid()),
+    };
+    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+    set_mode(&path, 0o640);
+    assert_eq!(add(&file_store(&path, None), "a"), Ok(true));
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!((after.uid(), after.gid(), mode(&path)), (uid, gid, 0o640));
+}
+
+#[test]
+fn a_link_planted_at_a_temporary_name_is_never_written_through() {
+    let dir = temp_dir();
+    let elsewhere = temp_dir();
+    let target = elsewhere.path().join("target");
+    std::fs::write(&target, "untouched").unwrap();
+    let path = dir.path().join("keys.json");
+    // The names the temporary file once had: predictable from the process id.
+    let planted = [
+        format!("keys.json.tmp.{}", std::process::id()),
+        "keys.json.tmp".into(),
+    ];
+    for name in &planted {
+        std::os::unix::fs::symlink(&target, dir.path().join(name)).unwrap();
+    }
+    let store = file_store(&path, None);
+    assert_eq!(add(&store, "a"), Ok(true));
+    assert_eq!(add(&store, "b"), Ok(true));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+    assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+    assert_eq!(ids(&std::fs::read(&path).unwrap()), ["a", "b"]);
+    for name in &planted {
+        let link = dir.path().join(name);
+        assert_eq!(std::fs::read_link(&link).unwrap(), target, "{name}");
+    }
+}
+
+#[test]
+fn a_link_or_fifo_planted_at_the_lock_file_is_refused() {
+    let dir = temp_dir();
+    let elsewhere = temp_dir();
+    let path = dir.path().join("keys.json");
+    let store = file_store(&path, None);
+    assert_eq!(add(&store, "a"), Ok(true));
+    let before = std::fs::read(&path).unwrap();
+    let lock = dir.path().join("keys.json.lock");
+    let refused = |why: &str| {
+        let e = add(&store, "b").unwrap_err();
+        let Error::Unavailable { location, message } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(location, &path.display().to_string());
+        assert!(
+            message.starts_with("cannot create the lock file beside it: ") && message.contains(why),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    };
+    // A link to a file that does not exist yet: following it would create that file.
+    let target = elsewhere.path().join("created");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    refused("symbolic links");
+    assert!(!target.exists(), "the lock was created through the link");
+    // A link to a file that exists: it is neither changed nor locked.
+    std::fs::write(&target, "untouched").unwrap();
+    refused("symbolic links");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+    // A FIFO would block the open until someone read it.
+    std::fs::remove_file(&lock).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    refused("");
+}

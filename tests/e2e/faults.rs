@@ -433,6 +433,9 @@ fn the_server_rides_out_a_damaged_local_file() {
     let path = dir.path("keys.json");
     let env = vec![("KEYS_FILE".to_string(), path.display().to_string())];
     let (_, mut kept) = create(&env, "kept");
+    // The CLI makes a new keys file 0600: the operator lets the server's user read it, and
+    // later writes keep that.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let server = Server::start_unprivileged(&env_refs(&server_env(&env)));
 
     // Replaces the file at once (as every writer here does), with `mode`.

@@ -538,3 +538,27 @@ fn non_utf8_arguments_are_usage_errors() {
         ))
     );
 }
+
+#[test]
+fn a_name_with_a_control_character_is_refused_naming_where() {
+    for (name, shown, at) in [
+        ("Billing\u{1b}]0;pwned\u{7}", "\\x1b", 8),
+        ("\u{1b}[2J", "\\x1b", 1),
+        ("a\rb", "\\r", 2),
+        ("a\nb", "\\n", 2),
+        ("tab\there", "\\t", 4),
+        ("del\u{7f}", "\\x7f", 4),
+        ("c1\u{9b}31m", "\\u{9b}", 3),
+        ("gpj.\u{202e}exe", "\\u{202e}", 5),
+        ("iso\u{2066}late", "\\u{2066}", 4),
+    ] {
+        assert_eq!(
+            p(&["create", "--name", name]),
+            Err(CliError::Usage(format!(
+                "create: --name: field `name` has a control character ({shown}) at character {at}"
+            ))),
+            "{name:?}"
+        );
+    }
+    assert!(p(&["create", "--name", "Zoë ✓ \"quoted\" \\ back"]).is_ok());
+}

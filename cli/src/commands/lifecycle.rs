@@ -421,4 +421,43 @@ mod tests {
         }
         assert_eq!(seen, [true], "applied once, and once only");
     }
+
+    #[test]
+    fn every_edit_by_id_refuses_a_file_holding_the_id_twice() {
+        use crate::commands::{delete, set_rate_limit};
+        let (store, path, _dir) = store();
+        // The same id twice, the second disabled, each with its own secret.
+        let text = r#"{"keys": [{"id": "key_t", "secret": "sec_first", "name": "First"},
+  {"id": "key_t", "secret": "sec_second", "name": "Second", "disabled": true}]}"#;
+        std::fs::write(&path, text).unwrap();
+        let twice = CliError::Store(Error::keys(
+            &path.display().to_string(),
+            heare_auth_core::Error::DuplicateId { id: "key_t".into() },
+        ));
+        let limit = heare_auth_core::RateLimit::parse("1/1s").ok();
+        let edits: [(&str, Result<(), CliError>); 6] = [
+            ("delete", delete(&store, "key_t").map(drop)),
+            (
+                "disable",
+                set_disabled(&store, "key_t", true, NOW, BOB).map(drop),
+            ),
+            (
+                "enable",
+                set_disabled(&store, "key_t", false, NOW, BOB).map(drop),
+            ),
+            (
+                "rotate",
+                rotate(&store, "key_t", HOUR, NOW, BOB, &mut OsRng).map(drop),
+            ),
+            (
+                "set-rate-limit",
+                set_rate_limit(&store, "key_t", limit, NOW, BOB).map(drop),
+            ),
+            ("show", show(&store, "key_t").map(drop)),
+        ];
+        for (command, result) in edits {
+            assert_eq!(result, Err(twice.clone()), "{command}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{command}");
+        }
+    }
 }

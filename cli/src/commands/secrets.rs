@@ -1,7 +1,7 @@
 //! `migrate --hash-secrets`, `export` and `import`: whole-file commands after which no plaintext
 //! secret is left, each a pure edit of a [`KeyFile`] that, applied twice, finds nothing to do.
 
-use heare_auth_core::{hash_secret, KeyFile, KeyRecord, KeySet, UnixMillis};
+use heare_auth_core::{check_name, hash_secret, visible, KeyFile, KeyRecord, KeySet, UnixMillis};
 use heare_auth_store::{Error, Store, EMPTY_FILE};
 
 use super::lifecycle::stamp;
@@ -126,7 +126,8 @@ pub fn export(store: &Store) -> Result<(String, usize), CliError> {
 }
 
 /// The keys of a file to import (its plaintext, read from `location`), plaintext secrets
-/// replaced by their hashes; refuses a file the verifier would reject.
+/// replaced by their hashes; refuses a file the verifier would reject, and ids or names holding
+/// a control character.
 pub fn read_import(location: &str, bytes: &[u8]) -> Result<Incoming, CliError> {
     refuse_invalid(location, bytes)?;
     let file = KeyFile::parse(bytes).map_err(|e| Error::keys(location, e))?;
@@ -136,6 +137,12 @@ pub fn read_import(location: &str, bytes: &[u8]) -> Result<Incoming, CliError> {
     };
     for record in file.records() {
         let record = record.map_err(|e| Error::keys(location, e))?;
+        // The same rule as `create --name`: nothing that steers a terminal or a log.
+        check_name("id", &record.id)
+            .and_then(|()| check_name("name", &record.name))
+            .map_err(|e| {
+                CliError::Invalid(format!("{location}: key {}: {e}", visible(&record.id)))
+            })?;
         incoming.records.push(match hashed(&record) {
             Some(edited) => {
                 incoming.hashed += 1;
@@ -465,5 +472,25 @@ mod tests {
         assert_eq!(apply(), Ok(false));
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
         assert_eq!(list(&store).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn an_import_naming_a_key_with_a_control_character_is_refused() {
+        for (record, want) in [
+            (
+                r#"{"id": "key_a", "secret": "s", "name": "ok\u001b]0;pwned\u0007"}"#,
+                "b.json: key key_a: field `name` has a control character (\\x1b) at character 3",
+            ),
+            (
+                r#"{"id": "key_\u202e", "secret": "s", "name": "ok"}"#,
+                "b.json: key key_\\u{202e}: field `id` has a control character (\\u{202e}) at character 5",
+            ),
+        ] {
+            let text = format!(r#"{{"keys": [{{"id": "key_b", "secret": "t"}}, {record}]}}"#);
+            assert_eq!(
+                read_import("b.json", text.as_bytes()).unwrap_err(),
+                CliError::Invalid(want.into())
+            );
+        }
     }
 }

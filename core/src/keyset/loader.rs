@@ -11,19 +11,23 @@ use std::fmt;
 use hashbrown::HashTable;
 
 use super::key::{stored_expiry, Entry, Key, Span, NO_PREVIOUS};
-use super::validate::{expiry_of, id_of, limit_of, previous_of, scopes_of, secret_hash_of};
+use super::validate::{
+    expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
+};
 use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
 use crate::compact::push_compact_json;
+use crate::secret_field::read;
 use crate::{Error, Warning};
 
-/// The verifier's view of one record: unknown fields are skipped, strings borrowed when possible.
+/// The verifier's view of one record: unknown fields are skipped, strings borrowed when possible,
+/// and a secret or hash of the wrong type refused without its value.
 #[derive(Deserialize)]
 pub(super) struct RawKey<'a> {
     #[serde(borrow)]
     pub(super) id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "read::secret")]
     pub(super) secret: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "read::secret_hash")]
     pub(super) secret_hash: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) name: Option<Cow<'a, str>>,
@@ -36,7 +40,7 @@ pub(super) struct RawKey<'a> {
     pub(super) disabled: Option<bool>,
     #[serde(borrow)]
     pub(super) rate_limit: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "read::previous_secret_hash")]
     pub(super) previous_secret_hash: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub(super) previous_expires_at: Option<Cow<'a, str>>,
@@ -64,6 +68,7 @@ impl Builder {
         let scopes = scopes_of(id, &raw)?;
         let limit = limit_of(id, &raw)?;
         let previous = previous_of(id, &raw, &mut self.warnings)?;
+        let metadata = metadata_of(id, &raw)?;
         let previous_until = match previous {
             Some((previous_hash, until)) => {
                 let key = u32::try_from(self.set.entries.len()).unwrap_or(u32::MAX);
@@ -87,8 +92,8 @@ impl Builder {
         };
         let id = self.push_str(id)?;
         let name = self.push_str(raw.name.as_deref().unwrap_or_default())?;
-        let metadata = match raw.metadata.map(RawValue::get) {
-            None | Some("null") => self.push_str("{}")?,
+        let metadata = match metadata {
+            None => self.push_str("{}")?,
             Some(json) => {
                 let start = self.set.text.len();
                 push_compact_json(&mut self.set.text, json);

@@ -384,3 +384,128 @@ fn a_paced_load_calls_its_pace_throughout_and_loads_the_same_set() {
         load(&broken).err()
     );
 }
+
+/// A record whose `field` holds `value` (JSON text), with whatever else it needs to load.
+fn with_field(field: &str, value: &str) -> String {
+    let rest = match field {
+        "secret" => String::new(),
+        "previous_secret_hash" => {
+            r#", "secret": "s", "previous_expires_at": "2030-01-01T00:00:00Z""#.into()
+        }
+        _ => r#", "secret": "s""#.into(),
+    };
+    format!(r#"{{"keys": [{{"id": "a", "{field}": {value}{rest}}}]}}"#)
+}
+
+#[test]
+fn a_secret_or_hash_of_another_type_is_refused_without_its_value() {
+    let values = [
+        "98765432101234",
+        "-98765432101234",
+        "98765432101234.5",
+        "98765432101234567890123456789",
+        "[98765432101234, \"98765TOPSECRET\"]",
+        r#"{"98765": "98765TOPSECRET"}"#,
+        "true",
+    ];
+    for field in ["secret", "secret_hash", "previous_secret_hash"] {
+        for value in values {
+            let json = with_field(field, value);
+            let e = load(&json).err().unwrap();
+            let Error::Json { message, .. } = &e else {
+                panic!("{json}: {e:?}");
+            };
+            assert_eq!(
+                message,
+                &format!("invalid type for field `{field}`: expected a string"),
+                "{json}"
+            );
+            let checked = KeySet::check(json.as_bytes());
+            assert_eq!(checked.errors.first().map(|c| &c.error), Some(&e));
+            let record = serde_json::from_str::<crate::KeyRecord>(&json[10..json.len() - 2]);
+            let shown = format!("{e} {e:?} {checked:?} {:?}", record.map(|r| r.id));
+            assert!(
+                !shown.contains("98765") && !shown.contains("true"),
+                "{shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_long_hash_that_is_not_one_is_refused_without_its_value() {
+    let long = format!("\"{}\"", "98765".repeat(2_000));
+    for field in ["secret_hash", "previous_secret_hash"] {
+        let e = load(&with_field(field, &long)).err().unwrap();
+        assert_eq!(
+            e,
+            Error::InvalidField {
+                key: "a".into(),
+                field: if field == "secret_hash" {
+                    "secret_hash"
+                } else {
+                    "previous_secret_hash"
+                },
+                reason: "is not 64 hex digits (SHA-256)".into()
+            }
+        );
+        assert!(!format!("{e} {e:?}").contains("98765"));
+    }
+}
+
+#[test]
+fn metadata_past_its_bounds_is_refused_naming_key_field_bound_and_size() {
+    let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+    let file = |metadata: &str| {
+        format!(r#"{{"keys": [{{"id": "k", "secret": "s", "metadata": {metadata}}}]}}"#)
+    };
+    assert!(load(&file(&nested(crate::MAX_METADATA_DEPTH))).is_ok());
+    let deep = load(&file(&nested(100_000))).err().unwrap();
+    assert_eq!(
+        deep,
+        Error::MetadataTooLarge {
+            key: "k".into(),
+            field: "metadata",
+            bound: crate::MetadataBound::Depth,
+            limit: 32,
+            found: 100_000
+        }
+    );
+    assert_eq!(
+        deep.to_string(),
+        "key k: field `metadata` is nested 100000 levels deep; at most 32 levels are allowed"
+    );
+    let big = format!(r#"{{"a": "{}"}}"#, "x".repeat(crate::MAX_METADATA_BYTES));
+    let e = load(&file(&big)).err().unwrap();
+    assert_eq!(
+        e,
+        Error::MetadataTooLarge {
+            key: "k".into(),
+            field: "metadata",
+            bound: crate::MetadataBound::Bytes,
+            limit: 16_384,
+            found: 16_392
+        }
+    );
+    assert_eq!(
+        KeySet::check(file(&big).as_bytes()).errors[0].error,
+        e,
+        "the checker reports it as the loader does"
+    );
+}
+
+#[test]
+fn ids_and_values_in_errors_and_warnings_show_their_control_characters() {
+    let twice = "{\"keys\": [{\"id\": \"a\\u001b[2J\", \"secret\": \"x\"}, {\"id\": \"a\\u001b[2J\", \"secret\": \"y\"}]}";
+    assert_eq!(
+        load(twice).err().unwrap().to_string(),
+        "duplicate key id a\\x1b[2J"
+    );
+    let (_, warnings) =
+        load("{\"keys\": [{\"id\": \"b\\n\", \"secret\": \"x\", \"expires_at\": \"\\u202e1\"}]}")
+            .unwrap();
+    assert_eq!(
+        warnings[0].to_string(),
+        "key b\\n: expires_at '\\u{202e}1' is not a timestamp; the key is treated as expired"
+    );
+}

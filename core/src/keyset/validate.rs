@@ -1,9 +1,10 @@
 //! The rules one record must meet to be loaded: an id, a secret (plaintext or hashed) that
-//! agree, and an expiry that is read or reported.
+//! agree, an expiry that is read or reported, and metadata within its bounds.
 
 use std::borrow::Cow;
 
 use super::loader::RawKey;
+use crate::metadata::{check_metadata, Oversized};
 use crate::{hash_secret, scope_problem, Error, Expiry, RateLimit, SecretHash, Warning};
 
 /// The record's id: present and not empty. `index` names the record when it has none.
@@ -123,4 +124,19 @@ pub(super) fn secret_hash_of(id: &str, raw: &RawKey) -> Result<SecretHash, Error
             field: "secret_hash",
         }),
     }
+}
+
+/// The record's metadata as JSON text, within its bounds (absent or `null`: none).
+pub(super) fn metadata_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Option<&'r str>, Error> {
+    let Some(json) = raw.metadata.map(|r| r.get()).filter(|j| *j != "null") else {
+        return Ok(None);
+    };
+    check_metadata(json).map_err(|Oversized { bound, found }| Error::MetadataTooLarge {
+        key: id.into(),
+        field: "metadata",
+        bound,
+        limit: bound.limit(),
+        found,
+    })?;
+    Ok(Some(json))
 }

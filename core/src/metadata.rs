@@ -1,0 +1,143 @@
+//! How large a key's metadata may be: bounds on its nesting and its size, enforced wherever
+//! metadata comes in (the keys file as loaded, and what the CLI is given), so that no output of
+//! it can grow out of proportion to the file.
+
+use std::fmt;
+
+/// The most levels of nested objects and arrays a key's metadata may have (`{"a": {"b": 1}}`
+/// has 2). The original service's metadata is flat; 32 leaves room for any real document.
+pub const MAX_METADATA_DEPTH: usize = 32;
+
+/// The most bytes a key's metadata may take as compact JSON (no whitespace outside strings).
+/// `/verify` returns it with every answer; 16 KiB is far more than a label needs.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Which bound of metadata was passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataBound {
+    /// [`MAX_METADATA_DEPTH`]: levels of nested objects and arrays.
+    Depth,
+    /// [`MAX_METADATA_BYTES`]: bytes of compact JSON.
+    Bytes,
+}
+
+impl MetadataBound {
+    /// The bound itself.
+    pub fn limit(self) -> usize {
+        match self {
+            MetadataBound::Depth => MAX_METADATA_DEPTH,
+            MetadataBound::Bytes => MAX_METADATA_BYTES,
+        }
+    }
+}
+
+/// Metadata past one of its bounds: which, and what was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Oversized {
+    /// The bound passed.
+    pub bound: MetadataBound,
+    /// The depth or size found.
+    pub found: usize,
+}
+
+impl fmt::Display for Oversized {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (found, limit) = (self.found, self.bound.limit());
+        match self.bound {
+            MetadataBound::Depth => write!(
+                f,
+                "is nested {found} levels deep; at most {limit} levels are allowed"
+            ),
+            MetadataBound::Bytes => write!(
+                f,
+                "is {found} bytes as compact JSON; at most {limit} bytes are allowed"
+            ),
+        }
+    }
+}
+
+/// Checks valid JSON text against [`MAX_METADATA_DEPTH`] and [`MAX_METADATA_BYTES`], in one
+/// pass over it. The depth found is the deepest level; the size, the text's compact length.
+pub fn check_metadata(json: &str) -> Result<(), Oversized> {
+    let (mut depth, mut deepest, mut spaces) = (0usize, 0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b' ' | b'\n' | b'\r' | b'\t' => spaces += 1,
+            _ => {}
+        }
+    }
+    let size = json.len() - spaces;
+    if deepest > MAX_METADATA_DEPTH {
+        return Err(Oversized {
+            bound: MetadataBound::Depth,
+            found: deepest,
+        });
+    }
+    if size > MAX_METADATA_BYTES {
+        return Err(Oversized {
+            bound: MetadataBound::Bytes,
+            found: size,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        "[".repeat(levels) + &"]".repeat(levels)
+    }
+
+    #[test]
+    fn depth_counts_objects_and_arrays_not_brackets_in_strings() {
+        assert_eq!(check_metadata(r#"{"a": {"b": [1, "[[[{{{"]}}"#), Ok(()));
+        assert_eq!(check_metadata(&nested(MAX_METADATA_DEPTH)), Ok(()));
+        assert_eq!(
+            check_metadata(&nested(MAX_METADATA_DEPTH + 1)),
+            Err(Oversized {
+                bound: MetadataBound::Depth,
+                found: 33
+            })
+        );
+        assert_eq!(
+            check_metadata(&nested(20_000)).unwrap_err().to_string(),
+            "is nested 20000 levels deep; at most 32 levels are allowed"
+        );
+    }
+
+    #[test]
+    fn size_is_the_compact_length() {
+        let fits = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_METADATA_BYTES - 8));
+        assert_eq!(fits.len(), MAX_METADATA_BYTES);
+        assert_eq!(check_metadata(&fits), Ok(()));
+        // Whitespace outside strings does not count; inside them it does.
+        let spaced = fits.replace(':', " :\n\t ");
+        assert_eq!(check_metadata(&spaced), Ok(()));
+        let over = fits.replace("\"x", "\" x");
+        assert_eq!(
+            check_metadata(&over),
+            Err(Oversized {
+                bound: MetadataBound::Bytes,
+                found: MAX_METADATA_BYTES + 1
+            })
+        );
+    }
+}
