@@ -1020,6 +1020,17 @@ def max_in_window(times, width):
     return best
 
 
+# The fewest samples of the steady state (after the warm-up) that the flatness checks compare,
+# and so the shortest soak: its warm-up is half of it.
+MIN_SAMPLES = 5
+MIN_SECONDS = 2 * MIN_SAMPLES * SAMPLE_EVERY
+
+
+def warmup_for(seconds):
+    """The warm-up of a soak of `seconds`: a fifth of it, at least 30 s, at most half of it."""
+    return min(max(0.2 * seconds, 30.0), 0.5 * seconds)
+
+
 def flat(samples, field, tolerance=0.10):
     values = [s[field] for s in samples]
     return {"min": min(values), "max": max(values),
@@ -1041,6 +1052,10 @@ def main():
     args = parser.parse_args()
     if args.client:
         return client_main(args.client)
+    if args.seconds < MIN_SECONDS:
+        sys.exit(f"soak: --seconds (SOAK_SECONDS) must be at least {MIN_SECONDS:.0f}, not "
+                 f"{args.seconds:g}: the steady state after the warm-up needs "
+                 f"{MIN_SAMPLES} samples, one every {SAMPLE_EVERY:g} s")
     for path in (SERVER, CLI, S3S_FS):
         if not path.exists():
             sys.exit(f"{path} is missing: run `make soak`")
@@ -1055,7 +1070,7 @@ def main():
 def soak(tmp, args):
     (OUT / "soak.json").unlink(missing_ok=True)  # a run that stops short leaves none behind
     seconds = args.seconds
-    warmup = max(0.2 * seconds, 30.0)
+    warmup = warmup_for(seconds)
     rng = random.Random()
     oracle = Oracle()
     s3 = S3(tmp)
@@ -1275,8 +1290,11 @@ def report(args, run, oracle, mutator, sampler, verdict):
     def most(field):
         return max((s[field] for s in later), default=0)
 
-    rss = flat(later, "rss_kib") if later else {"min": 0, "max": 0, "ok": False}
-    fds = flat(later, "baseline") if later else {"min": 0, "max": 0, "ok": False}
+    if len(later) < MIN_SAMPLES:  # cannot be, given MIN_SECONDS; said plainly if it is
+        raise RuntimeError(f"only {len(later)} samples after the warm-up of {run.warmup:.0f} s "
+                           f"in {run.seconds:.0f} s: too short a soak to judge RSS and descriptors")
+    rss = flat(later, "rss_kib")
+    fds = flat(later, "baseline")
     check("RSS flat after warm-up (within 10%)", rss["ok"],
           f"{rss['min']:,}-{rss['max']:,} KiB over {len(later)} samples")
     check("descriptors flat after warm-up (within 10%; connections apart)", fds["ok"],
