@@ -116,7 +116,7 @@ async fn respond(
     shared: Arc<Shared>,
     watch: Arc<Watch>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    watch.set(Phase::Busy);
+    watch.then(Phase::Busy);
     let reply = answer(request, peer, &shared, &watch).await;
     watch.set(Phase::Idle);
     Ok(reply.into_response())
@@ -185,9 +185,9 @@ async fn discard(body: Incoming, shared: &Shared, watch: &Watch) -> bool {
 /// Reads a request body of at most [`MAX_BODY`] bytes within the body timeout.
 async fn read_body(body: Incoming, shared: &Shared, watch: &Watch) -> Result<Bytes, Reply> {
     let read = Limited::new(body, MAX_BODY).collect();
-    watch.set(Phase::Body);
+    watch.then(Phase::Body);
     let read = tokio::time::timeout(shared.limits.body_timeout, read).await;
-    watch.set(Phase::Busy);
+    watch.then(Phase::Busy);
     match read {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<LengthLimitError>() => Err(crate::app::too_large()),

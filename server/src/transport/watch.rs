@@ -95,10 +95,18 @@ impl Watch {
         watch
     }
 
-    /// Enters `phase`.
+    /// Enters `phase`, from now.
     pub fn set(&self, phase: Phase) {
         self.state
             .store((now_ms() << PHASE_BITS) | phase as u64, Ordering::Relaxed);
+    }
+
+    /// Enters `phase` of the same request, timed from when the request began (its first byte):
+    /// a request whose body is slow has been under way as long as its body has, and the time
+    /// a request is answered is never asked. Saves the request path a clock read.
+    pub fn then(&self, phase: Phase) {
+        let began = self.state.load(Ordering::Relaxed) & !PHASE_MASK;
+        self.state.store(began | phase as u64, Ordering::Relaxed);
     }
 
     /// The phase now, and for how many milliseconds it has lasted at `now` ([`now_ms`]).
@@ -304,6 +312,12 @@ mod tests {
         assert_eq!(watch.phase(now_ms()), (Phase::New, 1500));
         watch.on_read();
         assert_eq!(watch.phase(now_ms()), (Phase::Head, 0));
+        // The body and the answer are timed from the request's first byte.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        watch.then(Phase::Body);
+        assert_eq!(watch.phase(now_ms()), (Phase::Body, 700));
+        watch.then(Phase::Busy);
+        assert_eq!(watch.phase(now_ms()), (Phase::Busy, 700));
         let waiter = tokio::spawn({
             let watch = watch.clone();
             async move { watch.evicted().await }
