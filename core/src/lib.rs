@@ -48,7 +48,7 @@ pub use request::{
 };
 pub use scope::{holds_all, scope_problem};
 pub use status::{Expiry, State, Status};
-pub use timestamp::{format_timestamp, parse_timestamp};
+pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};
 
 /// Unix time in milliseconds, the unit of every `now` and timestamp in this crate.
 pub type UnixMillis = i64;

@@ -41,6 +41,14 @@ pub fn parse_timestamp(value: &str) -> Result<UnixMillis, Error> {
         .ok_or_else(err)
 }
 
+/// Unix milliseconds of `time`: the clock is read by the caller, so that core never reads one.
+/// Times before 1970 are 0.
+pub fn unix_millis(time: std::time::SystemTime) -> UnixMillis {
+    time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| {
+        UnixMillis::try_from(d.as_millis()).unwrap_or(UnixMillis::MAX)
+    })
+}
+
 /// Formats Unix milliseconds as RFC 3339 in UTC with microseconds, as the original service wrote
 /// them: `2026-11-25T01:27:14.316000Z`. Instants outside the years 0000 to 9999, which no
 /// parsed timestamp is, come out as the epoch.

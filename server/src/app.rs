@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{HeaderMap, Method};
 
@@ -14,18 +14,21 @@ use heare_auth_core::{
     authorize, check_headers, format_timestamp, presented_key, verify_request, Outcome, Rejection,
     Verified, INVALID_TOKEN_CHALLENGE,
 };
-use heare_auth_store::now_ms;
 
-use crate::keys::{Keys, Loaded};
-use crate::metrics::{Counted, Metrics, Snapshot};
+use crate::clock::now_ms;
+use crate::config::Settings;
+use crate::health::Health;
+use crate::live::{Live, Loaded};
+use crate::metrics::{Counted, Metrics, Snapshot, Stats};
 use crate::reply::Reply;
-use crate::transport::Stats;
 use crate::Error;
 
 /// The server's state shared by all worker threads.
 pub struct App {
     /// The live key set.
-    pub keys: Arc<Keys>,
+    pub keys: Arc<Live>,
+    /// How the keys loader fares.
+    pub health: Arc<Health>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// What the transport counted.
@@ -34,29 +37,17 @@ pub struct App {
     pub settings: Settings,
 }
 
-/// Choices about answers, from the configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// `/ready` answers 503 when the store was last read longer ago than this (`None`: never).
-    pub ready_max_staleness: Option<Duration>,
-    /// The status `/auth` gives a key over its rate limit (429; nginx needs 401 or 403).
-    pub rate_limit_status: u16,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            ready_max_staleness: None,
-            rate_limit_status: 429,
-        }
-    }
-}
-
 impl App {
-    /// An app serving `keys`.
-    pub fn new(keys: Arc<Keys>, transport: Arc<Stats>, settings: Settings) -> App {
+    /// An app serving `keys`, which the keys loader reloads and records in `health`.
+    pub fn new(
+        keys: Arc<Live>,
+        health: Arc<Health>,
+        transport: Arc<Stats>,
+        settings: Settings,
+    ) -> App {
         App {
             keys,
+            health,
             metrics: Metrics::default(),
             transport,
             settings,
@@ -241,7 +232,7 @@ impl App {
     }
 
     fn handle_ready(&self, request: &Request) -> Reply {
-        let age = self.keys.read_age();
+        let age = self.health.read_age();
         let stale = self
             .settings
             .ready_max_staleness
@@ -257,7 +248,7 @@ impl App {
             age.as_secs_f64(),
             limit.as_secs_f64()
         );
-        if let Some(error) = self.keys.last_error() {
+        if let Some(error) = self.health.last_error() {
             reason.push_str(": ");
             reason.push_str(&error);
         }
@@ -280,8 +271,8 @@ impl App {
         let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
         let snapshot = Snapshot {
             keys_loaded: keys.len(),
-            last_load_secs: Some(self.keys.last_load_ms() as f64 / 1000.0),
-            reload_failures: self.keys.reload_failures(),
+            last_load_secs: Some(self.health.last_load_ms() as f64 / 1000.0),
+            reload_failures: self.health.failures(),
             open_connections: stats.open.load(Ordering::Relaxed) as u64,
             rejections: [
                 (

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use heare_auth_store::{seconds, InvalidSetting, StoreConfig, Zero};
 
-use crate::app::Settings;
 use crate::Error;
 
 /// Everything the server needs to start.
@@ -26,8 +25,8 @@ pub struct Config {
     pub startup_timeout: Duration,
     /// What the transport allows each connection.
     pub limits: Limits,
-    /// A second address serving only `/metrics`, to any peer (`METRICS_ADDR`).
-    pub metrics_addr: Option<String>,
+    /// A second address serving only `/metrics`, to any peer (`METRICS_ADDR`): host and port.
+    pub metrics_addr: Option<(String, u16)>,
     /// How the handlers answer (readiness, rate limits).
     pub settings: Settings,
 }
@@ -75,6 +74,24 @@ impl Default for Limits {
             max_connections_per_peer: None,
             backlog: 1024,
             shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Choices about answers, from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `/ready` answers 503 when the store was last read longer ago than this (`None`: never).
+    pub ready_max_staleness: Option<Duration>,
+    /// The status `/auth` gives a key over its rate limit (429; nginx needs 401 or 403).
+    pub rate_limit_status: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            ready_max_staleness: None,
+            rate_limit_status: 429,
         }
     }
 }
@@ -213,7 +230,14 @@ pub fn parse(
             return Err(InvalidSetting::new("RATE_LIMIT_STATUS", "429, 403 or 401", other).into())
         }
     };
-    let metrics_addr = env("METRICS_ADDR").filter(|a| !a.is_empty());
+    let metrics_addr = match env("METRICS_ADDR").filter(|a| !a.is_empty()) {
+        None => None,
+        Some(addr) => Some(
+            addr.rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
+                .ok_or_else(|| InvalidSetting::new("METRICS_ADDR", "HOST:PORT", &addr))?,
+        ),
+    };
     Ok(Command::Run(Box::new(Config {
         host,
         port,
@@ -347,13 +371,25 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(c.metrics_addr.as_deref(), Some("0.0.0.0:9090"));
+        assert_eq!(c.metrics_addr, Some(("0.0.0.0".to_string(), 9090)));
         assert_eq!(
             c.settings,
             Settings {
                 ready_max_staleness: Some(Duration::from_secs(5)),
                 rate_limit_status: 403
             }
+        );
+        let Ok(Command::Run(c)) = run(&[], &[("METRICS_ADDR", "[::1]:0")]) else {
+            panic!()
+        };
+        assert_eq!(c.metrics_addr, Some(("::1".to_string(), 0)));
+        assert_eq!(
+            run(&[], &[("METRICS_ADDR", "9090")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "METRICS_ADDR",
+                "HOST:PORT",
+                "9090"
+            )))
         );
         let Ok(Command::Run(c)) = run(&[], &[("REFRESH_INTERVAL", "0")]) else {
             panic!()

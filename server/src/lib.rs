@@ -1,13 +1,17 @@
 //! heare-auth server: holds the key set in memory and answers `/verify` over HTTP.
 
 pub mod app;
+mod changes;
+mod clock;
 pub mod config;
 mod error;
-pub mod keys;
+pub mod health;
+pub mod live;
 pub mod loader;
 pub mod logging;
 pub mod metrics;
 mod pace;
+pub mod reload;
 pub mod reply;
 pub mod rlimit;
 pub mod serve;

@@ -3,14 +3,13 @@
 //! HTTP worker.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::keys::Keys;
 use crate::pace::Pacer;
+use crate::reload::Reloader;
 use crate::Error;
 
 /// A reload's result: the number of keys now loaded.
@@ -29,11 +28,11 @@ pub struct LoaderHandle(mpsc::Sender<Answer>);
 impl Loader {
     /// Starts the `keys-loader` thread: it checks the store every `interval` (never when `None`)
     /// and reloads on request.
-    pub fn start(keys: Arc<Keys>, interval: Option<Duration>) -> Result<Loader, Error> {
+    pub fn start(mut reloader: Reloader, interval: Option<Duration>) -> Result<Loader, Error> {
         let (requests, received) = mpsc::channel();
         let thread = thread::Builder::new()
             .name("keys-loader".into())
-            .spawn(move || run(&keys, interval, &received))
+            .spawn(move || run(&mut reloader, interval, &received))
             .map_err(|e| Error::start("start the keys loader", e))?;
         Ok(Loader { requests, thread })
     }
@@ -66,7 +65,7 @@ impl LoaderHandle {
 /// per pause, and the loader never spends more than half its time on them.
 pub const REFRESH_SPACING: Duration = Duration::from_millis(250);
 
-fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
+fn run(keys: &mut Reloader, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
     lower_priority();
     let mut next_poll = interval.map(|i| Instant::now() + i);
     let mut next_refresh = Instant::now();
@@ -104,7 +103,7 @@ fn run(keys: &Keys, interval: Option<Duration>, requests: &mpsc::Receiver<Answer
 }
 
 /// Reloads the keys if the stored file changed; a failure keeps the old set.
-fn poll(keys: &Keys) {
+fn poll(keys: &mut Reloader) {
     let mut pacer = Pacer::new();
     match keys.poll(&mut || pacer.tick()) {
         Ok(None) => {}

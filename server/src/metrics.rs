@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::health::Trigger;
+
 /// The routes whose verifications are counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counted {
@@ -162,7 +164,7 @@ pub struct Snapshot {
     /// Unix seconds of the last successful load of a key set.
     pub last_load_secs: Option<f64>,
     /// Failed reloads by trigger: the periodic check, then `/refresh`.
-    pub reload_failures: [u64; 2],
+    pub reload_failures: [(Trigger, u64); 2],
     /// Connections open now.
     pub open_connections: u64,
     /// Connections or requests the transport cut off, by timeout, and the times it reached
@@ -197,10 +199,11 @@ impl Metrics {
             "counter",
             "Reloads of the keys that failed, by trigger; the keys served stayed as they were.",
         );
-        for (trigger, n) in ["poll", "refresh"].iter().zip(snapshot.reload_failures) {
+        for (trigger, n) in snapshot.reload_failures {
             let _ = writeln!(
                 out,
-                "heare_auth_reload_failures_total{{trigger=\"{trigger}\"}} {n}"
+                "heare_auth_reload_failures_total{{trigger=\"{}\"}} {n}",
+                trigger.as_str()
             );
         }
         gauge(
@@ -263,6 +266,38 @@ fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// What the transport counted, for `/metrics`: connections it holds, clients it cut off, and
+/// what held back accepting.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// New connections closed for sending no request within `FIRST_REQUEST_TIMEOUT`.
+    pub first_request_timeouts: AtomicU64,
+    /// Connections closed for sitting idle past `IDLE_TIMEOUT`.
+    pub idle_timeouts: AtomicU64,
+    /// Connections cut off because a request's headers took longer than `HEADER_TIMEOUT`
+    /// (answered 408 first, unless a response was still unsent).
+    pub header_timeouts: AtomicU64,
+    /// Requests answered 408 because the body took longer than `BODY_TIMEOUT`.
+    pub body_timeouts: AtomicU64,
+    /// Times an accept loop found every `MAX_CONNECTIONS` slot taken and paused accepting
+    /// until one freed. Not the connections that waited in the backlog meanwhile: the kernel
+    /// holds those, unseen.
+    pub at_capacity: AtomicU64,
+    /// Idle connections closed at the cap to make room for a waiting client.
+    pub evicted_idle: AtomicU64,
+    /// Connections closed at the cap whose request's headers or body were arriving slowly.
+    pub evicted_slow: AtomicU64,
+    /// Connections closed at once because their peer held `MAX_CONNECTIONS_PER_PEER`.
+    pub peer_cap: AtomicU64,
+    /// Connections closed at once, at the cap, because their peer held half the connections
+    /// or more, none could be closed to make room, and other clients waited behind them.
+    pub peer_share: AtomicU64,
+    /// `accept` calls that failed, for whatever reason.
+    pub accept_errors: AtomicU64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,7 +306,7 @@ mod tests {
         Snapshot {
             keys_loaded: 3,
             last_load_secs: Some(1_795_564_800.5),
-            reload_failures: [2, 0],
+            reload_failures: [(Trigger::Poll, 2), (Trigger::Refresh, 0)],
             open_connections: 4,
             rejections: [
                 ("first_request_timeout", 11),

@@ -7,33 +7,25 @@ use signal_hook::iterator::Signals;
 
 use crate::app::App;
 use crate::config::{Config, DEFAULT_MAX_CONNECTIONS};
-use crate::keys::Keys;
 use crate::loader::Loader;
+use crate::metrics::Stats;
+use crate::reload::Reloader;
 use crate::rlimit::raise_nofile;
-use crate::transport::{self, Listener, Stats};
+use crate::transport::{self, Listener};
 use crate::Error;
-use heare_auth_store::InvalidSetting;
 
 /// Loads the keys, binds, serves until SIGTERM or SIGINT, then finishes requests in flight.
 pub fn run(config: &Config) -> Result<(), Error> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::start("install signal handlers", e))?;
     let nofile = raise_nofile();
-    let keys = Arc::new(Keys::load_with_retry(
-        config.store.open()?,
-        config.startup_timeout,
-    )?);
+    let reloader = Reloader::load_with_retry(config.store.open()?, config.startup_timeout)?;
+    let (keys, health) = (reloader.live(), reloader.health());
     let listener = Listener::bind(&config.host, config.port, config.limits.backlog)?;
     let address = listener.local_addr()?.to_string();
     let metrics_listener = match &config.metrics_addr {
         None => None,
-        Some(addr) => {
-            let (host, port) = addr
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
-                .ok_or_else(|| InvalidSetting::new("METRICS_ADDR", "HOST:PORT", addr))?;
-            Some(Listener::bind(host, port, config.limits.backlog)?)
-        }
+        Some((host, port)) => Some(Listener::bind(host, *port, config.limits.backlog)?),
     };
     let metrics_address = match &metrics_listener {
         Some(l) => l.local_addr()?.to_string(),
@@ -48,7 +40,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     limits.max_connections = Some(max_connections);
     log::info!(
         keys_loaded = keys.current().len(), address = address.as_str(),
-        keys_source = keys.location(), threads = config.threads,
+        keys_source = reloader.location(), threads = config.threads,
         metrics_address = metrics_address.as_str(),
         max_connections = max_connections,
         nofile_soft = nofile.soft.unwrap_or(u64::MAX), nofile_hard = nofile.hard.unwrap_or(u64::MAX);
@@ -58,9 +50,14 @@ pub fn run(config: &Config) -> Result<(), Error> {
         log::warn!(max_connections = max_connections, descriptors_free = room; "max_connections_above_nofile");
     }
     crate::logging::flush();
-    let loader = Loader::start(keys.clone(), config.refresh_interval)?;
+    let loader = Loader::start(reloader, config.refresh_interval)?;
     let stats = Arc::new(Stats::default());
-    let app = Arc::new(App::new(keys, stats.clone(), config.settings.clone()));
+    let app = Arc::new(App::new(
+        keys,
+        health,
+        stats.clone(),
+        config.settings.clone(),
+    ));
     let listeners = transport::Listeners {
         main: listener,
         metrics: metrics_listener,

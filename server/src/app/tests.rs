@@ -1,18 +1,65 @@
 //! Handler tests: requests built by hand, as the transport would hand them over.
 
 use super::*;
+use crate::reload::Reloader;
+use heare_auth_core::KeySet;
 use heare_auth_store::StoreConfig;
 use http::header::{HeaderName, HeaderValue};
+use parking_lot::Mutex;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
-/// An app over a keys file in a temporary directory (removed when the directory is dropped).
-fn app(json: &str) -> (App, std::path::PathBuf, tempfile::TempDir) {
+/// An app as the handlers see it, and the reloader behind `/refresh` when there is a store.
+struct TestApp {
+    app: App,
+    reloader: Option<Mutex<Reloader>>,
+}
+
+impl Deref for TestApp {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut App {
+        &mut self.app
+    }
+}
+
+/// An app serving `json`, held in memory: no store, so no `/refresh`.
+fn app(json: &str) -> TestApp {
+    let (set, _) = KeySet::from_json(json.as_bytes()).unwrap();
+    let health = Arc::new(Health::default());
+    health.read(true, now_ms());
+    let live = Arc::new(Live::new(set, now_ms()));
+    TestApp {
+        app: App::new(live, health, Arc::default(), Settings::default()),
+        reloader: None,
+    }
+}
+
+/// An app over a keys file in a temporary directory (removed when the directory is dropped),
+/// which `/refresh` reloads.
+fn reloadable(json: &str) -> (TestApp, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");
     std::fs::write(&path, json).unwrap();
     let store = StoreConfig::file(path.to_str().unwrap()).open().unwrap();
-    let keys = Keys::load_with_retry(store, std::time::Duration::ZERO).unwrap();
-    let app = App::new(Arc::new(keys), Arc::default(), Settings::default());
+    let reloader = Reloader::load_with_retry(store, std::time::Duration::ZERO).unwrap();
+    let app = App::new(
+        reloader.live(),
+        reloader.health(),
+        Arc::default(),
+        Settings::default(),
+    );
+    let app = TestApp {
+        app,
+        reloader: Some(Mutex::new(reloader)),
+    };
     (app, path, dir)
 }
 
@@ -59,7 +106,7 @@ impl TestRequest {
 
 /// Routes and answers like the transport: the pre-body check, then the handler; a reload is
 /// done in place.
-fn run(app: &App, req: TestRequest) -> Reply {
+fn run(app: &TestApp, req: TestRequest) -> Reply {
     let uri: http::Uri = req.path.parse().unwrap();
     let route = Route::of(&req.method, uri.path());
     if let Some(reply) = app.before_body(route, &req.headers) {
@@ -74,7 +121,10 @@ fn run(app: &App, req: TestRequest) -> Reply {
     };
     match app.handle(route, &request) {
         Handled::Reply(reply) => reply,
-        Handled::Reload => app.refreshed(app.keys.reload(&mut || {}).map_err(Error::Store)),
+        Handled::Reload => {
+            let reloader = app.reloader.as_ref().expect("a store to reload");
+            app.refreshed(reloader.lock().reload(&mut || {}).map_err(Error::Store))
+        }
     }
 }
 
@@ -90,7 +140,7 @@ fn json(reply: &Reply) -> serde_json::Value {
 
 #[test]
 fn verify_answers_like_the_original() {
-    let (app, _, _dir) = app(KEYS);
+    let app = app(KEYS);
     let ok = run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
     assert_eq!(ok.status, 200);
     // The original's fields, then the lifecycle's.
@@ -118,7 +168,7 @@ fn verify_answers_like_the_original() {
 
 #[test]
 fn bad_requests_get_a_status_and_a_json_reason() {
-    let (app, _, _dir) = app(KEYS);
+    let app = app(KEYS);
     let cases: [(TestRequest, u16, &str); 9] = [
         (post("/verify", "{not json"), 400, "invalid JSON body"),
         (post("/verify", "[1]"), 400, "expected a JSON object"),
@@ -169,7 +219,7 @@ fn bad_requests_get_a_status_and_a_json_reason() {
 
 #[test]
 fn oversized_body_is_413() {
-    let (app, _, _dir) = app(KEYS);
+    let app = app(KEYS);
     let big = format!(r#"{{"api_key": "{}"}}"#, "a".repeat(MAX_BODY));
     let reply = run(&app, post("/verify", &big));
     assert_eq!(reply.status, 413);
@@ -186,7 +236,7 @@ fn oversized_body_is_413() {
 
 #[test]
 fn health_says_only_ok() {
-    let (app, _, _dir) = app(KEYS);
+    let app = app(KEYS);
     let reply = run(&app, TestRequest::new(Method::GET, "/health"));
     assert_eq!(
         (reply.status, json(&reply)),
@@ -196,7 +246,7 @@ fn health_says_only_ok() {
 
 #[test]
 fn refresh_only_from_loopback_peers() {
-    let (app, path, _dir) = app(KEYS);
+    let (app, path, _dir) = reloadable(KEYS);
     std::fs::write(&path, r#"{"keys": [{"id": "key_3", "secret": "sec_new"}]}"#).unwrap();
     let remote = [
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
@@ -250,7 +300,7 @@ fn refresh_only_from_loopback_peers() {
 
 #[test]
 fn failed_refresh_is_500_and_keeps_the_old_set() {
-    let (app, path, _dir) = app(KEYS);
+    let (app, path, _dir) = reloadable(KEYS);
     std::fs::write(
         &path,
         r#"{"keys": [{"id": "a", "secret": "x"}, {"id": "a", "secret": "y"}]}"#,
@@ -272,7 +322,7 @@ fn failed_refresh_is_500_and_keeps_the_old_set() {
 
 #[test]
 fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
-    let (app, _, _dir) = app(
+    let app = app(
         r#"{"keys": [{"id": "key_r", "secret": "sec_r", "rate_limit": {"requests": 2, "per_seconds": 60}},
                      {"id": "key_u", "secret": "sec_u"}]}"#,
     );
@@ -327,7 +377,7 @@ fn reloads_keep_the_buckets_of_keys_that_stay_and_drop_the_others() {
             .collect();
         format!(r#"{{"keys": [{}]}}"#, keys.join(", "))
     };
-    let (app, path, _dir) = app(&file(&["stay", "go"]));
+    let (app, path, _dir) = reloadable(&file(&["stay", "go"]));
     let verify = |secret: &str| {
         run(
             &app,
@@ -371,7 +421,7 @@ fn reloads_keep_the_buckets_of_keys_that_stay_and_drop_the_others() {
 
 #[test]
 fn metrics_and_readiness() {
-    let (mut app, _, _dir) = app(KEYS);
+    let mut app = app(KEYS);
     run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
     run(&app, post("/verify", r#"{"api_key": "sec_old"}"#));
     let metrics = run(&app, TestRequest::new(Method::GET, "/metrics"));
@@ -423,7 +473,7 @@ fn metrics_and_readiness() {
 
 #[test]
 fn a_forwarded_request_from_loopback_is_not_local() {
-    let (mut app, path, _dir) = app(KEYS);
+    let (mut app, path, _dir) = reloadable(KEYS);
     std::fs::write(&path, r#"{"keys": [{"id": "key_3", "secret": "sec_new"}]}"#).unwrap();
     app.settings.ready_max_staleness = Some(Duration::ZERO);
     std::thread::sleep(Duration::from_millis(5));

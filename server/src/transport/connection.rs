@@ -69,7 +69,7 @@ where
     S: HttpService<Incoming, ResBody = Full<Bytes>>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    shared.stats.timed_out(phase);
+    super::timed_out(&shared.stats, phase);
     let io = conn.into_parts().io.into_inner();
     if phase != Phase::Head || io.unsent {
         return;

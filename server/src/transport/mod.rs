@@ -11,7 +11,7 @@ mod watch;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use tokio::sync::{watch as signal, OwnedSemaphorePermit, Semaphore};
 use crate::app::App;
 use crate::config::{Limits, DEFAULT_MAX_CONNECTIONS};
 use crate::loader::LoaderHandle;
+use crate::metrics::Stats;
 use crate::Error;
 
 use self::registry::Registry;
@@ -42,47 +43,14 @@ const CAP_RECHECK: Duration = Duration::from_millis(20);
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(200);
 
-/// What the transport counted, for `/metrics`: connections it holds, clients it cut off, and
-/// what held back accepting.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Connections open now.
-    pub open: AtomicUsize,
-    /// New connections closed for sending no request within `FIRST_REQUEST_TIMEOUT`.
-    pub first_request_timeouts: AtomicU64,
-    /// Connections closed for sitting idle past `IDLE_TIMEOUT`.
-    pub idle_timeouts: AtomicU64,
-    /// Connections cut off because a request's headers took longer than `HEADER_TIMEOUT`
-    /// (answered 408 first, unless a response was still unsent).
-    pub header_timeouts: AtomicU64,
-    /// Requests answered 408 because the body took longer than `BODY_TIMEOUT`.
-    pub body_timeouts: AtomicU64,
-    /// Times an accept loop found every `MAX_CONNECTIONS` slot taken and paused accepting
-    /// until one freed. Not the connections that waited in the backlog meanwhile: the kernel
-    /// holds those, unseen.
-    pub at_capacity: AtomicU64,
-    /// Idle connections closed at the cap to make room for a waiting client.
-    pub evicted_idle: AtomicU64,
-    /// Connections closed at the cap whose request's headers or body were arriving slowly.
-    pub evicted_slow: AtomicU64,
-    /// Connections closed at once because their peer held `MAX_CONNECTIONS_PER_PEER`.
-    pub peer_cap: AtomicU64,
-    /// Connections closed at once, at the cap, because their peer held half the connections
-    /// or more, none could be closed to make room, and other clients waited behind them.
-    pub peer_share: AtomicU64,
-    /// `accept` calls that failed, for whatever reason.
-    pub accept_errors: AtomicU64,
-}
-
-impl Stats {
-    fn timed_out(&self, phase: Phase) {
-        let counter = match phase {
-            Phase::New => &self.first_request_timeouts,
-            Phase::Head => &self.header_timeouts,
-            _ => &self.idle_timeouts,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
+/// Counts a connection cut off for outstaying the limit of `phase`.
+fn timed_out(stats: &Stats, phase: Phase) {
+    let counter = match phase {
+        Phase::New => &stats.first_request_timeouts,
+        Phase::Head => &stats.header_timeouts,
+        _ => &stats.idle_timeouts,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// What every connection task of one listener shares.

@@ -1,0 +1,104 @@
+//! The key set being served: an `Arc` of the keys and their rate-limit buckets behind a
+//! `RwLock`, which requests read and reloads replace whole.
+
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use heare_auth_core::{Bucket, Key, KeySet, UnixMillis};
+
+/// Keys handled between two calls of a reload's `pace` (see [`crate::pace`]).
+pub const PACE_EVERY: usize = 64;
+
+/// The key set requests verify against.
+pub struct Live {
+    current: RwLock<Arc<Loaded>>,
+}
+
+/// One loaded key set, and a token bucket for each of its keys that has a rate limit.
+pub struct Loaded {
+    set: KeySet,
+    /// By key id: one lock per key, never one for all.
+    buckets: HashMap<Box<str>, Mutex<Bucket>>,
+}
+
+impl Deref for Loaded {
+    type Target = KeySet;
+
+    fn deref(&self) -> &KeySet {
+        &self.set
+    }
+}
+
+impl Loaded {
+    /// `set` with full buckets, but those of keys that `before` had, which are kept (at most
+    /// full under the new limit).
+    fn new(
+        set: KeySet,
+        before: Option<&Loaded>,
+        now: UnixMillis,
+        pace: &mut dyn FnMut(),
+    ) -> Loaded {
+        let buckets = set
+            .keys()
+            .enumerate()
+            .filter_map(|(i, key)| {
+                if i.is_multiple_of(PACE_EVERY) {
+                    pace();
+                }
+                let limit = key.rate_limit()?;
+                let kept = before
+                    .and_then(|b| b.buckets.get(key.id()))
+                    .map(|bucket| bucket.lock().under(limit, now));
+                let bucket = kept.unwrap_or_else(|| Bucket::full(now));
+                Some((Box::from(key.id()), Mutex::new(bucket)))
+            })
+            .collect();
+        Loaded { set, buckets }
+    }
+
+    /// Takes a token for a request with `key` at `now`: `Err` with the milliseconds until one
+    /// is there when the key is over its rate limit. A key without a limit always passes.
+    pub fn take(&self, key: Key, now: UnixMillis) -> Result<(), u64> {
+        let (Some(limit), Some(bucket)) = (key.rate_limit(), self.buckets.get(key.id())) else {
+            return Ok(());
+        };
+        bucket.lock().take(limit, now)
+    }
+}
+
+#[cfg(test)]
+impl Loaded {
+    /// The ids of the keys that have a bucket, sorted.
+    pub(crate) fn bucket_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.buckets.keys().map(|id| &**id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl Live {
+    /// Serves `set` from `now`.
+    pub fn new(set: KeySet, now: UnixMillis) -> Live {
+        Live {
+            current: RwLock::new(Arc::new(Loaded::new(set, None, now, &mut || {}))),
+        }
+    }
+
+    /// The set to verify against. The read lock is held only to clone the `Arc`.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current.read().clone()
+    }
+
+    /// Serves `set` instead, keeping the buckets of the keys that stay; returns how many keys
+    /// it has. The buckets are built before the write lock is taken, which is held only to
+    /// swap the `Arc`.
+    pub fn replace(&self, set: KeySet, now: UnixMillis, pace: &mut dyn FnMut()) -> usize {
+        let old = self.current();
+        let new = Arc::new(Loaded::new(set, Some(&old), now, pace));
+        let count = new.len();
+        *self.current.write() = new;
+        count
+    }
+}
