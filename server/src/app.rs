@@ -9,7 +9,7 @@ use std::time::Instant;
 use http::{HeaderMap, Method};
 
 use heare_auth_core::UnixMillis;
-pub use heare_auth_core::MAX_BODY;
+
 use heare_auth_core::{
     authorize, check_headers, format_timestamp, presented_key, verify_request, Outcome, Rejection,
     Verified, INVALID_TOKEN_CHALLENGE,
@@ -486,7 +486,7 @@ fn method_not_allowed(allow: &'static str) -> Reply {
     reply
 }
 
-/// The 413 answer to a body over [`MAX_BODY`].
+/// The 413 answer to a body over [`crate::transport::MAX_BODY`].
 pub fn too_large() -> Reply {
     rejected(&Rejection::TooLarge)
 }

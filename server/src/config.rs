@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use heare_auth_store::{seconds, InvalidSetting, StoreConfig, Zero};
 
+use crate::transport::Limits;
 use crate::Error;
 
 /// Everything the server needs to start.
@@ -29,53 +30,6 @@ pub struct Config {
     pub metrics_addr: Option<(String, u16)>,
     /// How the handlers answer (readiness, rate limits).
     pub settings: Settings,
-}
-
-/// The limits the HTTP transport enforces, each set from the environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// From accepting a connection to the first byte of its first request
-    /// (`FIRST_REQUEST_TIMEOUT`, 5 s); past it the connection is closed.
-    pub first_request_timeout: Duration,
-    /// From the first byte of a request to the end of its headers (`HEADER_TIMEOUT`, 10 s);
-    /// past it the connection is closed.
-    pub header_timeout: Duration,
-    /// From the end of the headers to the end of the body (`BODY_TIMEOUT`, 10 s); past it the
-    /// request is answered 408 and the connection closed.
-    pub body_timeout: Duration,
-    /// How long a keep-alive connection may wait for its next request, and a response for its
-    /// client to read it (`IDLE_TIMEOUT`, 120 s).
-    pub idle_timeout: Duration,
-    /// Open connections at most (`MAX_CONNECTIONS`); beyond it new connections wait in the
-    /// listen backlog. `None`: [`DEFAULT_MAX_CONNECTIONS`], or fewer if the descriptor limit
-    /// leaves less room.
-    pub max_connections: Option<usize>,
-    /// Open connections one peer address may hold (`MAX_CONNECTIONS_PER_PEER`); further ones
-    /// are closed at once. `None` (the default): no cap, as behind a proxy every client is
-    /// the proxy.
-    pub max_connections_per_peer: Option<usize>,
-    /// Connections the kernel queues before they are accepted (`LISTEN_BACKLOG`, 1024).
-    pub backlog: u32,
-    /// How long SIGTERM/SIGINT waits for requests in flight (`SHUTDOWN_TIMEOUT`, 10 s).
-    pub shutdown_timeout: Duration,
-}
-
-/// Open connections at most when `MAX_CONNECTIONS` is not set (and descriptors allow).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            first_request_timeout: Duration::from_secs(5),
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(120),
-            max_connections: None,
-            max_connections_per_peer: None,
-            backlog: 1024,
-            shutdown_timeout: Duration::from_secs(10),
-        }
-    }
 }
 
 /// Choices about answers, from the configuration.

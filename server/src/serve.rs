@@ -6,7 +6,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::app::App;
-use crate::config::{Config, DEFAULT_MAX_CONNECTIONS};
+use crate::config::Config;
 use crate::loader::Loader;
 use crate::metrics::Stats;
 use crate::reload::Reloader;
@@ -31,12 +31,9 @@ pub fn run(config: &Config) -> Result<(), Error> {
         Some(l) => l.local_addr()?.to_string(),
         None => String::new(),
     };
-    // An explicit MAX_CONNECTIONS is the operator's; the default yields to the descriptor limit.
     let mut limits = config.limits.clone();
     let room = nofile.connections(usize::MAX);
-    let max_connections = limits
-        .max_connections
-        .unwrap_or_else(|| room.min(DEFAULT_MAX_CONNECTIONS));
+    let max_connections = limits.connection_cap(room);
     limits.max_connections = Some(max_connections);
     log::info!(
         keys_loaded = keys.current().len(), address = address.as_str(),

@@ -220,7 +220,10 @@ fn bad_requests_get_a_status_and_a_json_reason() {
 #[test]
 fn oversized_body_is_413() {
     let app = app(KEYS);
-    let big = format!(r#"{{"api_key": "{}"}}"#, "a".repeat(MAX_BODY));
+    let big = format!(
+        r#"{{"api_key": "{}"}}"#,
+        "a".repeat(crate::transport::MAX_BODY)
+    );
     let reply = run(&app, post("/verify", &big));
     assert_eq!(reply.status, 413);
     assert!(json(&reply)["error"]

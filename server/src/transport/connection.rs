@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -17,9 +16,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::limits::LINGER;
+use super::limits::MAX_BODY;
 use super::watch::{Phase, Watch, Watched};
 use super::Shared;
-use crate::app::{Handled, Request, Route, MAX_BODY};
+use crate::app::{Handled, Request, Route};
 use crate::reply::Reply;
 
 /// Serves one connection until the client closes it, a deadline passes, the connection cap
@@ -105,10 +106,6 @@ where
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
-
-/// How long a connection cut off with a 408 is read from (and the reads discarded) after the
-/// answer, so that its client sees the answer rather than a reset.
-const LINGER: Duration = Duration::from_millis(500);
 
 async fn respond(
     request: hyper::Request<Incoming>,

@@ -5,6 +5,7 @@
 //! for the keys loader's answer without holding a thread.
 
 mod connection;
+mod limits;
 mod registry;
 mod strict;
 mod watch;
@@ -22,26 +23,17 @@ use tokio::runtime::Runtime;
 use tokio::sync::{watch as signal, OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
-use crate::config::{Limits, DEFAULT_MAX_CONNECTIONS};
 use crate::loader::LoaderHandle;
 use crate::metrics::Stats;
 use crate::Error;
 
+pub use self::limits::{Limits, DEFAULT_MAX_CONNECTIONS, MAX_BODY, MAX_HEAD};
+use self::limits::{
+    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, CAP_LOG_INTERVAL, CAP_RECHECK, METRICS_CONNECTIONS,
+    READ_BUFFER,
+};
 use self::registry::Registry;
 use self::watch::Phase;
-
-/// Largest request head (request line and headers, 32 KiB) accepted; larger ones get 431.
-pub const MAX_HEAD: usize = 32 * 1024;
-/// hyper's read buffer: room for a whole head and the start of a body.
-const READ_BUFFER: usize = MAX_HEAD + 16 * 1024;
-/// Connections the `METRICS_ADDR` listener serves at once (scrapers; beyond, they wait).
-const METRICS_CONNECTIONS: usize = 8;
-/// How often a listener at its connection cap looks again for a waiting client and for
-/// connections it may close to make room.
-const CAP_RECHECK: Duration = Duration::from_millis(20);
-/// Bounds of the pause after an `accept` that failed for lack of resources.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(200);
 
 /// Counts a connection cut off for outstaying the limit of `phase`.
 fn timed_out(stats: &Stats, phase: Phase) {
@@ -150,7 +142,7 @@ pub fn start(
         .max_header_size(MAX_HEAD)
         .max_buf_size(READ_BUFFER)
         .writev(false);
-    let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    let max_connections = limits.connection_cap(usize::MAX);
     let slots = Arc::new(Semaphore::new(max_connections));
     let (stopping, stopped) = signal::channel(false);
     let shared = |metrics_only, slots: Arc<Semaphore>| {
@@ -342,9 +334,6 @@ async fn make_room(
         }
     }
 }
-
-/// How often at most the cap being reached is logged (with the times since the last line).
-const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// When the cap being reached was last logged, and how often it was reached since.
 #[derive(Default)]

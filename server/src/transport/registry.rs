@@ -13,21 +13,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::limits::{BATCH, GRACE, SLOW};
 use super::watch::{Phase, Watch};
-
-/// How long a request's headers or body must have been arriving before the connection cap may
-/// close its connection, in milliseconds.
-pub const SLOW: u64 = 500;
-
-/// How long a connection must have been idle before the connection cap may close it, in
-/// milliseconds: one accepted a moment ago, or answered a moment ago, may hold a request that
-/// has arrived but not yet been read.
-pub const GRACE: u64 = 100;
-
-/// Connections closed at most for one waiting client (nginx frees up to 32 at a time), so that a
-/// flood of newcomers does not scan every connection for each of them; fewer under a small cap
-/// ([`Registry::new`]), where each is a larger share of the connections.
-pub const BATCH: usize = 16;
 
 /// The order in which connections are closed for room, smallest first: idle (0) before slow
 /// (1), the busiest peer's before others', the longest in its phase first.
