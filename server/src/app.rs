@@ -486,7 +486,7 @@ fn method_not_allowed(allow: &'static str) -> Reply {
     reply
 }
 
-/// The 413 answer to a body over [`crate::transport::MAX_BODY`].
+/// The 413 answer to a body over [`crate::limits::MAX_BODY`].
 pub fn too_large() -> Reply {
     rejected(&Rejection::TooLarge)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use heare_auth_store::{seconds, InvalidSetting, StoreConfig, Zero};
 
-use crate::transport::Limits;
+use crate::limits::Limits;
 use crate::Error;
 
 /// Everything the server needs to start.

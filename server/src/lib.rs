@@ -6,6 +6,7 @@ mod clock;
 pub mod config;
 mod error;
 pub mod health;
+pub mod limits;
 pub mod live;
 pub mod loader;
 pub mod logging;

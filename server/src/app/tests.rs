@@ -222,7 +222,7 @@ fn oversized_body_is_413() {
     let app = app(KEYS);
     let big = format!(
         r#"{{"api_key": "{}"}}"#,
-        "a".repeat(crate::transport::MAX_BODY)
+        "a".repeat(crate::limits::MAX_BODY)
     );
     let reply = run(&app, post("/verify", &big));
     assert_eq!(reply.status, 413);

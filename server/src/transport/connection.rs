@@ -16,11 +16,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::limits::LINGER;
-use super::limits::MAX_BODY;
 use super::watch::{Phase, Watch, Watched};
 use super::Shared;
 use crate::app::{Handled, Request, Route};
+use crate::limits::LINGER;
+use crate::limits::MAX_BODY;
 use crate::reply::Reply;
 
 /// Serves one connection until the client closes it, a deadline passes, the connection cap

@@ -5,7 +5,6 @@
 //! for the keys loader's answer without holding a thread.
 
 mod connection;
-mod limits;
 mod registry;
 mod strict;
 mod watch;
@@ -27,13 +26,12 @@ use crate::loader::LoaderHandle;
 use crate::metrics::Stats;
 use crate::Error;
 
-pub use self::limits::{Limits, DEFAULT_MAX_CONNECTIONS, MAX_BODY, MAX_HEAD};
-use self::limits::{
-    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, CAP_LOG_INTERVAL, CAP_RECHECK, METRICS_CONNECTIONS,
-    READ_BUFFER,
-};
 use self::registry::Registry;
 use self::watch::Phase;
+use crate::limits::{
+    Limits, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, CAP_LOG_INTERVAL, CAP_RECHECK, MAX_HEAD,
+    METRICS_CONNECTIONS, READ_BUFFER,
+};
 
 /// Counts a connection cut off for outstaying the limit of `phase`.
 fn timed_out(stats: &Stats, phase: Phase) {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::limits::{BATCH, GRACE, SLOW};
 use super::watch::{Phase, Watch};
+use crate::limits::{BATCH, GRACE, SLOW};
 
 /// The order in which connections are closed for room, smallest first: idle (0) before slow
 /// (1), the busiest peer's before others', the longest in its phase first.

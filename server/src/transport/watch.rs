@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::limits::Limits;
+use crate::limits::Limits;
 
 /// What a connection is doing, and so which deadline applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
