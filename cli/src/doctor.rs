@@ -136,7 +136,7 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
 fn location(config: &StoreConfig) -> String {
     match &config.location {
         Location::File(path) => path.clone(),
-        Location::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.key),
+        Location::S3(s3) => s3.location(),
     }
 }
 

@@ -226,9 +226,9 @@ fn open_for_writing(config: &StoreConfig) -> Result<Store, CliError> {
     if let Location::S3(s3) = &config.location {
         if s3.unsafe_writes {
             eprintln!(
-                "Warning: S3_UNSAFE_WRITES=1: writing s3://{}/{} without conditional writes; \
+                "Warning: S3_UNSAFE_WRITES=1: writing {} without conditional writes; \
                  an admin writing at the same time could drop this change or theirs.",
-                s3.bucket, s3.key
+                s3.location()
             );
         }
     }
