@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod error;
 pub mod help;
 pub mod output;
+pub mod plural;
 
 pub use cmd::Cmd;
 pub use error::CliError;
