@@ -206,15 +206,6 @@ pub fn error_message(e: &CheckError) -> String {
     }
 }
 
-/// Checker errors, one indented line each.
-pub fn error_lines(errors: &[CheckError]) -> String {
-    let lines: Vec<String> = errors
-        .iter()
-        .map(|e| format!("  {}", error_message(e)))
-        .collect();
-    lines.join("\n")
-}
-
 impl Report {
     /// How many findings of this severity.
     pub fn count(&self, severity: Severity) -> usize {

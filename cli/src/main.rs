@@ -152,8 +152,10 @@ fn run(cmd: Cmd) -> Result<ExitCode, CliError> {
             match to {
                 None => emit(&text)?,
                 Some(path) => {
-                    std::fs::write(&path, text)
-                        .map_err(|e| CliError::Invalid(format!("cannot write {path}: {e}")))?;
+                    std::fs::write(&path, text).map_err(|e| CliError::FileUnwritten {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
                     emit(&output::exported_text(&path, keys))?;
                 }
             }
@@ -189,7 +191,7 @@ fn read_file(path: &str, storage_secret: Option<String>) -> Result<Vec<u8>, CliE
         .open()?
         .load()?
         .bytes
-        .ok_or_else(|| CliError::Invalid(format!("{path}: no such file")))
+        .ok_or_else(|| CliError::NoSuchFile(path.to_string()))
 }
 
 /// `disable` (`disable` true) or `enable`: the change, what it did, and the server's reload.
@@ -238,8 +240,7 @@ fn open_for_writing(config: &StoreConfig) -> Result<Store, CliError> {
 /// `list`: the keys one at a time, so a large file is never held twice over.
 fn list(store: &Store, detailed: bool, json: bool, now: UnixMillis) -> Result<(), CliError> {
     let bytes = commands::read(store)?;
-    let file =
-        KeyFile::parse(&bytes).map_err(|e| heare_auth_store::Error::keys(store.location(), e))?;
+    let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match write_list(&mut out, store, &file, detailed, json, now) {
@@ -310,10 +311,9 @@ fn emit_line(text: &str) -> Result<(), CliError> {
 /// Writes output holding the only copy of a new secret. Unlike [`emit`], a reader that has
 /// gone is an error: the secret is lost with it, and `remedy` says what to do instead.
 fn emit_secret(text: &str, remedy: &str) -> Result<(), CliError> {
-    write_stdout(text).map_err(|e| {
-        CliError::Invalid(format!(
-            "cannot write the new secret: {e}; it is not stored anywhere, so {remedy}"
-        ))
+    write_stdout(text).map_err(|e| CliError::SecretUnwritten {
+        reason: e.to_string(),
+        remedy: remedy.to_string(),
     })
 }
 
@@ -328,7 +328,7 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
 fn unwritten(e: std::io::Error) -> Result<(), CliError> {
     match e.kind() {
         std::io::ErrorKind::BrokenPipe => Ok(()),
-        _ => Err(CliError::Invalid(format!("cannot write the output: {e}"))),
+        _ => Err(CliError::Output(e.to_string())),
     }
 }
 
@@ -362,6 +362,6 @@ fn confirm(store: &Store, id: &str) -> Result<bool, CliError> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| CliError::Invalid(format!("cannot read the answer: {e}")))?;
+        .map_err(|e| CliError::Answer(e.to_string()))?;
     Ok(args::is_yes(&answer))
 }

@@ -6,7 +6,7 @@ use rand_core::{CryptoRng, RngCore};
 use heare_auth_core::{
     format_timestamp, generate_secret, hash_secret, KeyFile, KeyRecord, SecretHash, UnixMillis,
 };
-use heare_auth_store::{Error, Store};
+use heare_auth_store::Store;
 
 use crate::CliError;
 
@@ -92,7 +92,7 @@ pub fn rotate<R: RngCore + CryptoRng>(
 
 pub(super) fn find(store: &Store, file: &KeyFile, id: &str) -> Result<KeyRecord, CliError> {
     match file.get(id) {
-        Some(record) => record.map_err(|e| Error::keys(store.location(), e).into()),
+        Some(record) => record.map_err(CliError::keys(store.location())),
         None => Err(CliError::NotFound(id.to_string())),
     }
 }
@@ -167,6 +167,7 @@ mod tests {
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
     use heare_auth_core::{Code, KeySet};
+    use heare_auth_store::Error;
     use rand_core::OsRng;
 
     const HOUR: u64 = 3_600_000;
