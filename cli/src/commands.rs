@@ -1,10 +1,12 @@
 //! What each command does to the store and the server, with no printing.
 
+mod edit;
 mod lifecycle;
 mod limit;
 mod secrets;
 
-pub use lifecycle::{rotate, set_disabled, Rotated, Toggled};
+pub use edit::Toggled;
+pub use lifecycle::{rotate, set_disabled, Rotated};
 pub use limit::set_rate_limit;
 pub use secrets::{export, hash_secrets, import, read_import, Named};
 
@@ -21,6 +23,7 @@ use heare_auth_store::Store;
 
 use crate::cmd::CreateArgs;
 use crate::CliError;
+use edit::find;
 
 /// A key just created, with the only copy of its secret.
 #[derive(Debug)]
@@ -115,10 +118,7 @@ pub fn records<'a>(
 pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let bytes = read(store)?;
     let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
-    match file.get(id) {
-        Some(record) => record.map_err(CliError::keys(store.location())),
-        None => Err(CliError::NotFound(id.to_string())),
-    }
+    find(store, &file, id)
 }
 
 /// Deletes a key by id; fails if no key had it when the delete began, or if the file holds it

@@ -4,7 +4,7 @@
 use heare_auth_core::{check_name, hash_secret, KeyFile, KeyRecord, KeySet, UnixMillis};
 use heare_auth_store::{Store, EMPTY_FILE};
 
-use super::lifecycle::stamp;
+use super::edit::stamp;
 use super::read;
 use crate::check::error_message;
 use crate::CliError;
