@@ -12,6 +12,7 @@ pub mod error;
 pub mod help;
 pub mod output;
 pub mod plural;
+pub mod table;
 
 pub use cmd::Cmd;
 pub use error::CliError;
