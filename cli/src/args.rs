@@ -378,11 +378,6 @@ fn finish(args: pico_args::Arguments, command: &str) -> Result<(), CliError> {
     }
 }
 
-/// Whether an answer to a yes/no prompt is yes (`y` or `yes`, any case); the default is no.
-pub fn is_yes(answer: &str) -> bool {
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-}
-
 /// The longest `--ttl` or `--grace`: far enough for "never" in practice, and keeps
 /// `now + ttl` a valid date.
 const MAX_TTL_MS: u64 = 1000 * 365 * 86_400_000;
