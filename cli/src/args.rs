@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use heare_auth_core::{check_name, parse_timestamp, scope_problem, RateLimit};
 
 use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RateLimitArgs, RotateArgs, DEFAULT_GRACE_MS};
+use crate::table::Command;
 use crate::CliError;
 
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
@@ -21,29 +22,30 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
     let first = args
         .subcommand()
         .map_err(|e| usage(format!("the command: {e}")))?;
-    let command = match first.as_deref() {
+    let which = match first.as_deref() {
         None => return parse_global(args),
         Some("help") => return help_topic(args),
-        Some(c) => known(c).ok_or_else(|| usage(format!("unknown command '{c}'")))?,
+        Some(c) => known(c)?,
     };
+    let command = which.name();
     if args.contains(["-h", "--help"]) {
         return Ok(Cmd::Help(Some(command)));
     }
-    let cmd = match command {
-        "create" => parse_create(args)?,
-        "list" => {
+    let cmd = match which {
+        Command::Create => parse_create(args)?,
+        Command::List => {
             let detailed = switch(&mut args, &["--detailed"]);
             let json = switch(&mut args, &["--json"]);
             finish(args, command)?;
             Cmd::List { detailed, json }
         }
-        "show" => {
+        Command::Show => {
             let json = switch(&mut args, &["--json"]);
             let id = positional(&mut args, command)?;
             finish(args, command)?;
             Cmd::Show { id, json }
         }
-        "delete" => {
+        Command::Delete => {
             let yes = switch(&mut args, &["-y", "--yes"]);
             let no_refresh = switch(&mut args, &["--no-refresh"]);
             let id = positional(&mut args, command)?;
@@ -54,22 +56,22 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
                 no_refresh,
             }
         }
-        "disable" => Cmd::Disable(key_args(args, command)?),
-        "enable" => Cmd::Enable(key_args(args, command)?),
-        "rotate" => parse_rotate(args)?,
-        "set-rate-limit" => parse_set_rate_limit(args)?,
-        "doctor" => {
+        Command::Disable => Cmd::Disable(key_args(args, command)?),
+        Command::Enable => Cmd::Enable(key_args(args, command)?),
+        Command::Rotate => parse_rotate(args)?,
+        Command::SetRateLimit => parse_set_rate_limit(args)?,
+        Command::Doctor => {
             let json = switch(&mut args, &["--json"]);
             finish(args, command)?;
             Cmd::Doctor { json }
         }
-        "check" => {
+        Command::Check => {
             let json = switch(&mut args, &["--json"]);
             let file = optional_free(&mut args, command)?;
             finish(args, command)?;
             Cmd::Check { file, json }
         }
-        "migrate" => {
+        Command::Migrate => {
             let hash_secrets = switch(&mut args, &["--hash-secrets"]);
             let yes = switch(&mut args, &["-y", "--yes"]);
             let no_refresh = switch(&mut args, &["--no-refresh"]);
@@ -81,12 +83,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
             }
             Cmd::Migrate { yes, no_refresh }
         }
-        "export" => {
+        Command::Export => {
             let output = value(&mut args, command, "--output")?;
             finish(args, command)?;
             Cmd::Export { output }
         }
-        "import" => {
+        Command::Import => {
             let yes = switch(&mut args, &["-y", "--yes"]);
             let no_refresh = switch(&mut args, &["--no-refresh"]);
             let file = free(&mut args, command, "the file to import")?;
@@ -97,7 +99,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
                 no_refresh,
             }
         }
-        _ => {
+        Command::Refresh => {
             let url = value(&mut args, command, "--url")?;
             finish(args, command)?;
             Cmd::Refresh { url }
@@ -125,11 +127,10 @@ fn parse_global(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         return Ok(Cmd::Version);
     }
     match args.finish().first() {
-        None => Err(usage(
-            "missing command: expected create, list, show, disable, enable, rotate, \
-             set-rate-limit, delete, refresh, doctor, check, migrate, export or import"
-                .into(),
-        )),
+        None => Err(usage(format!(
+            "missing command: expected {}",
+            Command::every_name()
+        ))),
         Some(flag) => Err(usage(format!("unknown flag {}", flag.to_string_lossy()))),
     }
 }
@@ -138,7 +139,7 @@ fn parse_global(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
 fn help_topic(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     let topic = match args.subcommand() {
         Ok(None) => None,
-        Ok(Some(c)) => Some(known(&c).ok_or_else(|| usage(format!("unknown command '{c}'")))?),
+        Ok(Some(c)) => Some(known(&c)?.name()),
         Err(e) => return Err(usage(format!("help: {e}"))),
     };
     finish(args, "help")?;
@@ -146,7 +147,7 @@ fn help_topic(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
 }
 
 fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
-    const C: &str = "create";
+    const C: &str = Command::Create.name();
     let name = value(&mut args, C, "--name")?;
     let metadata = value(&mut args, C, "--metadata")?;
     let scopes = values(&mut args, C, "--scopes")?;
@@ -206,7 +207,7 @@ fn key_args(mut args: pico_args::Arguments, command: &str) -> Result<KeyArgs, Cl
 }
 
 fn parse_rotate(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
-    const C: &str = "rotate";
+    const C: &str = Command::Rotate.name();
     let grace = value(&mut args, C, "--grace")?;
     let no_refresh = switch(&mut args, &["--no-refresh"]);
     let json = switch(&mut args, &["--json"]);
@@ -226,7 +227,7 @@ fn parse_rotate(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
 
 /// `set-rate-limit ID LIMIT`, `LIMIT` being `none` or what [`RateLimit::parse`] reads.
 fn parse_set_rate_limit(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
-    const C: &str = "set-rate-limit";
+    const C: &str = Command::SetRateLimit.name();
     let no_refresh = switch(&mut args, &["--no-refresh"]);
     let id = positional(&mut args, C)?;
     let limit = free(
@@ -273,25 +274,9 @@ fn scope_error(problem: String, name: &str, value: &str) -> String {
     format!("{problem}, got '{}'", shown.escape_debug())
 }
 
-fn known(command: &str) -> Option<&'static str> {
-    [
-        "create",
-        "list",
-        "show",
-        "disable",
-        "enable",
-        "rotate",
-        "set-rate-limit",
-        "delete",
-        "refresh",
-        "doctor",
-        "check",
-        "migrate",
-        "export",
-        "import",
-    ]
-    .into_iter()
-    .find(|&c| c == command)
+/// The command a word names.
+fn known(word: &str) -> Result<Command, CliError> {
+    Command::named(word).ok_or_else(|| usage(format!("unknown command '{word}'")))
 }
 
 fn usage(message: String) -> CliError {
@@ -391,11 +376,6 @@ fn finish(args: pico_args::Arguments, command: &str) -> Result<(), CliError> {
             Err(usage(format!("{command}: {what} {extra}")))
         }
     }
-}
-
-/// Whether an answer to a yes/no prompt is yes (`y` or `yes`, any case); the default is no.
-pub fn is_yes(answer: &str) -> bool {
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// The longest `--ttl` or `--grace`: far enough for "never" in practice, and keeps

@@ -9,6 +9,8 @@ use heare_auth_core::{
     visible, CheckError, Error, Expiry, KeyFile, KeyRecord, KeySet, UnixMillis, Warning,
 };
 
+use crate::plural::count;
+
 /// Keys expired longer ago than this are worth deleting.
 const LONG_EXPIRED_MS: UnixMillis = 90 * 86_400_000;
 
@@ -201,23 +203,6 @@ pub fn error_message(e: &CheckError) -> String {
     match (&e.key, &e.error) {
         (Some(key), Error::Json { .. }) => format!("key {key}: {}", e.error),
         _ => e.error.to_string(),
-    }
-}
-
-/// Checker errors, one indented line each.
-pub fn error_lines(errors: &[CheckError]) -> String {
-    let lines: Vec<String> = errors
-        .iter()
-        .map(|e| format!("  {}", error_message(e)))
-        .collect();
-    lines.join("\n")
-}
-
-/// `1 key`, `2 keys`.
-fn count(n: usize, what: &str) -> String {
-    match n {
-        1 => format!("1 {what}"),
-        n => format!("{n} {what}s"),
     }
 }
 

@@ -1,10 +1,12 @@
 //! What each command does to the store and the server, with no printing.
 
+mod edit;
 mod lifecycle;
 mod limit;
 mod secrets;
 
-pub use lifecycle::{rotate, set_disabled, Rotated, Toggled};
+pub use edit::Toggled;
+pub use lifecycle::{rotate, set_disabled, Rotated};
 pub use limit::set_rate_limit;
 pub use secrets::{export, hash_secrets, import, read_import, Named};
 
@@ -17,10 +19,11 @@ use heare_auth_core::{
     check_metadata, compact_json, format_timestamp, generate_id, generate_secret, hash_secret,
     KeyFile, KeyRecord, KeySet, UnixMillis,
 };
-use heare_auth_store::{Error, Store};
+use heare_auth_store::Store;
 
 use crate::cmd::CreateArgs;
 use crate::CliError;
+use edit::find;
 
 /// A key just created, with the only copy of its secret.
 #[derive(Debug)]
@@ -69,15 +72,14 @@ pub fn create<R: RngCore + CryptoRng>(
 /// `--metadata` text as stored: a JSON object within the metadata bounds, compact, every token
 /// as given (a number is never respelled, as a round trip through `serde_json::Value` would).
 fn metadata_of(text: &str) -> Result<Box<RawValue>, CliError> {
-    let invalid = |reason: String| CliError::Invalid(format!("Invalid JSON in metadata: {reason}"));
-    let json: Box<RawValue> = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let json: Box<RawValue> =
+        serde_json::from_str(text).map_err(|e| CliError::MetadataNotJson(e.to_string()))?;
     match json_kind(json.get()) {
         "an object" => {}
-        kind => return Err(invalid(format!("expected a JSON object, got {kind}"))),
+        kind => return Err(CliError::MetadataNotObject(kind)),
     }
     // Bounded here, before anything is written, as the loader bounds it in the file.
-    check_metadata(json.get())
-        .map_err(|e| CliError::Invalid(format!("Invalid metadata: --metadata {e}")))?;
+    check_metadata(json.get()).map_err(CliError::MetadataTooBig)?;
     Ok(compact_json(&json))
 }
 
@@ -99,7 +101,7 @@ pub fn read(store: &Store) -> Result<Vec<u8>, CliError> {
         .load()?
         .bytes
         .unwrap_or_else(|| heare_auth_store::EMPTY_FILE.to_vec());
-    KeySet::from_json(&bytes).map_err(|e| Error::keys(store.location(), e))?;
+    KeySet::from_json(&bytes).map_err(CliError::keys(store.location()))?;
     Ok(bytes)
 }
 
@@ -109,17 +111,14 @@ pub fn records<'a>(
     file: &'a KeyFile,
 ) -> impl Iterator<Item = Result<KeyRecord, CliError>> + 'a {
     file.records()
-        .map(|r| r.map_err(|e| Error::keys(store.location(), e).into()))
+        .map(|r| r.map_err(CliError::keys(store.location())))
 }
 
 /// One key by id.
 pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let bytes = read(store)?;
-    let file = KeyFile::parse(&bytes).map_err(|e| Error::keys(store.location(), e))?;
-    match file.get(id) {
-        Some(record) => record.map_err(|e| Error::keys(store.location(), e).into()),
-        None => Err(CliError::NotFound(id.to_string())),
-    }
+    let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
+    find(store, &file, id)
 }
 
 /// Deletes a key by id; fails if no key had it when the delete began, or if the file holds it
@@ -128,7 +127,7 @@ pub fn delete(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let mut removed = None;
     store.update(|file: &mut KeyFile| {
         match (file.remove(id), &removed) {
-            (Some(key), _) => removed = Some(key.map_err(|e| Error::keys(store.location(), e))?),
+            (Some(key), _) => removed = Some(key.map_err(CliError::keys(store.location()))?),
             // Already gone after our own write: the delete is confirmed.
             (None, Some(_)) => {}
             (None, None) => return Err(CliError::NotFound(id.to_string())),
@@ -423,9 +422,11 @@ mod tests {
         ] {
             let mut a = args("A");
             a.metadata = Some(metadata);
+            let err = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err();
+            assert!(matches!(err, CliError::MetadataTooBig(_)), "{err:?}");
             assert_eq!(
-                create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err(),
-                CliError::Invalid(format!("Invalid metadata: --metadata {want}"))
+                err.to_string(),
+                format!("Invalid metadata: --metadata {want}")
             );
         }
         assert!(!path.exists());
@@ -449,9 +450,7 @@ mod tests {
             a.metadata = Some(bad.into());
             assert_eq!(
                 create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err(),
-                CliError::Invalid(format!(
-                    "Invalid JSON in metadata: expected a JSON object, got {kind}"
-                ))
+                CliError::MetadataNotObject(kind)
             );
         }
     }

@@ -8,6 +8,8 @@ use serde::Serialize;
 use heare_auth_core::{decrypt_file, is_encrypted, visible, KeySet};
 use heare_auth_store::{Error, Location, S3Backend, StoreConfig};
 
+use crate::CliError;
+
 /// How far the store's clock may be from ours before it is worth a warning: S3 refuses
 /// requests signed more than 15 minutes off, and expiry is judged by the server's clock.
 const CLOCK_SKEW_LIMIT: Duration = Duration::from_secs(60);
@@ -69,11 +71,10 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
                 .and_then(|d| httpdate::parse_http_date(d).ok())
                 .map(|theirs| skew_ms(theirs, now));
             let loaded = decrypt_file(&object.bytes, config.storage_secret.as_deref())
-                .and_then(|plain| KeySet::from_json(&plain));
+                .and_then(|plain| KeySet::from_json(&plain))
+                .map_err(CliError::keys(store.location()));
             match loaded {
-                Err(e) => report
-                    .problems
-                    .push(Error::keys(store.location(), e).to_string()),
+                Err(e) => report.problems.push(e.to_string()),
                 Ok((keys, warnings)) => {
                     let now_ms = heare_auth_store::now_ms();
                     let active = keys.keys().filter(|k| k.status(now_ms).is_active()).count();
@@ -136,7 +137,7 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
 fn location(config: &StoreConfig) -> String {
     match &config.location {
         Location::File(path) => path.clone(),
-        Location::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.key),
+        Location::S3(s3) => s3.location(),
     }
 }
 

@@ -2,42 +2,138 @@
 
 use std::fmt;
 
-use heare_auth_core::visible;
+use heare_auth_core::{visible, Oversized};
 
 /// Why a command failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CliError {
     /// The command line is wrong (exit 2).
     Usage(String),
-    /// A value given on the command line is unusable (exit 1).
-    Invalid(String),
-    /// No key has this id (exit 1).
+    /// `--metadata` is not JSON: the parser's reason.
+    MetadataNotJson(String),
+    /// `--metadata` is JSON but not an object: what it is ("an array", "null", ...).
+    MetadataNotObject(&'static str),
+    /// `--metadata` is past the bounds the loader sets.
+    MetadataTooBig(Oversized),
+    /// No key has this id.
     NotFound(String),
-    /// Reading or writing the keys file failed (exit 1).
+    /// A keys file named on the command line does not exist.
+    NoSuchFile(String),
+    /// Reading or writing the keys file failed.
     Store(heare_auth_store::Error),
-    /// The server could not be asked to reload (exit 1 for `refresh`; a warning elsewhere).
+    /// A keys file the server would refuse (`export`, `import`): where, and every error the
+    /// checker found in it, one line each.
+    Unloadable {
+        /// The file or store.
+        location: String,
+        /// The checker's errors, each naming its key.
+        errors: Vec<String>,
+    },
+    /// Keys to import whose ids or secrets the store already holds: the checker's errors for
+    /// the store's keys and the new ones together.
+    Clash {
+        /// The store.
+        location: String,
+        /// The checker's errors, each naming its keys.
+        errors: Vec<String>,
+    },
+    /// A key to import whose id or name would steer a terminal or a log.
+    ImportedName {
+        /// The file imported.
+        location: String,
+        /// The key's id.
+        id: String,
+        /// Which field, and the character.
+        error: heare_auth_core::Error,
+    },
+    /// A key could not be written as JSON to be checked against the store's.
+    KeyJson(String),
+    /// A file named on the command line could not be written (`export --output`).
+    FileUnwritten {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
+    /// Standard output could not be written, and not because its reader has gone.
+    Output(String),
+    /// The only copy of a new secret could not be written to standard output.
+    SecretUnwritten {
+        /// The system's reason.
+        reason: String,
+        /// What to do instead ("rotate key_x again").
+        remedy: String,
+    },
+    /// The answer to a confirmation prompt could not be read.
+    Answer(String),
+    /// The server could not be asked to reload (an error for `refresh`; a warning elsewhere).
     Refresh(String),
 }
 
 impl CliError {
-    /// The process exit code for this error.
+    /// The process exit code for this error: 2 for a wrong command line, 1 for the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
             _ => 1,
         }
     }
+
+    /// Turns a keys file's error into the store error that names where the file is: the one
+    /// mapping every read of the keys file uses.
+    pub fn keys(location: &str) -> impl Fn(heare_auth_core::Error) -> CliError + '_ {
+        move |error| CliError::Store(heare_auth_store::Error::keys(location, error))
+    }
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(m) | CliError::Invalid(m) => f.write_str(m),
+            CliError::Usage(m) => f.write_str(m),
+            CliError::MetadataNotJson(reason) => write!(f, "Invalid JSON in metadata: {reason}"),
+            CliError::MetadataNotObject(kind) => {
+                write!(
+                    f,
+                    "Invalid JSON in metadata: expected a JSON object, got {kind}"
+                )
+            }
+            CliError::MetadataTooBig(e) => write!(f, "Invalid metadata: --metadata {e}"),
             CliError::NotFound(id) => write!(f, "API key not found: {}", visible(id)),
+            CliError::NoSuchFile(path) => write!(f, "{path}: no such file"),
             CliError::Store(e) => write!(f, "{e}"),
+            CliError::Unloadable { location, errors } => {
+                write!(f, "{location}: not a keys file the server would load:")?;
+                lines(f, errors)
+            }
+            CliError::Clash { location, errors } => {
+                write!(
+                    f,
+                    "{location} already holds some of these ids or secrets; nothing written:"
+                )?;
+                lines(f, errors)
+            }
+            CliError::ImportedName {
+                location,
+                id,
+                error,
+            } => write!(f, "{location}: key {}: {error}", visible(id)),
+            CliError::KeyJson(reason) => write!(f, "cannot write a key: {reason}"),
+            CliError::FileUnwritten { path, reason } => write!(f, "cannot write {path}: {reason}"),
+            CliError::Output(reason) => write!(f, "cannot write the output: {reason}"),
+            CliError::SecretUnwritten { reason, remedy } => write!(
+                f,
+                "cannot write the new secret: {reason}; it is not stored anywhere, so {remedy}"
+            ),
+            CliError::Answer(reason) => write!(f, "cannot read the answer: {reason}"),
             CliError::Refresh(m) => write!(f, "Failed to refresh: {}", visible(m)),
         }
     }
+}
+
+/// Each of `errors` on a line of its own, indented.
+fn lines(f: &mut fmt::Formatter<'_>, errors: &[String]) -> fmt::Result {
+    errors.iter().try_for_each(|e| write!(f, "\n  {e}"))
 }
 
 impl From<heare_auth_store::Error> for CliError {
@@ -54,7 +150,7 @@ mod tests {
     fn usage_errors_exit_2_everything_else_1() {
         let cases = [
             (CliError::Usage("create: unknown flag --nme".into()), 2),
-            (CliError::Invalid("Invalid JSON in metadata: x".into()), 1),
+            (CliError::MetadataNotJson("x".into()), 1),
             (CliError::NotFound("key_x".into()), 1),
             (
                 CliError::Store(heare_auth_store::Error::unavailable("./keys.json", "gone")),
@@ -79,6 +175,69 @@ mod tests {
         assert_eq!(
             CliError::Usage("show: missing the key ID".into()).to_string(),
             "show: missing the key ID"
+        );
+    }
+
+    #[test]
+    fn each_failure_says_what_failed_first() {
+        let lines = || vec!["duplicate key id a".to_string(), "key c: bad".to_string()];
+        let cases = [
+            (
+                CliError::MetadataNotObject("an array"),
+                "Invalid JSON in metadata: expected a JSON object, got an array",
+            ),
+            (CliError::NoSuchFile("b.json".into()), "b.json: no such file"),
+            (
+                CliError::Unloadable {
+                    location: "b.json".into(),
+                    errors: lines(),
+                },
+                "b.json: not a keys file the server would load:\n  duplicate key id a\n  key c: bad",
+            ),
+            (
+                CliError::Clash {
+                    location: "./keys.json".into(),
+                    errors: lines(),
+                },
+                "./keys.json already holds some of these ids or secrets; nothing written:\n  \
+                 duplicate key id a\n  key c: bad",
+            ),
+            (
+                CliError::FileUnwritten {
+                    path: "/x/out.json".into(),
+                    reason: "No such file or directory (os error 2)".into(),
+                },
+                "cannot write /x/out.json: No such file or directory (os error 2)",
+            ),
+            (
+                CliError::Output("Bad file descriptor (os error 9)".into()),
+                "cannot write the output: Bad file descriptor (os error 9)",
+            ),
+            (
+                CliError::SecretUnwritten {
+                    reason: "Broken pipe (os error 32)".into(),
+                    remedy: "rotate key_x again".into(),
+                },
+                "cannot write the new secret: Broken pipe (os error 32); it is not stored \
+                 anywhere, so rotate key_x again",
+            ),
+            (
+                CliError::Answer("stream did not contain valid UTF-8".into()),
+                "cannot read the answer: stream did not contain valid UTF-8",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
+            assert_eq!(error.exit_code(), 1, "{want}");
+        }
+    }
+
+    #[test]
+    fn a_keys_file_error_names_where_the_file_is() {
+        let error = heare_auth_core::Error::DuplicateId { id: "a".into() };
+        assert_eq!(
+            CliError::keys("./keys.json")(error.clone()),
+            CliError::Store(heare_auth_store::Error::keys("./keys.json", error))
         );
     }
 }

@@ -1,5 +1,7 @@
 //! The help texts: the overview and one per command.
 
+use crate::table::Command;
+
 /// Overview help.
 pub const USAGE: &str = "\
 heare-auth: manage the API keys that heare-auth-server verifies
@@ -177,21 +179,23 @@ Without --yes it only lists the keys that would be added.
 
 /// The help text for a command, or the overview.
 pub fn help(topic: Option<&str>) -> &'static str {
-    match topic {
-        Some("create") => CREATE,
-        Some("list") => LIST,
-        Some("show") => SHOW,
-        Some("disable") => DISABLE,
-        Some("enable") => ENABLE,
-        Some("rotate") => ROTATE,
-        Some("set-rate-limit") => SET_RATE_LIMIT,
-        Some("delete") => DELETE,
-        Some("refresh") => REFRESH,
-        Some("doctor") => DOCTOR,
-        Some("check") => CHECK,
-        Some("migrate") => MIGRATE,
-        Some("export") => EXPORT,
-        Some("import") => IMPORT,
-        _ => USAGE,
+    let Some(command) = topic.and_then(Command::named) else {
+        return USAGE;
+    };
+    match command {
+        Command::Create => CREATE,
+        Command::List => LIST,
+        Command::Show => SHOW,
+        Command::Disable => DISABLE,
+        Command::Enable => ENABLE,
+        Command::Rotate => ROTATE,
+        Command::SetRateLimit => SET_RATE_LIMIT,
+        Command::Delete => DELETE,
+        Command::Refresh => REFRESH,
+        Command::Doctor => DOCTOR,
+        Command::Check => CHECK,
+        Command::Migrate => MIGRATE,
+        Command::Export => EXPORT,
+        Command::Import => IMPORT,
     }
 }

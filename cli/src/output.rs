@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use heare_auth_core::{pretty_json, visible, Expiry, KeyRecord, Status, UnixMillis};
 
 use crate::commands::{Created, Named, Rotated, Toggled};
+use crate::plural::count;
 
 const RULE: &str =
     "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━";
@@ -165,24 +166,16 @@ pub fn migrated_text(changed: &[Named], dry_run: bool) -> String {
         (0, _) => "No plaintext secrets: nothing to change.\n".into(),
         (n, true) => format!(
             "Would replace {} with {}:\n{}Nothing written; run again with --yes to write.\n",
-            plaintext_secrets(n),
+            count(n, "plaintext secret"),
             their_hashes(n),
             named_lines(changed)
         ),
         (n, false) => format!(
             "✓ Replaced {} with {}:\n{}",
-            plaintext_secrets(n),
+            count(n, "plaintext secret"),
             their_hashes(n),
             named_lines(changed)
         ),
-    }
-}
-
-/// `1 plaintext secret`, `2 plaintext secrets`.
-fn plaintext_secrets(n: usize) -> String {
-    match n {
-        1 => "1 plaintext secret".into(),
-        n => format!("{n} plaintext secrets"),
     }
 }
 
@@ -203,17 +196,21 @@ pub fn imported_text(file: &str, added: &[Named], hashed: usize, dry_run: bool) 
     }
     let hashed = match hashed {
         0 => String::new(),
-        n => format!("{} stored as {}.\n", plaintext_secrets(n), their_hashes(n)),
+        n => format!(
+            "{} stored as {}.\n",
+            count(n, "plaintext secret"),
+            their_hashes(n)
+        ),
     };
     match dry_run {
         true => format!(
             "Would add {} from {file}:\n{}{hashed}Nothing written; run again with --yes to write.\n",
-            keys_count(added.len()),
+            count(added.len(), "key"),
             named_lines(added)
         ),
         false => format!(
             "✓ Imported {} from {file}:\n{}{hashed}",
-            keys_count(added.len()),
+            count(added.len(), "key"),
             named_lines(added)
         ),
     }
@@ -223,17 +220,9 @@ pub fn imported_text(file: &str, added: &[Named], hashed: usize, dry_run: bool) 
 pub fn exported_text(file: &str, keys: usize) -> String {
     format!(
         "✓ Exported {} to {} (hashes only, unencrypted).\n",
-        keys_count(keys),
+        count(keys, "key"),
         visible(file)
     )
-}
-
-/// `1 key`, `2 keys`.
-fn keys_count(n: usize) -> String {
-    match n {
-        1 => "1 key".into(),
-        n => format!("{n} keys"),
-    }
 }
 
 /// What `refresh` (and `create`/`delete` after writing) print when the server reloaded.

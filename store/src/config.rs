@@ -187,4 +187,15 @@ mod tests {
         };
         assert!(s3.unsafe_writes);
     }
+
+    #[test]
+    fn an_s3_store_is_named_by_its_bucket_and_key() {
+        let Location::S3(s3) = from(&[("S3_BUCKET", "b"), ("S3_KEY", "prod/keys.json")])
+            .unwrap()
+            .location
+        else {
+            panic!("not S3")
+        };
+        assert_eq!(s3.location(), "s3://b/prod/keys.json");
+    }
 }

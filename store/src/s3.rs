@@ -53,6 +53,13 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
+impl S3Config {
+    /// Where the keys object is, as messages name it: `s3://BUCKET/KEY`.
+    pub fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
 /// The keys file as one S3 object.
 pub struct S3Backend {
     bucket: Box<Bucket>,
@@ -81,7 +88,7 @@ impl S3Backend {
     /// Resolves credentials (environment, profile, then the rest of rust-s3's chain) and
     /// prepares the client. Sends nothing.
     pub fn new(config: &S3Config) -> Result<S3Backend, Error> {
-        let location = format!("s3://{}/{}", config.bucket, config.key);
+        let location = config.location();
         let fail = |what: String| Error::unavailable(&location, what);
         // We retry at our own level (polls, update conflicts, start-up), never inside a call.
         s3::set_retries(0);

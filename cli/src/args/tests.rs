@@ -507,16 +507,6 @@ fn expiry_is_stored_normalised() {
     );
 }
 
-#[test]
-fn only_y_or_yes_confirms() {
-    for yes in ["y\n", "Y", " yes \r\n", "YES"] {
-        assert!(is_yes(yes), "{yes:?}");
-    }
-    for no in ["", "\n", "n", "no", "yeah", "y y", "ja"] {
-        assert!(!is_yes(no), "{no:?}");
-    }
-}
-
 #[cfg(unix)]
 #[test]
 fn non_utf8_arguments_are_usage_errors() {

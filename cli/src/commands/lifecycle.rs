@@ -1,23 +1,15 @@
-//! `disable`, `enable` and `rotate`: each a pure edit of one key, applied by the store's update,
-//! which may run it again on a fresh file; applied twice, an edit finds nothing left to do.
+//! `disable`, `enable` and `rotate`: each a pure edit of one key, applied by [`edit_key`];
+//! applied twice, an edit finds nothing left to do.
 
 use rand_core::{CryptoRng, RngCore};
 
 use heare_auth_core::{
-    format_timestamp, generate_secret, hash_secret, KeyFile, KeyRecord, SecretHash, UnixMillis,
+    format_timestamp, generate_secret, hash_secret, KeyRecord, SecretHash, UnixMillis,
 };
-use heare_auth_store::{Error, Store};
+use heare_auth_store::Store;
 
+use super::edit::{edit_key, stamp, Toggled};
 use crate::CliError;
-
-/// A key after `disable`, `enable` or `set-rate-limit`.
-#[derive(Debug)]
-pub struct Toggled {
-    /// The key as it now is.
-    pub record: KeyRecord,
-    /// Whether this command changed it (`false`: it already was as asked).
-    pub changed: bool,
-}
 
 /// A key after `rotate`, with the only copy of its new secret.
 #[derive(Debug)]
@@ -39,20 +31,9 @@ pub fn set_disabled(
     now: UnixMillis,
     actor: &str,
 ) -> Result<Toggled, CliError> {
-    let mut current = None;
-    let changed = store.update(|file: &mut KeyFile| {
-        let record = find(store, file, id)?;
-        current = Some(match with_disabled(&record, disabled, now, actor) {
-            Some(edited) => {
-                file.replace(edited.clone());
-                edited
-            }
-            None => record,
-        });
-        Ok::<(), CliError>(())
-    })?;
-    let record = current.ok_or_else(|| CliError::NotFound(id.to_string()))?;
-    Ok(Toggled { record, changed })
+    edit_key(store, id, |record| {
+        with_disabled(record, disabled, now, actor)
+    })
 }
 
 /// Gives a key a new secret, generated once from `rng`; the old one keeps verifying for
@@ -67,34 +48,18 @@ pub fn rotate<R: RngCore + CryptoRng>(
 ) -> Result<Rotated, CliError> {
     let secret = generate_secret(rng, now);
     let hash = hash_secret(&secret).to_hex();
-    let mut done: Option<(KeyRecord, bool)> = None;
-    store.update(|file: &mut KeyFile| {
-        let record = find(store, file, id)?;
-        done = Some(
-            match with_new_secret(&record, &hash, grace_ms, now, actor) {
-                Some((rotated, replaced)) => {
-                    file.replace(rotated.clone());
-                    (rotated, replaced)
-                }
-                // Our own rotation read back: what it replaced was seen when it was made.
-                None => (record, done.as_ref().is_some_and(|(_, replaced)| *replaced)),
-            },
-        );
-        Ok::<(), CliError>(())
+    // Our own rotation read back changes nothing: what it replaced was seen when it was made.
+    let mut replaced_previous = false;
+    let rotated = edit_key(store, id, |record| {
+        let (rotated, replaced) = with_new_secret(record, &hash, grace_ms, now, actor)?;
+        replaced_previous = replaced;
+        Some(rotated)
     })?;
-    let (record, replaced_previous) = done.ok_or_else(|| CliError::NotFound(id.to_string()))?;
     Ok(Rotated {
-        record,
+        record: rotated.record,
         secret,
         replaced_previous,
     })
-}
-
-pub(super) fn find(store: &Store, file: &KeyFile, id: &str) -> Result<KeyRecord, CliError> {
-    match file.get(id) {
-        Some(record) => record.map_err(|e| Error::keys(store.location(), e).into()),
-        None => Err(CliError::NotFound(id.to_string())),
-    }
 }
 
 /// `record` disabled (`disabled_at` now) or enabled (both fields removed); `None` when it
@@ -155,18 +120,14 @@ fn with_new_secret(
     Some((edited, replaced))
 }
 
-/// Records who changed the key, and when.
-pub(super) fn stamp(record: &mut KeyRecord, now: UnixMillis, actor: &str) {
-    record.updated_at = Some(format_timestamp(now));
-    record.updated_by = Some(actor.to_string());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::edit::find;
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{Code, KeySet};
+    use heare_auth_core::{Code, KeyFile, KeySet};
+    use heare_auth_store::Error;
     use rand_core::OsRng;
 
     const HOUR: u64 = 3_600_000;

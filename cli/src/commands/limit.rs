@@ -1,10 +1,10 @@
-//! `set-rate-limit`: a pure edit of one key's rate limit, applied by the store's update; applied
+//! `set-rate-limit`: a pure edit of one key's rate limit, applied by [`edit_key`]; applied
 //! twice, it finds nothing left to do.
 
-use heare_auth_core::{KeyFile, KeyRecord, RateLimit, UnixMillis};
+use heare_auth_core::{KeyRecord, RateLimit, UnixMillis};
 use heare_auth_store::Store;
 
-use super::lifecycle::{find, stamp, Toggled};
+use super::edit::{edit_key, stamp, Toggled};
 use crate::CliError;
 
 /// Sets a key's rate limit (`None`: removes it) at `now`; a key that already has it is left as
@@ -16,20 +16,9 @@ pub fn set_rate_limit(
     now: UnixMillis,
     actor: &str,
 ) -> Result<Toggled, CliError> {
-    let mut current = None;
-    let changed = store.update(|file: &mut KeyFile| {
-        let record = find(store, file, id)?;
-        current = Some(match with_rate_limit(&record, limit, now, actor) {
-            Some(edited) => {
-                file.replace(edited.clone());
-                edited
-            }
-            None => record,
-        });
-        Ok::<(), CliError>(())
-    })?;
-    let record = current.ok_or_else(|| CliError::NotFound(id.to_string()))?;
-    Ok(Toggled { record, changed })
+    edit_key(store, id, |record| {
+        with_rate_limit(record, limit, now, actor)
+    })
 }
 
 /// `record` with `limit`; `None` when it already has it.

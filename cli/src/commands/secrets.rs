@@ -1,12 +1,12 @@
 //! `migrate --hash-secrets`, `export` and `import`: whole-file commands after which no plaintext
 //! secret is left, each a pure edit of a [`KeyFile`] that, applied twice, finds nothing to do.
 
-use heare_auth_core::{check_name, hash_secret, visible, KeyFile, KeyRecord, KeySet, UnixMillis};
-use heare_auth_store::{Error, Store, EMPTY_FILE};
+use heare_auth_core::{check_name, hash_secret, KeyFile, KeyRecord, KeySet, UnixMillis};
+use heare_auth_store::{Store, EMPTY_FILE};
 
-use super::lifecycle::stamp;
+use super::edit::stamp;
 use super::read;
-use crate::check::error_lines;
+use crate::check::error_message;
 use crate::CliError;
 
 /// A key a command changed or added, or would: its id and name, never its secret.
@@ -59,7 +59,7 @@ fn hash_all(
         .records()
         .filter_map(|r| r.map(|r| hashed(&r)).transpose())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::keys(location, e))?;
+        .map_err(CliError::keys(location))?;
     let mut changed = Vec::with_capacity(edited.len());
     for mut record in edited {
         if let Some((now, actor)) = stamped {
@@ -82,7 +82,7 @@ pub fn hash_secrets(
     let stamped = Some((now, actor));
     if !write {
         let bytes = read(store)?;
-        let mut file = KeyFile::parse(&bytes).map_err(|e| Error::keys(store.location(), e))?;
+        let mut file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
         return hash_all(store.location(), &mut file, stamped);
     }
     let mut changed = Vec::new();
@@ -105,10 +105,10 @@ fn refuse_invalid(location: &str, bytes: &[u8]) -> Result<(), CliError> {
     let checked = KeySet::check(bytes);
     match checked.errors.is_empty() {
         true => Ok(()),
-        false => Err(CliError::Invalid(format!(
-            "{location}: not a keys file the server would load:\n{}",
-            error_lines(&checked.errors)
-        ))),
+        false => Err(CliError::Unloadable {
+            location: location.to_string(),
+            errors: checked.errors.iter().map(error_message).collect(),
+        }),
     }
 }
 
@@ -117,11 +117,9 @@ fn refuse_invalid(location: &str, bytes: &[u8]) -> Result<(), CliError> {
 pub fn export(store: &Store) -> Result<(String, usize), CliError> {
     let bytes = store.load()?.bytes.unwrap_or_else(|| EMPTY_FILE.to_vec());
     refuse_invalid(store.location(), &bytes)?;
-    let mut file = KeyFile::parse(&bytes).map_err(|e| Error::keys(store.location(), e))?;
+    let mut file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
     hash_all(store.location(), &mut file, None)?;
-    let text = file
-        .to_json()
-        .map_err(|e| Error::keys(store.location(), e))?;
+    let text = file.to_json().map_err(CliError::keys(store.location()))?;
     Ok((text, file.len()))
 }
 
@@ -130,18 +128,20 @@ pub fn export(store: &Store) -> Result<(String, usize), CliError> {
 /// a control character.
 pub fn read_import(location: &str, bytes: &[u8]) -> Result<Incoming, CliError> {
     refuse_invalid(location, bytes)?;
-    let file = KeyFile::parse(bytes).map_err(|e| Error::keys(location, e))?;
+    let file = KeyFile::parse(bytes).map_err(CliError::keys(location))?;
     let mut incoming = Incoming {
         records: Vec::with_capacity(file.len()),
         hashed: 0,
     };
     for record in file.records() {
-        let record = record.map_err(|e| Error::keys(location, e))?;
+        let record = record.map_err(CliError::keys(location))?;
         // The same rule as `create --name`: nothing that steers a terminal or a log.
         check_name("id", &record.id)
             .and_then(|()| check_name("name", &record.name))
-            .map_err(|e| {
-                CliError::Invalid(format!("{location}: key {}: {e}", visible(&record.id)))
+            .map_err(|error| CliError::ImportedName {
+                location: location.to_string(),
+                id: record.id.clone(),
+                error,
             })?;
         incoming.records.push(match hashed(&record) {
             Some(edited) => {
@@ -163,7 +163,7 @@ pub fn import(store: &Store, incoming: &[KeyRecord], write: bool) -> Result<Vec<
         store.update(|file: &mut KeyFile| add_all(store.location(), file, incoming, &mut added))?;
     } else {
         let bytes = read(store)?;
-        let file = KeyFile::parse(&bytes).map_err(|e| Error::keys(store.location(), e))?;
+        let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
         refuse_clashes(store.location(), &file, incoming)?;
     }
     Ok(incoming.iter().map(Named::of).collect())
@@ -192,10 +192,10 @@ fn add_all(
 /// Refuses keys whose ids or secrets are already in `file`, naming them as the verifier would
 /// in a file holding both.
 fn refuse_clashes(location: &str, file: &KeyFile, incoming: &[KeyRecord]) -> Result<(), CliError> {
-    let unwritable = |e: serde_json::Error| CliError::Invalid(format!("cannot write a key: {e}"));
+    let unwritable = |e: serde_json::Error| CliError::KeyJson(e.to_string());
     let mut both = String::from("{\"keys\": [");
     for record in file.records() {
-        let record = record.map_err(|e| Error::keys(location, e))?;
+        let record = record.map_err(CliError::keys(location))?;
         both.push_str(&serde_json::to_string(&record).map_err(unwritable)?);
         both.push(',');
     }
@@ -210,10 +210,10 @@ fn refuse_clashes(location: &str, file: &KeyFile, incoming: &[KeyRecord]) -> Res
     let checked = KeySet::check(both.as_bytes());
     match checked.errors.is_empty() {
         true => Ok(()),
-        false => Err(CliError::Invalid(format!(
-            "{location} already holds some of these ids or secrets; nothing written:\n{}",
-            error_lines(&checked.errors)
-        ))),
+        false => Err(CliError::Clash {
+            location: location.to_string(),
+            errors: checked.errors.iter().map(error_message).collect(),
+        }),
     }
 }
 
@@ -223,7 +223,7 @@ mod tests {
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
     use heare_auth_core::Code;
-    use heare_auth_store::StoreConfig;
+    use heare_auth_store::{Error, StoreConfig};
     use rand_core::OsRng;
 
     /// A file of three keys: two with plaintext secrets (one with an agreeing hash too), one
@@ -364,17 +364,18 @@ mod tests {
         let (store, path, _dir) = store();
         let broken = r#"{"keys": [{"id": "a", "secret": "x"}, {"secret": "y"}, {"id": "a", "secret": "z"}, {"id": "c"}]}"#;
         std::fs::write(&path, broken).unwrap();
-        let want = "not a keys file the server would load:\n  \
-                    key keys[1]: missing field `id`\n  \
-                    key c: missing field `secret_hash`\n  \
-                    duplicate key id a";
+        let want = |location: String| CliError::Unloadable {
+            location,
+            errors: vec![
+                "key keys[1]: missing field `id`".into(),
+                "key c: missing field `secret_hash`".into(),
+                "duplicate key id a".into(),
+            ],
+        };
         let err = export(&store).unwrap_err();
-        assert_eq!(
-            err,
-            CliError::Invalid(format!("{}: {want}", path.display()))
-        );
+        assert_eq!(err, want(path.display().to_string()));
         let err = read_import("backup.json", broken.as_bytes()).unwrap_err();
-        assert_eq!(err, CliError::Invalid(format!("backup.json: {want}")));
+        assert_eq!(err, want("backup.json".into()));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
     }
 
@@ -433,13 +434,14 @@ mod tests {
                                 {"id": "key_y", "secret": "sec_old"},
                                 {"id": "key_z", "secret": "sec_z"}]}"#;
         let incoming = read_import("backup.json", file.as_bytes()).unwrap();
-        let want = CliError::Invalid(format!(
-            "{} already holds some of these ids or secrets; nothing written:\n  \
-             duplicate key id key_a\n  \
-             keys key_r and key_x have the same secret\n  \
-             keys key_y and key_r have the same secret",
-            path.display()
-        ));
+        let want = CliError::Clash {
+            location: path.display().to_string(),
+            errors: vec![
+                "duplicate key id key_a".into(),
+                "keys key_r and key_x have the same secret".into(),
+                "keys key_y and key_r have the same secret".into(),
+            ],
+        };
         assert_eq!(import(&store, &incoming.records, false).unwrap_err(), want);
         assert_eq!(import(&store, &incoming.records, true).unwrap_err(), want);
         assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -487,10 +489,9 @@ mod tests {
             ),
         ] {
             let text = format!(r#"{{"keys": [{{"id": "key_b", "secret": "t"}}, {record}]}}"#);
-            assert_eq!(
-                read_import("b.json", text.as_bytes()).unwrap_err(),
-                CliError::Invalid(want.into())
-            );
+            let err = read_import("b.json", text.as_bytes()).unwrap_err();
+            assert!(matches!(err, CliError::ImportedName { .. }), "{err:?}");
+            assert_eq!(err.to_string(), want);
         }
     }
 }
