@@ -1,8 +1,10 @@
 //! What a command reads from the process: environment variables, the clock, the machine's
 //! name, and the store they choose.
 
-use heare_auth_core::UnixMillis;
-use heare_auth_store::{now_ms, Location, Store, StoreConfig};
+use std::time::SystemTime;
+
+use heare_auth_core::{unix_millis, UnixMillis};
+use heare_auth_store::{Location, Store, StoreConfig};
 
 use crate::{actor, CliError};
 
@@ -25,7 +27,7 @@ impl Context {
             refresh_url: var("REFRESH_URL")
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| DEFAULT_REFRESH_URL.into()),
-            now: now_ms(),
+            now: unix_millis(SystemTime::now()),
         }
     }
 

@@ -76,7 +76,7 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
             match loaded {
                 Err(e) => report.problems.push(e.to_string()),
                 Ok((keys, warnings)) => {
-                    let now_ms = heare_auth_store::now_ms();
+                    let now_ms = heare_auth_core::unix_millis(now);
                     let active = keys.keys().filter(|k| k.status(now_ms).is_active()).count();
                     let disabled = keys.keys().filter(|k| k.is_disabled()).count();
                     report.keys = Some(keys.len());

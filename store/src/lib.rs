@@ -3,7 +3,6 @@
 //! `STORAGE_SECRET` is set. The server and the admin CLI share it.
 
 mod backend;
-mod clock;
 mod config;
 mod error;
 mod file;
@@ -12,7 +11,6 @@ mod setting;
 mod store;
 
 pub use backend::{Backend, Object, Put};
-pub use clock::now_ms;
 pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
 pub use error::{Error, InvalidSetting};
 pub use file::FileBackend;
