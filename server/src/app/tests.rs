@@ -3,6 +3,7 @@
 use super::*;
 use heare_auth_store::StoreConfig;
 use http::header::{HeaderName, HeaderValue};
+use http::Method;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An app over a keys file in a temporary directory (removed when the directory is dropped).
@@ -61,7 +62,7 @@ impl TestRequest {
 /// done in place.
 fn run(app: &App, req: TestRequest) -> Reply {
     let uri: http::Uri = req.path.parse().unwrap();
-    let route = Route::of(&req.method, uri.path());
+    let route = Route::of(req.method.as_str(), uri.path());
     if let Some(reply) = app.before_body(route, &req.headers) {
         return reply;
     }
