@@ -427,6 +427,42 @@ fn the_shared_forward_auth_vectors_get_the_same_answers_over_http() {
     );
 }
 
+#[test]
+fn the_shared_route_vectors_get_the_same_answers_over_http() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/routes.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = TempDir::new("route-vectors");
+    let server = Server::with_file(&operating_keys(&dir));
+    let cases = vectors["cases"].as_array().unwrap();
+    for case in cases {
+        let (method, path) = (
+            case["method"].as_str().unwrap(),
+            case["path"].as_str().unwrap(),
+        );
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let answer = raw(&server, request.as_bytes());
+        let name = format!("{method} {path}");
+        assert_eq!(
+            (answer.status as u64, answer.header("allow")),
+            (case["status"].as_u64().unwrap(), case["allow"].as_str()),
+            "{name}"
+        );
+        match case.get("body") {
+            None => {}
+            Some(serde_json::Value::Null) => assert_eq!(answer.body, "", "{name}"),
+            Some(body) => assert_eq!(
+                &serde_json::from_str::<serde_json::Value>(&answer.body).unwrap(),
+                body,
+                "{name}"
+            ),
+        }
+    }
+    assert!(cases.len() >= 40);
+}
+
 /// A keys file for the operating tests: hashed secrets, one per kind of key.
 fn operating_keys(dir: &TempDir) -> std::path::PathBuf {
     use sha2::{Digest, Sha256};
