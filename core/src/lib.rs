@@ -28,7 +28,8 @@ mod status;
 mod timestamp;
 
 pub use auth::{
-    authorize, header_value, presented_key, required_scopes, Authorized, INVALID_TOKEN_CHALLENGE,
+    authorize, authorize_scopes, header_value, presented_key, required_scopes, Authorized,
+    INVALID_TOKEN_CHALLENGE,
 };
 pub use compact::{compact_json, pretty_json};
 pub use control::{check_name, is_control, visible};

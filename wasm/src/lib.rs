@@ -4,7 +4,8 @@
 //! natively and the JS side only converts values and errors.
 
 use heare_auth_core::{
-    authorize, check_headers, decrypt_file, verify_request, KeySet, UnixMillis, MAX_BODY,
+    authorize_scopes, check_headers, decrypt_file, required_scopes, verify_request, KeySet,
+    UnixMillis, MAX_BODY,
 };
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -49,6 +50,7 @@ export type AuthReply = {
   body: string;
   code: "MISSING_KEY" | Code;
 };
+
 "#;
 
 #[wasm_bindgen]
@@ -142,23 +144,34 @@ impl Verifier {
             .to_js()
     }
 
-    /// `authorize(authorization, xApiKey, query, nowMs?)`: the answer to a forward-auth request
-    /// with these `Authorization` and `X-API-Key` headers and query (without the `?`; its `scope`
-    /// parameters are the scopes demanded), each `null` or `undefined` when absent, as `{status,
-    /// headers, body, code}`: what the server's `/auth` answers. `nowMs` defaults to `Date.now()`.
+    /// `authorize(authorization, xApiKey, scopes, nowMs?)`: the answer to a forward-auth request
+    /// with these `Authorization` and `X-API-Key` headers (each `null` or `undefined` when
+    /// absent), demanding `scopes`: an array of scope names, or a query string (without the `?`)
+    /// whose `scope` parameters name them, as a proxy passes it; `null` or `undefined` demands
+    /// none. Returns `{status, headers, body, code}`: what the server's `/auth` answers. `nowMs`
+    /// defaults to `Date.now()`.
     #[wasm_bindgen(unchecked_return_type = "AuthReply")]
     pub fn authorize(
         &self,
-        authorization: Option<String>,
-        #[wasm_bindgen(js_name = xApiKey)] x_api_key: Option<String>,
-        query: Option<String>,
-        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+        // Typed by hand, every one: once a parameter has a declared type, wasm-bindgen marks
+        // optional only those that have one too.
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] authorization: Option<
+            String,
+        >,
+        #[wasm_bindgen(js_name = xApiKey, unchecked_optional_param_type = "string | null")]
+        x_api_key: Option<String>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string[] | string | null")] scopes: Option<
+            JsValue,
+        >,
+        #[wasm_bindgen(js_name = nowMs, unchecked_optional_param_type = "number | null")]
+        now_ms: Option<f64>,
     ) -> Result<JsValue, JsError> {
         let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
+        let required = demanded_scopes(scopes)?;
         self.authorize_impl(
             authorization.as_deref(),
             x_api_key.as_deref(),
-            query.as_deref(),
+            required,
             now,
         )
         .to_js()
@@ -214,15 +227,15 @@ impl Verifier {
         }
     }
 
-    /// The answer to a forward-auth request with these headers and query at `now`.
+    /// The answer to a forward-auth request with these headers at `now`, demanding `required`.
     pub fn authorize_impl(
         &self,
         authorization: Option<&str>,
         x_api_key: Option<&str>,
-        query: Option<&str>,
+        required: Vec<String>,
         now: UnixMillis,
     ) -> AuthReply {
-        let answer = authorize(&self.keys, authorization, x_api_key, query, now);
+        let answer = authorize_scopes(&self.keys, authorization, x_api_key, required, now);
         AuthReply {
             status: answer.status(),
             headers: answer.headers(),
@@ -369,13 +382,30 @@ fn scopes_of(value: Option<JsValue>) -> Result<Vec<String>, JsError> {
     let Some(value) = value.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let strings = Array::is_array(&value)
+    strings_of(&value).ok_or_else(|| js_error("expected requiredScopes as an array of strings"))
+}
+
+/// The scopes `authorize` demands: an array of strings, or a query string whose `scope`
+/// parameters name them; none when `null` or `undefined`.
+fn demanded_scopes(value: Option<JsValue>) -> Result<Vec<String>, JsError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    if let Some(query) = value.as_string() {
+        return Ok(required_scopes(Some(&query)));
+    }
+    strings_of(&value)
+        .ok_or_else(|| js_error("expected scopes as an array of strings or a query string"))
+}
+
+/// The strings of a JS array of strings; `None` for anything else.
+fn strings_of(value: &JsValue) -> Option<Vec<String>> {
+    Array::is_array(value)
         .then(|| {
             let array: &Array = value.unchecked_ref();
             array.iter().map(|s| s.as_string()).collect()
         })
-        .flatten();
-    strings.ok_or_else(|| js_error("expected requiredScopes as an array of strings"))
+        .flatten()
 }
 
 /// The bytes of `what` (the keys file, a body) given as a string, `Uint8Array` or `ArrayBuffer`.

@@ -232,13 +232,16 @@ test("requiredScopes is an array of strings, every one of which the key must hol
   }
 });
 
-test("authorize takes each header and the query as a string, null or undefined", () => {
+test("authorize takes each header as a string, null or undefined, and scopes or a query", () => {
   const verifier = new Verifier(keysFile);
   for (const args of [
     [`Bearer ${secret}`],
     [`Bearer ${secret}`, undefined, "scope=read"],
+    [`Bearer ${secret}`, undefined, ["read"]],
     [null, secret, null],
+    [null, secret, []],
     [undefined, secret, "scope=write,read"],
+    [undefined, secret, ["write", "read"]],
   ]) {
     const reply = verifier.authorize(...args);
     assert.equal(reply.status, 200, `${args}: ${reply.body}`);
@@ -255,6 +258,17 @@ test("authorize takes each header and the query as a string, null or undefined",
   assert.deepEqual(none.headers, [["www-authenticate", 'Bearer realm="heare-auth"']]);
   const lacking = verifier.authorize(null, secret, "scope=admin");
   assert.deepEqual([lacking.status, lacking.code], [403, "INSUFFICIENT_SCOPE"]);
+  // An array is the scopes themselves, not decoded: `a%2Cb` is one scope no key holds.
+  assert.deepEqual(verifier.authorize(null, secret, ["admin"]), lacking);
+  assert.equal(verifier.authorize(null, secret, "scope=read%2Cwrite").status, 200);
+  assert.equal(verifier.authorize(null, secret, ["read%2Cwrite"]).status, 403);
+  for (const bad of [42, { scope: "read" }, ["read", 1]]) {
+    assert.throws(
+      () => verifier.authorize(null, secret, bad),
+      /expected scopes as an array of strings or a query string/,
+      `${JSON.stringify(bad)}`,
+    );
+  }
   // nowMs as for verify: the current time by default, a given time, never NaN.
   assert.equal(verifier.authorize(null, "sec_past").code, "EXPIRED");
   const before = Date.parse("2019-12-31T23:59:59Z");

@@ -116,7 +116,7 @@ async function handleGate(request, env) {
   const answer = state.verifier.authorize(
     headers.get("Authorization"),
     headers.get("X-API-Key"),
-    scopeQuery(env.REQUIRED_SCOPES),
+    requiredScopes(env.REQUIRED_SCOPES),
     Date.now(),
   );
   if (answer.status !== 200) {
@@ -143,16 +143,12 @@ async function handleGate(request, env) {
   }
 }
 
-/**
- * REQUIRED_SCOPES (comma-separated) as the forward-auth query, `scope=a,b`, each scope
- * percent-encoded so that none is read as another; null when it names none.
- */
-function scopeQuery(requiredScopes) {
-  const scopes = (requiredScopes ?? "")
+/** The scopes REQUIRED_SCOPES names, comma-separated: none when it is unset or empty. */
+function requiredScopes(setting) {
+  return (setting ?? "")
     .split(",")
     .map((scope) => scope.trim())
     .filter((scope) => scope !== "");
-  return scopes.length === 0 ? null : `scope=${scopes.map(encodeURIComponent).join(",")}`;
 }
 
 /** ORIGIN_URL's scheme, host and path prefix, then the request's path and query. */
