@@ -4,7 +4,7 @@
 //! natively and the JS side only converts values and errors.
 
 use heare_auth_core::{
-    authorize_scopes, check_headers, decrypt_file, required_scopes, verify_request, KeySet,
+    authorize_scopes, check_headers, decrypt_file, required_scopes, verify_request, KeySet, Route,
     UnixMillis, MAX_BODY,
 };
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
@@ -51,6 +51,19 @@ export type AuthReply = {
   code: "MISSING_KEY" | Code;
 };
 
+/** A route of the server's table: what it does with a request of this method and path. */
+export type RouteName =
+  | "verify"
+  | "refresh"
+  | "auth"
+  | "health"
+  | "ready"
+  | "metrics"
+  | "method_not_allowed"
+  | "not_found";
+
+/** Where the server sends a request, and for `method_not_allowed` the 405's `Allow` header. */
+export type Routed = { route: RouteName; allow: string | null };
 "#;
 
 #[wasm_bindgen]
@@ -271,6 +284,18 @@ pub fn presented_key(
     #[wasm_bindgen(js_name = xApiKey)] x_api_key: Option<String>,
 ) -> Option<String> {
     heare_auth_core::presented_key(authorization.as_deref(), x_api_key.as_deref()).map(String::from)
+}
+
+/// `route(method, path)`: where the server sends a request with this method (as sent: methods
+/// are case-sensitive) and path (without the query), as `{route, allow}`; `allow` is the `Allow`
+/// header of a 405 (`route` `method_not_allowed`), `null` for any other route.
+#[wasm_bindgen(unchecked_return_type = "Routed")]
+pub fn route(method: &str, path: &str) -> Result<JsValue, JsError> {
+    let route = Route::of(method, path);
+    object(&[
+        ("route", route.name().into()),
+        ("allow", route.allow().map_or(JsValue::NULL, JsValue::from)),
+    ])
 }
 
 /// `maxBody()`: the largest `/verify` body accepted, in bytes (16384).

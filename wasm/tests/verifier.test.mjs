@@ -1,6 +1,6 @@
-// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json, requests.json
-// and auth.json), which the native core tests also run, and the JS API around them. Build the
-// package first: `make wasm`.
+// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json, requests.json,
+// auth.json and routes.json), which the native core tests also run, and the JS API around them.
+// Build the package first: `make wasm`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
@@ -12,7 +12,7 @@ const wasmPath = here("../pkg/heare_auth_wasm_bg.wasm");
 if (!existsSync(wasmPath)) {
   throw new Error(`${wasmPath} is missing: run \`make wasm\` first`);
 }
-const { initSync, Verifier, checkRequestHeaders, maxBody } = await import(
+const { initSync, Verifier, checkRequestHeaders, maxBody, route } = await import(
   here("../pkg/heare_auth_wasm.js")
 );
 initSync({ module: readFileSync(wasmPath) });
@@ -20,6 +20,7 @@ initSync({ module: readFileSync(wasmPath) });
 const vectors = JSON.parse(readFileSync(here("../../tests/vectors/verify.json"), "utf8"));
 const requests = requestVectors();
 const auth = JSON.parse(readFileSync(here("../../tests/vectors/auth.json"), "utf8"));
+const routes = JSON.parse(readFileSync(here("../../tests/vectors/routes.json"), "utf8"));
 
 function fileOf(suite) {
   return suite.file_text ?? JSON.stringify(suite.file);
@@ -279,6 +280,14 @@ test("authorize takes each header as a string, null or undefined, and scopes or 
       /expected nowMs as a finite number/,
     );
   }
+});
+
+test("every shared route vector gets the server's route and Allow", () => {
+  for (const c of routes.cases) {
+    const expected = { route: c.route, allow: c.allow };
+    assert.deepEqual(route(c.method, c.path), expected, `${c.method} ${c.path}`);
+  }
+  assert.ok(routes.cases.length >= 40, `${routes.cases.length} cases`);
 });
 
 test("errors name the key and field", () => {

@@ -8,6 +8,7 @@ import {
   checkRequestHeaders,
   maxBody,
   presentedKey,
+  route,
 } from "../../pkg/heare_auth_wasm.js";
 import wasmModule from "../../pkg/heare_auth_wasm_bg.wasm";
 
@@ -35,17 +36,25 @@ export default {
 // ---------------------------------------------------------------------------------------------
 // MODE=verify: the origin server's API.
 
+/**
+ * The origin's route table, from the WebAssembly package: `/verify` and `/health` are answered
+ * as the origin answers them, and a known path with another method gets the origin's 405 and
+ * `Allow`. The routes that need the origin's own machine (`/refresh`, `/ready`, `/metrics`) or
+ * stand in front of it (`/auth`, which is gate mode) are not served here: 404, like any other path.
+ */
 async function handleVerifyMode(request, env) {
   const { pathname } = new URL(request.url);
-  switch (`${request.method} ${pathname}`) {
-    case "POST /verify":
+  const { route: name, allow } = route(request.method, pathname);
+  switch (name) {
+    case "verify":
       return handleVerify(request, env);
-    case "GET /health":
+    case "health":
       return json(200, '{"status":"ok"}');
+    case "method_not_allowed":
+      return methodNotAllowed(allow);
+    default:
+      return jsonError(404, "Not found");
   }
-  if (pathname === "/verify") return methodNotAllowed("POST");
-  if (pathname === "/health") return methodNotAllowed("GET");
-  return jsonError(404, "Not found");
 }
 
 /**
