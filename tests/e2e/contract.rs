@@ -29,7 +29,7 @@ fn limited() -> String {
 }
 
 /// Paths to probe besides the spec's: those of the server's route table (`Route::of` in
-/// server/src/app.rs), and paths near them that it must not serve.
+/// core/src/route.rs), and paths near them that it must not serve.
 const PROBES: [&str; 20] = [
     "/verify",
     "/refresh",
