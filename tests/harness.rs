@@ -662,17 +662,23 @@ impl RawResponse {
     }
 }
 
-/// Reads one response from `reader`; `None` when the connection closed first.
-pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<Option<RawResponse>> {
+/// The head of an HTTP/1.1 message read off a socket, a request's or a response's.
+#[derive(Debug)]
+pub struct Head {
+    /// The request line or the status line, without its line break.
+    pub start: String,
+    /// Header lines as (name as sent, value), in order, repeated names kept.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads a message's head from `reader`: its first line, then header lines up to the empty
+/// line (a line without a colon is skipped); `None` when the connection closed first.
+pub fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<Head>> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(None);
     }
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not a status line: {line:?}")))?;
+    let start = line.trim_end().to_string();
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -682,20 +688,57 @@ pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<Option<RawRes
             break;
         }
         if let Some((name, value)) = trimmed.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+            headers.push((name.trim().to_string(), value.trim().to_string()));
         }
     }
-    let length: usize = headers
+    Ok(Some(Head { start, headers }))
+}
+
+/// Reads one response from `reader`, its body by `Content-Length`; `None` when the connection
+/// closed first.
+pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<Option<RawResponse>> {
+    let Some(head) = read_head(reader)? else {
+        return Ok(None);
+    };
+    let length: usize = head
+        .headers
         .iter()
-        .find(|(n, _)| n == "content-length")
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
+    raw_response(head, &body).map(Some)
+}
+
+/// Reads one response whose body ends where the connection does: the answer to a request
+/// with `Connection: close`, or to a `HEAD`, whose `Content-Length` counts a body not sent.
+pub fn read_response_to_close(reader: &mut impl BufRead) -> std::io::Result<RawResponse> {
+    let head = read_head(reader)?.ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before answering")
+    })?;
+    let mut body = Vec::new();
+    reader.read_to_end(&mut body)?;
+    raw_response(head, &body)
+}
+
+/// A response of this head and body, copied to the transcript.
+fn raw_response(head: Head, body: &[u8]) -> std::io::Result<RawResponse> {
+    let status = head
+        .start
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not a status line: {:?}", head.start)))?;
+    let headers = head
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
     let response = RawResponse {
         status,
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: String::from_utf8_lossy(body).into_owned(),
     };
     let head: String = response
         .headers
@@ -703,7 +746,7 @@ pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<Option<RawRes
         .map(|(name, value)| format!("{name}: {value}\n"))
         .collect();
     transcribe_more("http", &format!("{status}\n{head}{}\n", response.body));
-    Ok(Some(response))
+    Ok(response)
 }
 
 /// A `POST /verify` request for `secret` as raw bytes; `extra` headers end with `\r\n` each.

@@ -5,7 +5,7 @@
 //! requests for the keys object: delays, cut connections, cut or damaged bodies, error
 //! statuses, and writes that land while their answer is lost, cut short or garbled.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::{S3_ACCESS_KEY, S3_SECRET_KEY};
+use crate::{read_head, S3_ACCESS_KEY, S3_SECRET_KEY};
 
 /// A running front on 127.0.0.1, forwarding to an s3s-fs port; stops when dropped.
 pub struct S3Proxy {
@@ -198,20 +198,15 @@ fn forward(
     shared: &Shared,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut headers: Vec<(String, String)> = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
-    }
+    let Some(head) = read_head(&mut reader)? else {
+        return Ok(());
+    };
+    let request_line = format!("{}\r\n", head.start);
+    let mut headers: Vec<(String, String)> = head
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
     let length: usize = header(&headers, "content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);

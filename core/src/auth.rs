@@ -63,7 +63,18 @@ pub fn authorize<'k>(
     query: Option<&str>,
     now: UnixMillis,
 ) -> Authorized<'k> {
-    let required = required_scopes(query);
+    authorize_scopes(keys, authorization, x_api_key, required_scopes(query), now)
+}
+
+/// Answers a forward-auth request from its `Authorization` and `X-API-Key`, demanding
+/// `required`: the scopes themselves, where [`authorize`] takes them from a proxy's query.
+pub fn authorize_scopes<'k>(
+    keys: &'k KeySet,
+    authorization: Option<&str>,
+    x_api_key: Option<&str>,
+    required: Vec<String>,
+    now: UnixMillis,
+) -> Authorized<'k> {
     let outcome =
         presented_key(authorization, x_api_key).map(|key| keys.verify(key, now, &required));
     Authorized { outcome, required }
@@ -302,6 +313,29 @@ mod tests {
             (status, code, headers[0].1.as_str()),
             (401, "MISSING_KEY", REALM)
         );
+    }
+
+    #[test]
+    fn scopes_given_as_themselves_are_not_decoded() {
+        let keys = keys();
+        let answer = |required: &[&str]| {
+            let required = required.iter().map(|s| s.to_string()).collect();
+            let a = authorize_scopes(&keys, Some("Bearer sec_rw"), None, required, 0);
+            (a.status(), a.headers())
+        };
+        let from_query = authorize(
+            &keys,
+            Some("Bearer sec_rw"),
+            None,
+            Some("scope=admin&scope=read"),
+            0,
+        );
+        assert_eq!(
+            answer(&["admin", "read"]),
+            (from_query.status(), from_query.headers())
+        );
+        assert_eq!(answer(&["write", "read"]).0, 200);
+        assert_eq!(answer(&["read%2Cwrite"]).0, 403);
     }
 
     #[test]

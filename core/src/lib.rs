@@ -3,9 +3,9 @@
 //! The keys file is JSON: `{"keys": [{"id", "secret" | "secret_hash", "name", "expires_at",
 //! "metadata", ...}]}`. [`KeySet::from_json`] builds the verifier's index from it;
 //! [`KeyFile`] is the editable document the admin CLI reads and rewrites without losing fields it
-//! does not know. [`verify_request`] is the `/verify` rule the server and the edge share. Time
-//! comes in as Unix milliseconds and randomness as a CSPRNG, so the same code runs natively and
-//! in WebAssembly.
+//! does not know. [`verify_request`] is the `/verify` rule and [`Route::of`] the route table
+//! that the server and the edge share. Time comes in as Unix milliseconds and randomness as a
+//! CSPRNG, so the same code runs natively and in WebAssembly.
 
 mod auth;
 mod compact;
@@ -21,13 +21,15 @@ mod metadata;
 mod outcome;
 mod record;
 mod request;
+mod route;
 mod scope;
 mod secret_field;
 mod status;
 mod timestamp;
 
 pub use auth::{
-    authorize, header_value, presented_key, required_scopes, Authorized, INVALID_TOKEN_CHALLENGE,
+    authorize, authorize_scopes, header_value, presented_key, required_scopes, Authorized,
+    INVALID_TOKEN_CHALLENGE,
 };
 pub use compact::{compact_json, pretty_json};
 pub use control::{check_name, is_control, visible};
@@ -46,6 +48,7 @@ pub use record::KeyRecord;
 pub use request::{
     check_headers, parse_body, verify_request, Rejection, Verified, VerifyAsk, MAX_BODY,
 };
+pub use route::Route;
 pub use scope::{holds_all, scope_problem};
 pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};

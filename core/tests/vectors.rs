@@ -1,9 +1,10 @@
-//! The shared verification vectors (`tests/vectors/verify.json`), run against the native core.
-//! The WebAssembly package's Node tests run the same file, so edge and origin cannot disagree.
+//! The shared vectors (`tests/vectors/`: verification, `/verify` requests, forward auth and
+//! routes), run against the native core. The WebAssembly package's Node tests run the same
+//! files, so edge and origin cannot disagree.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use heare_auth_core::{decrypt_file, Error, KeySet, Warning};
+use heare_auth_core::{decrypt_file, Error, KeySet, Route, Warning};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -211,4 +212,36 @@ fn every_forward_auth_request_gets_the_expected_answer() {
         assert_eq!(body, case.body, "{name}");
     }
     assert!(vectors.cases.len() >= 12);
+}
+
+/// One request of `tests/vectors/routes.json`; its status and body are for the HTTP tests.
+#[derive(Deserialize)]
+struct RouteCase {
+    method: String,
+    path: String,
+    route: String,
+    allow: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RouteVectors {
+    cases: Vec<RouteCase>,
+}
+
+#[test]
+fn every_method_and_path_gets_the_expected_route() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/routes.json");
+    let vectors: RouteVectors =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for case in &vectors.cases {
+        let route = Route::of(&case.method, &case.path);
+        assert_eq!(
+            (route.name(), route.allow()),
+            (case.route.as_str(), case.allow.as_deref()),
+            "{} {}",
+            case.method,
+            case.path
+        );
+    }
+    assert!(vectors.cases.len() >= 40, "{} cases", vectors.cases.len());
 }

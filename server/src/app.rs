@@ -1,13 +1,14 @@
-//! Routing and the request handlers: `/verify`, `/refresh`, `/health`, as plain synchronous
-//! functions of a request that the transport has already read.
+//! The request handlers of core's route table ([`Route`]): `/verify`, `/refresh`, `/health`,
+//! as plain synchronous functions of a request that the transport has already read.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderMap, Method};
+use http::HeaderMap;
 
+pub use heare_auth_core::Route;
 use heare_auth_core::UnixMillis;
 
 use heare_auth_core::{
@@ -52,63 +53,6 @@ impl App {
             transport,
             settings,
         }
-    }
-}
-
-/// Where a request goes, decided from its method and path alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    /// `POST /verify`.
-    Verify,
-    /// `POST /refresh`.
-    Refresh,
-    /// `/auth` and any path under it, any method: forward authentication for proxies.
-    Auth,
-    /// `GET /health`: alive.
-    Health,
-    /// `GET /ready`: keys loaded and the store read recently.
-    Ready,
-    /// `GET /metrics`; `public` on the `METRICS_ADDR` listener, loopback-only on the main one.
-    Metrics {
-        /// Whether any peer may read them.
-        public: bool,
-    },
-    /// A known path with another method; the methods it allows.
-    MethodNotAllowed(&'static str),
-    /// Any other path.
-    NotFound,
-}
-
-impl Route {
-    /// The route table.
-    pub fn of(method: &Method, path: &str) -> Route {
-        match (method, path) {
-            (&Method::POST, "/verify") => Route::Verify,
-            (&Method::POST, "/refresh") => Route::Refresh,
-            (&Method::GET | &Method::HEAD, "/health") => Route::Health,
-            (&Method::GET | &Method::HEAD, "/ready") => Route::Ready,
-            (&Method::GET | &Method::HEAD, "/metrics") => Route::Metrics { public: false },
-            // Envoy's ext_authz appends the original path to its path prefix.
-            (_, p) if p == "/auth" || p.starts_with("/auth/") => Route::Auth,
-            (_, "/verify" | "/refresh") => Route::MethodNotAllowed("POST"),
-            (_, "/health" | "/ready" | "/metrics") => Route::MethodNotAllowed("GET, HEAD"),
-            _ => Route::NotFound,
-        }
-    }
-
-    /// The route table of the `METRICS_ADDR` listener: `/metrics`, for any peer.
-    pub fn of_metrics_listener(method: &Method, path: &str) -> Route {
-        match (method, path) {
-            (&Method::GET | &Method::HEAD, "/metrics") => Route::Metrics { public: true },
-            (_, "/metrics") => Route::MethodNotAllowed("GET, HEAD"),
-            _ => Route::NotFound,
-        }
-    }
-
-    /// Whether the handler reads the request body (the transport reads it first, within the
-    /// body limit and timeout).
-    pub fn reads_body(self) -> bool {
-        self == Route::Verify
     }
 }
 

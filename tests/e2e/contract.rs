@@ -17,24 +17,19 @@ mod openapi;
 
 use openapi::{concrete_path, conforms, Expected, Listener, Operation, Spec, METHODS};
 
-/// The keys the spec's examples name (tests/tools/fuzz-api.sh serves the same).
-const KEYS: &str = r#"{"keys": [
-  {"id": "key_0VcKKy9Pf34qY6Nb3wWD25RQ4", "secret": "sec_0VcKKy9PfF5ZR3qa7yEeeby3abP3E2Zs8IQ9Y7aJZqhB6baeCN6Zj4a3dDVh",
-   "name": "Billing service", "metadata": {"team": "payments"}, "scopes": ["invoices:read", "invoices:write"],
-   "expires_at": "2099-12-31T00:00:00Z"},
-  {"id": "key_0VcKYRnKTbxTNJFoBinF5aJXV", "secret": "sec_0VcKYRnKTuLkSIc47WQAmL9xVQ2zg4mZaouqKLiMcVbpT4r5yHUig43kiJfa",
-   "name": "Old contractor", "expires_at": "2025-06-30T00:00:00Z"},
-  {"id": "key_0VcKhqSIjOugM1yTMAd7V3DnI", "secret": "sec_0VcKhqSIj8lFPPwtV5ASPZHu8qRtZHjQMhuOzE95B9EgE0VrbBGI09QYNdaK",
-   "name": "Retired batch job", "disabled": true},
-  {"id": "key_0VcKy8isWydfhl3TvtnythpZP", "secret": "sec_0VcKy8isWPPP6UeP3C4DSA7Lc360a9Y6yNd14tDdO9eGzMcNU77sVTUUJ596",
-   "name": "Free tier", "rate_limit": {"requests": 1, "per_seconds": 3600}}
-]}"#;
+/// The keys the spec's examples name, which tests/tools/fuzz-api.sh serves too.
+const KEYS: &str = include_str!("../fixtures/spec-keys.json");
 
-/// The secret of the key allowed one request an hour.
-const LIMITED: &str = "sec_0VcKy8isWPPP6UeP3C4DSA7Lc360a9Y6yNd14tDdO9eGzMcNU77sVTUUJ596";
+/// The secret of the key allowed one request an hour: the one with a `rate_limit`.
+fn limited() -> String {
+    let file: Value = serde_json::from_str(KEYS).unwrap();
+    let keys = file["keys"].as_array().unwrap();
+    let key = keys.iter().find(|k| k.get("rate_limit").is_some()).unwrap();
+    key["secret"].as_str().unwrap().to_string()
+}
 
 /// Paths to probe besides the spec's: those of the server's route table (`Route::of` in
-/// server/src/app.rs), and paths near them that it must not serve.
+/// core/src/route.rs), and paths near them that it must not serve.
 const PROBES: [&str; 20] = [
     "/verify",
     "/refresh",
@@ -202,7 +197,7 @@ fn server(dir: &TempDir, env: &[(&str, &str)]) -> (Server, String) {
     ];
     all.extend_from_slice(env);
     let server = Server::start(&all);
-    let spend = Request::new("GET", "/auth").header("X-API-Key", LIMITED);
+    let spend = Request::new("GET", "/auth").header("X-API-Key", &limited());
     assert_eq!(send(&server.url, &spend).status, 200);
     let startup = server
         .wait_for_event("startup", Duration::from_secs(5))
@@ -323,7 +318,7 @@ fn answers_that_need_settings_or_faults_are_documented() {
     };
 
     // A rate-limited key on /auth, answered as RATE_LIMIT_STATUS says: 403 with Retry-After.
-    let limited = Request::new("GET", "/auth/api").header("X-API-Key", LIMITED);
+    let limited = Request::new("GET", "/auth/api").header("X-API-Key", &limited());
     let answer = send(&server.url, &limited);
     check(
         &spec,

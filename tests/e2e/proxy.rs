@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use heare_auth_tests::{read_response, RawResponse, Server, TempDir};
+use heare_auth_tests::{read_head, read_response, Head, RawResponse, Server, TempDir};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -107,23 +107,11 @@ impl Drop for Upstream {
 fn echo(stream: TcpStream, served: &AtomicUsize) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
+    let Some(Head { start, headers }) = read_head(&mut reader)? else {
+        return Ok(());
+    };
+    let mut parts = start.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (method, path) = (method.to_string(), path.to_string());
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
     let find = |name: &str| {
         headers
             .iter()
@@ -132,6 +120,7 @@ fn echo(stream: TcpStream, served: &AtomicUsize) -> std::io::Result<()> {
     };
     let mut body = Vec::new();
     if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut line = String::new();
         loop {
             line.clear();
             reader.read_line(&mut line)?;

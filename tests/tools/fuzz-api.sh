@@ -35,21 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The keys that openapi.yaml's examples name (tests/e2e/contract.rs serves the same): valid and
-# scoped, expired, disabled, and one allowed a single request an hour.
-cat > "$work/keys.json" <<'EOF'
-{"keys": [
-  {"id": "key_0VcKKy9Pf34qY6Nb3wWD25RQ4", "secret": "sec_0VcKKy9PfF5ZR3qa7yEeeby3abP3E2Zs8IQ9Y7aJZqhB6baeCN6Zj4a3dDVh",
-   "name": "Billing service", "metadata": {"team": "payments"}, "scopes": ["invoices:read", "invoices:write"],
-   "expires_at": "2099-12-31T00:00:00Z"},
-  {"id": "key_0VcKYRnKTbxTNJFoBinF5aJXV", "secret": "sec_0VcKYRnKTuLkSIc47WQAmL9xVQ2zg4mZaouqKLiMcVbpT4r5yHUig43kiJfa",
-   "name": "Old contractor", "expires_at": "2025-06-30T00:00:00Z"},
-  {"id": "key_0VcKhqSIjOugM1yTMAd7V3DnI", "secret": "sec_0VcKhqSIj8lFPPwtV5ASPZHu8qRtZHjQMhuOzE95B9EgE0VrbBGI09QYNdaK",
-   "name": "Retired batch job", "disabled": true},
-  {"id": "key_0VcKy8isWydfhl3TvtnythpZP", "secret": "sec_0VcKy8isWPPP6UeP3C4DSA7Lc360a9Y6yNd14tDdO9eGzMcNU77sVTUUJ596",
-   "name": "Free tier", "rate_limit": {"requests": 1, "per_seconds": 3600}}
-]}
-EOF
+# The keys that openapi.yaml's examples name (tests/e2e/contract.rs serves the same file): valid
+# and scoped, expired, disabled, and one allowed a single request an hour.
+cp "$repo/tests/fixtures/spec-keys.json" "$work/keys.json"
 
 # Where the defaults do not fit this API: a rate-limited key is valid data answered 429; and
 # schemathesis puts control characters in the credential headers, whose values OpenAPI cannot
@@ -88,10 +76,13 @@ if [ -z "$port" ]; then
   exit 1
 fi
 
-# The rate-limited key allows one request an hour: spend it, so that its examples get 429.
-python3 -c 'import sys, urllib.request as u
-u.urlopen(u.Request(sys.argv[1], headers={"X-API-Key": sys.argv[2]}))' \
-  "http://127.0.0.1:$port/auth" sec_0VcKy8isWPPP6UeP3C4DSA7Lc360a9Y6yNd14tDdO9eGzMcNU77sVTUUJ596
+# The rate-limited key (the one with a rate_limit) allows one request an hour: spend it, so that
+# its examples get 429.
+python3 -c 'import json, sys, urllib.request as u
+keys = json.load(open(sys.argv[2]))["keys"]
+secret = next(k["secret"] for k in keys if "rate_limit" in k)
+u.urlopen(u.Request(sys.argv[1], headers={"X-API-Key": secret}))' \
+  "http://127.0.0.1:$port/auth" "$work/keys.json"
 
 echo "fuzz-api: $server on 127.0.0.1:$port, $examples examples per operation, seed $seed" >&2
 status=0

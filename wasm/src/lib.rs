@@ -4,7 +4,8 @@
 //! natively and the JS side only converts values and errors.
 
 use heare_auth_core::{
-    authorize, check_headers, decrypt_file, verify_request, KeySet, UnixMillis, MAX_BODY,
+    authorize_scopes, check_headers, decrypt_file, required_scopes, verify_request, KeySet, Route,
+    UnixMillis, MAX_BODY,
 };
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -49,6 +50,20 @@ export type AuthReply = {
   body: string;
   code: "MISSING_KEY" | Code;
 };
+
+/** A route of the server's table: what it does with a request of this method and path. */
+export type RouteName =
+  | "verify"
+  | "refresh"
+  | "auth"
+  | "health"
+  | "ready"
+  | "metrics"
+  | "method_not_allowed"
+  | "not_found";
+
+/** Where the server sends a request, and for `method_not_allowed` the 405's `Allow` header. */
+export type Routed = { route: RouteName; allow: string | null };
 "#;
 
 #[wasm_bindgen]
@@ -142,23 +157,34 @@ impl Verifier {
             .to_js()
     }
 
-    /// `authorize(authorization, xApiKey, query, nowMs?)`: the answer to a forward-auth request
-    /// with these `Authorization` and `X-API-Key` headers and query (without the `?`; its `scope`
-    /// parameters are the scopes demanded), each `null` or `undefined` when absent, as `{status,
-    /// headers, body, code}`: what the server's `/auth` answers. `nowMs` defaults to `Date.now()`.
+    /// `authorize(authorization, xApiKey, scopes, nowMs?)`: the answer to a forward-auth request
+    /// with these `Authorization` and `X-API-Key` headers (each `null` or `undefined` when
+    /// absent), demanding `scopes`: an array of scope names, or a query string (without the `?`)
+    /// whose `scope` parameters name them, as a proxy passes it; `null` or `undefined` demands
+    /// none. Returns `{status, headers, body, code}`: what the server's `/auth` answers. `nowMs`
+    /// defaults to `Date.now()`.
     #[wasm_bindgen(unchecked_return_type = "AuthReply")]
     pub fn authorize(
         &self,
-        authorization: Option<String>,
-        #[wasm_bindgen(js_name = xApiKey)] x_api_key: Option<String>,
-        query: Option<String>,
-        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+        // Typed by hand, every one: once a parameter has a declared type, wasm-bindgen marks
+        // optional only those that have one too.
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] authorization: Option<
+            String,
+        >,
+        #[wasm_bindgen(js_name = xApiKey, unchecked_optional_param_type = "string | null")]
+        x_api_key: Option<String>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string[] | string | null")] scopes: Option<
+            JsValue,
+        >,
+        #[wasm_bindgen(js_name = nowMs, unchecked_optional_param_type = "number | null")]
+        now_ms: Option<f64>,
     ) -> Result<JsValue, JsError> {
         let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
+        let required = demanded_scopes(scopes)?;
         self.authorize_impl(
             authorization.as_deref(),
             x_api_key.as_deref(),
-            query.as_deref(),
+            required,
             now,
         )
         .to_js()
@@ -214,15 +240,15 @@ impl Verifier {
         }
     }
 
-    /// The answer to a forward-auth request with these headers and query at `now`.
+    /// The answer to a forward-auth request with these headers at `now`, demanding `required`.
     pub fn authorize_impl(
         &self,
         authorization: Option<&str>,
         x_api_key: Option<&str>,
-        query: Option<&str>,
+        required: Vec<String>,
         now: UnixMillis,
     ) -> AuthReply {
-        let answer = authorize(&self.keys, authorization, x_api_key, query, now);
+        let answer = authorize_scopes(&self.keys, authorization, x_api_key, required, now);
         AuthReply {
             status: answer.status(),
             headers: answer.headers(),
@@ -258,6 +284,18 @@ pub fn presented_key(
     #[wasm_bindgen(js_name = xApiKey)] x_api_key: Option<String>,
 ) -> Option<String> {
     heare_auth_core::presented_key(authorization.as_deref(), x_api_key.as_deref()).map(String::from)
+}
+
+/// `route(method, path)`: where the server sends a request with this method (as sent: methods
+/// are case-sensitive) and path (without the query), as `{route, allow}`; `allow` is the `Allow`
+/// header of a 405 (`route` `method_not_allowed`), `null` for any other route.
+#[wasm_bindgen(unchecked_return_type = "Routed")]
+pub fn route(method: &str, path: &str) -> Result<JsValue, JsError> {
+    let route = Route::of(method, path);
+    object(&[
+        ("route", route.name().into()),
+        ("allow", route.allow().map_or(JsValue::NULL, JsValue::from)),
+    ])
 }
 
 /// `maxBody()`: the largest `/verify` body accepted, in bytes (16384).
@@ -369,13 +407,30 @@ fn scopes_of(value: Option<JsValue>) -> Result<Vec<String>, JsError> {
     let Some(value) = value.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let strings = Array::is_array(&value)
+    strings_of(&value).ok_or_else(|| js_error("expected requiredScopes as an array of strings"))
+}
+
+/// The scopes `authorize` demands: an array of strings, or a query string whose `scope`
+/// parameters name them; none when `null` or `undefined`.
+fn demanded_scopes(value: Option<JsValue>) -> Result<Vec<String>, JsError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    if let Some(query) = value.as_string() {
+        return Ok(required_scopes(Some(&query)));
+    }
+    strings_of(&value)
+        .ok_or_else(|| js_error("expected scopes as an array of strings or a query string"))
+}
+
+/// The strings of a JS array of strings; `None` for anything else.
+fn strings_of(value: &JsValue) -> Option<Vec<String>> {
+    Array::is_array(value)
         .then(|| {
             let array: &Array = value.unchecked_ref();
             array.iter().map(|s| s.as_string()).collect()
         })
-        .flatten();
-    strings.ok_or_else(|| js_error("expected requiredScopes as an array of strings"))
+        .flatten()
 }
 
 /// The bytes of `what` (the keys file, a body) given as a string, `Uint8Array` or `ArrayBuffer`.

@@ -20,6 +20,10 @@ fn verifier() -> Verifier {
     Verifier::load_impl(FILE.as_bytes(), None).unwrap()
 }
 
+fn scopes(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&name| name.to_string()).collect()
+}
+
 #[test]
 fn verifies_like_the_server() {
     let v = verifier();
@@ -81,7 +85,7 @@ fn a_previous_secret_is_the_same_key_until_its_grace_period_ends() {
 #[test]
 fn forward_auth_answers_with_status_headers_body_and_code() {
     let v = verifier();
-    let valid = v.authorize_impl(Some("Bearer sec_rw"), None, Some("scope=read"), 0);
+    let valid = v.authorize_impl(Some("Bearer sec_rw"), None, scopes(&["read"]), 0);
     assert_eq!(
         valid,
         AuthReply {
@@ -96,14 +100,14 @@ fn forward_auth_answers_with_status_headers_body_and_code() {
             code: "VALID",
         }
     );
-    let in_x_api_key = v.authorize_impl(Some("Basic dXNlcjpwYXNz"), Some("sec_a"), None, 0);
+    let in_x_api_key = v.authorize_impl(Some("Basic dXNlcjpwYXNz"), Some("sec_a"), vec![], 0);
     assert_eq!(in_x_api_key.status, 200);
     assert_eq!(
         in_x_api_key.headers[3],
         ("x-key-metadata", "eyJuIjoxfQ".into())
     );
 
-    let lacking = v.authorize_impl(None, Some("sec_rw"), Some("scope=read%2Cadmin"), 0);
+    let lacking = v.authorize_impl(None, Some("sec_rw"), scopes(&["read", "admin"]), 0);
     assert_eq!(
         lacking,
         AuthReply {
@@ -124,7 +128,7 @@ fn forward_auth_answers_with_status_headers_body_and_code() {
         ("sec_old", EXPIRY + 1, "EXPIRED"),
         ("sec_rw_before", EXPIRY + 1, "NOT_FOUND"),
     ] {
-        let refused = v.authorize_impl(Some(&format!("Bearer {secret}")), None, None, now);
+        let refused = v.authorize_impl(Some(&format!("Bearer {secret}")), None, vec![], now);
         assert_eq!(
             (refused.status, refused.code, refused.headers),
             (401, code, vec![("www-authenticate", invalid_token.into())]),
@@ -136,7 +140,7 @@ fn forward_auth_answers_with_status_headers_body_and_code() {
         );
     }
 
-    let missing = v.authorize_impl(Some("Bearer "), None, Some("scope=read"), 0);
+    let missing = v.authorize_impl(Some("Bearer "), None, scopes(&["read"]), 0);
     assert_eq!(
         (missing.status, missing.code, missing.headers),
         (

@@ -1,6 +1,6 @@
-// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json, requests.json
-// and auth.json), which the native core tests also run, and the JS API around them. Build the
-// package first: `make wasm`.
+// The WebAssembly package in Node: the shared vectors (tests/vectors/verify.json, requests.json,
+// auth.json and routes.json), which the native core tests also run, and the JS API around them.
+// Build the package first: `make wasm`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
@@ -12,7 +12,7 @@ const wasmPath = here("../pkg/heare_auth_wasm_bg.wasm");
 if (!existsSync(wasmPath)) {
   throw new Error(`${wasmPath} is missing: run \`make wasm\` first`);
 }
-const { initSync, Verifier, checkRequestHeaders, maxBody } = await import(
+const { initSync, Verifier, checkRequestHeaders, maxBody, route } = await import(
   here("../pkg/heare_auth_wasm.js")
 );
 initSync({ module: readFileSync(wasmPath) });
@@ -20,6 +20,7 @@ initSync({ module: readFileSync(wasmPath) });
 const vectors = JSON.parse(readFileSync(here("../../tests/vectors/verify.json"), "utf8"));
 const requests = requestVectors();
 const auth = JSON.parse(readFileSync(here("../../tests/vectors/auth.json"), "utf8"));
+const routes = JSON.parse(readFileSync(here("../../tests/vectors/routes.json"), "utf8"));
 
 function fileOf(suite) {
   return suite.file_text ?? JSON.stringify(suite.file);
@@ -232,13 +233,16 @@ test("requiredScopes is an array of strings, every one of which the key must hol
   }
 });
 
-test("authorize takes each header and the query as a string, null or undefined", () => {
+test("authorize takes each header as a string, null or undefined, and scopes or a query", () => {
   const verifier = new Verifier(keysFile);
   for (const args of [
     [`Bearer ${secret}`],
     [`Bearer ${secret}`, undefined, "scope=read"],
+    [`Bearer ${secret}`, undefined, ["read"]],
     [null, secret, null],
+    [null, secret, []],
     [undefined, secret, "scope=write,read"],
+    [undefined, secret, ["write", "read"]],
   ]) {
     const reply = verifier.authorize(...args);
     assert.equal(reply.status, 200, `${args}: ${reply.body}`);
@@ -255,6 +259,17 @@ test("authorize takes each header and the query as a string, null or undefined",
   assert.deepEqual(none.headers, [["www-authenticate", 'Bearer realm="heare-auth"']]);
   const lacking = verifier.authorize(null, secret, "scope=admin");
   assert.deepEqual([lacking.status, lacking.code], [403, "INSUFFICIENT_SCOPE"]);
+  // An array is the scopes themselves, not decoded: `a%2Cb` is one scope no key holds.
+  assert.deepEqual(verifier.authorize(null, secret, ["admin"]), lacking);
+  assert.equal(verifier.authorize(null, secret, "scope=read%2Cwrite").status, 200);
+  assert.equal(verifier.authorize(null, secret, ["read%2Cwrite"]).status, 403);
+  for (const bad of [42, { scope: "read" }, ["read", 1]]) {
+    assert.throws(
+      () => verifier.authorize(null, secret, bad),
+      /expected scopes as an array of strings or a query string/,
+      `${JSON.stringify(bad)}`,
+    );
+  }
   // nowMs as for verify: the current time by default, a given time, never NaN.
   assert.equal(verifier.authorize(null, "sec_past").code, "EXPIRED");
   const before = Date.parse("2019-12-31T23:59:59Z");
@@ -265,6 +280,14 @@ test("authorize takes each header and the query as a string, null or undefined",
       /expected nowMs as a finite number/,
     );
   }
+});
+
+test("every shared route vector gets the server's route and Allow", () => {
+  for (const c of routes.cases) {
+    const expected = { route: c.route, allow: c.allow };
+    assert.deepEqual(route(c.method, c.path), expected, `${c.method} ${c.path}`);
+  }
+  assert.ok(routes.cases.length >= 40, `${routes.cases.length} cases`);
 });
 
 test("errors name the key and field", () => {

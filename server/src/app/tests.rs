@@ -5,6 +5,7 @@ use crate::reload::Reloader;
 use heare_auth_core::KeySet;
 use heare_auth_store::StoreConfig;
 use http::header::{HeaderName, HeaderValue};
+use http::Method;
 use parking_lot::Mutex;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::{Deref, DerefMut};
@@ -108,7 +109,7 @@ impl TestRequest {
 /// done in place.
 fn run(app: &TestApp, req: TestRequest) -> Reply {
     let uri: http::Uri = req.path.parse().unwrap();
-    let route = Route::of(&req.method, uri.path());
+    let route = Route::of(req.method.as_str(), uri.path());
     if let Some(reply) = app.before_body(route, &req.headers) {
         return reply;
     }

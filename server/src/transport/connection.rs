@@ -130,8 +130,8 @@ async fn answer(
         return refused;
     }
     let route = match shared.metrics_only {
-        false => Route::of(&parts.method, parts.uri.path()),
-        true => Route::of_metrics_listener(&parts.method, parts.uri.path()),
+        false => Route::of(parts.method.as_str(), parts.uri.path()),
+        true => Route::of_metrics_listener(parts.method.as_str(), parts.uri.path()),
     };
     let app = &shared.app;
     let early = match route.reads_body() {

@@ -8,6 +8,7 @@ import {
   checkRequestHeaders,
   maxBody,
   presentedKey,
+  route,
 } from "../../pkg/heare_auth_wasm.js";
 import wasmModule from "../../pkg/heare_auth_wasm_bg.wasm";
 
@@ -35,17 +36,25 @@ export default {
 // ---------------------------------------------------------------------------------------------
 // MODE=verify: the origin server's API.
 
+/**
+ * The origin's route table, from the WebAssembly package: `/verify` and `/health` are answered
+ * as the origin answers them, and a known path with another method gets the origin's 405 and
+ * `Allow`. The routes that need the origin's own machine (`/refresh`, `/ready`, `/metrics`) or
+ * stand in front of it (`/auth`, which is gate mode) are not served here: 404, like any other path.
+ */
 async function handleVerifyMode(request, env) {
   const { pathname } = new URL(request.url);
-  switch (`${request.method} ${pathname}`) {
-    case "POST /verify":
+  const { route: name, allow } = route(request.method, pathname);
+  switch (name) {
+    case "verify":
       return handleVerify(request, env);
-    case "GET /health":
+    case "health":
       return json(200, '{"status":"ok"}');
+    case "method_not_allowed":
+      return methodNotAllowed(allow);
+    default:
+      return jsonError(404, "Not found");
   }
-  if (pathname === "/verify") return methodNotAllowed("POST");
-  if (pathname === "/health") return methodNotAllowed("GET");
-  return jsonError(404, "Not found");
 }
 
 /**
@@ -116,7 +125,7 @@ async function handleGate(request, env) {
   const answer = state.verifier.authorize(
     headers.get("Authorization"),
     headers.get("X-API-Key"),
-    scopeQuery(env.REQUIRED_SCOPES),
+    requiredScopes(env.REQUIRED_SCOPES),
     Date.now(),
   );
   if (answer.status !== 200) {
@@ -143,16 +152,12 @@ async function handleGate(request, env) {
   }
 }
 
-/**
- * REQUIRED_SCOPES (comma-separated) as the forward-auth query, `scope=a,b`, each scope
- * percent-encoded so that none is read as another; null when it names none.
- */
-function scopeQuery(requiredScopes) {
-  const scopes = (requiredScopes ?? "")
+/** The scopes REQUIRED_SCOPES names, comma-separated: none when it is unset or empty. */
+function requiredScopes(setting) {
+  return (setting ?? "")
     .split(",")
     .map((scope) => scope.trim())
     .filter((scope) => scope !== "");
-  return scopes.length === 0 ? null : `scope=${scopes.map(encodeURIComponent).join(",")}`;
 }
 
 /** ORIGIN_URL's scheme, host and path prefix, then the request's path and query. */

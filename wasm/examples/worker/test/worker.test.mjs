@@ -176,6 +176,10 @@ const fileWith = (key) =>
 // The shared request vectors: the worker serves their file and must answer every case as the
 // origin does.
 const REQUESTS = requestVectors();
+// The shared route vectors: the worker answers every method and path as the origin does, but
+// for the routes it does not serve.
+const ROUTES = JSON.parse(readFileSync(here("../../../../tests/vectors/routes.json"), "utf8"));
+const ORIGIN_ONLY = new Set(["refresh", "ready", "metrics", "auth"]);
 
 const invalidBody = (code) => `{"valid":false,"error":"Invalid API key","code":"${code}"}`;
 const REALM = 'Bearer realm="heare-auth"';
@@ -596,6 +600,26 @@ test("verify: malformed requests get the origin's 400, 404, 405 and 413 answers"
   const health = await call("verify", "/health");
   assertStatus(health, 200);
   assert.equal(health.text, '{"status":"ok"}');
+});
+
+test("verify: each route vector gets the origin's answer, 404 where only it serves", async () => {
+  for (const c of ROUTES.cases) {
+    const reply = await call("verify", c.path, { method: c.method });
+    const name = `${c.method} ${c.path}`;
+    const shown = `${name}: got ${reply.status} ${reply.text}\n--- workerd output ---\n${logs}`;
+    const expected = ORIGIN_ONLY.has(c.route)
+      ? { status: 404, allow: null, body: c.method === "HEAD" ? null : { error: "Not found" } }
+      : c;
+    assert.equal(reply.status, expected.status, shown);
+    assert.equal(reply.headers.get("allow"), expected.allow, shown);
+    assert.equal(reply.headers.get("content-type"), "application/json", shown);
+    if (expected.body === null) {
+      assert.equal(reply.text, "", shown);
+    } else if (expected.body !== undefined) {
+      assert.deepEqual(JSON.parse(reply.text), expected.body, shown);
+    }
+  }
+  assert.ok(ROUTES.cases.length >= 40, `${ROUTES.cases.length} cases`);
 });
 
 test("verify: every shared request vector gets the origin's status and body", async () => {
