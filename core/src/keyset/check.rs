@@ -9,7 +9,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::loader::{index, Builder, RawKey};
+use super::loader::{index, Builder};
+use super::raw::RawKey;
 use super::KeySet;
 use crate::error::{json_error_at, json_text};
 use crate::{Error, Warning};

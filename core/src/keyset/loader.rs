@@ -3,48 +3,19 @@
 //! allocation per table rather than several per key.
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
 use hashbrown::HashTable;
 
 use super::key::{stored_expiry, Entry, Key, Span, NO_PREVIOUS};
+use super::raw::RawKey;
 use super::validate::{
     expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
 };
 use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
 use crate::compact::push_compact_json;
-use crate::secret_field::read;
 use crate::{Error, Warning};
-
-/// The verifier's view of one record: unknown fields are skipped, strings borrowed when possible,
-/// and a secret or hash of the wrong type refused without its value.
-#[derive(Deserialize)]
-pub(super) struct RawKey<'a> {
-    #[serde(borrow)]
-    pub(super) id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "read::secret")]
-    pub(super) secret: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "read::secret_hash")]
-    pub(super) secret_hash: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) expires_at: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(super) scopes: Option<&'a RawValue>,
-    pub(super) disabled: Option<bool>,
-    #[serde(borrow)]
-    pub(super) rate_limit: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "read::previous_secret_hash")]
-    pub(super) previous_secret_hash: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) previous_expires_at: Option<Cow<'a, str>>,
-}
 
 /// The set being built, and the first validation error (serde only carries strings).
 pub(super) struct Builder {

@@ -3,6 +3,7 @@
 mod check;
 mod key;
 mod loader;
+mod raw;
 mod validate;
 
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::loader::RawKey;
+use super::raw::RawKey;
 use crate::metadata::{check_metadata, Oversized};
 use crate::{hash_secret, scope_problem, Error, Expiry, RateLimit, SecretHash, Warning};
 
