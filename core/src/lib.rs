@@ -20,11 +20,13 @@ mod limit;
 mod metadata;
 mod outcome;
 mod record;
+mod record_id;
 mod request;
 mod scope;
 mod secret_field;
 mod status;
 mod timestamp;
+mod walk;
 
 pub use auth::{
     authorize, header_value, presented_key, required_scopes, Authorized, INVALID_TOKEN_CHALLENGE,
@@ -43,6 +45,7 @@ pub use metadata::{
 };
 pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;
+pub use record_id::record_id;
 pub use request::{
     check_headers, parse_body, verify_request, Rejection, Verified, VerifyAsk, MAX_BODY,
 };
