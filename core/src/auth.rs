@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::outcome::retry_after_secs;
 use crate::{push_json_string, scope_problem, Code, KeySet, Outcome, UnixMillis};
 
 /// The challenge of every 401 and 403 (RFC 6750).
@@ -102,7 +103,7 @@ impl Authorized<'_> {
                 ),
             ],
             Some(Outcome::RateLimited(_, ms)) => {
-                vec![("retry-after", ms.div_ceil(1000).max(1).to_string())]
+                vec![("retry-after", retry_after_secs(ms).to_string())]
             }
             Some(Outcome::InsufficientScope(_)) => {
                 let scopes: Vec<Cow<str>> =

@@ -87,7 +87,7 @@ impl<'a> Outcome<'a> {
     /// `Retry-After` says it.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Outcome::RateLimited(_, ms) => Some(ms.div_ceil(1000).max(1)),
+            Outcome::RateLimited(_, ms) => Some(retry_after_secs(*ms)),
             _ => None,
         }
     }
@@ -153,6 +153,12 @@ impl<'a> Outcome<'a> {
         self.write_json(&mut out);
         out
     }
+}
+
+/// `Retry-After` for a key whose next token comes in `wait_ms` milliseconds: whole seconds,
+/// rounded up (never early), and at least 1 (0 would invite an immediate retry).
+pub(crate) fn retry_after_secs(wait_ms: u64) -> u64 {
+    wait_ms.div_ceil(1000).max(1)
 }
 
 /// Appends `s` as a JSON string literal.
