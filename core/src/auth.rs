@@ -84,9 +84,9 @@ impl Authorized<'_> {
         }
     }
 
-    /// The code: `MISSING_KEY` when no key was presented, else the verification's.
-    pub fn code(&self) -> &'static str {
-        self.outcome.map_or("MISSING_KEY", |o| o.code().as_str())
+    /// The code: [`Code::MissingKey`] when no key was presented, else the verification's.
+    pub fn code(&self) -> Code {
+        self.outcome.map_or(Code::MissingKey, |o| o.code())
     }
 
     /// The headers of the answer: the key's identity for the proxy to pass upstream on 200
@@ -124,7 +124,7 @@ impl Authorized<'_> {
     /// A small JSON body for people reading it: the code, and the key's id or what is wrong.
     pub fn to_json(&self) -> String {
         let mut out = String::from("{\"code\":\"");
-        out.push_str(self.code());
+        out.push_str(self.code().as_str());
         out.push('"');
         match self.outcome {
             Some(Outcome::Valid(key)) => {
@@ -258,7 +258,7 @@ mod tests {
         let keys = keys();
         let answer = |auth: Option<&str>, query: Option<&str>| {
             let a = authorize(&keys, auth, None, query, 1_795_564_800_000);
-            (a.status(), a.code(), a.headers(), a.to_json())
+            (a.status(), a.code().as_str(), a.headers(), a.to_json())
         };
         let (status, code, headers, body) = answer(Some("Bearer sec_rw"), Some("scope=read"));
         assert_eq!((status, code), (200, "VALID"));
