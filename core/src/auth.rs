@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::outcome::retry_after_secs;
-use crate::{push_json_string, scope_problem, Code, KeySet, Outcome, UnixMillis};
+use crate::{check_scope, push_json_string, Code, KeySet, Outcome, UnixMillis};
 
 /// The challenge of every 401 and 403 (RFC 6750).
 const REALM: &str = "Bearer realm=\"heare-auth\"";
@@ -167,7 +167,7 @@ pub fn header_value(text: &str) -> Cow<'_, str> {
 /// byte that is not visible ASCII, or is `"`, `\`, `,` or `%`, percent-encoded, so that the
 /// header stays one valid quoted string. No key holds such a scope.
 fn challenge_scope(scope: &str) -> Cow<'_, str> {
-    if scope_problem(scope).is_none() {
+    if check_scope(scope).is_ok() {
         return Cow::Borrowed(scope);
     }
     percent_encode(scope, |b| b.is_ascii_graphic() && !b"\"\\,%".contains(&b))
