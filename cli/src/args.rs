@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use heare_auth_core::{check_name, parse_timestamp, scope_problem, RateLimit};
+use heare_auth_core::{check_name, check_scope, parse_timestamp, Error, RateLimit};
 
 use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RateLimitArgs, RotateArgs, DEFAULT_GRACE_MS};
 use crate::table::Command;
@@ -253,8 +253,8 @@ fn parse_scopes(values: &[String]) -> Result<Vec<String>, String> {
     let mut scopes: Vec<String> = Vec::new();
     for value in values {
         for name in value.split(',') {
-            if let Some(problem) = scope_problem(name) {
-                return Err(scope_error(problem, name, value));
+            if let Err(problem) = check_scope(name) {
+                return Err(scope_error(&problem, name, value));
             }
             if !scopes.iter().any(|s| s == name) {
                 scopes.push(name.to_string());
@@ -266,9 +266,9 @@ fn parse_scopes(values: &[String]) -> Result<Vec<String>, String> {
 
 /// A scope's problem, naming the scope when the problem does not (an empty one by the whole
 /// value it came from).
-fn scope_error(problem: String, name: &str, value: &str) -> String {
-    if !name.is_empty() && problem.contains(&format!("'{}'", name.escape_debug())) {
-        return problem;
+fn scope_error(problem: &Error, name: &str, value: &str) -> String {
+    if let Error::ScopeCharacter { .. } = problem {
+        return problem.to_string();
     }
     let shown = if name.is_empty() { value } else { name };
     format!("{problem}, got '{}'", shown.escape_debug())

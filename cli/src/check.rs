@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use heare_auth_core::{
-    visible, CheckError, Error, Expiry, KeyFile, KeyRecord, KeySet, UnixMillis, Warning,
+    record_id, visible, CheckError, Error, Expiry, KeyFile, KeyRecord, KeySet, UnixMillis, Warning,
 };
 
 use crate::plural::count;
@@ -130,20 +130,15 @@ fn record_ids(bytes: &[u8]) -> Vec<Option<String>> {
         #[serde(borrow)]
         keys: Vec<&'a serde_json::value::RawValue>,
     }
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: Option<serde_json::Value>,
-    }
     let Ok(file) = serde_json::from_slice::<Keys>(bytes) else {
         return Vec::new();
     };
     file.keys
         .iter()
-        .map(|record| match serde_json::from_str::<Id>(record.get()) {
-            Ok(Id {
-                id: Some(serde_json::Value::String(id)),
-            }) if !id.is_empty() => Some(id),
-            _ => None,
+        .map(|record| {
+            record_id(record.get())
+                .filter(|id| !id.is_empty())
+                .map(String::from)
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use heare_auth_core::{visible, Oversized};
+use heare_auth_core::visible;
 
 /// Why a command failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum CliError {
     /// `--metadata` is JSON but not an object: what it is ("an array", "null", ...).
     MetadataNotObject(&'static str),
     /// `--metadata` is past the bounds the loader sets.
-    MetadataTooBig(Oversized),
+    MetadataTooBig(heare_auth_core::Error),
     /// No key has this id.
     NotFound(String),
     /// A keys file named on the command line does not exist.

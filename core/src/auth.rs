@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::{push_json_string, scope_problem, Code, KeySet, Outcome, UnixMillis};
+use crate::outcome::retry_after_secs;
+use crate::{check_scope, push_json_string, Code, KeySet, Outcome, UnixMillis};
 
 /// The challenge of every 401 and 403 (RFC 6750).
 const REALM: &str = "Bearer realm=\"heare-auth\"";
@@ -94,9 +95,9 @@ impl Authorized<'_> {
         }
     }
 
-    /// The code: `MISSING_KEY` when no key was presented, else the verification's.
-    pub fn code(&self) -> &'static str {
-        self.outcome.map_or("MISSING_KEY", |o| o.code().as_str())
+    /// The code: [`Code::MissingKey`] when no key was presented, else the verification's.
+    pub fn code(&self) -> Code {
+        self.outcome.map_or(Code::MissingKey, |o| o.code())
     }
 
     /// The headers of the answer: the key's identity for the proxy to pass upstream on 200
@@ -113,7 +114,7 @@ impl Authorized<'_> {
                 ),
             ],
             Some(Outcome::RateLimited(_, ms)) => {
-                vec![("retry-after", ms.div_ceil(1000).max(1).to_string())]
+                vec![("retry-after", retry_after_secs(ms).to_string())]
             }
             Some(Outcome::InsufficientScope(_)) => {
                 let scopes: Vec<Cow<str>> =
@@ -134,7 +135,7 @@ impl Authorized<'_> {
     /// A small JSON body for people reading it: the code, and the key's id or what is wrong.
     pub fn to_json(&self) -> String {
         let mut out = String::from("{\"code\":\"");
-        out.push_str(self.code());
+        out.push_str(self.code().as_str());
         out.push('"');
         match self.outcome {
             Some(Outcome::Valid(key)) => {
@@ -177,7 +178,7 @@ pub fn header_value(text: &str) -> Cow<'_, str> {
 /// byte that is not visible ASCII, or is `"`, `\`, `,` or `%`, percent-encoded, so that the
 /// header stays one valid quoted string. No key holds such a scope.
 fn challenge_scope(scope: &str) -> Cow<'_, str> {
-    if scope_problem(scope).is_none() {
+    if check_scope(scope).is_ok() {
         return Cow::Borrowed(scope);
     }
     percent_encode(scope, |b| b.is_ascii_graphic() && !b"\"\\,%".contains(&b))
@@ -268,7 +269,7 @@ mod tests {
         let keys = keys();
         let answer = |auth: Option<&str>, query: Option<&str>| {
             let a = authorize(&keys, auth, None, query, 1_795_564_800_000);
-            (a.status(), a.code(), a.headers(), a.to_json())
+            (a.status(), a.code().as_str(), a.headers(), a.to_json())
         };
         let (status, code, headers, body) = answer(Some("Bearer sec_rw"), Some("scope=read"));
         assert_eq!((status, code), (200, "VALID"));

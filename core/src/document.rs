@@ -2,14 +2,15 @@
 //! every other record, and every top-level field besides `keys`, is written back as it was read.
 
 use std::borrow::Cow;
-use std::{fmt, io};
+use std::io;
 
-use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess};
+use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::value::RawValue;
 
-use crate::{push_json_string, Error, KeyRecord, KeySet};
+use crate::walk::{walk, Walker};
+use crate::{push_json_string, record_id, Error, KeyRecord, KeySet};
 
 /// A whole keys file, read for editing. It borrows the text it was read from, and reads each
 /// key only when asked for it.
@@ -43,17 +44,10 @@ impl Record<'_> {
                 // finds: a record with any escape is parsed.
                 let text = text.get();
                 (text.contains(quoted) || text.contains('\\'))
-                    && serde_json::from_str::<IdOnly>(text).is_ok_and(|r| r.id == id)
+                    && record_id(text).is_some_and(|found| found == id)
             }
         }
     }
-}
-
-/// Only a record's id, to find it without reading the rest.
-#[derive(Deserialize)]
-struct IdOnly<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
 }
 
 impl<'a> KeyFile<'a> {
@@ -71,15 +65,12 @@ impl<'a> KeyFile<'a> {
     /// are read when asked for; [`KeyFile::to_json`] checks the whole file before it is written.
     pub fn parse(bytes: &'a [u8]) -> Result<KeyFile<'a>, Error> {
         let source = crate::error::json_text(bytes)?;
-        let mut deserializer = serde_json::Deserializer::from_str(source);
-        let (texts, extra) =
-            de::Deserializer::deserialize_map(&mut deserializer, TopLevel).map_err(Error::from)?;
-        deserializer.end().map_err(Error::from)?;
-        let records = texts.into_iter().map(Record::Kept).collect();
+        let mut parts = Parts::default();
+        walk(source, &mut parts)?;
         Ok(KeyFile {
             source,
-            records,
-            extra,
+            records: parts.keys.into_iter().map(Record::Kept).collect(),
+            extra: parts.extra,
             changed: false,
         })
     }
@@ -273,31 +264,31 @@ impl Formatter for Nested {
     }
 }
 
-/// Visits the top level: the `keys` array as record texts, other fields kept.
-struct TopLevel;
+/// A keys file's parts as read: the `keys` array as record texts, other members kept.
+#[derive(Default)]
+struct Parts<'a> {
+    keys: Vec<&'a RawValue>,
+    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
 
-type Parts<'a> = (Vec<&'a RawValue>, Vec<(Cow<'a, str>, &'a RawValue)>);
+impl<'de> Walker<'de> for Parts<'de> {
+    type Record = &'de RawValue;
 
-impl<'de> Visitor<'de> for TopLevel {
-    type Value = Parts<'de>;
+    /// How serde words any list: what this reader has always said of a `keys` that is not one.
+    const KEYS_EXPECTED: &'static str = "a sequence";
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with a `keys` array")
+    fn record<E: de::Error>(&mut self, _: usize, record: &'de RawValue) -> Result<(), E> {
+        self.keys.push(record);
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parts<'de>, A::Error> {
-        let (mut keys, mut extra) = (None, Vec::new());
-        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
-            if field != "keys" {
-                extra.push((field, map.next_value()?));
-            } else if keys.is_some() {
-                return Err(de::Error::duplicate_field("keys"));
-            } else {
-                keys = Some(map.next_value::<Vec<&'de RawValue>>()?);
-            }
-        }
-        let keys = keys.ok_or_else(|| de::Error::missing_field("keys"))?;
-        Ok((keys, extra))
+    fn other<A: MapAccess<'de>>(
+        &mut self,
+        name: Cow<'de, str>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        self.extra.push((name, map.next_value()?));
+        Ok(())
     }
 }
 

@@ -4,7 +4,9 @@ use std::fmt;
 
 use crate::{visible, MetadataBound};
 
-/// Why a keys file (or a value meant for one) was rejected.
+/// Why a keys file, or a value meant for one (a timestamp, a rate limit, a scope, metadata, a
+/// name), was rejected. A malformed `/verify` request is not an error of this kind but an
+/// answer: see [`crate::Rejection`].
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -59,6 +61,52 @@ pub enum Error {
         /// The character.
         character: char,
     },
+    /// Metadata checked on its own ([`crate::check_metadata`]), before it is any key's, passes
+    /// one of its bounds. Its message reads after the name of what was checked
+    /// (`--metadata is nested 33 levels deep; ...`).
+    OversizedMetadata {
+        /// Which bound.
+        bound: MetadataBound,
+        /// The bound: most levels, or most bytes of compact JSON.
+        limit: usize,
+        /// The depth or size found.
+        found: usize,
+    },
+    /// A rate limit is not written `REQUESTS/PERIOD` ([`crate::RateLimit::parse`]).
+    RateLimitFormat {
+        /// The text given.
+        text: String,
+    },
+    /// A rate limit allows no requests, or more than can be counted.
+    RateLimitRequests {
+        /// The number of requests given.
+        requests: u64,
+        /// The most allowed (the least is 1).
+        max: u64,
+    },
+    /// A rate limit's period is empty or too long.
+    RateLimitPeriod {
+        /// The period given, in milliseconds.
+        per_ms: u64,
+        /// The longest allowed, in milliseconds (the shortest is 1).
+        max_ms: u64,
+    },
+    /// A scope name is empty.
+    EmptyScope,
+    /// A scope name is too long.
+    ScopeTooLong {
+        /// Its length in bytes.
+        length: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A scope name holds a character scopes may not: not visible ASCII, or `"`, `\` or `,`.
+    ScopeCharacter {
+        /// The scope.
+        scope: String,
+        /// The first such character.
+        character: char,
+    },
 }
 
 impl fmt::Display for Error {
@@ -101,14 +149,11 @@ impl fmt::Display for Error {
                 key,
                 field,
                 bound,
+                limit,
                 found,
-                ..
             } => {
-                let oversized = crate::metadata::Oversized {
-                    bound: *bound,
-                    found: *found,
-                };
-                write!(f, "key {}: field `{field}` {oversized}", visible(key))
+                write!(f, "key {}: field `{field}` ", visible(key))?;
+                oversized(f, *bound, *limit, *found)
             }
             Error::ControlCharacter {
                 field,
@@ -119,7 +164,54 @@ impl fmt::Display for Error {
                 "field `{field}` has a control character ({}) at character {position}",
                 visible(character.encode_utf8(&mut [0; 4]))
             ),
+            Error::OversizedMetadata {
+                bound,
+                limit,
+                found,
+            } => oversized(f, *bound, *limit, *found),
+            Error::RateLimitFormat { text } => write!(
+                f,
+                "expected REQUESTS/PERIOD like 100/60s or 5/1m, got '{text}'"
+            ),
+            Error::RateLimitRequests { requests, max } => {
+                write!(f, "expected 1 to {max} requests, got {requests}")
+            }
+            Error::RateLimitPeriod { per_ms, max_ms } => write!(
+                f,
+                "expected a period of 1 ms to {} days, got {per_ms} ms",
+                max_ms / 86_400_000
+            ),
+            Error::EmptyScope => f.write_str("a scope must not be empty"),
+            Error::ScopeTooLong { max, .. } => write!(f, "a scope has at most {max} characters"),
+            Error::ScopeCharacter { scope, character } => write!(
+                f,
+                "scope '{}' contains {}: use letters, digits and ASCII punctuation other than \" \\ ,",
+                scope.escape_debug(),
+                match character {
+                    ' ' => "a space".to_string(),
+                    c => format!("'{}'", c.escape_debug()),
+                }
+            ),
         }
+    }
+}
+
+/// What metadata past a bound is, said after what names it.
+fn oversized(
+    f: &mut fmt::Formatter<'_>,
+    bound: MetadataBound,
+    limit: usize,
+    found: usize,
+) -> fmt::Result {
+    match bound {
+        MetadataBound::Depth => write!(
+            f,
+            "is nested {found} levels deep; at most {limit} levels are allowed"
+        ),
+        MetadataBound::Bytes => write!(
+            f,
+            "is {found} bytes as compact JSON; at most {limit} bytes are allowed"
+        ),
     }
 }
 

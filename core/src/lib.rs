@@ -20,12 +20,15 @@ mod limit;
 mod metadata;
 mod outcome;
 mod record;
+mod record_id;
+mod rejection;
 mod request;
 mod route;
 mod scope;
 mod secret_field;
 mod status;
 mod timestamp;
+mod walk;
 
 pub use auth::{
     authorize, authorize_scopes, header_value, presented_key, required_scopes, Authorized,
@@ -40,16 +43,14 @@ pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{CheckError, Checked, Key, KeySet};
 pub use limit::{Bucket, RateLimit};
-pub use metadata::{
-    check_metadata, MetadataBound, Oversized, MAX_METADATA_BYTES, MAX_METADATA_DEPTH,
-};
+pub use metadata::{check_metadata, MetadataBound, MAX_METADATA_BYTES, MAX_METADATA_DEPTH};
 pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;
-pub use request::{
-    check_headers, parse_body, verify_request, Rejection, Verified, VerifyAsk, MAX_BODY,
-};
+pub use record_id::record_id;
+pub use rejection::{Rejection, MAX_BODY};
+pub use request::{check_headers, parse_body, verify_request, Verified, VerifyAsk};
 pub use route::Route;
-pub use scope::{holds_all, scope_problem};
+pub use scope::{check_scope, holds_all};
 pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::UnixMillis;
+use crate::{Error, UnixMillis};
 
 /// A key's limit: `requests` every `per_ms` milliseconds, in bursts of up to `requests`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -15,23 +15,30 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// `requests` per `per_ms`, or why not: both must be positive, the period at most 30 days.
-    pub fn new(requests: u64, per_ms: u64) -> Result<RateLimit, String> {
+    pub fn new(requests: u64, per_ms: u64) -> Result<RateLimit, Error> {
         const MAX_PERIOD_MS: u64 = 30 * 86_400_000;
-        let requests = u32::try_from(requests)
-            .ok()
-            .filter(|&r| r > 0)
-            .ok_or_else(|| format!("expected 1 to {} requests, got {requests}", u32::MAX))?;
+        let requests =
+            u32::try_from(requests)
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or(Error::RateLimitRequests {
+                    requests,
+                    max: u64::from(u32::MAX),
+                })?;
         let per_ms = u32::try_from(per_ms)
             .ok()
             .filter(|&p| p > 0 && u64::from(p) <= MAX_PERIOD_MS)
-            .ok_or_else(|| format!("expected a period of 1 ms to 30 days, got {per_ms} ms"))?;
+            .ok_or(Error::RateLimitPeriod {
+                per_ms,
+                max_ms: MAX_PERIOD_MS,
+            })?;
         Ok(RateLimit { requests, per_ms })
     }
 
     /// Reads `100/60s`, `5/1m`, `1000/1h`, `10/500ms`: requests, a slash, a period with its
     /// unit (ms, s, m, h, d).
-    pub fn parse(text: &str) -> Result<RateLimit, String> {
-        let expected = || format!("expected REQUESTS/PERIOD like 100/60s or 5/1m, got '{text}'");
+    pub fn parse(text: &str) -> Result<RateLimit, Error> {
+        let expected = || Error::RateLimitFormat { text: text.into() };
         let (requests, period) = text.split_once('/').ok_or_else(expected)?;
         let requests: u64 = requests.trim().parse().map_err(|_| expected())?;
         let period = period.trim();
@@ -69,8 +76,8 @@ pub(crate) struct StoredOut {
 }
 
 impl RateLimit {
-    /// Reads a keys file's `rate_limit` value (its JSON text), or says why it is not one, as the
-    /// loader reports it.
+    /// Reads a keys file's `rate_limit` value (its JSON text), or says why it is not one: the
+    /// `reason` of the loader's [`Error::InvalidField`], which reads after the field's name.
     pub(crate) fn from_stored(json: &str) -> Result<RateLimit, String> {
         let limit: Stored = serde_json::from_str(json)
             .map_err(|_| "is not {\"requests\": N, \"per_seconds\": S}".to_string())?;
@@ -201,6 +208,30 @@ mod tests {
         ] {
             assert!(RateLimit::parse(bad).is_err(), "{bad}");
         }
+        let format = |text: &str| Error::RateLimitFormat { text: text.into() };
+        assert_eq!(RateLimit::parse("100/minute"), Err(format("100/minute")));
+        assert_eq!(
+            RateLimit::parse("100/minute").unwrap_err().to_string(),
+            "expected REQUESTS/PERIOD like 100/60s or 5/1m, got '100/minute'"
+        );
+        assert_eq!(
+            RateLimit::parse("0/60s"),
+            Err(Error::RateLimitRequests {
+                requests: 0,
+                max: 4_294_967_295
+            })
+        );
+        assert_eq!(
+            RateLimit::parse("1/31d"),
+            Err(Error::RateLimitPeriod {
+                per_ms: 31 * 86_400_000,
+                max_ms: 30 * 86_400_000
+            })
+        );
+        assert_eq!(
+            RateLimit::parse("1/31d").unwrap_err().to_string(),
+            "expected a period of 1 ms to 30 days, got 2678400000 ms"
+        );
     }
 
     #[test]
@@ -218,7 +249,7 @@ mod tests {
         }
         assert_eq!(
             RateLimit::from_stored(r#"{"per_seconds": 60.0, "requests": 2}"#),
-            RateLimit::parse("2/60s")
+            Ok(RateLimit::parse("2/60s").unwrap())
         );
         for (bad, reason) in [
             (

@@ -2,7 +2,7 @@
 //! metadata comes in (the keys file as loaded, and what the CLI is given), so that no output of
 //! it can grow out of proportion to the file.
 
-use std::fmt;
+use crate::Error;
 
 /// The most levels of nested objects and arrays a key's metadata may have (`{"a": {"b": 1}}`
 /// has 2). The original service's metadata is flat; 32 leaves room for any real document.
@@ -31,34 +31,10 @@ impl MetadataBound {
     }
 }
 
-/// Metadata past one of its bounds: which, and what was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Oversized {
-    /// The bound passed.
-    pub bound: MetadataBound,
-    /// The depth or size found.
-    pub found: usize,
-}
-
-impl fmt::Display for Oversized {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (found, limit) = (self.found, self.bound.limit());
-        match self.bound {
-            MetadataBound::Depth => write!(
-                f,
-                "is nested {found} levels deep; at most {limit} levels are allowed"
-            ),
-            MetadataBound::Bytes => write!(
-                f,
-                "is {found} bytes as compact JSON; at most {limit} bytes are allowed"
-            ),
-        }
-    }
-}
-
 /// Checks valid JSON text against [`MAX_METADATA_DEPTH`] and [`MAX_METADATA_BYTES`], in one
 /// pass over it. The depth found is the deepest level; the size, the text's compact length.
-pub fn check_metadata(json: &str) -> Result<(), Oversized> {
+/// Past a bound, an [`Error::OversizedMetadata`].
+pub fn check_metadata(json: &str) -> Result<(), Error> {
     let (mut depth, mut deepest, mut spaces) = (0usize, 0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
     for b in json.bytes() {
@@ -83,17 +59,16 @@ pub fn check_metadata(json: &str) -> Result<(), Oversized> {
         }
     }
     let size = json.len() - spaces;
+    let over = |bound: MetadataBound, found| Error::OversizedMetadata {
+        bound,
+        limit: bound.limit(),
+        found,
+    };
     if deepest > MAX_METADATA_DEPTH {
-        return Err(Oversized {
-            bound: MetadataBound::Depth,
-            found: deepest,
-        });
+        return Err(over(MetadataBound::Depth, deepest));
     }
     if size > MAX_METADATA_BYTES {
-        return Err(Oversized {
-            bound: MetadataBound::Bytes,
-            found: size,
-        });
+        return Err(over(MetadataBound::Bytes, size));
     }
     Ok(())
 }
@@ -112,8 +87,9 @@ mod tests {
         assert_eq!(check_metadata(&nested(MAX_METADATA_DEPTH)), Ok(()));
         assert_eq!(
             check_metadata(&nested(MAX_METADATA_DEPTH + 1)),
-            Err(Oversized {
+            Err(Error::OversizedMetadata {
                 bound: MetadataBound::Depth,
+                limit: 32,
                 found: 33
             })
         );
@@ -134,8 +110,9 @@ mod tests {
         let over = fits.replace("\"x", "\" x");
         assert_eq!(
             check_metadata(&over),
-            Err(Oversized {
+            Err(Error::OversizedMetadata {
                 bound: MetadataBound::Bytes,
+                limit: MAX_METADATA_BYTES,
                 found: MAX_METADATA_BYTES + 1
             })
         );

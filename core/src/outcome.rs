@@ -37,9 +37,27 @@ pub enum Code {
     InsufficientScope,
     /// The key is over its rate limit.
     RateLimited,
+    /// No key was presented: forward auth only (a `/verify` body without one is a bad request).
+    MissingKey,
 }
 
 impl Code {
+    /// Every code, each at its [`Code::position`].
+    pub const ALL: [Code; 7] = [
+        Code::Valid,
+        Code::NotFound,
+        Code::Expired,
+        Code::Disabled,
+        Code::InsufficientScope,
+        Code::RateLimited,
+        Code::MissingKey,
+    ];
+
+    /// Where the code is in [`Code::ALL`], to keep something per code in an array.
+    pub fn position(self) -> usize {
+        self as usize
+    }
+
     /// The code as it appears in bodies, logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +67,7 @@ impl Code {
             Code::Disabled => "DISABLED",
             Code::InsufficientScope => "INSUFFICIENT_SCOPE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::MissingKey => "MISSING_KEY",
         }
     }
 }
@@ -87,7 +106,7 @@ impl<'a> Outcome<'a> {
     /// `Retry-After` says it.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Outcome::RateLimited(_, ms) => Some(ms.div_ceil(1000).max(1)),
+            Outcome::RateLimited(_, ms) => Some(retry_after_secs(*ms)),
             _ => None,
         }
     }
@@ -155,6 +174,12 @@ impl<'a> Outcome<'a> {
     }
 }
 
+/// `Retry-After` for a key whose next token comes in `wait_ms` milliseconds: whole seconds,
+/// rounded up (never early), and at least 1 (0 would invite an immediate retry).
+pub(crate) fn retry_after_secs(wait_ms: u64) -> u64 {
+    wait_ms.div_ceil(1000).max(1)
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn push_json_string(out: &mut String, s: &str) {
     let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
@@ -185,6 +210,14 @@ pub fn push_json_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_is_at_its_position() {
+        for (i, code) in Code::ALL.into_iter().enumerate() {
+            assert_eq!(code.position(), i, "{code:?}");
+        }
+        assert_eq!(Code::MissingKey.as_str(), "MISSING_KEY");
+    }
 
     #[test]
     fn escapes_like_serde_json() {

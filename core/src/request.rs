@@ -6,50 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{push_json_string, KeySet, Outcome, UnixMillis};
-
-/// Largest `/verify` body accepted, in bytes.
-pub const MAX_BODY: usize = 16 * 1024;
-
-/// Why a `/verify` request was refused before any key was looked at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rejection {
-    /// A `Content-Type` other than JSON (400).
-    ContentType,
-    /// A body over [`MAX_BODY`] (413).
-    TooLarge,
-    /// A body that is not `{"api_key": "..."}` (400), and what is wrong with it.
-    Body(String),
-}
-
-impl Rejection {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            Rejection::TooLarge => 413,
-            _ => 400,
-        }
-    }
-
-    /// What is wrong, for the `error` field.
-    pub fn message(&self) -> Cow<'_, str> {
-        match self {
-            Rejection::ContentType => "expected Content-Type: application/json".into(),
-            Rejection::TooLarge => {
-                format!("request body too large (limit {MAX_BODY} bytes)").into()
-            }
-            Rejection::Body(message) => message.as_str().into(),
-        }
-    }
-
-    /// The body of the answer: `{"error": "..."}`.
-    pub fn to_json(&self) -> String {
-        let mut out = String::from("{\"error\":");
-        push_json_string(&mut out, &self.message());
-        out.push('}');
-        out
-    }
-}
+use crate::{KeySet, Outcome, Rejection, UnixMillis, MAX_BODY};
 
 /// Checks what can be checked before the body is read: the content type (absent is accepted,
 /// as the original did) and a declared length.

@@ -1,29 +1,32 @@
 //! Scopes: what a key may be used for, named by the operator, demanded by a request.
 
+use crate::Error;
+
 /// The longest scope name accepted.
 const MAX_SCOPE_LEN: usize = 128;
 
-/// Why `name` cannot be a scope, or `None` when it can: 1 to 128 visible ASCII characters other
-/// than `"`, `\` and `,` (scopes travel comma-separated in `X-Key-Scopes`), like OAuth's
-/// scope tokens.
-pub fn scope_problem(name: &str) -> Option<String> {
+/// Checks that `name` can be a scope: 1 to 128 visible ASCII characters other than `"`, `\`
+/// and `,` (scopes travel comma-separated in `X-Key-Scopes`), like OAuth's scope tokens.
+pub fn check_scope(name: &str) -> Result<(), Error> {
     if name.is_empty() {
-        return Some("a scope must not be empty".into());
+        return Err(Error::EmptyScope);
     }
     if name.len() > MAX_SCOPE_LEN {
-        return Some(format!("a scope has at most {MAX_SCOPE_LEN} characters"));
+        return Err(Error::ScopeTooLong {
+            length: name.len(),
+            max: MAX_SCOPE_LEN,
+        });
     }
-    let bad = name
+    match name
         .chars()
-        .find(|&c| !c.is_ascii_graphic() || matches!(c, '"' | '\\' | ','))?;
-    Some(format!(
-        "scope '{}' contains {}: use letters, digits and ASCII punctuation other than \" \\ ,",
-        name.escape_debug(),
-        match bad {
-            ' ' => "a space".to_string(),
-            c => format!("'{}'", c.escape_debug()),
-        }
-    ))
+        .find(|&c| !c.is_ascii_graphic() || matches!(c, '"' | '\\' | ','))
+    {
+        None => Ok(()),
+        Some(character) => Err(Error::ScopeCharacter {
+            scope: name.into(),
+            character,
+        }),
+    }
 }
 
 /// Whether every scope in `required` is in `held` (comma-separated, as a key stores them).
@@ -40,16 +43,54 @@ mod tests {
     #[test]
     fn names_are_visible_ascii_without_separators() {
         for good in ["read", "keys:write", "org/team.admin", "a-b_c~!"] {
-            assert_eq!(scope_problem(good), None, "{good}");
+            assert_eq!(check_scope(good), Ok(()), "{good}");
         }
-        assert_eq!(scope_problem(""), Some("a scope must not be empty".into()));
+        assert_eq!(check_scope(""), Err(Error::EmptyScope));
         assert_eq!(
-            scope_problem("read write"),
-            Some("scope 'read write' contains a space: use letters, digits and ASCII punctuation other than \" \\ ,".into())
+            check_scope("read write"),
+            Err(Error::ScopeCharacter {
+                scope: "read write".into(),
+                character: ' '
+            })
         );
-        assert!(scope_problem("a,b").unwrap().contains("contains ','"));
-        assert!(scope_problem("é").is_some());
-        assert!(scope_problem(&"a".repeat(129)).is_some());
+        assert_eq!(
+            check_scope("read write").unwrap_err().to_string(),
+            "scope 'read write' contains a space: use letters, digits and ASCII punctuation other than \" \\ ,"
+        );
+        assert_eq!(
+            check_scope("a,b"),
+            Err(Error::ScopeCharacter {
+                scope: "a,b".into(),
+                character: ','
+            })
+        );
+        assert!(check_scope("a,b")
+            .unwrap_err()
+            .to_string()
+            .contains("contains ','"));
+        assert_eq!(
+            check_scope("é"),
+            Err(Error::ScopeCharacter {
+                scope: "é".into(),
+                character: 'é'
+            })
+        );
+        assert_eq!(
+            check_scope(&"a".repeat(129)),
+            Err(Error::ScopeTooLong {
+                length: 129,
+                max: 128
+            })
+        );
+        assert_eq!(
+            Error::ScopeTooLong {
+                length: 129,
+                max: 128
+            }
+            .to_string(),
+            "a scope has at most 128 characters"
+        );
+        assert_eq!(Error::EmptyScope.to_string(), "a scope must not be empty");
     }
 
     #[test]

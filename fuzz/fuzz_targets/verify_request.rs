@@ -264,7 +264,7 @@ fn auth(
     let status = answer.status();
     assert!(matches!(status, 200 | 401 | 403), "/auth answered {status}");
     let body = json(&answer.to_json());
-    assert_eq!(body["code"], answer.code());
+    assert_eq!(body["code"], answer.code().as_str());
     for (name, value) in answer.headers() {
         assert!(
             is_header_value(&value),
@@ -278,7 +278,7 @@ fn auth(
     }
     let presented = presented(authorization, x_api_key);
     match (presented, answer.outcome) {
-        (None, None) => assert_eq!((status, answer.code()), (401, "MISSING_KEY")),
+        (None, None) => assert_eq!((status, answer.code().as_str()), (401, "MISSING_KEY")),
         (Some(secret), Some(outcome)) => {
             let expected = model(secret, now, &answer.required);
             assert_eq!(outcome_of(&outcome), expected, "secret {secret:?} at {now}");

@@ -127,9 +127,8 @@ impl App {
             if let Some(seconds) = outcome.retry_after_secs() {
                 reply.headers.push(("retry-after", seconds.to_string()));
             }
-            let code = outcome.code().as_str();
             self.metrics
-                .verification(Counted::Verify, code, started.elapsed());
+                .verification(Counted::Verify, outcome.code(), started.elapsed());
         }
         reply
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use heare_auth_core::Code;
 use parking_lot::Mutex;
 
 use crate::health::Trigger;
@@ -23,17 +24,6 @@ pub enum Counted {
 
 const ROUTES: [&str; 2] = ["/verify", "/auth"];
 
-/// Every code a verification can end with (`MISSING_KEY`: `/auth` without a key).
-const CODES: [&str; 7] = [
-    "VALID",
-    "NOT_FOUND",
-    "EXPIRED",
-    "DISABLED",
-    "INSUFFICIENT_SCOPE",
-    "RATE_LIMITED",
-    "MISSING_KEY",
-];
-
 /// Upper bounds of the latency histogram's buckets, in seconds (a handler takes microseconds).
 const BUCKETS: [f64; 10] = [
     0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
@@ -42,7 +32,8 @@ const BUCKETS: [f64; 10] = [
 /// One thread's counters.
 #[derive(Default)]
 struct Counters {
-    verifications: [[AtomicU64; CODES.len()]; ROUTES.len()],
+    /// Per route: one count per code, at the code's [`Code::position`].
+    verifications: [[AtomicU64; Code::ALL.len()]; ROUTES.len()],
     /// Per route: one count per bucket, then the count above the last bucket.
     latency: [[AtomicU64; BUCKETS.len() + 1]; ROUTES.len()],
     latency_ns: [AtomicU64; ROUTES.len()],
@@ -72,11 +63,8 @@ thread_local! {
 
 impl Metrics {
     /// Counts one verification on `route` that ended with `code` and took `took`.
-    pub fn verification(&self, route: Counted, code: &str, took: Duration) {
-        let Some(code) = CODES.iter().position(|c| *c == code) else {
-            return;
-        };
-        let route = route as usize;
+    pub fn verification(&self, route: Counted, code: Code, took: Duration) {
+        let (route, code) = (route as usize, code.position());
         self.with_mine(|c| {
             c.verifications[route][code].fetch_add(1, Ordering::Relaxed);
             let seconds = took.as_secs_f64();
@@ -115,11 +103,12 @@ impl Metrics {
             "Verifications by route and code.",
         );
         for (r, route) in ROUTES.iter().enumerate() {
-            for (c, code) in CODES.iter().enumerate() {
-                let n = sum(&|t| t.verifications[r][c].load(Ordering::Relaxed));
+            for code in Code::ALL {
+                let n = sum(&|t| t.verifications[r][code.position()].load(Ordering::Relaxed));
                 let _ = writeln!(
                     out,
-                    "heare_auth_verifications_total{{route=\"{route}\",code=\"{code}\"}} {n}"
+                    "heare_auth_verifications_total{{route=\"{route}\",code=\"{}\"}} {n}",
+                    code.as_str()
                 );
             }
         }
@@ -331,9 +320,13 @@ mod tests {
                 let metrics = metrics.clone();
                 std::thread::spawn(move || {
                     for _ in 0..10 {
-                        metrics.verification(Counted::Verify, "VALID", Duration::from_micros(7));
+                        metrics.verification(
+                            Counted::Verify,
+                            Code::Valid,
+                            Duration::from_micros(7),
+                        );
                     }
-                    metrics.verification(Counted::Auth, "DISABLED", Duration::from_millis(3));
+                    metrics.verification(Counted::Auth, Code::Disabled, Duration::from_millis(3));
                 })
             })
             .collect();
@@ -362,7 +355,7 @@ mod tests {
         }
         // A second Metrics on the same threads counts apart.
         let other = Metrics::default();
-        other.verification(Counted::Verify, "VALID", Duration::ZERO);
+        other.verification(Counted::Verify, Code::Valid, Duration::ZERO);
         assert!(other
             .render(&snapshot())
             .contains(r#"heare_auth_verifications_total{route="/verify",code="VALID"} 1"#));

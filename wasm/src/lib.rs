@@ -13,10 +13,10 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /**
- * A verification's code: `VALID`, or why not. Codes may be added: treat any code you do not
- * know as a failure.
+ * A verification's code: `VALID`, or why not (`MISSING_KEY`: a forward-auth request presented
+ * no key). Codes may be added: treat any code you do not know as a failure.
  */
-export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | "RATE_LIMITED" | (string & {});
+export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | "RATE_LIMITED" | "MISSING_KEY" | (string & {});
 
 /**
  * The `/verify` body: a valid key's id, name, metadata, scopes and expiry (RFC 3339, or null
@@ -48,7 +48,7 @@ export type AuthReply = {
   status: 200 | 401 | 403;
   headers: [string, string][];
   body: string;
-  code: "MISSING_KEY" | Code;
+  code: Code;
 };
 
 /** A route of the server's table: what it does with a request of this method and path. */
@@ -253,7 +253,7 @@ impl Verifier {
             status: answer.status(),
             headers: answer.headers(),
             body: answer.to_json(),
-            code: answer.code(),
+            code: answer.code().as_str(),
         }
     }
 }

@@ -255,3 +255,18 @@ fn a_content_length_must_be_a_whole_number_of_bytes() {
         );
     }
 }
+
+#[test]
+fn the_typescript_code_type_names_every_code() {
+    // The section is read from the source: the attribute takes the constant for itself.
+    let declared = include_str!("lib.rs")
+        .lines()
+        .find_map(|line| line.strip_prefix("export type Code = "))
+        .unwrap();
+    for code in heare_auth_core::Code::ALL {
+        assert!(
+            declared.contains(&format!("\"{}\"", code.as_str())),
+            "{code:?} is not in the TypeScript type Code: {declared}"
+        );
+    }
+}

@@ -1,18 +1,16 @@
 //! The collecting checker: the loader's own rules run over every record, and every error kept,
 //! for tools that must name all of them rather than stop at the first.
 
-use std::borrow::Cow;
 use std::convert::Infallible;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::loader::{index, Builder, RawKey};
+use super::loader::{index, Builder};
+use super::raw::RawKey;
 use super::KeySet;
 use crate::error::{json_error_at, json_text};
-use crate::{Error, Warning};
+use crate::walk::walk;
+use crate::{record_id, Error, Warning};
 
 /// What [`KeySet::check`] found in a keys file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -154,13 +152,8 @@ fn first_as_loaded(errors: &mut Vec<CheckError>, bytes: &[u8]) {
 /// How an error names a record that could not be read: its id if that much can be read, else
 /// its position.
 fn label(index: usize, record: &str) -> String {
-    #[derive(Deserialize)]
-    struct IdOnly<'a> {
-        #[serde(borrow)]
-        id: Option<Cow<'a, str>>,
-    }
-    match serde_json::from_str::<IdOnly>(record) {
-        Ok(IdOnly { id: Some(id) }) if !id.is_empty() => id.into_owned(),
+    match record_id(record) {
+        Some(id) if !id.is_empty() => id.into_owned(),
         _ => format!("keys[{index}]"),
     }
 }
@@ -169,65 +162,8 @@ fn label(index: usize, record: &str) -> String {
 /// and why the reading stopped early: the records before that point are there.
 fn records(text: &str) -> (Vec<&RawValue>, Result<(), Error>) {
     let mut records = Vec::new();
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let read = de::Deserializer::deserialize_map(&mut deserializer, Top(&mut records))
-        .and_then(|()| deserializer.end());
+    let read = walk(text, &mut records);
     (records, read.map_err(Error::from))
-}
-
-/// The top-level object: `keys` read as record texts, other fields ignored.
-struct Top<'r, 'de>(&'r mut Vec<&'de RawValue>);
-
-impl<'de> Visitor<'de> for Top<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with a `keys` array")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
-        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
-            if field != "keys" {
-                map.next_value::<IgnoredAny>()?;
-            } else if seen {
-                return Err(de::Error::duplicate_field("keys"));
-            } else {
-                seen = true;
-                map.next_value_seed(Records(&mut *self.0))?;
-            }
-        }
-        match seen {
-            true => Ok(()),
-            false => Err(de::Error::missing_field("keys")),
-        }
-    }
-}
-
-/// The `keys` array, as the texts of its records, each kept as soon as it is read.
-struct Records<'r, 'de>(&'r mut Vec<&'de RawValue>);
-
-impl<'de> DeserializeSeed<'de> for Records<'_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Records<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of keys")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(record) = seq.next_element()? {
-            self.0.push(record);
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

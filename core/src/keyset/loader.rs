@@ -2,49 +2,18 @@
 //! as soon as it is parsed, its strings appended to one text arena, so a million keys cost one
 //! allocation per table rather than several per key.
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use std::borrow::Cow;
-use std::fmt;
-
 use hashbrown::HashTable;
+use serde::de;
 
 use super::key::{stored_expiry, Entry, Key, Span, NO_PREVIOUS};
+use super::raw::RawKey;
 use super::validate::{
     expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
 };
 use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
 use crate::compact::push_compact_json;
-use crate::secret_field::read;
+use crate::walk::Walker;
 use crate::{Error, Warning};
-
-/// The verifier's view of one record: unknown fields are skipped, strings borrowed when possible,
-/// and a secret or hash of the wrong type refused without its value.
-#[derive(Deserialize)]
-pub(super) struct RawKey<'a> {
-    #[serde(borrow)]
-    pub(super) id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "read::secret")]
-    pub(super) secret: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "read::secret_hash")]
-    pub(super) secret_hash: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) expires_at: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub(super) scopes: Option<&'a RawValue>,
-    pub(super) disabled: Option<bool>,
-    #[serde(borrow)]
-    pub(super) rate_limit: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "read::previous_secret_hash")]
-    pub(super) previous_secret_hash: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub(super) previous_expires_at: Option<Cow<'a, str>>,
-}
 
 /// The set being built, and the first validation error (serde only carries strings).
 pub(super) struct Builder {
@@ -200,67 +169,24 @@ fn span(start: usize, end: usize) -> Result<Span, Error> {
     })
 }
 
-/// Visits the top-level object: `keys` is streamed into the builder, other fields ignored;
-/// `pace` is called before each record.
-pub(super) struct FileVisitor<'b, 'p>(pub(super) &'b mut Builder, pub(super) &'p mut dyn FnMut());
-
-impl<'de> Visitor<'de> for FileVisitor<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with a `keys` array")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
-        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
-            if field != "keys" {
-                map.next_value::<IgnoredAny>()?;
-            } else if seen {
-                return Err(de::Error::duplicate_field("keys"));
-            } else {
-                seen = true;
-                map.next_value_seed(KeysSeed(&mut *self.0, &mut *self.1))?;
-            }
-        }
-        if seen {
-            Ok(())
-        } else {
-            Err(de::Error::missing_field("keys"))
-        }
-    }
+/// The loader's walk of a keys file: each record of `keys` is validated and indexed as soon as
+/// it is parsed, and `pace` is called before each.
+pub(super) struct Loading<'b, 'p> {
+    pub(super) builder: &'b mut Builder,
+    pub(super) pace: &'p mut dyn FnMut(),
 }
 
-/// Streams the `keys` array: each record is validated and indexed as soon as it is parsed.
-struct KeysSeed<'b, 'p>(&'b mut Builder, &'p mut dyn FnMut());
+impl<'de> Walker<'de> for Loading<'_, '_> {
+    type Record = RawKey<'de>;
 
-impl<'de> DeserializeSeed<'de> for KeysSeed<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeysSeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of keys")
+    fn before_record(&mut self) {
+        (self.pace)();
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0;
-        while let Some(raw) = {
-            (self.1)();
-            seq.next_element::<RawKey<'de>>()?
-        } {
-            if let Err(e) = self.0.add(index, raw) {
-                self.0.error = Some(e);
-                return Err(de::Error::custom("invalid key"));
-            }
-            index += 1;
-        }
-        Ok(())
+    fn record<E: de::Error>(&mut self, index: usize, raw: RawKey<'de>) -> Result<(), E> {
+        self.builder.add(index, raw).map_err(|e| {
+            self.builder.error = Some(e);
+            de::Error::custom("invalid key")
+        })
     }
 }

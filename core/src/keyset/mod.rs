@@ -3,20 +3,20 @@
 mod check;
 mod key;
 mod loader;
+mod raw;
 mod validate;
 
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use hashbrown::HashTable;
-use serde::de;
 
 use crate::{hash_secret, holds_all, Error, Outcome, SecretHash, Status, UnixMillis, Warning};
 
 pub use check::{CheckError, Checked};
 use key::Entry;
 pub use key::Key;
-use loader::{Builder, FileVisitor};
+use loader::{Builder, Loading};
 
 /// All keys of a file, indexed by secret hash (previous secrets too). Immutable once built.
 #[derive(Default)]
@@ -106,10 +106,13 @@ impl KeySet {
             builder.set.text.reserve(bytes.len());
             builder.set.entries.reserve(bytes.len() / MIN_RECORD);
         }
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let parsed =
-            de::Deserializer::deserialize_map(&mut deserializer, FileVisitor(&mut builder, pace))
-                .and_then(|()| deserializer.end());
+        let parsed = crate::walk::walk(
+            text,
+            &mut Loading {
+                builder: &mut builder,
+                pace,
+            },
+        );
         if let Some(e) = builder.error {
             return Err(e);
         }

@@ -3,9 +3,10 @@
 
 use std::borrow::Cow;
 
-use super::loader::RawKey;
-use crate::metadata::{check_metadata, Oversized};
-use crate::{hash_secret, scope_problem, Error, Expiry, RateLimit, SecretHash, Warning};
+use super::raw::RawKey;
+use crate::{
+    check_metadata, check_scope, hash_secret, Error, Expiry, RateLimit, SecretHash, Warning,
+};
 
 /// The record's id: present and not empty. `index` names the record when it has none.
 pub(super) fn id_of<'r>(index: usize, raw: &'r RawKey) -> Result<&'r str, Error> {
@@ -47,7 +48,7 @@ pub(super) fn scopes_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Vec<Cow<'r, st
     };
     let scopes: Vec<Cow<'r, str>> =
         serde_json::from_str(json).map_err(|_| invalid("is not an array of strings".into()))?;
-    if let Some(problem) = scopes.iter().find_map(|s| scope_problem(s)) {
+    if let Err(problem) = scopes.iter().try_for_each(|s| check_scope(s)) {
         return Err(invalid(format!("is not valid: {problem}")));
     }
     Ok(scopes)
@@ -131,12 +132,18 @@ pub(super) fn metadata_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Option<&'r s
     let Some(json) = raw.metadata.map(|r| r.get()).filter(|j| *j != "null") else {
         return Ok(None);
     };
-    check_metadata(json).map_err(|Oversized { bound, found }| Error::MetadataTooLarge {
-        key: id.into(),
-        field: "metadata",
-        bound,
-        limit: bound.limit(),
-        found,
-    })?;
-    Ok(Some(json))
+    match check_metadata(json) {
+        Err(Error::OversizedMetadata {
+            bound,
+            limit,
+            found,
+        }) => Err(Error::MetadataTooLarge {
+            key: id.into(),
+            field: "metadata",
+            bound,
+            limit,
+            found,
+        }),
+        checked => checked.map(|()| Some(json)),
+    }
 }
