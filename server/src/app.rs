@@ -9,7 +9,7 @@ use std::time::Instant;
 use http::HeaderMap;
 
 pub use heare_auth_core::Route;
-use heare_auth_core::UnixMillis;
+use heare_auth_core::{Code, UnixMillis};
 
 use heare_auth_core::{
     authorize, check_headers, format_timestamp, presented_key, verify_request, Outcome, Rejection,
@@ -281,7 +281,8 @@ impl App {
 fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, user_agent: &str) {
     let Some(outcome) = outcome else {
         return log::info!(
-            route = route, reason = "missing_key", code = "MISSING_KEY", user_agent = user_agent;
+            route = route, reason = "missing_key", code = Code::MissingKey.as_str(),
+            user_agent = user_agent;
             "verification_failed"
         );
     };
