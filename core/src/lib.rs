@@ -26,6 +26,7 @@ mod request;
 mod route;
 mod scope;
 mod secret_field;
+mod setting;
 mod status;
 mod timestamp;
 mod walk;
@@ -51,6 +52,7 @@ pub use rejection::{Rejection, MAX_BODY};
 pub use request::{check_headers, parse_body, verify_request, Verified, VerifyAsk};
 pub use route::Route;
 pub use scope::{check_scope, holds_all};
+pub use setting::{parse_seconds, Zero};
 pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};
 

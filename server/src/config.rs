@@ -3,7 +3,8 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use heare_auth_store::{seconds, InvalidSetting, StoreConfig, Zero};
+use heare_auth_core::{parse_seconds, Zero};
+use heare_auth_store::{InvalidSetting, StoreConfig};
 
 use crate::limits::Limits;
 use crate::Error;
@@ -144,6 +145,9 @@ pub fn parse(
         "KEYS_FILE" => keys_file.clone().or_else(|| env(name)),
         _ => env(name),
     })?;
+    let seconds = |name: &str, text: &str, zero: Zero| {
+        parse_seconds(text, zero).ok_or_else(|| InvalidSetting::new(name, zero.expected(), text))
+    };
     let seconds_or = |name: &str, zero: Zero, default: Duration| -> Result<Duration, Error> {
         match env(name) {
             None => Ok(default),

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::setting::{seconds, Zero};
 use crate::{Error, FileBackend, InvalidSetting, S3Backend, S3Config, Store};
+use heare_auth_core::{parse_seconds, Zero};
 
 /// Default path of the local keys file.
 pub const DEFAULT_KEYS_FILE: &str = "./keys.json";
@@ -55,7 +55,9 @@ impl StoreConfig {
             Some(bucket) => {
                 let timeout = match set("S3_TIMEOUT") {
                     None => Duration::from_secs(10),
-                    Some(t) => seconds("S3_TIMEOUT", &t, Zero::Refused)?,
+                    Some(t) => parse_seconds(&t, Zero::Refused).ok_or_else(|| {
+                        InvalidSetting::new("S3_TIMEOUT", Zero::Refused.expected(), &t)
+                    })?,
                 };
                 let unsafe_writes = match set("S3_UNSAFE_WRITES").as_deref() {
                     None | Some("0") => false,

@@ -7,7 +7,6 @@ mod config;
 mod error;
 mod file;
 mod s3;
-mod setting;
 mod store;
 
 pub use backend::{Backend, Object, Put};
@@ -15,7 +14,6 @@ pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
 pub use error::{Error, InvalidSetting};
 pub use file::FileBackend;
 pub use s3::{S3Backend, S3Config};
-pub use setting::{seconds, Zero};
 pub use store::{Snapshot, Store, EMPTY_FILE};
 
 #[cfg(test)]
