@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use heare_auth_core::{
-    record_id, visible, CheckError, Error, Expiry, KeyFile, KeyRecord, KeySet, UnixMillis, Warning,
+    record_id, visible, CheckError, Document, Error, Expiry, KeyRecord, KeySet, UnixMillis, Warning,
 };
 
 use crate::plural::count;
@@ -80,7 +80,7 @@ pub fn check(location: &str, bytes: &[u8], now: UnixMillis) -> Report {
             errored.entry(i).or_insert(e.key.as_deref());
         }
     }
-    let file = KeyFile::parse(bytes).ok();
+    let file = Document::parse(bytes).ok();
     let mut ids = None;
     for (i, record) in file.iter().flat_map(|f| f.records()).enumerate() {
         let key = match (&record, errored.get(&i)) {

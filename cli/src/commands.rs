@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use heare_auth_core::{
     check_metadata, compact_json, format_timestamp, generate_id, generate_secret, hash_secret,
-    KeyFile, KeyRecord, KeySet, UnixMillis,
+    Document, KeyRecord, KeySet, UnixMillis,
 };
 use heare_auth_store::Store;
 
@@ -60,7 +60,7 @@ pub fn create<R: RngCore + CryptoRng>(
         metadata,
         ..KeyRecord::default()
     };
-    store.update(|file: &mut KeyFile| {
+    store.update(|file: &mut Document| {
         if file.get(&record.id).is_none() {
             file.push(record.clone());
         }
@@ -108,7 +108,7 @@ pub fn read(store: &Store) -> Result<Vec<u8>, CliError> {
 /// Every key of a file read by [`read`], in file order.
 pub fn records<'a>(
     store: &'a Store,
-    file: &'a KeyFile,
+    file: &'a Document,
 ) -> impl Iterator<Item = Result<KeyRecord, CliError>> + 'a {
     file.records()
         .map(|r| r.map_err(CliError::keys(store.location())))
@@ -117,15 +117,15 @@ pub fn records<'a>(
 /// One key by id.
 pub fn show(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let bytes = read(store)?;
-    let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
+    let file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
     find(store, &file, id)
 }
 
 /// Deletes a key by id; fails if no key had it when the delete began, or if the file holds it
-/// more than once (see [`KeyFile::remove`]).
+/// more than once (see [`Document::remove`]).
 pub fn delete(store: &Store, id: &str) -> Result<KeyRecord, CliError> {
     let mut removed = None;
-    store.update(|file: &mut KeyFile| {
+    store.update(|file: &mut Document| {
         match (file.remove(id), &removed) {
             (Some(key), _) => removed = Some(key.map_err(CliError::keys(store.location()))?),
             // Already gone after our own write: the delete is confirmed.
@@ -181,7 +181,7 @@ mod tests {
     /// Every key, as `list` reads them.
     pub(super) fn list(store: &Store) -> Result<Vec<KeyRecord>, CliError> {
         let bytes = read(store)?;
-        let file = KeyFile::parse(&bytes).unwrap();
+        let file = Document::parse(&bytes).unwrap();
         records(store, &file).collect()
     }
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use heare_auth_core::{visible, KeyFile, UnixMillis};
+use heare_auth_core::{visible, Document, UnixMillis};
 use heare_auth_store::Store;
 
 use crate::cmd::{CreateArgs, KeyArgs, RateLimitArgs, RotateArgs};
@@ -43,7 +43,7 @@ pub fn create(cx: &Context, a: &CreateArgs) -> Result<ExitCode, CliError> {
 pub fn list(cx: &Context, detailed: bool, json: bool) -> Result<ExitCode, CliError> {
     let store = cx.open()?;
     let bytes = commands::read(&store)?;
-    let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
+    let file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
     stream(|out| write_list(out, &store, &file, detailed, json, cx.now))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -52,7 +52,7 @@ pub fn list(cx: &Context, detailed: bool, json: bool) -> Result<ExitCode, CliErr
 fn write_list<W: Write>(
     out: &mut W,
     store: &Store,
-    file: &KeyFile,
+    file: &Document,
     detailed: bool,
     json: bool,
     now: UnixMillis,

@@ -15,7 +15,7 @@ use crate::{push_json_string, record_id, Error, KeyRecord, KeySet};
 /// A whole keys file, read for editing. It borrows the text it was read from, and reads each
 /// key only when asked for it.
 #[derive(Debug)]
-pub struct KeyFile<'a> {
+pub struct Document<'a> {
     /// The text read (empty for a new file).
     source: &'a str,
     records: Vec<Record<'a>>,
@@ -50,10 +50,10 @@ impl Record<'_> {
     }
 }
 
-impl<'a> KeyFile<'a> {
+impl<'a> Document<'a> {
     /// A file with no keys yet.
-    pub fn empty() -> KeyFile<'static> {
-        KeyFile {
+    pub fn empty() -> Document<'static> {
+        Document {
             source: "",
             records: Vec::new(),
             extra: Vec::new(),
@@ -62,12 +62,12 @@ impl<'a> KeyFile<'a> {
     }
 
     /// Reads a keys file's structure: the `keys` array and each key's id. The keys themselves
-    /// are read when asked for; [`KeyFile::to_json`] checks the whole file before it is written.
-    pub fn parse(bytes: &'a [u8]) -> Result<KeyFile<'a>, Error> {
+    /// are read when asked for; [`Document::to_json`] checks the whole file before it is written.
+    pub fn parse(bytes: &'a [u8]) -> Result<Document<'a>, Error> {
         let source = crate::error::json_text(bytes)?;
         let mut parts = Parts::default();
         walk(source, &mut parts)?;
-        Ok(KeyFile {
+        Ok(Document {
             source,
             records: parts.keys.into_iter().map(Record::Kept).collect(),
             extra: parts.extra,
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_file_written_here_reads_back_byte_for_byte() {
-        let mut file = KeyFile::empty();
+        let mut file = Document::empty();
         file.push(record("key_a", ABC));
         let text = file.to_json().unwrap();
         assert_eq!(
@@ -318,11 +318,11 @@ mod tests {
                 "{{\n  \"keys\": [\n    {{\n      \"id\": \"key_a\",\n      \"secret_hash\": \"{ABC}\",\n      \"name\": \"KEY_A\",\n      \"metadata\": {{}}\n    }}\n  ]\n}}\n"
             )
         );
-        let again = KeyFile::parse(text.as_bytes()).unwrap();
+        let again = Document::parse(text.as_bytes()).unwrap();
         assert_eq!(again.to_json().unwrap(), text);
         assert!(!again.is_changed());
         assert_eq!(
-            KeyFile::empty().to_json().unwrap(),
+            Document::empty().to_json().unwrap(),
             "{\n  \"keys\": []\n}\n"
         );
     }
@@ -333,7 +333,7 @@ mod tests {
             r#"{{"version": 3, "keys": [{{"id": "key_a", "secret": "s",  "scopes": ["read"], "metadata": {{"team": "x"}}}},
                {{"id": "key_b", "secret_hash": "{ABC}", "disabled": false}}], "note": {{"a":  1}}}}"#
         );
-        let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+        let mut file = Document::parse(text.as_bytes()).unwrap();
         assert_eq!(file.len(), 2);
         let b = file.remove("key_b").unwrap().unwrap();
         assert_eq!(b.disabled, Some(false));
@@ -357,7 +357,7 @@ mod tests {
         let text = format!(
             r#"{{"keys": [{{"id": "a", "secret": "x"}}, {{"id": "b", "secret_hash": "{ABC}"}}]}}"#
         );
-        let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+        let mut file = Document::parse(text.as_bytes()).unwrap();
         let mut b = file.get("b").unwrap().unwrap();
         b.name = "renamed".into();
         assert!(file.replace(b));
@@ -374,7 +374,7 @@ mod tests {
                          {{"id": "a", "secret": "y"}}]}}"#
         );
         let twice = Error::DuplicateId { id: "a".into() };
-        let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+        let mut file = Document::parse(text.as_bytes()).unwrap();
         assert_eq!(file.get("a").unwrap(), Err(twice.clone()));
         assert_eq!(file.remove("a").unwrap(), Err(twice));
         assert!(!file.replace(record("a", ABC)));
@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn refuses_to_write_a_file_the_verifier_would_reject() {
-        let mut file = KeyFile::empty();
+        let mut file = Document::empty();
         file.push(record("a", ABC));
         file.push(record("a", &"00".repeat(32)));
         assert_eq!(file.to_json(), Err(Error::DuplicateId { id: "a".into() }));
@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn structure_errors_name_the_position() {
-        let err = |text: &str| KeyFile::parse(text.as_bytes()).unwrap_err().to_string();
+        let err = |text: &str| Document::parse(text.as_bytes()).unwrap_err().to_string();
         assert_eq!(
             err(r#"{"kees": []}"#),
             "invalid JSON at line 1, column 12: missing field `keys`"
@@ -404,7 +404,7 @@ mod tests {
         );
         // A bad record is found when it is read, at the position the verifier reports.
         let text = b"{\"keys\": [\n {\"id\": \"a\", \"name\": 7}]}";
-        let file = KeyFile::parse(text).unwrap();
+        let file = Document::parse(text).unwrap();
         let err = file.get("a").unwrap().unwrap_err();
         assert_eq!(
             err.to_string(),

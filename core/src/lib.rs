@@ -2,10 +2,26 @@
 //!
 //! The keys file is JSON: `{"keys": [{"id", "secret" | "secret_hash", "name", "expires_at",
 //! "metadata", ...}]}`. [`KeySet::from_json`] builds the verifier's index from it;
-//! [`KeyFile`] is the editable document the admin CLI reads and rewrites without losing fields it
-//! does not know. [`verify_request`] is the `/verify` rule and [`Route::of`] the route table
-//! that the server and the edge share. Time comes in as Unix milliseconds and randomness as a
-//! CSPRNG, so the same code runs natively and in WebAssembly.
+//! [`Document`] is the editable form the admin CLI reads and rewrites without losing fields it
+//! does not know. [`verify_request`] is the `/verify` rule the server and the edge share, and
+//! [`Route`] the table of what each path answers. Time comes in as Unix milliseconds and
+//! randomness as a CSPRNG, so the same code runs natively and in WebAssembly.
+//!
+//! # Glossary
+//!
+//! - **keys file**: the JSON document above, one per deployment (a local file or an S3 object).
+//! - **record**: one key's object in the keys file.
+//! - [`KeyRecord`]: a record read whole for editing, every field typed, unknown ones kept.
+//! - [`Document`]: the whole keys file read for editing; records are read only when asked for.
+//! - [`KeySet`]: the verifier's index of a keys file, by the SHA-256 of each secret; immutable.
+//! - [`Key`]: one key of a [`KeySet`], a borrowed view holding what verification returns.
+//! - `RecordFields` (private): the fields of a record the verifier reads, before its rules.
+//! - `Stored` (private): how a [`KeySet`] keeps one key, its strings as ranges of one text.
+//! - [`Outcome`] and [`Code`]: what verifying a presented secret found; [`Rejection`]: the answer
+//!   to a request too malformed to verify anything.
+//! - In the server, `Live` holds the [`KeySet`] being served (a `Served`: the set and its
+//!   rate-limit buckets); in the store, a `Snapshot` is the keys file's bytes as read, with
+//!   their version.
 
 mod auth;
 mod compact;
@@ -37,7 +53,7 @@ pub use auth::{
 };
 pub use compact::{compact_json, pretty_json};
 pub use control::{check_name, is_control, visible};
-pub use document::KeyFile;
+pub use document::Document;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret};

@@ -118,7 +118,7 @@ impl<'de, W: Walker<'de>> Visitor<'de> for Records<'_, W> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Error, KeyFile, KeySet};
+    use crate::{Document, Error, KeySet};
 
     #[test]
     fn each_reader_words_a_keys_that_is_not_an_array_as_it_always_has() {
@@ -137,7 +137,7 @@ mod tests {
             json("invalid type: integer `5`, expected an array of keys")
         );
         assert_eq!(
-            KeyFile::parse(text).err(),
+            Document::parse(text).err(),
             Some(json("invalid type: integer `5`, expected a sequence"))
         );
     }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use heare_auth_core::{
-    authorize, format_timestamp, header_value, parse_timestamp, Error, KeyFile, KeySet,
+    authorize, format_timestamp, header_value, parse_timestamp, Document, Error, KeySet,
 };
 
 /// The message of a JSON error, for comparing positions only.
@@ -21,7 +21,7 @@ fn position(e: Error) -> (usize, usize) {
 fn an_error_at_the_end_after_a_newline_is_in_column_1() {
     let text = b"\n\n{  \n\n";
     assert_eq!(position(KeySet::from_json(text).unwrap_err()), (5, 1));
-    assert_eq!(position(KeyFile::parse(text).unwrap_err()), (5, 1));
+    assert_eq!(position(Document::parse(text).unwrap_err()), (5, 1));
     let checked = KeySet::check(text);
     assert_eq!(position(checked.errors[0].error.clone()), (5, 1));
 }
@@ -31,7 +31,7 @@ fn an_error_at_the_end_after_a_newline_is_in_column_1() {
 #[test]
 fn rewriting_a_record_leaves_its_unknown_fields_as_they_were() {
     let text = "{\n  \"keys\": [\n    {\n      \"id\": \"a\",\n      \"secret\": \"s\",\n      \"name\": \"\",\n      \"metadata\": {},\n      \"tags\": [\n        \"x\"\n      ]\n    }\n  ]\n}\n";
-    let mut file = KeyFile::parse(text.as_bytes()).unwrap();
+    let mut file = Document::parse(text.as_bytes()).unwrap();
     for _ in 0..2 {
         let record = file.get("a").unwrap().unwrap();
         assert!(file.replace(record));
@@ -44,7 +44,7 @@ fn rewriting_a_record_leaves_its_unknown_fields_as_they_were() {
 #[test]
 fn a_key_is_found_by_its_id_however_the_file_escapes_it() {
     let text = br#"{"keys": [{"id": "caf\u00e9", "secret": "a"}, {"id": "a\/b", "secret": "b"}]}"#;
-    let mut file = KeyFile::parse(text).unwrap();
+    let mut file = Document::parse(text).unwrap();
     assert_eq!(file.get("café").unwrap().unwrap().id, "café");
     let record = file.get("a/b").unwrap().unwrap();
     assert!(file.replace(record));
@@ -65,7 +65,7 @@ fn the_cli_reads_every_file_the_verifier_loads() {
         r#"{"keys": [{"id": "a", "secret": "s", "disabled_at": "2026-11-01T0\ud8000Z"}]}"#,
     ] {
         assert!(KeySet::from_json(text.as_bytes()).is_ok(), "{text}");
-        let file = KeyFile::parse(text.as_bytes()).unwrap();
+        let file = Document::parse(text.as_bytes()).unwrap();
         let records: Result<Vec<_>, _> = file.records().collect();
         assert!(records.is_ok(), "{text}: {records:?}");
     }
@@ -140,7 +140,7 @@ fn only_timestamps_that_can_be_written_back_parse() {
 #[test]
 fn rewriting_a_key_keeps_its_metadata_numbers() {
     let text = br#"{"keys": [{"id": "a", "secret": "s", "metadata": {"account": 12345678901234567890123}}]}"#;
-    let mut file = KeyFile::parse(text).unwrap();
+    let mut file = Document::parse(text).unwrap();
     let record = file.get("a").unwrap().unwrap();
     assert!(file.replace(record));
     let (set, _) = KeySet::from_json(file.to_json().unwrap().as_bytes()).unwrap();

@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use heare_auth_core::{hash_secret, visible, Error, KeyFile, KeyRecord, KeySet, Warning};
+use heare_auth_core::{hash_secret, visible, Error, Document, KeyRecord, KeySet, Warning};
 use heare_auth_fuzz::{assert_same_keys, instants};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,7 +29,7 @@ fn loads(data: &[u8], set: &KeySet, warnings: &[Warning]) {
     assert_eq!(checked.warnings, warnings, "the checker's warnings");
     assert_eq!(checked.records, set.len(), "the checker's count");
 
-    let file = match KeyFile::parse(data) {
+    let file = match Document::parse(data) {
         Ok(file) => file,
         Err(e) => panic!("the verifier loads the file but the CLI cannot read it: {e}"),
     };
@@ -44,7 +44,7 @@ fn loads(data: &[u8], set: &KeySet, warnings: &[Warning]) {
         Ok(records) => records,
         Err(e) => panic!("the verifier loads the file but the CLI cannot read a key: {e}"),
     };
-    let mut edited = match KeyFile::parse(data) {
+    let mut edited = match Document::parse(data) {
         Ok(file) => file,
         Err(e) => panic!("read once, not twice: {e}"),
     };
@@ -58,7 +58,7 @@ fn loads(data: &[u8], set: &KeySet, warnings: &[Warning]) {
     let text = to_json(&edited, "rewritten");
     let rewritten = load(&text, "rewritten");
     assert_same_keys(set, &rewritten);
-    let again = KeyFile::parse(text.as_bytes()).expect("a file just written reads back");
+    let again = Document::parse(text.as_bytes()).expect("a file just written reads back");
     let read_back: Vec<KeyRecord> = again.records().collect::<Result<_, _>>().expect("its keys");
     assert_eq!(read_back.len(), records.len());
     for (a, b) in records.iter().zip(&read_back) {
@@ -86,7 +86,7 @@ fn loads(data: &[u8], set: &KeySet, warnings: &[Warning]) {
 
 /// A key added through the CLI's editing API verifies after a save and a load, and every key
 /// that was there verifies as before.
-fn added_key_verifies(data: &[u8], mut file: KeyFile, set: &KeySet, records: &[KeyRecord]) {
+fn added_key_verifies(data: &[u8], mut file: Document, set: &KeySet, records: &[KeyRecord]) {
     let secret = format!(
         "sec_fuzz_{}",
         &hash_secret(&String::from_utf8_lossy(data)).to_hex()[..24]
@@ -128,7 +128,7 @@ fn added_key_verifies(data: &[u8], mut file: KeyFile, set: &KeySet, records: &[K
 }
 
 /// The text the CLI writes for `file`, which it must be able to write.
-fn to_json(file: &KeyFile, what: &str) -> String {
+fn to_json(file: &Document, what: &str) -> String {
     match file.to_json() {
         Ok(text) => text,
         Err(e) => panic!("the CLI cannot write a file the verifier loads ({what}): {e}"),
@@ -136,7 +136,7 @@ fn to_json(file: &KeyFile, what: &str) -> String {
 }
 
 /// Writes `file` out and loads it.
-fn reload(file: &KeyFile, what: &str) -> KeySet {
+fn reload(file: &Document, what: &str) -> KeySet {
     load(&to_json(file, what), what)
 }
 
@@ -191,7 +191,7 @@ fn rejected(data: &[u8], e: &Error) {
         Some(e),
         "the checker's first error is not the loader's"
     );
-    if let Ok(file) = KeyFile::parse(data) {
+    if let Ok(file) = Document::parse(data) {
         assert!(
             file.to_json().is_err(),
             "the CLI would write a file the verifier rejects: {message}"

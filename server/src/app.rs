@@ -19,8 +19,8 @@ use heare_auth_core::{
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::health::Health;
-use crate::live::{Live, Loaded};
-use crate::metrics::{Counted, Metrics, Snapshot, Stats};
+use crate::live::{Live, Served};
+use crate::metrics::{Counted, Metrics, Readings, Stats};
 use crate::reply::Reply;
 use crate::Error;
 
@@ -212,7 +212,7 @@ impl App {
         let keys = self.keys.current();
         let stats = &self.transport;
         let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
-        let snapshot = Snapshot {
+        let snapshot = Readings {
             keys_loaded: keys.len(),
             last_load_secs: Some(self.health.last_load_ms() as f64 / 1000.0),
             reload_failures: self.health.failures(),
@@ -305,7 +305,7 @@ fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, user_agent:
 }
 
 /// A key over its rate limit at `now` makes a valid outcome [`Outcome::RateLimited`].
-fn limit<'k>(keys: &'k Loaded, outcome: Outcome<'k>, now: UnixMillis) -> Outcome<'k> {
+fn limit<'k>(keys: &'k Served, outcome: Outcome<'k>, now: UnixMillis) -> Outcome<'k> {
     match outcome {
         Outcome::Valid(key) => match keys.take(key, now) {
             Ok(()) => outcome,

@@ -13,17 +13,17 @@ pub const PACE_EVERY: usize = 64;
 
 /// The key set requests verify against.
 pub struct Live {
-    current: RwLock<Arc<Loaded>>,
+    current: RwLock<Arc<Served>>,
 }
 
 /// One loaded key set, and a token bucket for each of its keys that has a rate limit.
-pub struct Loaded {
+pub struct Served {
     set: KeySet,
     /// By key id: one lock per key, never one for all.
     buckets: HashMap<Box<str>, Mutex<Bucket>>,
 }
 
-impl Deref for Loaded {
+impl Deref for Served {
     type Target = KeySet;
 
     fn deref(&self) -> &KeySet {
@@ -31,15 +31,15 @@ impl Deref for Loaded {
     }
 }
 
-impl Loaded {
+impl Served {
     /// `set` with full buckets, but those of keys that `before` had, which are kept (at most
     /// full under the new limit).
     fn new(
         set: KeySet,
-        before: Option<&Loaded>,
+        before: Option<&Served>,
         now: UnixMillis,
         pace: &mut dyn FnMut(),
-    ) -> Loaded {
+    ) -> Served {
         let buckets = set
             .keys()
             .enumerate()
@@ -55,7 +55,7 @@ impl Loaded {
                 Some((Box::from(key.id()), Mutex::new(bucket)))
             })
             .collect();
-        Loaded { set, buckets }
+        Served { set, buckets }
     }
 
     /// Takes a token for a request with `key` at `now`: `Err` with the milliseconds until one
@@ -69,7 +69,7 @@ impl Loaded {
 }
 
 #[cfg(test)]
-impl Loaded {
+impl Served {
     /// The ids of the keys that have a bucket, sorted.
     pub(crate) fn bucket_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self.buckets.keys().map(|id| &**id).collect();
@@ -82,12 +82,12 @@ impl Live {
     /// Serves `set` from `now`.
     pub fn new(set: KeySet, now: UnixMillis) -> Live {
         Live {
-            current: RwLock::new(Arc::new(Loaded::new(set, None, now, &mut || {}))),
+            current: RwLock::new(Arc::new(Served::new(set, None, now, &mut || {}))),
         }
     }
 
     /// The set to verify against. The read lock is held only to clone the `Arc`.
-    pub fn current(&self) -> Arc<Loaded> {
+    pub fn current(&self) -> Arc<Served> {
         self.current.read().clone()
     }
 
@@ -96,7 +96,7 @@ impl Live {
     /// swap the `Arc`.
     pub fn replace(&self, set: KeySet, now: UnixMillis, pace: &mut dyn FnMut()) -> usize {
         let old = self.current();
-        let new = Arc::new(Loaded::new(set, Some(&old), now, pace));
+        let new = Arc::new(Served::new(set, Some(&old), now, pace));
         let count = new.len();
         *self.current.write() = new;
         count

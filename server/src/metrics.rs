@@ -147,7 +147,7 @@ impl Metrics {
 }
 
 /// What the rest of the server reports at a scrape.
-pub struct Snapshot {
+pub struct Readings {
     /// Keys being served.
     pub keys_loaded: usize,
     /// Unix seconds of the last successful load of a key set.
@@ -165,7 +165,7 @@ pub struct Snapshot {
 
 impl Metrics {
     /// The whole exposition.
-    pub fn render(&self, snapshot: &Snapshot) -> String {
+    pub fn render(&self, snapshot: &Readings) -> String {
         let mut out = String::with_capacity(8192);
         self.write_verifications(&mut out);
         gauge(
@@ -291,8 +291,8 @@ pub struct Stats {
 mod tests {
     use super::*;
 
-    fn snapshot() -> Snapshot {
-        Snapshot {
+    fn snapshot() -> Readings {
+        Readings {
             keys_loaded: 3,
             last_load_secs: Some(1_795_564_800.5),
             reload_failures: [(Trigger::Poll, 2), (Trigger::Refresh, 0)],

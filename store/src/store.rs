@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_core::{OsRng, RngCore};
 
-use heare_auth_core::{decrypt_file, encrypt_file, KeyFile};
+use heare_auth_core::{decrypt_file, encrypt_file, Document};
 
 use crate::backend::{Backend, Put};
 use crate::Error;
@@ -122,7 +122,7 @@ impl Store {
     /// says so.
     pub fn update<E: From<Error>>(
         &self,
-        mut edit: impl FnMut(&mut KeyFile<'_>) -> Result<(), E>,
+        mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
         let mut written = false;
@@ -163,8 +163,8 @@ impl Store {
                 None => None,
             };
             let mut file = match &plain {
-                Some(plain) => KeyFile::parse(plain).map_err(|e| self.invalid(e))?,
-                None => KeyFile::empty(),
+                Some(plain) => Document::parse(plain).map_err(|e| self.invalid(e))?,
+                None => Document::empty(),
             };
             edit(&mut file)?;
             if !file.is_changed() {

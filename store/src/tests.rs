@@ -2,7 +2,7 @@
 //! failed writes.
 
 use super::*;
-use heare_auth_core::{KeyFile, KeyRecord};
+use heare_auth_core::{Document, KeyRecord};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ fn file_store(path: &Path, secret: Option<&str>) -> Store {
 }
 
 fn add(store: &Store, id: &str) -> Result<bool, Error> {
-    store.update(|f: &mut KeyFile| {
+    store.update(|f: &mut Document| {
         if f.get(id).is_none() {
             f.push(record(id));
         }
@@ -34,7 +34,7 @@ fn add(store: &Store, id: &str) -> Result<bool, Error> {
 }
 
 fn ids(bytes: &[u8]) -> Vec<String> {
-    KeyFile::parse(bytes)
+    Document::parse(bytes)
         .unwrap()
         .records()
         .map(|r| r.unwrap().id)
@@ -150,7 +150,7 @@ fn failed_edit_or_invalid_result_writes_nothing() {
         Err(Refused::NoSuchKey)
     );
     let err = store
-        .update(|f: &mut KeyFile| {
+        .update(|f: &mut Document| {
             f.push(record("a"));
             Ok::<(), Error>(())
         })
@@ -328,7 +328,7 @@ fn a_file_unreadable_at_the_write_fails_the_update_plainly() {
     let path = dir.path().join("keys.json");
     let store = file_store(&path, None);
     add(&store, "first").unwrap();
-    let result = store.update(|f: &mut KeyFile| {
+    let result = store.update(|f: &mut Document| {
         if path.is_file() {
             std::fs::remove_file(&path).unwrap();
             std::fs::create_dir(&path).unwrap();

@@ -1,7 +1,7 @@
 //! Editing one key by id: find it, edit it, put it back, under the store's update, which may
 //! apply the edit again to a fresh file or to its own write read back.
 
-use heare_auth_core::{format_timestamp, KeyFile, KeyRecord, UnixMillis};
+use heare_auth_core::{format_timestamp, Document, KeyRecord, UnixMillis};
 use heare_auth_store::Store;
 
 use crate::CliError;
@@ -24,7 +24,7 @@ pub(super) fn edit_key(
     mut edit: impl FnMut(&KeyRecord) -> Option<KeyRecord>,
 ) -> Result<Toggled, CliError> {
     let mut current = None;
-    let changed = store.update(|file: &mut KeyFile| {
+    let changed = store.update(|file: &mut Document| {
         let record = find(store, file, id)?;
         current = Some(match edit(&record) {
             Some(edited) => {
@@ -40,7 +40,7 @@ pub(super) fn edit_key(
 }
 
 /// The key `id` in `file`, read from `store`.
-pub(super) fn find(store: &Store, file: &KeyFile, id: &str) -> Result<KeyRecord, CliError> {
+pub(super) fn find(store: &Store, file: &Document, id: &str) -> Result<KeyRecord, CliError> {
     match file.get(id) {
         Some(record) => record.map_err(CliError::keys(store.location())),
         None => Err(CliError::NotFound(id.to_string())),

@@ -126,7 +126,7 @@ mod tests {
     use crate::commands::edit::find;
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{Code, KeyFile, KeySet};
+    use heare_auth_core::{Code, Document, KeySet};
     use heare_auth_store::Error;
     use rand_core::OsRng;
 
@@ -368,7 +368,7 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..2 {
             store
-                .update(|file: &mut KeyFile| {
+                .update(|file: &mut Document| {
                     let record = find(&store, file, id)?;
                     if let Some((rotated, replaced)) =
                         with_new_secret(&record, &hash, HOUR, NOW + 1, BOB)

@@ -1,7 +1,7 @@
 //! `migrate --hash-secrets`, `export` and `import`: whole-file commands after which no plaintext
-//! secret is left, each a pure edit of a [`KeyFile`] that, applied twice, finds nothing to do.
+//! secret is left, each a pure edit of a [`Document`] that, applied twice, finds nothing to do.
 
-use heare_auth_core::{check_name, hash_secret, KeyFile, KeyRecord, KeySet, UnixMillis};
+use heare_auth_core::{check_name, hash_secret, Document, KeyRecord, KeySet, UnixMillis};
 use heare_auth_store::{Store, EMPTY_FILE};
 
 use super::edit::stamp;
@@ -52,7 +52,7 @@ fn hashed(record: &KeyRecord) -> Option<KeyRecord> {
 /// (`stamped`) if at all; the keys changed.
 fn hash_all(
     location: &str,
-    file: &mut KeyFile,
+    file: &mut Document,
     stamped: Option<(UnixMillis, &str)>,
 ) -> Result<Vec<Named>, CliError> {
     let edited = file
@@ -82,11 +82,11 @@ pub fn hash_secrets(
     let stamped = Some((now, actor));
     if !write {
         let bytes = read(store)?;
-        let mut file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
+        let mut file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
         return hash_all(store.location(), &mut file, stamped);
     }
     let mut changed = Vec::new();
-    let written = store.update(|file: &mut KeyFile| {
+    let written = store.update(|file: &mut Document| {
         let now_changed = hash_all(store.location(), file, stamped)?;
         // Our own write read back has nothing left to change: keep what it changed.
         if !now_changed.is_empty() {
@@ -117,7 +117,7 @@ fn refuse_invalid(location: &str, bytes: &[u8]) -> Result<(), CliError> {
 pub fn export(store: &Store) -> Result<(String, usize), CliError> {
     let bytes = store.load()?.bytes.unwrap_or_else(|| EMPTY_FILE.to_vec());
     refuse_invalid(store.location(), &bytes)?;
-    let mut file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
+    let mut file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
     hash_all(store.location(), &mut file, None)?;
     let text = file.to_json().map_err(CliError::keys(store.location()))?;
     Ok((text, file.len()))
@@ -128,7 +128,7 @@ pub fn export(store: &Store) -> Result<(String, usize), CliError> {
 /// a control character.
 pub fn read_import(location: &str, bytes: &[u8]) -> Result<Incoming, CliError> {
     refuse_invalid(location, bytes)?;
-    let file = KeyFile::parse(bytes).map_err(CliError::keys(location))?;
+    let file = Document::parse(bytes).map_err(CliError::keys(location))?;
     let mut incoming = Incoming {
         records: Vec::with_capacity(file.len()),
         hashed: 0,
@@ -160,10 +160,11 @@ pub fn read_import(location: &str, bytes: &[u8]) -> Result<Incoming, CliError> {
 pub fn import(store: &Store, incoming: &[KeyRecord], write: bool) -> Result<Vec<Named>, CliError> {
     if write {
         let mut added = false;
-        store.update(|file: &mut KeyFile| add_all(store.location(), file, incoming, &mut added))?;
+        store
+            .update(|file: &mut Document| add_all(store.location(), file, incoming, &mut added))?;
     } else {
         let bytes = read(store)?;
-        let file = KeyFile::parse(&bytes).map_err(CliError::keys(store.location()))?;
+        let file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
         refuse_clashes(store.location(), &file, incoming)?;
     }
     Ok(incoming.iter().map(Named::of).collect())
@@ -173,7 +174,7 @@ pub fn import(store: &Store, incoming: &[KeyRecord], write: bool) -> Result<Vec<
 /// so that finding them all there again is our own write read back, not a clash.
 fn add_all(
     location: &str,
-    file: &mut KeyFile,
+    file: &mut Document,
     incoming: &[KeyRecord],
     added: &mut bool,
 ) -> Result<(), CliError> {
@@ -191,7 +192,7 @@ fn add_all(
 
 /// Refuses keys whose ids or secrets are already in `file`, naming them as the verifier would
 /// in a file holding both.
-fn refuse_clashes(location: &str, file: &KeyFile, incoming: &[KeyRecord]) -> Result<(), CliError> {
+fn refuse_clashes(location: &str, file: &Document, incoming: &[KeyRecord]) -> Result<(), CliError> {
     let unwritable = |e: serde_json::Error| CliError::KeyJson(e.to_string());
     let mut both = String::from("{\"keys\": [");
     for record in file.records() {
@@ -339,7 +340,7 @@ mod tests {
             assert_eq!(code(text.as_bytes(), secret), Code::Valid, "{secret}");
         }
         assert_eq!(std::fs::read(&path).unwrap(), stored);
-        let a = KeyFile::parse(text.as_bytes())
+        let a = Document::parse(text.as_bytes())
             .unwrap()
             .get("key_a")
             .unwrap()
@@ -465,7 +466,7 @@ mod tests {
         let incoming = read_import("backup.json", legacy().as_bytes()).unwrap();
         let mut added = false;
         let mut apply = || {
-            store.update(|file: &mut KeyFile| {
+            store.update(|file: &mut Document| {
                 add_all(store.location(), file, &incoming.records, &mut added)
             })
         };

@@ -5,8 +5,8 @@ use std::convert::Infallible;
 
 use serde_json::value::RawValue;
 
-use super::loader::{index, Builder};
-use super::raw::RawKey;
+use super::build::{index, Builder};
+use super::raw::RecordFields;
 use super::KeySet;
 use crate::error::{json_error_at, json_text};
 use crate::walk::walk;
@@ -67,7 +67,7 @@ impl KeySet {
         // The position of each record that passed: entry `n` of the set is record `passed[n]`.
         let mut passed = Vec::new();
         for (i, record) in records.iter().enumerate() {
-            let raw = match serde_json::from_str::<RawKey>(record.get()) {
+            let raw = match serde_json::from_str::<RecordFields>(record.get()) {
                 Ok(raw) => raw,
                 Err(e) => {
                     // Positions within the record, made positions within the file.
@@ -237,7 +237,7 @@ mod tests {
                 key(
                     "keys[9]",
                     "invalid JSON at line 11, column 3: invalid type: integer `5`, expected \
-                     struct RawKey"
+                     a key (a JSON object)"
                 ),
                 key("twice", "duplicate key id twice"),
                 key("same", "keys twice and same have the same secret"),

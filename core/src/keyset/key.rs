@@ -8,14 +8,14 @@ use crate::{Expiry, RateLimit, SecretHash, State, Status, UnixMillis};
 #[derive(Clone, Copy, Debug)]
 pub struct Key<'a> {
     pub(super) text: &'a str,
-    pub(super) entry: &'a Entry,
+    pub(super) entry: &'a Stored,
 }
 
 /// A key as stored: its secret's hash, its strings as ranges of the set's text, its expiry,
 /// whether it is disabled, and when its previous secret's grace ends (the previous secret's
 /// hash is kept beside the entries, only for keys that have one).
 #[derive(Debug)]
-pub(super) struct Entry {
+pub(super) struct Stored {
     pub(super) hash: SecretHash,
     pub(super) id: Span,
     pub(super) name: Span,

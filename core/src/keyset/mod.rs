@@ -1,8 +1,8 @@
 //! The verifier's index: keys by SHA-256 of their secret, built once per load, read lock-free.
 
+mod build;
 mod check;
 mod key;
-mod loader;
 mod raw;
 mod validate;
 
@@ -13,17 +13,17 @@ use hashbrown::HashTable;
 
 use crate::{hash_secret, holds_all, Error, Outcome, SecretHash, Status, UnixMillis, Warning};
 
+use build::{Builder, Loading};
 pub use check::{CheckError, Checked};
-use key::Entry;
 pub use key::Key;
-use loader::{Builder, Loading};
+use key::Stored;
 
 /// All keys of a file, indexed by secret hash (previous secrets too). Immutable once built.
 #[derive(Default)]
 pub struct KeySet {
     /// Every id, name, metadata and scopes text, back to back.
     text: String,
-    entries: Vec<Entry>,
+    entries: Vec<Stored>,
     /// The previous secrets of rotated keys.
     previous: Vec<Previous>,
     /// Positions in `entries`, or in `previous` or-ed with [`ALIAS`], hashed by the first

@@ -10,7 +10,8 @@ use crate::secret_field::read;
 /// The verifier's view of one record: unknown fields are skipped, strings borrowed when possible,
 /// and a secret or hash of the wrong type refused without its value.
 #[derive(Deserialize)]
-pub(super) struct RawKey<'a> {
+#[serde(expecting = "a key (a JSON object)")]
+pub(super) struct RecordFields<'a> {
     #[serde(borrow)]
     pub(super) id: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "read::secret")]

@@ -3,13 +3,13 @@
 
 use std::borrow::Cow;
 
-use super::raw::RawKey;
+use super::raw::RecordFields;
 use crate::{
     check_metadata, check_scope, hash_secret, Error, Expiry, RateLimit, SecretHash, Warning,
 };
 
 /// The record's id: present and not empty. `index` names the record when it has none.
-pub(super) fn id_of<'r>(index: usize, raw: &'r RawKey) -> Result<&'r str, Error> {
+pub(super) fn id_of<'r>(index: usize, raw: &'r RecordFields) -> Result<&'r str, Error> {
     match raw.id.as_deref() {
         Some(id) if !id.is_empty() => Ok(id),
         Some(_) => Err(Error::InvalidField {
@@ -25,7 +25,7 @@ pub(super) fn id_of<'r>(index: usize, raw: &'r RawKey) -> Result<&'r str, Error>
 }
 
 /// The record's expiry; one that cannot be read is kept (the key never verifies) and reported.
-pub(super) fn expiry_of(id: &str, raw: &RawKey, warnings: &mut Vec<Warning>) -> Expiry {
+pub(super) fn expiry_of(id: &str, raw: &RecordFields, warnings: &mut Vec<Warning>) -> Expiry {
     let expiry = Expiry::parse(raw.expires_at.as_deref());
     if let (Expiry::Unreadable, Some(value)) = (expiry, raw.expires_at.as_deref()) {
         warnings.push(Warning::UnparseableExpiry {
@@ -37,7 +37,7 @@ pub(super) fn expiry_of(id: &str, raw: &RawKey, warnings: &mut Vec<Warning>) -> 
 }
 
 /// The record's scopes: an array of scope names (absent or `null`: none).
-pub(super) fn scopes_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Vec<Cow<'r, str>>, Error> {
+pub(super) fn scopes_of<'r>(id: &str, raw: &RecordFields<'r>) -> Result<Vec<Cow<'r, str>>, Error> {
     let invalid = |reason: String| Error::InvalidField {
         key: id.into(),
         field: "scopes",
@@ -55,7 +55,7 @@ pub(super) fn scopes_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Vec<Cow<'r, st
 }
 
 /// The record's rate limit, `{"requests": N, "per_seconds": S}` (absent or `null`: none).
-pub(super) fn limit_of(id: &str, raw: &RawKey) -> Result<Option<RateLimit>, Error> {
+pub(super) fn limit_of(id: &str, raw: &RecordFields) -> Result<Option<RateLimit>, Error> {
     let Some(json) = raw.rate_limit.map(|r| r.get()).filter(|j| *j != "null") else {
         return Ok(None);
     };
@@ -72,7 +72,7 @@ pub(super) fn limit_of(id: &str, raw: &RawKey) -> Result<Option<RateLimit>, Erro
 /// the grace ends (one that cannot be read ends at once, and is reported).
 pub(super) fn previous_of(
     id: &str,
-    raw: &RawKey,
+    raw: &RecordFields,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<(SecretHash, Expiry)>, Error> {
     let Some(hex) = raw.previous_secret_hash.as_deref() else {
@@ -100,7 +100,7 @@ pub(super) fn previous_of(
 }
 
 /// The hash of the record's secret, from `secret` or `secret_hash` (which must agree).
-pub(super) fn secret_hash_of(id: &str, raw: &RawKey) -> Result<SecretHash, Error> {
+pub(super) fn secret_hash_of(id: &str, raw: &RecordFields) -> Result<SecretHash, Error> {
     let invalid = |field, reason: &str| Error::InvalidField {
         key: id.into(),
         field,
@@ -128,7 +128,7 @@ pub(super) fn secret_hash_of(id: &str, raw: &RawKey) -> Result<SecretHash, Error
 }
 
 /// The record's metadata as JSON text, within its bounds (absent or `null`: none).
-pub(super) fn metadata_of<'r>(id: &str, raw: &RawKey<'r>) -> Result<Option<&'r str>, Error> {
+pub(super) fn metadata_of<'r>(id: &str, raw: &RecordFields<'r>) -> Result<Option<&'r str>, Error> {
     let Some(json) = raw.metadata.map(|r| r.get()).filter(|j| *j != "null") else {
         return Ok(None);
     };

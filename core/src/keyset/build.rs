@@ -5,8 +5,8 @@
 use hashbrown::HashTable;
 use serde::de;
 
-use super::key::{stored_expiry, Entry, Key, Span, NO_PREVIOUS};
-use super::raw::RawKey;
+use super::key::{stored_expiry, Key, Span, Stored, NO_PREVIOUS};
+use super::raw::RecordFields;
 use super::validate::{
     expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
 };
@@ -30,7 +30,7 @@ impl Builder {
     }
 
     /// Validates the `index`th record and adds it to the set.
-    pub(super) fn add(&mut self, index: usize, raw: RawKey) -> Result<(), Error> {
+    pub(super) fn add(&mut self, index: usize, raw: RecordFields) -> Result<(), Error> {
         let id = id_of(index, &raw)?;
         let hash = secret_hash_of(id, &raw)?;
         let expires_at = stored_expiry(expiry_of(id, &raw, &mut self.warnings));
@@ -69,7 +69,7 @@ impl Builder {
                 span(start, self.set.text.len())?
             }
         };
-        self.set.entries.push(Entry {
+        self.set.entries.push(Stored {
             hash,
             id,
             name,
@@ -177,13 +177,13 @@ pub(super) struct Loading<'b, 'p> {
 }
 
 impl<'de> Walker<'de> for Loading<'_, '_> {
-    type Record = RawKey<'de>;
+    type Record = RecordFields<'de>;
 
     fn before_record(&mut self) {
         (self.pace)();
     }
 
-    fn record<E: de::Error>(&mut self, index: usize, raw: RawKey<'de>) -> Result<(), E> {
+    fn record<E: de::Error>(&mut self, index: usize, raw: RecordFields<'de>) -> Result<(), E> {
         self.builder.add(index, raw).map_err(|e| {
             self.builder.error = Some(e);
             de::Error::custom("invalid key")
