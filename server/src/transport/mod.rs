@@ -1,4 +1,4 @@
-//! The HTTP transport: hyper over a small tokio runtime, with every limit in one place.
+//! The HTTP transport: hyper over a small tokio runtime, within the limits of [`crate::limits`].
 //!
 //! The runtime's worker threads (`http-worker-N`) accept connections and serve each as one task;
 //! handlers are plain synchronous calls into [`App`], and nothing here blocks: `/refresh` waits
