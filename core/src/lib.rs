@@ -24,6 +24,7 @@
 //!   their version.
 
 mod auth;
+mod bounds;
 mod compact;
 mod control;
 mod document;
@@ -34,6 +35,7 @@ mod hash;
 mod keyset;
 mod limit;
 mod metadata;
+mod name;
 mod outcome;
 mod record;
 mod record_id;
@@ -51,8 +53,9 @@ pub use auth::{
     authorize, authorize_scopes, header_value, presented_key, required_scopes, Authorized,
     INVALID_TOKEN_CHALLENGE,
 };
+pub use bounds::{MetadataBound, MAX_METADATA_BYTES, MAX_METADATA_DEPTH};
 pub use compact::{compact_json, pretty_json};
-pub use control::{check_name, is_control, visible};
+pub use control::{is_control, visible};
 pub use document::Document;
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
@@ -60,7 +63,8 @@ pub use generate::{generate_id, generate_secret};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{CheckError, Checked, Key, KeySet};
 pub use limit::{Bucket, RateLimit};
-pub use metadata::{check_metadata, MetadataBound, MAX_METADATA_BYTES, MAX_METADATA_DEPTH};
+pub use metadata::check_metadata;
+pub use name::check_name;
 pub use outcome::{push_json_string, Code, Outcome};
 pub use record::KeyRecord;
 pub use record_id::record_id;

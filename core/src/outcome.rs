@@ -1,7 +1,7 @@
 //! The result of one verification, its machine-readable code, and the JSON body both the server
 //! and the edge answer with.
 
-use crate::{format_timestamp, Expiry, Key};
+use crate::{format_timestamp, holds_all, Expiry, Key, KeySet, Status, UnixMillis};
 
 /// What a presented secret turned out to be.
 #[derive(Clone, Copy, Debug)]
@@ -205,6 +205,29 @@ pub fn push_json_string(out: &mut String, s: &str) {
     }
     out.push_str(rest);
     out.push('"');
+}
+
+impl KeySet {
+    /// Verifies a presented secret at `now`, for a request that needs every scope in
+    /// `required`: one SHA-256 and one hash-table lookup. A previous secret verifies as its key
+    /// until the end of its grace period, and is unknown after it. A disabled key is refused
+    /// before an expired one, and both before a missing scope.
+    pub fn verify<S: AsRef<str>>(
+        &self,
+        secret: &str,
+        now: UnixMillis,
+        required: &[S],
+    ) -> Outcome<'_> {
+        let Some(key) = self.find(secret, now) else {
+            return Outcome::NotFound;
+        };
+        match key.status(now) {
+            Status::Disabled => Outcome::Disabled(key),
+            s if !s.is_active() => Outcome::Expired(key),
+            _ if !holds_all(key.scopes(), required) => Outcome::InsufficientScope(key),
+            _ => Outcome::Valid(key),
+        }
+    }
 }
 
 #[cfg(test)]

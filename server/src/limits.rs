@@ -1,5 +1,5 @@
 //! Every limit of the HTTP transport, in one place: those set from the environment
-//! ([`Limits`], parsed in [`crate::config`]) and the fixed ones. It imports nothing of the
+//! ([`Limits`], parsed by the configuration) and the fixed ones. It imports nothing of the
 //! server's, so the configuration and the transport both depend on it and not on each other.
 
 use std::time::Duration;

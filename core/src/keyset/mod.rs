@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use hashbrown::HashTable;
 
-use crate::{hash_secret, holds_all, Error, Outcome, SecretHash, Status, UnixMillis, Warning};
+use crate::{hash_secret, Error, SecretHash, UnixMillis, Warning};
 
 use build::{Builder, Loading};
 pub use check::{CheckError, Checked};
@@ -120,40 +120,25 @@ impl KeySet {
         builder.finish(pace)
     }
 
-    /// Verifies a presented secret at `now`, for a request that needs every scope in
-    /// `required`: one SHA-256 and one hash-table lookup. A previous secret verifies as its key
-    /// until the end of its grace period, and is unknown after it. A disabled key is refused
-    /// before an expired one, and both before a missing scope.
-    pub fn verify<S: AsRef<str>>(
-        &self,
-        secret: &str,
-        now: UnixMillis,
-        required: &[S],
-    ) -> Outcome<'_> {
+    /// The key whose secret (or previous secret, within its grace) is `secret` at `now`, if
+    /// any; [`KeySet::verify`] says what it may do.
+    pub(crate) fn find(&self, secret: &str, now: UnixMillis) -> Option<Key<'_>> {
         if secret.is_empty() {
-            return Outcome::NotFound;
+            return None;
         }
         let hash = hash_secret(secret);
-        let Some(&slot) = self
+        let &slot = self
             .by_hash
-            .find(table_hash(&hash), |&s| self.hash_at(s) == &hash)
-        else {
-            return Outcome::NotFound;
-        };
+            .find(table_hash(&hash), |&s| self.hash_at(s) == &hash)?;
         let key = self.key(self.key_of(slot));
         let previous_over = key
             .state()
             .previous
             .is_none_or(|until| until.has_passed(now));
         if slot & ALIAS != 0 && previous_over {
-            return Outcome::NotFound;
+            return None;
         }
-        match key.status(now) {
-            Status::Disabled => Outcome::Disabled(key),
-            s if !s.is_active() => Outcome::Expired(key),
-            _ if !holds_all(key.scopes(), required) => Outcome::InsufficientScope(key),
-            _ => Outcome::Valid(key),
-        }
+        Some(key)
     }
 
     /// The secret hash at a position of the index.

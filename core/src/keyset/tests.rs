@@ -1,6 +1,7 @@
 //! Loading and verification tests for [`KeySet`].
 
 use super::*;
+use crate::{Outcome, Status};
 
 const NOT_FOUND: &str = r#"{"valid":false,"error":"Invalid API key","code":"NOT_FOUND"}"#;
 const EXPIRED: &str = r#"{"valid":false,"error":"Invalid API key","code":"EXPIRED"}"#;
