@@ -61,6 +61,8 @@ impl App {
 pub struct Request<'a> {
     /// The TCP peer (not a forwarded-for header).
     pub peer: SocketAddr,
+    /// Its id ([`crate::request_id`]), in every log line about it.
+    pub request_id: &'a str,
     /// The authority of a request target in absolute form (`POST http://host/refresh`), which
     /// only proxies send.
     pub authority: Option<&'a str>,
@@ -121,7 +123,7 @@ impl App {
             };
         };
         *outcome = limit(&keys, *outcome, now);
-        log_outcome("/verify", Some(outcome), secret, &user_agent(request));
+        log_outcome("/verify", Some(outcome), secret, request);
         let mut reply = Reply::json(verified.status(), verified.to_json());
         if let Verified::Answered { outcome, .. } = &verified {
             if let Some(seconds) = outcome.retry_after_secs() {
@@ -145,12 +147,7 @@ impl App {
         let mut answer = authorize(&keys, authorization, x_api_key, request.query, now);
         answer.outcome = answer.outcome.map(|o| limit(&keys, o, now));
         let secret = presented_key(authorization, x_api_key).unwrap_or_default();
-        log_outcome(
-            "/auth",
-            answer.outcome.as_ref(),
-            secret,
-            &user_agent(request),
-        );
+        log_outcome("/auth", answer.outcome.as_ref(), secret, request);
         let status = match answer.outcome {
             Some(Outcome::RateLimited(..)) => self.settings.rate_limit_status,
             _ => answer.status(),
@@ -248,7 +245,11 @@ impl App {
                     Local::Forwarded(sign) => sign,
                     _ => "",
                 };
-                log::warn!(peer = peer_ip.as_str(), forwarded = forwarded; "refresh_rejected");
+                log::warn!(
+                    peer = peer_ip.as_str(), forwarded = forwarded,
+                    request_id = request.request_id;
+                    "refresh_rejected"
+                );
                 Handled::Reply(refusal)
             }
         }
@@ -276,30 +277,33 @@ impl App {
     }
 }
 
-/// Logs one verification on `route`: the key's id and name, or the first characters of what
-/// was presented, never the secret. `None`: no key was presented.
-fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, user_agent: &str) {
+/// Logs one verification of `request` on `route`: the key's id and name, or the first
+/// characters of what was presented, never the secret. `None`: no key was presented.
+fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, request: &Request) {
+    let (user_agent, request_id) = (&*user_agent(request), request.request_id);
     let Some(outcome) = outcome else {
         return log::info!(
             route = route, reason = "missing_key", code = Code::MissingKey.as_str(),
-            user_agent = user_agent;
+            user_agent = user_agent, request_id = request_id;
             "verification_failed"
         );
     };
     let code = outcome.code().as_str();
     match (outcome, outcome.key()) {
         (Outcome::Valid(key), _) => log::info!(
-            route = route, key_id = key.id(), key_name = key.name(), user_agent = user_agent;
+            route = route, key_id = key.id(), key_name = key.name(), user_agent = user_agent,
+            request_id = request_id;
             "verification_success"
         ),
         (_, Some(key)) => log::info!(
             route = route, reason = code.to_ascii_lowercase().as_str(), code = code,
-            key_id = key.id(), key_prefix = prefix(secret), user_agent = user_agent;
+            key_id = key.id(), key_prefix = prefix(secret), user_agent = user_agent,
+            request_id = request_id;
             "verification_failed"
         ),
         (_, None) => log::info!(
             route = route, reason = "not_found", code = code, key_prefix = prefix(secret),
-            user_agent = user_agent; "verification_failed"
+            user_agent = user_agent, request_id = request_id; "verification_failed"
         ),
     }
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 mod pace;
 pub mod reload;
 pub mod reply;
+pub mod request_id;
 pub mod rlimit;
 pub mod serve;
 pub mod transport;

@@ -853,3 +853,87 @@ fn a_short_legacy_secret_is_never_logged_and_a_long_user_agent_is_cut() {
         assert!(logged.starts_with("agent-uuu") && logged.ends_with('…'));
     }
 }
+
+#[test]
+fn every_answer_carries_a_request_id_and_the_log_lines_about_it_name_it() {
+    let dir = TempDir::new("request-id");
+    let path = dir.path("keys.json");
+    std::fs::write(
+        &path,
+        r#"{"keys": [{"id": "key_r", "secret": "sec_0requestIdSecret"}]}"#,
+    )
+    .unwrap();
+    let server = Server::with_file(&path);
+    let ask = |head: &str, body: &str| {
+        raw(
+            &server,
+            format!(
+                "{head}\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let id_of = |r: &RawResponse| r.header("x-request-id").map(str::to_string);
+    // The caller's own, when it is a sane token.
+    let verify = r#"{"api_key": "sec_0requestIdSecret"}"#;
+    let kept = ask(
+        "POST /verify HTTP/1.1\r\nX-Request-Id: trace-4242.a:b",
+        verify,
+    );
+    assert_eq!(kept.status, 200);
+    assert_eq!(id_of(&kept).as_deref(), Some("trace-4242.a:b"));
+    // Otherwise a new one, different for each answer.
+    let too_long = format!("POST /verify HTTP/1.1\r\nX-Request-Id: {}", "x".repeat(129));
+    let spaced = "POST /verify HTTP/1.1\r\nX-Request-Id: two words";
+    let mut fresh = Vec::new();
+    for head in [too_long.as_str(), spaced, "POST /verify HTTP/1.1"] {
+        let answer = ask(head, r#"{"api_key": "sec_0unknownToAnyone"}"#);
+        assert_eq!(answer.status, 403);
+        let id = id_of(&answer).unwrap();
+        assert!(
+            id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        fresh.push(id);
+    }
+    fresh.sort();
+    fresh.dedup();
+    assert_eq!(fresh.len(), 3);
+    // On every route, and on a refusal before any route.
+    for (head, status) in [
+        ("GET /auth HTTP/1.1\r\nX-Request-Id: auth-1", 401),
+        ("GET /health HTTP/1.1\r\nX-Request-Id: health-1", 200),
+        ("GET /nowhere HTTP/1.1\r\nX-Request-Id: nowhere-1", 404),
+        ("PUT /verify HTTP/1.1\r\nX-Request-Id: put-1", 405),
+        (
+            "POST /verify HTTP/1.1\r\nX-Request-Id: te-1\r\nTransfer-Encoding: gzip, chunked",
+            501,
+        ),
+    ] {
+        let answer = ask(head, "");
+        assert_eq!(answer.status, status, "{head}");
+        let sent = head
+            .split("X-Request-Id: ")
+            .nth(1)
+            .unwrap()
+            .split('\r')
+            .next()
+            .unwrap();
+        assert_eq!(id_of(&answer).as_deref(), Some(sent), "{head}");
+    }
+    // The log lines about /verify and /auth name it.
+    server
+        .wait_for_log(Duration::from_secs(2), |l| l["request_id"] == "auth-1")
+        .expect("the /auth line names its request");
+    let logs = server.logs();
+    let line = logs
+        .iter()
+        .find(|l| l["event"] == "verification_success")
+        .unwrap();
+    assert_eq!(line["request_id"], "trace-4242.a:b");
+    for id in &fresh {
+        assert!(logs.iter().any(|l| l["request_id"] == id.as_str()), "{id}");
+    }
+}

@@ -115,6 +115,7 @@ fn run(app: &TestApp, req: TestRequest) -> Reply {
     }
     let request = Request {
         peer: req.peer,
+        request_id: "req-test",
         authority: uri.authority().map(|a| a.as_str()),
         query: uri.query(),
         headers: &req.headers,
@@ -558,6 +559,7 @@ fn a_logged_user_agent_is_cut_at_its_limit() {
     let request = |headers: &HeaderMap| {
         super::user_agent(&Request {
             peer: peer(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            request_id: "req-test",
             authority: None,
             query: None,
             headers,

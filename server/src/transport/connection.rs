@@ -114,7 +114,9 @@ async fn respond(
     watch: Arc<Watch>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
     watch.then(Phase::Busy);
-    let reply = answer(request, peer, &shared, &watch).await;
+    let id = crate::request_id::of(request.headers());
+    let mut reply = answer(request, peer, &id, &shared, &watch).await;
+    reply.headers.push((crate::request_id::HEADER, id));
     watch.set(Phase::Idle);
     Ok(reply.into_response())
 }
@@ -122,6 +124,7 @@ async fn respond(
 async fn answer(
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
+    request_id: &str,
     shared: &Shared,
     watch: &Watch,
 ) -> Reply {
@@ -155,6 +158,7 @@ async fn answer(
     };
     let request = Request {
         peer,
+        request_id,
         authority: parts.uri.authority().map(|a| a.as_str()),
         query: parts.uri.query(),
         headers: &parts.headers,
