@@ -712,6 +712,23 @@ mod tests {
     }
 
     #[test]
+    fn updated_names_the_fields_it_changed() {
+        let mut u = Updated {
+            record: record("key_a", "Billing service", None),
+            changed: vec!["name", "scopes"],
+        };
+        assert_eq!(
+            updated_text(&u),
+            "✓ Updated API key 'key_a' (Billing service): name, scopes.\n"
+        );
+        u.changed.clear();
+        assert_eq!(
+            updated_text(&u),
+            "API key 'key_a' (Billing service) already has these values; nothing changed.\n"
+        );
+    }
+
+    #[test]
     fn toggled_says_what_changed() {
         let mut off = Toggled {
             record: KeyRecord {

@@ -101,3 +101,199 @@ fn with_changes(
     stamp(&mut edited, now, actor);
     Some((edited, changed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::Expiry;
+    use crate::commands::tests::{args, store, ACTOR, NOW};
+    use crate::commands::{create, show};
+    use heare_auth_core::{format_timestamp, Code, KeySet};
+    use heare_auth_store::Error;
+    use rand_core::OsRng;
+
+    const BOB: &str = "bob@build-02";
+
+    fn nothing(id: &str) -> UpdateArgs {
+        UpdateArgs {
+            id: id.into(),
+            name: None,
+            metadata: None,
+            scopes: None,
+            expires: None,
+            no_refresh: true,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn each_field_changes_alone_and_the_secret_still_verifies() {
+        let (store, path, _dir) = store();
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &created.record.id;
+        let later = NOW + 1000;
+        let a = UpdateArgs {
+            name: Some("Billing service".into()),
+            scopes: Some(vec!["admin".into()]),
+            ..nothing(id)
+        };
+        let updated = update(&store, &a, later, BOB).unwrap();
+        assert_eq!(updated.changed, ["name", "scopes"]);
+        let expected = KeyRecord {
+            name: "Billing service".into(),
+            scopes: Some(vec!["admin".into()]),
+            updated_at: Some(format_timestamp(later)),
+            updated_by: Some(BOB.into()),
+            ..created.record.clone()
+        };
+        assert_eq!(updated.record, expected);
+        assert_eq!(show(&store, id).unwrap(), expected);
+
+        let a = UpdateArgs {
+            metadata: Some(r#"{ "team": "billing", "n": 1.50 }"#.into()),
+            expires: Some(NewExpiry::Never),
+            ..nothing(id)
+        };
+        let updated = update(&store, &a, later, BOB).unwrap();
+        assert_eq!(updated.changed, ["metadata", "expires_at"]);
+        assert_eq!(
+            updated.record.metadata.get(),
+            r#"{"team":"billing","n":1.50}"#
+        );
+        assert_eq!(updated.record.expires_at, None);
+
+        let (set, _) = KeySet::from_json(&std::fs::read(&path).unwrap()).unwrap();
+        let far = NOW + 10 * 3_600_000;
+        let outcome = set.verify(&created.secret, far, &["admin"]);
+        let key = outcome.valid_key().unwrap();
+        assert_eq!(
+            (key.name(), key.metadata_json()),
+            ("Billing service", r#"{"team":"billing","n":1.50}"#)
+        );
+        assert_eq!(
+            set.verify(&created.secret, far, &["read"]).code(),
+            Code::InsufficientScope
+        );
+    }
+
+    #[test]
+    fn an_expiry_is_set_from_now_or_at_an_instant() {
+        let (store, _path, _dir) = store();
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &created.record.id;
+        let ttl = UpdateArgs {
+            expires: Some(NewExpiry::At(Expiry::After(7_200_000))),
+            ..nothing(id)
+        };
+        let later = NOW + 5000;
+        let updated = update(&store, &ttl, later, BOB).unwrap();
+        assert_eq!(
+            updated.record.expires_at,
+            Some(format_timestamp(later + 7_200_000))
+        );
+        let at = UpdateArgs {
+            expires: Some(NewExpiry::At(Expiry::At(1_801_353_600_000))),
+            ..nothing(id)
+        };
+        let updated = update(&store, &at, later, BOB).unwrap();
+        assert_eq!(
+            updated.record.expires_at.as_deref(),
+            Some("2027-01-31T00:00:00.000000Z")
+        );
+    }
+
+    #[test]
+    fn the_values_a_key_already_has_write_nothing() {
+        let (store, path, _dir) = store();
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let id = &created.record.id;
+        let bytes = std::fs::read(&path).unwrap();
+        let same = UpdateArgs {
+            name: Some("A".into()),
+            metadata: Some(r#"{"team":  "core"}"#.into()),
+            scopes: Some(vec!["read".into(), "write".into()]),
+            ..nothing(id)
+        };
+        let updated = update(&store, &same, NOW + 1, BOB).unwrap();
+        assert!(updated.changed.is_empty());
+        assert_eq!(updated.record, created.record);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn everything_else_is_kept_unknown_fields_included() {
+        let (store, path, _dir) = store();
+        let original = r#"{"keys": [{"id": "key_a", "secret_hash": "00000000000000000000000000000000000000000000000000000000000000aa", "name": "Old", "rate_limit": {"requests": 5, "per_seconds": 60}, "disabled": true, "created_by": "ann", "future": {"x": [1, 2]}}]}"#;
+        std::fs::write(&path, original).unwrap();
+        let before = show(&store, "key_a").unwrap();
+        let a = UpdateArgs {
+            name: Some("New".into()),
+            ..nothing("key_a")
+        };
+        let updated = update(&store, &a, NOW, BOB).unwrap();
+        assert_eq!(
+            updated.record,
+            KeyRecord {
+                name: "New".into(),
+                updated_at: Some(format_timestamp(NOW)),
+                updated_by: Some(BOB.into()),
+                ..before
+            }
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""future": {"x": [1, 2]}"#), "{text}");
+    }
+
+    #[test]
+    fn bad_metadata_an_unknown_id_or_a_duplicate_write_nothing() {
+        let (store, path, _dir) = store();
+        let gone = CliError::NotFound("key_nope".into());
+        let rename = |id: &str| UpdateArgs {
+            name: Some("X".into()),
+            ..nothing(id)
+        };
+        assert_eq!(
+            update(&store, &rename("key_nope"), NOW, BOB).unwrap_err(),
+            gone
+        );
+        assert!(!path.exists());
+        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            update(&store, &rename("key_nope"), NOW, BOB).unwrap_err(),
+            gone
+        );
+        for (bad, want) in [
+            ("[1]", CliError::MetadataNotObject("an array")),
+            ("null", CliError::MetadataNotObject("null")),
+        ] {
+            let a = UpdateArgs {
+                metadata: Some(bad.into()),
+                ..nothing(&created.record.id)
+            };
+            assert_eq!(update(&store, &a, NOW, BOB).unwrap_err(), want);
+        }
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
+        let a = UpdateArgs {
+            metadata: Some(deep),
+            ..nothing(&created.record.id)
+        };
+        assert!(matches!(
+            update(&store, &a, NOW, BOB).unwrap_err(),
+            CliError::MetadataTooBig(_)
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        let twice = r#"{"keys": [{"id": "key_t", "secret": "sec_first", "name": "First"},
+  {"id": "key_t", "secret": "sec_second", "name": "Second"}]}"#;
+        std::fs::write(&path, twice).unwrap();
+        assert_eq!(
+            update(&store, &rename("key_t"), NOW, BOB).unwrap_err(),
+            CliError::Store(Error::keys(
+                &path.display().to_string(),
+                heare_auth_core::Error::DuplicateId { id: "key_t".into() },
+            ))
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), twice);
+    }
+}
