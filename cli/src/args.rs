@@ -4,7 +4,10 @@ use std::ffi::OsString;
 
 use heare_auth_core::{check_name, check_scope, parse_timestamp, Error, RateLimit};
 
-use crate::cmd::{Cmd, CreateArgs, Expiry, KeyArgs, RateLimitArgs, RotateArgs, DEFAULT_GRACE_MS};
+use crate::cmd::{
+    Cmd, CreateArgs, Expiry, KeyArgs, NewExpiry, RateLimitArgs, RotateArgs, UpdateArgs,
+    DEFAULT_GRACE_MS,
+};
 use crate::table::Command;
 use crate::CliError;
 
@@ -60,6 +63,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
         Command::Enable => Cmd::Enable(key_args(args, command)?),
         Command::Rotate => parse_rotate(args)?,
         Command::SetRateLimit => parse_set_rate_limit(args)?,
+        Command::Update => parse_update(args)?,
         Command::Doctor => {
             let json = switch(&mut args, &["--json"]);
             finish(args, command)?;
@@ -158,23 +162,10 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     let json = switch(&mut args, &["--json"]);
     finish(args, C)?;
     let name = match name {
-        Some(n) if !n.trim().is_empty() => n,
-        Some(_) => return Err(usage("create: --name must not be empty".into())),
+        Some(n) => checked_name(C, n)?,
         None => return Err(usage("create: missing required flag --name".into())),
     };
-    check_name("name", &name).map_err(|e| usage(format!("create: --name: {e}")))?;
-    let expires = match (expires_at, ttl) {
-        (Some(_), Some(_)) => {
-            return Err(usage("create: give --expires-at or --ttl, not both".into()))
-        }
-        (Some(at), None) => Some(Expiry::At(
-            parse_timestamp(&at).map_err(|e| usage(format!("create: --expires-at: {e}")))?,
-        )),
-        (None, Some(ttl)) => Some(Expiry::After(
-            parse_ttl(&ttl).map_err(|e| usage(format!("create: --ttl: {e}")))?,
-        )),
-        (None, None) => None,
-    };
+    let expires = expiry(C, expires_at, ttl)?;
     let scopes = parse_scopes(&scopes).map_err(|e| usage(format!("create: --scopes: {e}")))?;
     let rate_limit = match rate_limit {
         None => None,
@@ -191,6 +182,82 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         no_refresh,
         json,
     }))
+}
+
+/// `update ID` and at least one field to change; the fields are read as `create` reads them.
+fn parse_update(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
+    const C: &str = Command::Update.name();
+    let name = value(&mut args, C, "--name")?;
+    let metadata = value(&mut args, C, "--metadata")?;
+    let scopes = values(&mut args, C, "--scopes")?;
+    let expires_at = value(&mut args, C, "--expires-at")?;
+    let ttl = value(&mut args, C, "--ttl")?;
+    let no_expiry = switch(&mut args, &["--no-expiry"]);
+    let no_refresh = switch(&mut args, &["--no-refresh"]);
+    let json = switch(&mut args, &["--json"]);
+    let id = positional(&mut args, C)?;
+    finish(args, C)?;
+    let given = [expires_at.is_some(), ttl.is_some(), no_expiry];
+    if given.iter().filter(|&&g| g).count() > 1 {
+        return Err(usage(format!(
+            "{C}: give one of --expires-at, --ttl and --no-expiry, not more"
+        )));
+    }
+    let expires = match no_expiry {
+        true => Some(NewExpiry::Never),
+        false => expiry(C, expires_at, ttl)?.map(NewExpiry::At),
+    };
+    let name = name.map(|n| checked_name(C, n)).transpose()?;
+    let scopes = match scopes.is_empty() {
+        true => None,
+        false => Some(parse_scopes(&scopes).map_err(|e| usage(format!("{C}: --scopes: {e}")))?),
+    };
+    if name.is_none() && metadata.is_none() && scopes.is_none() && expires.is_none() {
+        return Err(usage(format!(
+            "{C}: nothing to change: give --name, --metadata, --scopes, --expires-at, --ttl \
+             or --no-expiry"
+        )));
+    }
+    Ok(Cmd::Update(UpdateArgs {
+        id,
+        name,
+        metadata,
+        scopes,
+        expires,
+        no_refresh,
+        json,
+    }))
+}
+
+/// A `--name`: not blank, and no character that would steer a terminal or a log.
+fn checked_name(command: &str, name: String) -> Result<String, CliError> {
+    if name.trim().is_empty() {
+        return Err(usage(format!("{command}: --name must not be empty")));
+    }
+    check_name("name", &name).map_err(|e| usage(format!("{command}: --name: {e}")))?;
+    Ok(name)
+}
+
+/// The expiry `--expires-at` or `--ttl` (not both) gives, if either is given.
+fn expiry(
+    command: &str,
+    expires_at: Option<String>,
+    ttl: Option<String>,
+) -> Result<Option<Expiry>, CliError> {
+    match (expires_at, ttl) {
+        (Some(_), Some(_)) => Err(usage(format!(
+            "{command}: give --expires-at or --ttl, not both"
+        ))),
+        (Some(at), None) => {
+            Ok(Some(Expiry::At(parse_timestamp(&at).map_err(|e| {
+                usage(format!("{command}: --expires-at: {e}"))
+            })?)))
+        }
+        (None, Some(ttl)) => Ok(Some(Expiry::After(
+            parse_ttl(&ttl).map_err(|e| usage(format!("{command}: --ttl: {e}")))?,
+        ))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// `disable ID` and `enable ID`.

@@ -29,6 +29,8 @@ pub enum Cmd {
     Rotate(RotateArgs),
     /// `set-rate-limit ID LIMIT|none`: set or remove a key's rate limit.
     SetRateLimit(RateLimitArgs),
+    /// `update ID`: change a key's name, metadata, scopes or expiry.
+    Update(UpdateArgs),
     /// `delete ID`.
     Delete {
         /// The key's id.
@@ -134,6 +136,34 @@ pub struct RateLimitArgs {
     pub limit: Option<RateLimit>,
     /// `--no-refresh`: do not ask the server to reload.
     pub no_refresh: bool,
+}
+
+/// Arguments of `update`: at least one of the fields is `Some`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateArgs {
+    /// The key's id.
+    pub id: String,
+    /// `--name`: the new name, not empty; `None`: kept.
+    pub name: Option<String>,
+    /// Raw `--metadata` text, checked as `create` checks it; `None`: kept.
+    pub metadata: Option<String>,
+    /// `--scopes`: the new scopes, as `create` reads them; `None`: kept.
+    pub scopes: Option<Vec<String>>,
+    /// `--expires-at`, `--ttl` or `--no-expiry`; `None`: kept.
+    pub expires: Option<NewExpiry>,
+    /// `--no-refresh`: do not ask the server to reload.
+    pub no_refresh: bool,
+    /// `--json`: print the updated key as `show --json` does.
+    pub json: bool,
+}
+
+/// The expiry `update` gives a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewExpiry {
+    /// `--expires-at` or `--ttl` (counted from the update).
+    At(Expiry),
+    /// `--no-expiry`: the key never expires.
+    Never,
 }
 
 /// How long the old secret keeps working after `rotate` when `--grace` is not given: an hour.

@@ -4,11 +4,13 @@ mod edit;
 mod lifecycle;
 mod limit;
 mod secrets;
+mod update;
 
 pub use edit::Toggled;
 pub use lifecycle::{rotate, set_disabled, Rotated};
 pub use limit::set_rate_limit;
 pub use secrets::{export, hash_secrets, import, read_import, Named};
+pub use update::{update, Updated};
 
 use rand_core::{CryptoRng, RngCore};
 use serde_json::value::RawValue;

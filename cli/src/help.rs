@@ -14,6 +14,7 @@ Usage:
   heare-auth enable ID [--no-refresh] [--json]
   heare-auth rotate ID [--grace 60m] [--no-refresh] [--json]
   heare-auth set-rate-limit ID 100/60s|none [--no-refresh]
+  heare-auth update ID [--name NAME] [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d | --no-expiry] [--no-refresh] [--json]
   heare-auth delete ID [--yes] [--no-refresh]
   heare-auth refresh [--url URL]
   heare-auth doctor [--json]
@@ -111,6 +112,22 @@ Setting the limit a key already has changes nothing.
   --no-refresh   do not ask the server to reload
 ";
 
+const UPDATE: &str = "\
+Usage: heare-auth update ID [--name NAME] [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION | --no-expiry] [--no-refresh] [--json]
+
+Changes a key's name, metadata, scopes or expiry; give at least one. The secret, rate limit and
+everything else stay, and the key keeps verifying with the same secret. Each value is read as
+for `create`, and replaces the key's. Setting the values a key already has changes nothing.
+  --name NAME        the new name
+  --metadata JSON    the new metadata, a JSON object returned by /verify
+  --scopes SCOPES    the new scopes, comma-separated (read,write); may be repeated
+  --expires-at TIME  RFC 3339 time or date when the key stops verifying
+  --ttl DURATION     expire this long after now: 3600s, 30m, 12h, 90d, 2w
+  --no-expiry        never expire
+  --no-refresh       do not ask the server to reload
+  --json             print the updated key as `show --json` does
+";
+
 const DELETE: &str = "\
 Usage: heare-auth delete ID [--yes] [--no-refresh]
 
@@ -190,6 +207,7 @@ pub fn help(topic: Option<&str>) -> &'static str {
         Command::Enable => ENABLE,
         Command::Rotate => ROTATE,
         Command::SetRateLimit => SET_RATE_LIMIT,
+        Command::Update => UPDATE,
         Command::Delete => DELETE,
         Command::Refresh => REFRESH,
         Command::Doctor => DOCTOR,

@@ -34,6 +34,7 @@ fn dispatch(cmd: Cmd, cx: &Context) -> Result<ExitCode, CliError> {
         Cmd::Enable(a) => run::toggle(cx, &a, false),
         Cmd::Rotate(a) => run::rotate(cx, &a),
         Cmd::SetRateLimit(a) => run::set_rate_limit(cx, &a),
+        Cmd::Update(a) => run::update(cx, &a),
         Cmd::Delete {
             id,
             yes,

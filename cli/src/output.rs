@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use heare_auth_core::{pretty_json, visible, Expiry, KeyRecord, Status, UnixMillis};
 
-use crate::commands::{Created, Named, Rotated, Toggled};
+use crate::commands::{Created, Named, Rotated, Toggled, Updated};
 use crate::plural::count;
 
 const RULE: &str =
@@ -150,6 +150,19 @@ pub fn limited_text(t: &Toggled) -> String {
         (false, None) => {
             format!("API key '{id}' ({name}) already has no rate limit; nothing changed.\n")
         }
+    }
+}
+
+/// What `update` prints: the fields it changed.
+pub fn updated_text(u: &Updated) -> String {
+    let r = &u.record;
+    let (id, name) = (visible(&r.id), visible(&r.name));
+    match u.changed.is_empty() {
+        false => format!(
+            "✓ Updated API key '{id}' ({name}): {}.\n",
+            u.changed.join(", ")
+        ),
+        true => format!("API key '{id}' ({name}) already has these values; nothing changed.\n"),
     }
 }
 
@@ -695,6 +708,23 @@ mod tests {
         assert_eq!(
             (&v["previous_expires_at"], &v["replaced_previous"]),
             (&Value::Null, &json!(true))
+        );
+    }
+
+    #[test]
+    fn updated_names_the_fields_it_changed() {
+        let mut u = Updated {
+            record: record("key_a", "Billing service", None),
+            changed: vec!["name", "scopes"],
+        };
+        assert_eq!(
+            updated_text(&u),
+            "✓ Updated API key 'key_a' (Billing service): name, scopes.\n"
+        );
+        u.changed.clear();
+        assert_eq!(
+            updated_text(&u),
+            "API key 'key_a' (Billing service) already has these values; nothing changed.\n"
         );
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use heare_auth_core::{visible, Document, UnixMillis};
 use heare_auth_store::Store;
 
-use crate::cmd::{CreateArgs, KeyArgs, RateLimitArgs, RotateArgs};
+use crate::cmd::{CreateArgs, KeyArgs, RateLimitArgs, RotateArgs, UpdateArgs};
 use crate::context::Context;
 use crate::reload::after_write;
 use crate::stdout::{emit, emit_line, emit_secret, stream, Stopped};
@@ -127,6 +127,18 @@ pub fn set_rate_limit(cx: &Context, a: &RateLimitArgs) -> Result<ExitCode, CliEr
     let limited = commands::set_rate_limit(&store, &a.id, a.limit, cx.now, &cx.actor())?;
     emit(&output::limited_text(&limited))?;
     after_write(&cx.refresh_url, a.no_refresh, false);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `update ID`: the key as `show` prints it with `--json`.
+pub fn update(cx: &Context, a: &UpdateArgs) -> Result<ExitCode, CliError> {
+    let store = cx.open_for_writing()?;
+    let updated = commands::update(&store, a, cx.now, &cx.actor())?;
+    match a.json {
+        true => emit_line(&output::public_json(&updated.record, cx.now))?,
+        false => emit(&output::updated_text(&updated))?,
+    }
+    after_write(&cx.refresh_url, a.no_refresh, a.json);
     Ok(ExitCode::SUCCESS)
 }
 

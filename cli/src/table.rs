@@ -12,6 +12,7 @@ pub enum Command {
     Enable,
     Rotate,
     SetRateLimit,
+    Update,
     Delete,
     Refresh,
     Doctor,
@@ -23,7 +24,7 @@ pub enum Command {
 
 impl Command {
     /// Every command, in the order the help lists them.
-    pub const ALL: [Command; 14] = [
+    pub const ALL: [Command; 15] = [
         Command::Create,
         Command::List,
         Command::Show,
@@ -31,6 +32,7 @@ impl Command {
         Command::Enable,
         Command::Rotate,
         Command::SetRateLimit,
+        Command::Update,
         Command::Delete,
         Command::Refresh,
         Command::Doctor,
@@ -50,6 +52,7 @@ impl Command {
             Command::Enable => "enable",
             Command::Rotate => "rotate",
             Command::SetRateLimit => "set-rate-limit",
+            Command::Update => "update",
             Command::Delete => "delete",
             Command::Refresh => "refresh",
             Command::Doctor => "doctor",
@@ -95,8 +98,8 @@ mod tests {
     fn every_name_ends_with_or() {
         assert_eq!(
             Command::every_name(),
-            "create, list, show, disable, enable, rotate, set-rate-limit, delete, refresh, \
-             doctor, check, migrate, export or import"
+            "create, list, show, disable, enable, rotate, set-rate-limit, update, delete, \
+             refresh, doctor, check, migrate, export or import"
         );
     }
 }

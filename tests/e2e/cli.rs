@@ -1184,3 +1184,146 @@ fn import_refuses_a_clash_or_a_broken_file_and_writes_nothing() {
     assert_eq!(err.matches("\n  ").count(), 8, "{err}");
     assert_eq!(std::fs::read(s.dir.path("keys.json")).unwrap(), stored);
 }
+
+#[test]
+fn update_changes_name_metadata_scopes_and_expiry_and_the_secret_still_verifies() {
+    let s = Setup::new("update");
+    let key = s.create_json(
+        "Billing",
+        &["--scopes", "read", "--rate-limit", "100/60s", "--ttl", "1d"],
+    );
+    let (id, secret) = (key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    let keys = s.dir.path("keys.json");
+    let before: Value = serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+
+    assert_eq!(
+        s.ok(&[
+            "update",
+            id,
+            "--name",
+            "Billing service",
+            "--scopes",
+            "read,reports:write"
+        ]),
+        format!(
+            "✓ Updated API key '{id}' (Billing service): name, scopes.\n✓ Service refreshed - 1 keys loaded\n"
+        )
+    );
+    let shown = s.ok_json(&[
+        "update",
+        id,
+        "--metadata",
+        r#"{"team": "payments", "tier": 2}"#,
+        "--no-expiry",
+    ]);
+    assert_eq!(shown, s.ok_json(&["show", id]));
+    assert_eq!(
+        (&shown["name"], &shown["metadata"], &shown["expires_at"]),
+        (
+            &json!("Billing service"),
+            &json!({"team": "payments", "tier": 2}),
+            &Value::Null
+        )
+    );
+    assert!(shown.get("secret").is_none() && shown.get("secret_hash").is_none());
+
+    // The server answers the new values for the same secret.
+    let (status, body) = s.server.verify(secret);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            &body["name"],
+            &body["metadata"],
+            &body["scopes"],
+            &body["expires_at"]
+        ),
+        (
+            &json!("Billing service"),
+            &json!({"team": "payments", "tier": 2}),
+            &json!(["read", "reports:write"]),
+            &Value::Null
+        )
+    );
+    assert_eq!(
+        s.verify_scoped(secret, &["reports:write"]),
+        (200, "VALID".into())
+    );
+
+    // Everything else about the key is as it was.
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+    let (old, new) = (&before["keys"][0], &after["keys"][0]);
+    for field in [
+        "id",
+        "secret_hash",
+        "rate_limit",
+        "created_at",
+        "created_by",
+    ] {
+        assert_eq!(old[field], new[field], "{field}");
+    }
+    assert!(new.get("expires_at").is_none_or(Value::is_null), "{new}");
+    assert!(new["updated_at"].as_str().unwrap() >= old["updated_at"].as_str().unwrap());
+
+    // The same values again change nothing; an expiry in the past is enforced.
+    let again = s.ok(&["update", id, "--name", "Billing service"]);
+    assert!(
+        again.starts_with(&format!(
+            "API key '{id}' (Billing service) already has these values; nothing changed.\n"
+        )),
+        "{again}"
+    );
+    s.ok(&["update", id, "--expires-at", "2020-01-01"]);
+    assert_eq!(s.server.verify(secret).0, 403);
+    s.ok(&["update", id, "--ttl", "1h"]);
+    assert_eq!(s.server.verify(secret).0, 200);
+
+    let bytes = std::fs::read(&keys).unwrap();
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(40), "}".repeat(40));
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["update", id],
+            2,
+            "error: update: nothing to change: give --name, --metadata, --scopes",
+        ),
+        (
+            &["update", id, "--ttl", "1d", "--no-expiry"],
+            2,
+            "give one of --expires-at, --ttl and --no-expiry",
+        ),
+        (
+            &["update", id, "--name", "Bill\u{1b}[2J"],
+            2,
+            "error: update: --name: field `name` has a control character (\\x1b) at character 5",
+        ),
+        (
+            &["update", id, "--scopes", "read,"],
+            2,
+            "error: update: --scopes: a scope must not be empty",
+        ),
+        (
+            &["update", id, "--metadata", "[1]"],
+            1,
+            "Error: Invalid JSON in metadata: expected a JSON object, got an array",
+        ),
+        (
+            &["update", id, "--metadata", &deep],
+            1,
+            "Error: Invalid metadata: --metadata ",
+        ),
+        (
+            &["update", "key_nope", "--name", "X"],
+            1,
+            "Error: API key not found: key_nope",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        std::fs::read(&keys).unwrap(),
+        bytes,
+        "a refused update wrote"
+    );
+}

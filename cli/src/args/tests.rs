@@ -204,6 +204,7 @@ fn help_and_version() {
         "enable",
         "rotate",
         "set-rate-limit",
+        "update",
         "delete",
         "refresh",
         "doctor",
@@ -334,7 +335,7 @@ fn repeated_switches_are_harmless() {
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, delete, refresh, doctor, check, migrate, export or import"),
+        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, export or import"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
         // Found by the cli_args fuzz target: an empty argument was named by nothing.
@@ -551,4 +552,161 @@ fn a_name_with_a_control_character_is_refused_naming_where() {
         );
     }
     assert!(p(&["create", "--name", "Zoë ✓ \"quoted\" \\ back"]).is_ok());
+}
+
+/// `update key_a` with only what each test names given.
+fn update(id: &str) -> UpdateArgs {
+    UpdateArgs {
+        id: id.into(),
+        name: None,
+        metadata: None,
+        scopes: None,
+        expires: None,
+        no_refresh: false,
+        json: false,
+    }
+}
+
+#[test]
+fn update_reads_each_field_as_create_does() {
+    assert_eq!(
+        p(&[
+            "update",
+            "key_a",
+            "--name",
+            "Billing service",
+            "--metadata",
+            r#"{"a":1}"#,
+            "--scopes",
+            "read,write",
+            "--scopes=read,admin",
+            "--ttl",
+            "90d",
+            "--no-refresh",
+            "--json"
+        ]),
+        Ok(Cmd::Update(UpdateArgs {
+            name: Some("Billing service".into()),
+            metadata: Some(r#"{"a":1}"#.into()),
+            scopes: Some(vec!["read".into(), "write".into(), "admin".into()]),
+            expires: Some(NewExpiry::At(Expiry::After(90 * 86_400_000))),
+            no_refresh: true,
+            json: true,
+            ..update("key_a")
+        }))
+    );
+    assert_eq!(
+        p(&["update", "--name=X", "key_a"]),
+        Ok(Cmd::Update(UpdateArgs {
+            name: Some("X".into()),
+            ..update("key_a")
+        }))
+    );
+    assert_eq!(
+        p(&["update", "key_a", "--expires-at", "2027-01-31"]),
+        Ok(Cmd::Update(UpdateArgs {
+            expires: Some(NewExpiry::At(Expiry::At(1_801_353_600_000))),
+            ..update("key_a")
+        }))
+    );
+    assert_eq!(
+        p(&["update", "key_a", "--no-expiry"]),
+        Ok(Cmd::Update(UpdateArgs {
+            expires: Some(NewExpiry::Never),
+            ..update("key_a")
+        }))
+    );
+    // Metadata is checked, as for `create`, when the command runs.
+    assert_eq!(
+        p(&["update", "key_a", "--metadata", "[1]"]),
+        Ok(Cmd::Update(UpdateArgs {
+            metadata: Some("[1]".into()),
+            ..update("key_a")
+        }))
+    );
+}
+
+#[test]
+fn update_errors_name_what_is_wrong() {
+    let nothing = "update: nothing to change: give --name, --metadata, --scopes, --expires-at, \
+                   --ttl or --no-expiry";
+    let cases: &[(&[&str], &str)] = &[
+        (&["update", "key_a"], nothing),
+        (&["update", "key_a", "--no-refresh", "--json"], nothing),
+        (&["update", "--name", "X"], "update: missing the key ID"),
+        (
+            &["update", "key_a", "--name"],
+            "update: --name needs a value",
+        ),
+        (
+            &["update", "key_a", "--name", "--json"],
+            "update: --name needs a value",
+        ),
+        (
+            &["update", "key_a", "--name", "  "],
+            "update: --name must not be empty",
+        ),
+        (
+            &["update", "key_a", "--name", "a\u{1b}[2J"],
+            "update: --name: field `name` has a control character (\\x1b) at character 2",
+        ),
+        (
+            &["update", "key_a", "--name", "A", "--name", "B"],
+            "update: --name given more than once",
+        ),
+        (
+            &["update", "key_a", "--scopes", "read,write all"],
+            "update: --scopes: scope 'write all' contains a space",
+        ),
+        (
+            &["update", "key_a", "--scopes", "read,"],
+            "update: --scopes: a scope must not be empty, got 'read,'",
+        ),
+        (
+            &["update", "key_a", "--expires-at", "someday"],
+            "update: --expires-at: expected an RFC 3339 timestamp",
+        ),
+        (
+            &["update", "key_a", "--ttl", "10y"],
+            "update: --ttl: expected a positive number",
+        ),
+        (
+            &[
+                "update",
+                "key_a",
+                "--ttl",
+                "1d",
+                "--expires-at",
+                "2027-01-31",
+            ],
+            "update: give one of --expires-at, --ttl and --no-expiry, not more",
+        ),
+        (
+            &["update", "key_a", "--ttl", "1d", "--no-expiry"],
+            "update: give one of --expires-at, --ttl and --no-expiry, not more",
+        ),
+        (
+            &[
+                "update",
+                "key_a",
+                "--expires-at",
+                "2027-01-31",
+                "--no-expiry",
+            ],
+            "update: give one of --expires-at, --ttl and --no-expiry, not more",
+        ),
+        (
+            &["update", "key_a", "--name", "X", "--rate-limit", "1/1s"],
+            "update: unknown flag --rate-limit",
+        ),
+        (
+            &["update", "key_a", "key_b", "--name", "X"],
+            "update: unexpected argument key_b",
+        ),
+    ];
+    for (args, want) in cases {
+        let got = usage_error(args);
+        assert!(got.starts_with(want), "{args:?}: {got}");
+        assert_eq!(p(args).unwrap_err().exit_code(), 2);
+    }
 }
