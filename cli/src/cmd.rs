@@ -157,6 +157,22 @@ pub struct UpdateArgs {
     pub json: bool,
 }
 
+impl UpdateArgs {
+    /// `update ID` changing nothing yet (each field kept), refreshing the server, printing
+    /// text: the start the parser and the tests fill in.
+    pub fn of(id: &str) -> UpdateArgs {
+        UpdateArgs {
+            id: id.into(),
+            name: None,
+            metadata: None,
+            scopes: None,
+            expires: None,
+            no_refresh: false,
+            json: false,
+        }
+    }
+}
+
 /// The expiry `update` gives a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NewExpiry {

@@ -556,15 +556,7 @@ fn a_name_with_a_control_character_is_refused_naming_where() {
 
 /// `update key_a` with only what each test names given.
 fn update(id: &str) -> UpdateArgs {
-    UpdateArgs {
-        id: id.into(),
-        name: None,
-        metadata: None,
-        scopes: None,
-        expires: None,
-        no_refresh: false,
-        json: false,
-    }
+    UpdateArgs::of(id)
 }
 
 #[test]

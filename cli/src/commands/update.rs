@@ -116,13 +116,8 @@ mod tests {
 
     fn nothing(id: &str) -> UpdateArgs {
         UpdateArgs {
-            id: id.into(),
-            name: None,
-            metadata: None,
-            scopes: None,
-            expires: None,
             no_refresh: true,
-            json: false,
+            ..UpdateArgs::of(id)
         }
     }
 
