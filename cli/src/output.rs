@@ -2,9 +2,7 @@
 //! from the keys file in it shown through [`visible`] (a control character in a name cannot
 //! steer the terminal), or JSON, exact.
 
-use serde::Serialize;
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use heare_auth_core::{pretty_json, visible, Expiry, KeyRecord, Status, UnixMillis};
 
@@ -43,32 +41,9 @@ pub fn created_text(c: &Created) -> String {
     out + "\n" + SAVE_IT
 }
 
-/// `create --json`. Written as it is, the metadata text too: read into a `serde_json::Value`,
-/// metadata past serde_json's nesting limit would fail after the key was saved.
+/// `create --json`: the management API's answer to a create (see [`created_json`]).
 pub fn created_json(c: &Created) -> String {
-    #[derive(Serialize)]
-    struct New<'a> {
-        id: &'a str,
-        secret: &'a str,
-        name: &'a str,
-        scopes: &'a [String],
-        rate_limit: Option<String>,
-        created_at: &'a Option<String>,
-        expires_at: &'a Option<String>,
-        metadata: &'a RawValue,
-    }
-    let r = &c.record;
-    let new = New {
-        id: &r.id,
-        secret: &c.secret,
-        name: &r.name,
-        scopes: r.scope_list(),
-        rate_limit: limit_json(r),
-        created_at: &r.created_at,
-        expires_at: &r.expires_at,
-        metadata: &r.metadata,
-    };
-    serde_json::to_string(&new).unwrap_or_default()
+    heare_auth_core::created_json(&c.record, &c.secret)
 }
 
 /// The block `rotate` prints: the new secret, and until when the old one still verifies.
@@ -252,67 +227,16 @@ pub fn delete_prompt(r: &KeyRecord) -> String {
     )
 }
 
-/// A key as `list --json` and `show --json` print it: never its secret or hash.
-#[derive(Serialize)]
-struct Public<'a> {
-    id: &'a str,
-    name: &'a str,
-    status: String,
-    scopes: &'a [String],
-    rate_limit: Option<String>,
-    created_at: &'a Option<String>,
-    created_by: &'a Option<String>,
-    updated_at: &'a Option<String>,
-    updated_by: &'a Option<String>,
-    expires_at: &'a Option<String>,
-    expired: bool,
-    disabled: bool,
-    disabled_at: &'a Option<String>,
-    previous_expires_at: Option<&'a String>,
-    metadata: Box<RawValue>,
-}
-
-/// One key as `list --json` and `show --json` print it: never its secret or hash.
+/// One key as `list --json` and `show --json` print it, and as the management API answers:
+/// never its secret or hash.
 pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
-    let public = Public {
-        id: &r.id,
-        name: &r.name,
-        status: status_word(r.status(now)),
-        scopes: r.scope_list(),
-        rate_limit: limit_json(r),
-        created_at: &r.created_at,
-        created_by: &r.created_by,
-        updated_at: &r.updated_at,
-        updated_by: &r.updated_by,
-        expires_at: &r.expires_at,
-        expired: r.expiry().has_passed(now),
-        disabled: r.disabled == Some(true),
-        disabled_at: &r.disabled_at,
-        previous_expires_at: r
-            .previous_secret_hash
-            .as_ref()
-            .and(r.previous_expires_at.as_ref()),
-        metadata: r.compact_metadata(),
-    };
-    serde_json::to_string(&public).unwrap_or_default()
-}
-
-/// The rate limit as `--rate-limit` takes it (`100/60s`), for JSON; `None` when there is none.
-fn limit_json(r: &KeyRecord) -> Option<String> {
-    r.rate_limit.map(|l| l.to_string())
+    heare_auth_core::public_json(r, now)
 }
 
 /// The rate limit as `--rate-limit` takes it, or `none`.
 fn limit_text(r: &KeyRecord) -> String {
-    limit_json(r).unwrap_or_else(|| "none".into())
-}
-
-/// The status in one word: `active`, `rotating`, `expired` or `disabled`.
-fn status_word(status: Status) -> String {
-    match status {
-        Status::Unreadable => "expired".into(),
-        other => other.to_string(),
-    }
+    r.rate_limit
+        .map_or_else(|| "none".into(), |l| l.to_string())
 }
 
 /// The scopes comma-separated, as `--scopes` takes them; `-` when none.
@@ -371,7 +295,7 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
         visible(&k.name),
         visible(&k.id),
         created,
-        status_word(status),
+        status.word(),
         scopes_text(k)
     );
     if detailed {
@@ -455,6 +379,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
 mod tests {
     use super::*;
     use heare_auth_core::RateLimit;
+    use serde_json::value::RawValue;
     use serde_json::Value;
 
     const NOW: UnixMillis = 1_795_569_434_316;

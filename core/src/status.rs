@@ -85,6 +85,19 @@ impl Status {
 }
 
 /// The word `list` and `show` print: `active`, `rotating`, `expired`, `disabled`, ...
+impl Status {
+    /// The status in one word, as `list` and the management API show it: `active`,
+    /// `rotating`, `expired` (an unreadable `expires_at` too) or `disabled`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Rotating => "rotating",
+            Status::Expired | Status::Unreadable => "expired",
+            Status::Disabled => "disabled",
+        }
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

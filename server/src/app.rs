@@ -106,7 +106,7 @@ impl App {
             Route::Ready => self.handle_ready(request),
             Route::Metrics { public } => self.handle_metrics(public, request),
             Route::MethodNotAllowed(allow) => method_not_allowed(allow),
-            Route::NotFound => Reply::error(404, "Not found"),
+            Route::NotFound | Route::Manage(_) | Route::OpenApi => Reply::error(404, "Not found"),
         };
         Handled::Reply(reply)
     }

@@ -59,6 +59,8 @@ export type RouteName =
   | "health"
   | "ready"
   | "metrics"
+  | "manage"
+  | "openapi"
   | "method_not_allowed"
   | "not_found";
 

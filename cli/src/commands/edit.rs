@@ -1,7 +1,7 @@
 //! Editing one key by id: find it, edit it, put it back, under the store's update, which may
 //! apply the edit again to a fresh file or to its own write read back.
 
-use heare_auth_core::{format_timestamp, Document, KeyRecord, UnixMillis};
+use heare_auth_core::{Document, KeyRecord};
 use heare_auth_store::Store;
 
 use crate::CliError;
@@ -45,10 +45,4 @@ pub(super) fn find(store: &Store, file: &Document, id: &str) -> Result<KeyRecord
         Some(record) => record.map_err(CliError::keys(store.location())),
         None => Err(CliError::NotFound(id.to_string())),
     }
-}
-
-/// Records who changed the key, and when.
-pub(super) fn stamp(record: &mut KeyRecord, now: UnixMillis, actor: &str) {
-    record.updated_at = Some(format_timestamp(now));
-    record.updated_by = Some(actor.to_string());
 }

@@ -1,14 +1,14 @@
-//! `disable`, `enable` and `rotate`: each a pure edit of one key, applied by [`edit_key`];
-//! applied twice, an edit finds nothing left to do.
+//! `disable`, `enable` and `rotate`: each a pure edit of one key from core, applied by
+//! [`edit_key`]; applied twice, an edit finds nothing left to do.
 
 use rand_core::{CryptoRng, RngCore};
 
 use heare_auth_core::{
-    format_timestamp, generate_secret, hash_secret, KeyRecord, SecretHash, UnixMillis,
+    generate_secret, hash_secret, with_disabled, with_new_secret, KeyRecord, UnixMillis,
 };
 use heare_auth_store::Store;
 
-use super::edit::{edit_key, stamp, Toggled};
+use super::edit::{edit_key, Toggled};
 use crate::CliError;
 
 /// A key after `rotate`, with the only copy of its new secret.
@@ -62,71 +62,13 @@ pub fn rotate<R: RngCore + CryptoRng>(
     })
 }
 
-/// `record` disabled (`disabled_at` now) or enabled (both fields removed); `None` when it
-/// already is.
-fn with_disabled(
-    record: &KeyRecord,
-    disabled: bool,
-    now: UnixMillis,
-    actor: &str,
-) -> Option<KeyRecord> {
-    if (record.disabled == Some(true)) == disabled {
-        return None;
-    }
-    let mut edited = record.clone();
-    (edited.disabled, edited.disabled_at) = match disabled {
-        true => (Some(true), Some(format_timestamp(now))),
-        false => (None, None),
-    };
-    stamp(&mut edited, now, actor);
-    Some(edited)
-}
-
-/// `record` with `new_hash` as its secret and the secret it replaces kept until
-/// `now + grace_ms` (not kept when 0), and whether an older previous secret still in its grace
-/// period was dropped; `None` when `new_hash` already is its secret.
-fn with_new_secret(
-    record: &KeyRecord,
-    new_hash: &str,
-    grace_ms: u64,
-    now: UnixMillis,
-    actor: &str,
-) -> Option<(KeyRecord, bool)> {
-    if record.secret_hash.as_deref() == Some(new_hash) {
-        return None;
-    }
-    let old = match (&record.secret, &record.secret_hash) {
-        (Some(plain), _) => Some(hash_secret(plain).to_hex()),
-        (None, Some(hex)) => {
-            Some(SecretHash::from_hex(hex).map_or_else(|| hex.clone(), |h| h.to_hex()))
-        }
-        (None, None) => None,
-    };
-    let replaced = record
-        .state()
-        .previous
-        .is_some_and(|until| !until.has_passed(now));
-    let mut edited = record.clone();
-    edited.secret = None;
-    edited.secret_hash = Some(new_hash.to_string());
-    (edited.previous_secret_hash, edited.previous_expires_at) = match old {
-        Some(old) if grace_ms > 0 => {
-            let until = now.saturating_add(i64::try_from(grace_ms).unwrap_or(i64::MAX));
-            (Some(old), Some(format_timestamp(until)))
-        }
-        _ => (None, None),
-    };
-    stamp(&mut edited, now, actor);
-    Some((edited, replaced))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::commands::edit::find;
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{Code, Document, KeySet};
+    use heare_auth_core::{format_timestamp, Code, Document, KeySet};
     use heare_auth_store::Error;
     use rand_core::OsRng;
 

@@ -1,10 +1,10 @@
 //! `set-rate-limit`: a pure edit of one key's rate limit, applied by [`edit_key`]; applied
 //! twice, it finds nothing left to do.
 
-use heare_auth_core::{KeyRecord, RateLimit, UnixMillis};
+use heare_auth_core::{with_changes, Changes, RateLimit, UnixMillis};
 use heare_auth_store::Store;
 
-use super::edit::{edit_key, stamp, Toggled};
+use super::edit::{edit_key, Toggled};
 use crate::CliError;
 
 /// Sets a key's rate limit (`None`: removes it) at `now`; a key that already has it is left as
@@ -16,25 +16,13 @@ pub fn set_rate_limit(
     now: UnixMillis,
     actor: &str,
 ) -> Result<Toggled, CliError> {
+    let changes = Changes {
+        rate_limit: Some(limit),
+        ..Changes::default()
+    };
     edit_key(store, id, |record| {
-        with_rate_limit(record, limit, now, actor)
+        with_changes(record, &changes, now, actor).map(|(edited, _)| edited)
     })
-}
-
-/// `record` with `limit`; `None` when it already has it.
-fn with_rate_limit(
-    record: &KeyRecord,
-    limit: Option<RateLimit>,
-    now: UnixMillis,
-    actor: &str,
-) -> Option<KeyRecord> {
-    if record.rate_limit == limit {
-        return None;
-    }
-    let mut edited = record.clone();
-    edited.rate_limit = limit;
-    stamp(&mut edited, now, actor);
-    Some(edited)
 }
 
 #[cfg(test)]
@@ -42,7 +30,7 @@ mod tests {
     use super::*;
     use crate::commands::tests::{args, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{format_timestamp, KeySet};
+    use heare_auth_core::{format_timestamp, KeyRecord, KeySet};
     use rand_core::OsRng;
 
     fn limit(text: &str) -> Option<RateLimit> {

@@ -1,10 +1,9 @@
 //! `migrate --hash-secrets`, `export` and `import`: whole-file commands after which no plaintext
 //! secret is left, each a pure edit of a [`Document`] that, applied twice, finds nothing to do.
 
-use heare_auth_core::{check_name, hash_secret, Document, KeyRecord, KeySet, UnixMillis};
+use heare_auth_core::{check_name, hash_secret, stamp, Document, KeyRecord, KeySet, UnixMillis};
 use heare_auth_store::{Store, EMPTY_FILE};
 
-use super::edit::stamp;
 use super::read;
 use crate::check::error_message;
 use crate::CliError;

@@ -39,8 +39,9 @@ export default {
 /**
  * The origin's route table, from the WebAssembly package: `/verify` and `/health` are answered
  * as the origin answers them, and a known path with another method gets the origin's 405 and
- * `Allow`. The routes that need the origin's own machine (`/refresh`, `/ready`, `/metrics`) or
- * stand in front of it (`/auth`, which is gate mode) are not served here: 404, like any other path.
+ * `Allow`. The routes that need the origin's own machine (`/refresh`, `/ready`, `/metrics`, the
+ * management API under `/keys`, `/openapi.yaml`) or stand in front of it (`/auth`, which is gate
+ * mode) are not served here: 404, like any other path.
  */
 async function handleVerifyMode(request, env) {
   const { pathname } = new URL(request.url);

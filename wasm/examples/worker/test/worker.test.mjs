@@ -179,7 +179,7 @@ const REQUESTS = requestVectors();
 // The shared route vectors: the worker answers every method and path as the origin does, but
 // for the routes it does not serve.
 const ROUTES = JSON.parse(readFileSync(here("../../../../tests/vectors/routes.json"), "utf8"));
-const ORIGIN_ONLY = new Set(["refresh", "ready", "metrics", "auth"]);
+const ORIGIN_ONLY = new Set(["refresh", "ready", "metrics", "manage", "openapi", "auth"]);
 
 const invalidBody = (code) => `{"valid":false,"error":"Invalid API key","code":"${code}"}`;
 const REALM = 'Bearer realm="heare-auth"';
