@@ -1,0 +1,292 @@
+//! A key as the management API shows it (core's `public_json`) read back into a [`KeyRecord`],
+//! so that a key from a server prints through the same `output.rs` functions, byte for byte, as
+//! the same key read from the store.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use heare_auth_core::{KeyRecord, RateLimit};
+
+use crate::commands::Created;
+
+/// Stands in for the hash of a rotated key's previous secret, which the API never shows: the
+/// record needs one beside `previous_expires_at` for its status (`rotating`) and its rotation
+/// line, as the store's record has. Never printed: no output shows a hash.
+const PREVIOUS_SECRET_PLACEHOLDER: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One key as the API shows it: never its secret or hash. `status` and `expired` are left
+/// out: the output works them out from the rest, at the CLI's own `now`, as for the store.
+#[derive(Debug, Deserialize)]
+pub struct PublicKey {
+    id: String,
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    rate_limit: Option<String>,
+    created_at: Option<String>,
+    created_by: Option<String>,
+    updated_at: Option<String>,
+    updated_by: Option<String>,
+    expires_at: Option<String>,
+    #[serde(default)]
+    disabled: bool,
+    disabled_at: Option<String>,
+    previous_expires_at: Option<String>,
+    metadata: Box<RawValue>,
+}
+
+impl PublicKey {
+    /// The key as a record, or why it cannot be one (a rate limit that does not read).
+    ///
+    /// What the API does not show cannot come back: a legacy plaintext secret reads as a
+    /// hashed one (`show` says "stored hashed"), and fields this version does not know are
+    /// absent; neither is in any other output.
+    pub fn into_record(self) -> Result<KeyRecord, String> {
+        let rate_limit = match &self.rate_limit {
+            None => None,
+            Some(text) => Some(RateLimit::parse(text).map_err(|e| {
+                format!("key {}: rate_limit {e}", heare_auth_core::visible(&self.id))
+            })?),
+        };
+        let previous_secret_hash = self
+            .previous_expires_at
+            .as_ref()
+            .map(|_| PREVIOUS_SECRET_PLACEHOLDER.to_string());
+        Ok(KeyRecord {
+            id: self.id,
+            name: self.name,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+            expires_at: self.expires_at,
+            scopes: (!self.scopes.is_empty()).then_some(self.scopes),
+            rate_limit,
+            disabled: self.disabled.then_some(true),
+            disabled_at: self.disabled_at,
+            previous_secret_hash,
+            previous_expires_at: self.previous_expires_at,
+            metadata: self.metadata,
+            ..KeyRecord::default()
+        })
+    }
+}
+
+/// A key just created, as `POST /keys` answers (and `create --json` prints): with its secret.
+#[derive(Debug, Deserialize)]
+pub struct NewKey {
+    id: String,
+    secret: String,
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    rate_limit: Option<String>,
+    created_at: Option<String>,
+    expires_at: Option<String>,
+    metadata: Box<RawValue>,
+}
+
+impl NewKey {
+    /// The key as a record, and its secret; or why it cannot be a record.
+    pub fn into_created(self) -> Result<Created, String> {
+        let record = PublicKey {
+            id: self.id,
+            name: self.name,
+            scopes: self.scopes,
+            rate_limit: self.rate_limit,
+            created_at: self.created_at,
+            created_by: None,
+            updated_at: None,
+            updated_by: None,
+            expires_at: self.expires_at,
+            disabled: false,
+            disabled_at: None,
+            previous_expires_at: None,
+            metadata: self.metadata,
+        }
+        .into_record()?;
+        Ok(Created {
+            record,
+            secret: self.secret,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heare_auth_core::{public_json, UnixMillis};
+
+    use crate::commands::{Rotated, Toggled, Updated};
+    use crate::output;
+
+    const NOW: UnixMillis = 1_795_569_434_316;
+
+    fn metadata(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.into()).unwrap()
+    }
+
+    fn base(id: &str, name: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            secret_hash: Some("ab".repeat(32)),
+            name: name.into(),
+            created_at: Some("2026-11-25T01:17:14.316000Z".into()),
+            created_by: Some("ann@build-01".into()),
+            updated_at: Some("2026-11-25T01:20:00.000000Z".into()),
+            updated_by: Some("bob@build-02".into()),
+            metadata: metadata(r#"{"team":"payments","n":1.50,"big":12345678901234567890123}"#),
+            ..KeyRecord::default()
+        }
+    }
+
+    /// A key in each state, with scopes, rate limits, metadata and text a terminal must not
+    /// obey.
+    fn keys() -> Vec<KeyRecord> {
+        let limit = |text: &str| RateLimit::parse(text).ok();
+        vec![
+            KeyRecord {
+                scopes: Some(vec!["read".into(), "keys:write".into()]),
+                rate_limit: limit("100/60s"),
+                expires_at: Some("2027-02-23T01:17:14.316000Z".into()),
+                ..base("key_active", "Billing service")
+            },
+            KeyRecord {
+                previous_secret_hash: Some("cd".repeat(32)),
+                previous_expires_at: Some("2026-11-25T02:17:14.316000Z".into()),
+                rate_limit: limit("10/500ms"),
+                ..base("key_rotating", "Rotating \u{1b}[31m")
+            },
+            KeyRecord {
+                previous_secret_hash: Some("cd".repeat(32)),
+                previous_expires_at: Some("2026-11-25T00:00:00Z".into()),
+                ..base("key_rotated", "Grace over")
+            },
+            KeyRecord {
+                expires_at: Some("2020-01-01".into()),
+                ..base("key_expired", "Old")
+            },
+            KeyRecord {
+                expires_at: Some("soon".into()),
+                ..base("key_unreadable", "Odd")
+            },
+            KeyRecord {
+                disabled: Some(true),
+                disabled_at: Some("2026-11-25T01:19:00.000000Z".into()),
+                previous_secret_hash: Some("cd".repeat(32)),
+                previous_expires_at: Some("later".into()),
+                ..base("key_disabled", "Off")
+            },
+            KeyRecord {
+                disabled: Some(false),
+                scopes: Some(Vec::new()),
+                created_by: None,
+                updated_at: None,
+                updated_by: None,
+                metadata: metadata("{}"),
+                ..base("key_bare", "Zoë ✓\n")
+            },
+        ]
+    }
+
+    /// `record` as the API shows it, read back.
+    fn round_trip(record: &KeyRecord) -> KeyRecord {
+        let shown: PublicKey = serde_json::from_str(&public_json(record, NOW)).unwrap();
+        shown.into_record().unwrap()
+    }
+
+    /// Everything the CLI prints about a key that is not a new secret.
+    fn printed(r: &KeyRecord) -> Vec<String> {
+        let toggled = |changed| Toggled {
+            record: r.clone(),
+            changed,
+        };
+        let updated = Updated {
+            record: r.clone(),
+            changed: vec!["name", "scopes"],
+        };
+        let rotated = Rotated {
+            record: r.clone(),
+            secret: "sec_new".into(),
+            replaced_previous: true,
+        };
+        vec![
+            output::list_header() + &output::list_row(r, false, NOW) + &output::list_footer(1),
+            output::list_row(r, true, NOW),
+            output::show_text(r, NOW),
+            output::public_json(r, NOW),
+            output::toggled_text(&toggled(true)),
+            output::toggled_text(&toggled(false)),
+            output::toggled_json(&toggled(true)),
+            output::limited_text(&toggled(true)),
+            output::limited_text(&toggled(false)),
+            output::updated_text(&updated),
+            output::rotated_text(&rotated, NOW),
+            output::rotated_json(&rotated),
+            output::delete_prompt(r),
+        ]
+    }
+
+    #[test]
+    fn a_key_shown_by_the_api_prints_as_the_stored_key_does() {
+        for key in keys() {
+            let back = round_trip(&key);
+            assert_eq!(printed(&back), printed(&key), "{}", key.id);
+            assert_eq!(back.status(NOW), key.status(NOW), "{}", key.id);
+            // Never a secret or a real hash.
+            assert_eq!((&back.secret, &back.secret_hash), (&None, &None));
+            if key.previous_secret_hash.is_some() {
+                assert_ne!(back.previous_secret_hash, key.previous_secret_hash);
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_comes_back_token_for_token() {
+        let back = round_trip(&keys()[0]);
+        assert_eq!(
+            back.metadata.get(),
+            r#"{"team":"payments","n":1.50,"big":12345678901234567890123}"#
+        );
+    }
+
+    #[test]
+    fn a_legacy_plaintext_secret_is_the_one_thing_show_cannot_tell() {
+        let legacy = KeyRecord {
+            secret: Some("sec_legacy".into()),
+            secret_hash: None,
+            ..base("key_legacy", "Legacy")
+        };
+        let back = round_trip(&legacy);
+        let (ours, theirs) = (printed(&back), printed(&legacy));
+        let differ: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != theirs[i]).collect();
+        assert_eq!(differ, [2], "only show differs");
+        assert!(output::show_text(&back, NOW).contains("  Secret:  stored hashed (SHA-256)\n"));
+    }
+
+    #[test]
+    fn a_new_key_prints_as_one_created_on_the_store() {
+        for key in keys() {
+            let created = Created {
+                record: key,
+                secret: "sec_0VbwYMJgq7M3".into(),
+            };
+            let answer = heare_auth_core::created_json(&created.record, &created.secret);
+            let new: NewKey = serde_json::from_str(&answer).unwrap();
+            let back = new.into_created().unwrap();
+            assert_eq!(output::created_json(&back), answer);
+            assert_eq!(output::created_text(&back), output::created_text(&created));
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_that_does_not_read_is_refused() {
+        let mut shown: serde_json::Value =
+            serde_json::from_str(&public_json(&keys()[0], NOW)).unwrap();
+        shown["rate_limit"] = "often".into();
+        let shown: PublicKey = serde_json::from_str(&shown.to_string()).unwrap();
+        let err = shown.into_record().unwrap_err();
+        assert!(err.starts_with("key key_active: rate_limit "), "{err}");
+    }
+}
