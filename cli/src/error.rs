@@ -69,6 +69,38 @@ pub enum CliError {
     Answer(String),
     /// The server could not be asked to reload (an error for `refresh`; a warning elsewhere).
     Refresh(String),
+    /// The file named by `--admin-key-file` could not be read.
+    AdminKeyFile {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
+    /// The management API refused a request.
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The server's reason (its `error`), or what the CLI makes of the status.
+        message: String,
+        /// The `X-Request-Id` the request was sent with, to find it in the server's logs.
+        request_id: String,
+        /// How long the server asked to wait before trying again (`Retry-After`).
+        retry_after_secs: Option<u64>,
+    },
+    /// The server could not be reached, or its answer not read to its end: the HTTP client's
+    /// reason, naming the URL.
+    Unreachable(String),
+    /// The server answered something the CLI cannot read.
+    Unexpected {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong with the answer.
+        reason: String,
+        /// The `X-Request-Id` the request was sent with.
+        request_id: String,
+    },
 }
 
 impl CliError {
@@ -127,6 +159,38 @@ impl fmt::Display for CliError {
             ),
             CliError::Answer(reason) => write!(f, "cannot read the answer: {reason}"),
             CliError::Refresh(m) => write!(f, "Failed to refresh: {}", visible(m)),
+            CliError::AdminKeyFile { path, reason } => {
+                write!(f, "cannot read the admin key file {path}: {reason}")
+            }
+            CliError::Api {
+                status,
+                message,
+                request_id,
+                retry_after_secs,
+            } => {
+                write!(
+                    f,
+                    "{} (HTTP {status}, request {request_id})",
+                    visible(message)
+                )?;
+                match retry_after_secs {
+                    Some(secs) => write!(f, "; wait {secs} s before trying again"),
+                    None => Ok(()),
+                }
+            }
+            CliError::Unreachable(reason) => {
+                write!(f, "cannot reach the server: {}", visible(reason))
+            }
+            CliError::Unexpected {
+                url,
+                status,
+                reason,
+                request_id,
+            } => write!(
+                f,
+                "{url} answered HTTP {status}: {} (request {request_id})",
+                visible(reason)
+            ),
         }
     }
 }
@@ -230,6 +294,52 @@ mod tests {
             assert_eq!(error.to_string(), want);
             assert_eq!(error.exit_code(), 1, "{want}");
         }
+    }
+
+    #[test]
+    fn a_server_refusal_names_the_status_and_the_request() {
+        let refused = |status, retry_after_secs| CliError::Api {
+            status,
+            message: "Too many attempts\x1b[2J".into(),
+            request_id: "0123456789abcdef01234567".into(),
+            retry_after_secs,
+        };
+        assert_eq!(
+            refused(429, Some(30)).to_string(),
+            "Too many attempts\\x1b[2J (HTTP 429, request 0123456789abcdef01234567); wait \
+             30 s before trying again"
+        );
+        assert_eq!(
+            refused(401, None).to_string(),
+            "Too many attempts\\x1b[2J (HTTP 401, request 0123456789abcdef01234567)"
+        );
+        let cases = [
+            (
+                CliError::Unreachable("http://h/keys: Connection Failed".into()),
+                "cannot reach the server: http://h/keys: Connection Failed",
+            ),
+            (
+                CliError::Unexpected {
+                    url: "http://h/keys".into(),
+                    status: 200,
+                    reason: "missing field `keys`".into(),
+                    request_id: "ab".into(),
+                },
+                "http://h/keys answered HTTP 200: missing field `keys` (request ab)",
+            ),
+            (
+                CliError::AdminKeyFile {
+                    path: "/k".into(),
+                    reason: "Permission denied (os error 13)".into(),
+                },
+                "cannot read the admin key file /k: Permission denied (os error 13)",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
+            assert_eq!(error.exit_code(), 1, "{want}");
+        }
+        assert_eq!(refused(503, None).exit_code(), 1);
     }
 
     #[test]

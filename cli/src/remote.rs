@@ -2,4 +2,6 @@
 //! runs, the admin key, the HTTP client, each command's request, and its answer read back into
 //! the values the store's commands return, so that both print through the same `output.rs`.
 
+pub mod admin_key;
+pub mod client;
 pub mod convert;
