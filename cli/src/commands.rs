@@ -73,7 +73,8 @@ pub fn create<R: RngCore + CryptoRng>(
 
 /// `--metadata` text as stored: a JSON object within the metadata bounds, compact, every token
 /// as given (a number is never respelled, as a round trip through `serde_json::Value` would).
-fn metadata_of(text: &str) -> Result<Box<RawValue>, CliError> {
+/// Checked so before anything is written, and before anything is sent to a server.
+pub fn metadata_of(text: &str) -> Result<Box<RawValue>, CliError> {
     let json: Box<RawValue> =
         serde_json::from_str(text).map_err(|e| CliError::MetadataNotJson(e.to_string()))?;
     match json_kind(json.get()) {

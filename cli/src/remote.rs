@@ -3,5 +3,6 @@
 //! the values the store's commands return, so that both print through the same `output.rs`.
 
 pub mod admin_key;
+pub mod api;
 pub mod client;
 pub mod convert;
