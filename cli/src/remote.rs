@@ -6,3 +6,4 @@ pub mod admin_key;
 pub mod api;
 pub mod client;
 pub mod convert;
+pub mod doctor;
