@@ -5,35 +5,151 @@ use std::ffi::OsString;
 use heare_auth_core::{check_name, check_scope, parse_timestamp, Error, RateLimit};
 
 use crate::cmd::{
-    Cmd, CreateArgs, Expiry, KeyArgs, NewExpiry, RateLimitArgs, RotateArgs, UpdateArgs,
-    DEFAULT_GRACE_MS,
+    Cmd, CreateArgs, Expiry, Invocation, KeyArgs, NewExpiry, RateLimitArgs, RemoteFlags,
+    RotateArgs, UpdateArgs, DEFAULT_GRACE_MS,
 };
+use crate::remote::target::base_url;
 use crate::table::Command;
 use crate::CliError;
 
+/// The server's base URL, before the command or after it (`refresh --url` is refresh's own).
+const URL: &str = "--url";
+/// The file holding the admin key, before the command or after it.
+const ADMIN_KEY_FILE: &str = "--admin-key-file";
+/// What a user might type to give the admin key itself, which is refused.
+const ADMIN_KEY: &str = "--admin-key";
+
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
 /// invalid values, so a typo is named as such.
-pub fn parse(args: Vec<OsString>) -> Result<Cmd, CliError> {
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
     if let Some(bad) = args.iter().find(|a| a.to_str().is_none()) {
         return Err(usage(format!(
             "'{}' is not UTF-8 text",
             bad.to_string_lossy()
         )));
     }
-    let mut args =
-        pico_args::Arguments::from_vec(args.into_iter().flat_map(split_scopes).collect());
+    // Named without its value: that would be the admin key, printed.
+    if args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == ADMIN_KEY || a.starts_with("--admin-key="))
+    }) {
+        return Err(usage(format!(
+            "{ADMIN_KEY}: the admin key is never taken on the command line, which every user \
+             can read: set HEARE_AUTH_ADMIN_KEY or give {ADMIN_KEY_FILE} PATH"
+        )));
+    }
+    let mut args: Vec<OsString> = args.into_iter().flat_map(split_scopes).collect();
+    let leading = leading_remote_flags(&mut args)?;
+    let mut args = pico_args::Arguments::from_vec(args);
     let first = args
         .subcommand()
         .map_err(|e| usage(format!("the command: {e}")))?;
     let which = match first.as_deref() {
-        None => return parse_global(args),
-        Some("help") => return help_topic(args),
+        None => return invocation(parse_global(args)?, leading, None),
+        Some("help") => return invocation(help_topic(args)?, leading, None),
         Some(c) => known(c)?,
     };
     let command = which.name();
     if args.contains(["-h", "--help"]) {
-        return Ok(Cmd::Help(Some(command)));
+        return invocation(Cmd::Help(Some(command)), leading, None);
     }
+    let trailing = RemoteFlags {
+        // `refresh --url` is the refresh endpoint, not a server to send the command to.
+        url: match which {
+            Command::Refresh => None,
+            _ => value(&mut args, command, URL)?,
+        },
+        admin_key_file: value(&mut args, command, ADMIN_KEY_FILE)?,
+    };
+    let cmd = parse_command(which, args)?;
+    let remote = RemoteFlags {
+        url: once(command, URL, leading.url, trailing.url)?,
+        admin_key_file: once(
+            command,
+            ADMIN_KEY_FILE,
+            leading.admin_key_file,
+            trailing.admin_key_file,
+        )?,
+    };
+    invocation(cmd, remote, Some(command))
+}
+
+/// `--url` and `--admin-key-file` given before the command word, taken out of `args`.
+fn leading_remote_flags(args: &mut Vec<OsString>) -> Result<RemoteFlags, CliError> {
+    let mut flags = RemoteFlags::default();
+    while let Some(first) = args.first().and_then(|a| a.to_str()) {
+        let (flag, inline) = match first.split_once('=') {
+            Some((flag, value)) => (flag, Some(value.to_string())),
+            None => (first, None),
+        };
+        let (slot, flag) = match flag {
+            URL => (&mut flags.url, URL),
+            ADMIN_KEY_FILE => (&mut flags.admin_key_file, ADMIN_KEY_FILE),
+            _ => break,
+        };
+        let taken = match inline {
+            // As pico-args reads `--flag=` after the command.
+            Some(value) if value.is_empty() => return Err(usage(format!("{flag} needs a value"))),
+            Some(value) => {
+                args.remove(0);
+                value
+            }
+            None => match args.get(1).and_then(|a| a.to_str()) {
+                Some(value) if !value.starts_with("--") => {
+                    let value = value.to_string();
+                    args.drain(..2);
+                    value
+                }
+                _ => return Err(usage(format!("{flag} needs a value"))),
+            },
+        };
+        if slot.replace(taken).is_some() {
+            return Err(usage(format!("{flag} given more than once")));
+        }
+    }
+    Ok(flags)
+}
+
+/// A remote flag given before the command or after it, not both.
+fn once(
+    command: &str,
+    flag: &str,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<Option<String>, CliError> {
+    match (before, after) {
+        (Some(_), Some(_)) => Err(usage(format!("{command}: {flag} given more than once"))),
+        (before, after) => Ok(before.or(after)),
+    }
+}
+
+/// The invocation of `cmd` with `remote`, its `--url` checked and made a base URL; for help
+/// and the version, which ignore them, as given. `command` names the command in an error.
+fn invocation(
+    cmd: Cmd,
+    remote: RemoteFlags,
+    command: Option<&str>,
+) -> Result<Invocation, CliError> {
+    if matches!(cmd, Cmd::Help(_) | Cmd::Version) {
+        return Ok(Invocation { cmd, remote });
+    }
+    let at = command.map_or_else(String::new, |c| format!("{c}: "));
+    let url = remote
+        .url
+        .map(|u| base_url(&u).map_err(|e| usage(format!("{at}{URL}: {e}"))))
+        .transpose()?;
+    if remote.admin_key_file.as_deref() == Some("") {
+        return Err(usage(format!("{at}{ADMIN_KEY_FILE} must not be empty")));
+    }
+    Ok(Invocation {
+        cmd,
+        remote: RemoteFlags { url, ..remote },
+    })
+}
+
+/// The command `which` names, from the arguments after its word.
+fn parse_command(which: Command, mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
+    let command = which.name();
     let cmd = match which {
         Command::Create => parse_create(args)?,
         Command::List => {

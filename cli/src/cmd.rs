@@ -2,7 +2,29 @@
 
 use heare_auth_core::{format_timestamp, RateLimit, UnixMillis};
 
-/// A parsed command line.
+use crate::table::Command;
+
+/// A parsed command line: the command, and where it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// What to do.
+    pub cmd: Cmd,
+    /// `--url` and `--admin-key-file`, wherever on the line they were given.
+    pub remote: RemoteFlags,
+}
+
+/// The options that send a command to a server's management API instead of the store; with
+/// neither (and no `HEARE_AUTH_URL`), the command edits the store itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteFlags {
+    /// `--url URL`: the server's base URL (`http://127.0.0.1:8080`), without a trailing `/`.
+    pub url: Option<String>,
+    /// `--admin-key-file PATH`: the file holding the admin key. The key itself is never an
+    /// argument: every user of the machine can read a command line.
+    pub admin_key_file: Option<String>,
+}
+
+/// A parsed command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cmd {
     /// `create`: make a new key.
@@ -82,6 +104,30 @@ pub enum Cmd {
     Help(Option<&'static str>),
     /// Print the version.
     Version,
+}
+
+impl Cmd {
+    /// The command of the table it is; `None` for help and the version.
+    pub fn command(&self) -> Option<Command> {
+        Some(match self {
+            Cmd::Create(_) => Command::Create,
+            Cmd::List { .. } => Command::List,
+            Cmd::Show { .. } => Command::Show,
+            Cmd::Disable(_) => Command::Disable,
+            Cmd::Enable(_) => Command::Enable,
+            Cmd::Rotate(_) => Command::Rotate,
+            Cmd::SetRateLimit(_) => Command::SetRateLimit,
+            Cmd::Update(_) => Command::Update,
+            Cmd::Delete { .. } => Command::Delete,
+            Cmd::Refresh { .. } => Command::Refresh,
+            Cmd::Doctor { .. } => Command::Doctor,
+            Cmd::Check { .. } => Command::Check,
+            Cmd::Migrate { .. } => Command::Migrate,
+            Cmd::Export { .. } => Command::Export,
+            Cmd::Import { .. } => Command::Import,
+            Cmd::Help(_) | Cmd::Version => return None,
+        })
+    }
 }
 
 /// Arguments of `create`.

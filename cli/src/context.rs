@@ -6,6 +6,8 @@ use std::time::SystemTime;
 use heare_auth_core::{unix_millis, UnixMillis};
 use heare_auth_store::{Location, Store, StoreConfig};
 
+use crate::cmd::Invocation;
+use crate::remote::target::{self, Target};
 use crate::{actor, CliError};
 
 /// Where a change asks the server to reload when `REFRESH_URL` is not set.
@@ -29,6 +31,12 @@ impl Context {
                 .unwrap_or_else(|| DEFAULT_REFRESH_URL.into()),
             now: unix_millis(SystemTime::now()),
         }
+    }
+
+    /// Where `inv` runs: on the store, or through the server `--url` or `HEARE_AUTH_URL`
+    /// names (see [`target::choose`]).
+    pub fn target(&self, inv: &Invocation) -> Result<Target, CliError> {
+        target::choose(inv, var)
     }
 
     /// The store the environment chooses.

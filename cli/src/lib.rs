@@ -22,5 +22,5 @@ pub mod run;
 pub mod stdout;
 pub mod table;
 
-pub use cmd::Cmd;
+pub use cmd::{Cmd, Invocation};
 pub use error::CliError;

@@ -1,24 +1,35 @@
-//! `heare-auth`, the admin CLI: parse, run one command, and exit 0, 1 or 2.
+//! `heare-auth`, the admin CLI: parse, run one command on the store or through a server, and
+//! exit 0, 1 or 2.
 
 use std::process::ExitCode;
 
 use heare_auth::context::Context;
-use heare_auth::{args, run, CliError, Cmd};
+use heare_auth::remote::client::Client;
+use heare_auth::remote::target::Target;
+use heare_auth::{args, remote, run, CliError, Cmd, Invocation};
 
 fn main() -> ExitCode {
-    let cmd = match args::parse(std::env::args_os().skip(1).collect()) {
-        Ok(cmd) => cmd,
+    let inv = match args::parse(std::env::args_os().skip(1).collect()) {
+        Ok(inv) => inv,
         Err(e) => {
             eprintln!("error: {e}\nRun 'heare-auth --help' for usage.");
             return ExitCode::from(e.exit_code());
         }
     };
-    match dispatch(cmd, &Context::of_process()) {
+    match target(inv, &Context::of_process()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Runs the command where it runs: on the store, or through a server.
+fn target(inv: Invocation, cx: &Context) -> Result<ExitCode, CliError> {
+    match cx.target(&inv)? {
+        Target::Store => dispatch(inv.cmd, cx),
+        Target::Server(server) => remote::run::dispatch(inv.cmd, &Client::of(server)?, cx.now),
     }
 }
 

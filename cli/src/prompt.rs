@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
+use heare_auth_core::KeyRecord;
 use heare_auth_store::Store;
 
 use crate::stdout::emit;
@@ -9,13 +10,17 @@ use crate::{commands, output, CliError};
 
 /// Asks `Delete API key 'ID' (NAME)? [y/N]` on a terminal; refuses without one.
 pub fn confirm(store: &Store, id: &str) -> Result<bool, CliError> {
-    let key = commands::show(store, id)?;
+    ask(&commands::show(store, id)?)
+}
+
+/// Asks whether to delete `key` on a terminal; refuses without one.
+pub fn ask(key: &KeyRecord) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(
             "refusing to delete without confirmation: stdin is not a terminal; pass --yes".into(),
         ));
     }
-    emit(&output::delete_prompt(&key))?;
+    emit(&output::delete_prompt(key))?;
     let mut answer = String::new();
     std::io::stdin()
         .lock()

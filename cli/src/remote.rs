@@ -7,3 +7,5 @@ pub mod api;
 pub mod client;
 pub mod convert;
 pub mod doctor;
+pub mod run;
+pub mod target;

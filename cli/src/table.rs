@@ -63,6 +63,20 @@ impl Command {
         }
     }
 
+    /// Whether it runs against a server's management API too (`--url`, `HEARE_AUTH_URL`);
+    /// the others read or write the whole keys file, or ask the server to reload it, and need
+    /// the store itself.
+    pub const fn remote(self) -> bool {
+        !matches!(
+            self,
+            Command::Refresh
+                | Command::Check
+                | Command::Migrate
+                | Command::Export
+                | Command::Import
+        )
+    }
+
     /// The command `word` names, if any.
     pub fn named(word: &str) -> Option<Command> {
         Command::ALL.into_iter().find(|c| c.name() == word)
@@ -92,6 +106,16 @@ mod tests {
         assert_eq!(Command::Import as usize + 1, Command::ALL.len());
         assert_eq!(Command::named("help"), None);
         assert_eq!(Command::named("Create"), None);
+    }
+
+    #[test]
+    fn only_the_whole_file_commands_and_refresh_need_the_store() {
+        let local: Vec<&str> = Command::ALL
+            .into_iter()
+            .filter(|c| !c.remote())
+            .map(Command::name)
+            .collect();
+        assert_eq!(local, ["refresh", "check", "migrate", "export", "import"]);
     }
 
     #[test]

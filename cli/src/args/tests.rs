@@ -5,12 +5,20 @@ use crate::help::{help, USAGE};
 use heare_auth_core::RateLimit;
 use heare_auth_core::UnixMillis;
 
+/// The command of a line without remote flags.
 fn p(args: &[&str]) -> Result<Cmd, CliError> {
+    parse_line(args).map(|inv| {
+        assert_eq!(inv.remote, RemoteFlags::default(), "{args:?}");
+        inv.cmd
+    })
+}
+
+fn parse_line(args: &[&str]) -> Result<Invocation, CliError> {
     parse(args.iter().map(OsString::from).collect())
 }
 
 fn usage_error(args: &[&str]) -> String {
-    match p(args) {
+    match parse_line(args) {
         Err(CliError::Usage(m)) => m,
         other => panic!("{args:?} gave {other:?}"),
     }
@@ -701,4 +709,185 @@ fn update_errors_name_what_is_wrong() {
         assert!(got.starts_with(want), "{args:?}: {got}");
         assert_eq!(p(args).unwrap_err().exit_code(), 2);
     }
+}
+
+fn remote(url: Option<&str>, file: Option<&str>) -> RemoteFlags {
+    RemoteFlags {
+        url: url.map(String::from),
+        admin_key_file: file.map(String::from),
+    }
+}
+
+#[test]
+fn url_and_admin_key_file_go_before_or_after_the_command() {
+    let list = || Cmd::List {
+        detailed: false,
+        json: false,
+    };
+    let at = |cmd, url, file| {
+        Ok(Invocation {
+            cmd,
+            remote: remote(url, file),
+        })
+    };
+    assert_eq!(
+        parse_line(&["--url", "http://h:8080/", "list"]),
+        at(list(), Some("http://h:8080"), None)
+    );
+    assert_eq!(
+        parse_line(&["list", "--url=http://h:8080", "--admin-key-file", "/k"]),
+        at(list(), Some("http://h:8080"), Some("/k"))
+    );
+    assert_eq!(
+        parse_line(&[
+            "--admin-key-file=/k",
+            "--url",
+            "http://h",
+            "show",
+            "key_a",
+            "--json"
+        ]),
+        at(
+            Cmd::Show {
+                id: "key_a".into(),
+                json: true
+            },
+            Some("http://h"),
+            Some("/k")
+        )
+    );
+    // --no-refresh stays accepted: through a server it has nothing to skip.
+    assert_eq!(
+        parse_line(&["disable", "key_a", "--no-refresh", "--url", "http://h"]),
+        at(
+            Cmd::Disable(KeyArgs {
+                id: "key_a".into(),
+                no_refresh: true,
+                json: false
+            }),
+            Some("http://h"),
+            None
+        )
+    );
+}
+
+#[test]
+fn refresh_keeps_its_own_url() {
+    assert_eq!(
+        p(&["refresh", "--url", "http://h:8080/refresh"]),
+        Ok(Cmd::Refresh {
+            url: Some("http://h:8080/refresh".into())
+        })
+    );
+    // Before the command it is the server's, which refresh then refuses (it needs the store).
+    assert_eq!(
+        parse_line(&["--url", "http://h", "refresh", "--url", "http://h/refresh"]),
+        Ok(Invocation {
+            cmd: Cmd::Refresh {
+                url: Some("http://h/refresh".into())
+            },
+            remote: remote(Some("http://h"), None),
+        })
+    );
+}
+
+#[test]
+fn help_wins_over_remote_flags_as_over_the_rest() {
+    assert_eq!(
+        parse_line(&["--url", "nope", "--help"]),
+        Ok(Invocation {
+            cmd: Cmd::Help(None),
+            remote: remote(Some("nope"), None),
+        })
+    );
+    assert_eq!(
+        parse_line(&["list", "--url", "nope", "--help"]).map(|i| i.cmd),
+        Ok(Cmd::Help(Some("list")))
+    );
+    assert_eq!(
+        parse_line(&["--admin-key-file", "/k", "--version"]).map(|i| i.cmd),
+        Ok(Cmd::Version)
+    );
+}
+
+#[test]
+fn remote_flag_errors_name_what_is_wrong() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--url"], "--url needs a value"),
+        (&["--url", "--json", "list"], "--url needs a value"),
+        (&["--admin-key-file"], "--admin-key-file needs a value"),
+        (&["list", "--url"], "list: --url needs a value"),
+        (
+            &["list", "--admin-key-file", "--json"],
+            "list: --admin-key-file needs a value",
+        ),
+        (
+            &["--url", "http://a", "--url", "http://b", "list"],
+            "--url given more than once",
+        ),
+        (
+            &["--url", "http://a", "list", "--url=http://b"],
+            "list: --url given more than once",
+        ),
+        (
+            &[
+                "--admin-key-file",
+                "/a",
+                "show",
+                "k",
+                "--admin-key-file",
+                "/b",
+            ],
+            "show: --admin-key-file given more than once",
+        ),
+        (
+            &["list", "--url", "ftp://h"],
+            "list: --url: expected http://HOST[:PORT] or https://HOST[:PORT], got 'ftp://h'",
+        ),
+        (&["--url=", "list"], "--url needs a value"),
+        (
+            &["list", "--admin-key-file="],
+            "list: --admin-key-file needs a value",
+        ),
+        (
+            &["list", "--admin-key-file", ""],
+            "list: --admin-key-file must not be empty",
+        ),
+        (
+            &["list", "--url", ""],
+            "list: --url: expected http://HOST[:PORT] or https://HOST[:PORT], got ''",
+        ),
+        (&["--url", "http://h", "--frob"], "unknown flag --frob"),
+        (
+            &["--url", "http://h"],
+            "missing command: expected create, list, show, disable, \
+            enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, \
+            export or import",
+        ),
+        // An unknown flag is named before a bad value.
+        (
+            &["list", "--url", "ftp://h", "--frob"],
+            "list: unknown flag --frob",
+        ),
+    ];
+    for (args, want) in cases {
+        assert_eq!(usage_error(args), *want, "{args:?}");
+    }
+}
+
+#[test]
+fn the_admin_key_itself_is_refused_without_being_shown() {
+    let want = "--admin-key: the admin key is never taken on the command line, which every \
+                user can read: set HEARE_AUTH_ADMIN_KEY or give --admin-key-file PATH";
+    for args in [
+        &["--admin-key", "sec_topsecret", "list"][..],
+        &["list", "--admin-key=sec_topsecret"][..],
+        &["create", "--name", "x", "--admin-key"][..],
+    ] {
+        let message = usage_error(args);
+        assert_eq!(message, want, "{args:?}");
+        assert!(!message.contains("sec_topsecret"));
+    }
+    // The file flag is not the key.
+    assert!(parse_line(&["list", "--admin-key-file", "/k"]).is_ok());
 }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::remote::admin_key::AdminKey;
+use crate::remote::target::{KeySource, Server};
 use crate::CliError;
 
 /// How long to wait for a connection.
@@ -46,7 +47,8 @@ pub struct Reply {
 }
 
 impl Client {
-    /// A client of the API at `base` (a base URL, without a trailing `/`) using `key`.
+    /// A client of the API at `base` (a base URL, see
+    /// [`base_url`](crate::remote::target::base_url)) using `key`.
     pub fn new(base: &str, key: AdminKey) -> Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
@@ -60,6 +62,15 @@ impl Client {
             base: base.to_string(),
             key,
         }
+    }
+
+    /// A client of `server`, its admin key read (from its file, when it is in one).
+    pub fn of(server: Server) -> Result<Client, CliError> {
+        let key = match server.key {
+            KeySource::Env(key) => key,
+            KeySource::File(path) => AdminKey::from_file(&path)?,
+        };
+        Ok(Client::new(&server.url, key))
     }
 
     /// The server's base URL.
