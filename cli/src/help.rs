@@ -25,9 +25,27 @@ Usage:
   heare-auth COMMAND --help
   heare-auth --version
 
+Options (before or after the command):
+  --url URL              send the command to the management API of the heare-auth-server at URL
+                         (http://127.0.0.1:8080; it serves it with MANAGEMENT_API=1) instead of
+                         changing the store: create, list, show, disable, enable, rotate,
+                         set-rate-limit, update, delete and doctor, with the same output and exit
+                         codes; refresh, check, migrate, export and import need the store itself.
+                         --no-refresh changes nothing there: the server serves its changes at once.
+                         (refresh --url is refresh's own: the refresh endpoint)
+  --admin-key-file PATH  the file holding the admin key for --url, readable by its owner alone:
+                         a key with keys:read (list, show, doctor), keys:write (changes) or
+                         keys:admin (also keys holding keys: scopes)
+  -h, --help             this help, or a command's
+  -V, --version          the version
+
 Environment:
   KEYS_FILE        the keys file (default ./keys.json)
   REFRESH_URL      where a change asks the server to reload (default http://localhost:8080/refresh)
+  HEARE_AUTH_URL   the server to send commands to, as --url
+  HEARE_AUTH_ADMIN_KEY
+                   the admin key for --url or HEARE_AUTH_URL, unless --admin-key-file is given;
+                   never give the key itself as an argument: every user can read those
   HEARE_AUTH_ACTOR who makes changes, stored as created_by/updated_by (default $USER@hostname)
   S3_BUCKET, S3_KEY, S3_REGION, S3_ENDPOINT
                    keep the keys file in S3 instead (as the server does)
@@ -139,7 +157,8 @@ Deletes a key. Asks for confirmation on a terminal; elsewhere --yes is required.
 const REFRESH: &str = "\
 Usage: heare-auth refresh [--url URL]
 
-Asks the running server to reload the keys file.
+Asks the running server to reload the keys file. Needs the store: not through a server's
+management API (HEARE_AUTH_URL set, or --url before the command).
   --url URL   the server's refresh endpoint (default $REFRESH_URL or http://localhost:8080/refresh)
 ";
 
@@ -150,6 +169,11 @@ Checks the store and reports what it found: where the keys file is, whether it e
 it is encrypted, how many keys it holds and whether they load, whether the store honours
 conditional writes (on a probe object of its own, never the keys file), and how far the
 store's clock is from this one. Exits 0 when all is well, 1 otherwise.
+
+With --url (or HEARE_AUTH_URL), checks the server instead: whether it answers (GET /health),
+whether it accepts the admin key (GET /auth) and which of keys:read, keys:write and keys:admin
+the key holds, and whether the management API is served. Exits 0 when the server answers and
+the key may at least read, 1 otherwise.
   --json   print a JSON object
 ";
 

@@ -239,9 +239,15 @@ fn help_and_version() {
         "REFRESH_URL",
         "STORAGE_SECRET",
         "heare-auth create",
+        "\n  HEARE_AUTH_URL ",
+        "\n  HEARE_AUTH_ADMIN_KEY\n",
+        "\n  --url URL ",
+        "\n  --admin-key-file PATH ",
     ] {
         assert!(USAGE.contains(needle), "{needle}");
     }
+    assert!(help(Some("doctor")).contains("\nWith --url (or HEARE_AUTH_URL), checks the server"));
+    assert!(help(Some("refresh")).contains("Needs the store: not through a server's"));
 }
 
 #[test]
