@@ -149,7 +149,7 @@ fn poll(keys: &mut Reloader) {
 const NICE: i32 = 19;
 
 /// Gives this thread the nice value [`NICE`] (Linux keeps one per thread).
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     let thread = rustix::thread::gettid();
     if let Err(e) = rustix::process::setpriority_process(Some(thread), NICE) {
         log::warn!(error:% = e; "loader_priority_unchanged");

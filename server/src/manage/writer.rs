@@ -1,6 +1,6 @@
-//! The keys writer: one thread that makes the management API's changes to the store, one at a
-//! time, so that no store I/O runs on an HTTP worker, and that has the loader serve each change
-//! before it is answered.
+//! The keys writer: one thread, at the loader's low priority, that makes the management API's
+//! changes to the store one at a time, so that no store I/O runs on an HTTP worker, and that
+//! has the loader serve each change before it is answered.
 
 use std::sync::mpsc::{self, TrySendError};
 use std::thread::{self, JoinHandle};
@@ -49,6 +49,8 @@ impl Writer {
         let thread = thread::Builder::new()
             .name("keys-writer".into())
             .spawn(move || {
+                // A change rewrites the whole file: as with reloads, requests come first.
+                crate::loader::lower_priority();
                 for job in received {
                     job(&context);
                 }
