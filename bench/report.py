@@ -258,7 +258,7 @@ def manage_rows(g):
         f"{mark(lst['median'] < 50)} |",
         f"| management API `POST /keys`, 100,000 keys, local file | < 20 ms | "
         f"{big_create['median']:.0f} ms median (rewrites the {big['file_bytes'] / 1e6:.0f} MB "
-        f"file and reloads it before answering; O(change) writes are issue 23's) | "
+        f"file and reloads it before answering: a change costs the whole file) | "
         f"{mark(big_create['median'] < 20)} |",
         f"| management API `POST /keys`, 10 keys, local file | < 20 ms | "
         f"{small_create['median']:.1f} ms median, {small_create['max']:.1f} ms at most | "
