@@ -237,6 +237,36 @@ def update_soak_section():
     print("wrote the Soak section of BENCHMARKS.md")
 
 
+def manage_rows(g):
+    """The management API's rows of the targets table (none before it was measured)."""
+    if not g:
+        return []
+    rows = {row["keys"]: row for row in g["rows"]}
+    big, small = rows[100_000], rows[10]
+    lst, big_create, small_create = big["list_1000_ms"], big["create_ms"], small["create_ms"]
+    out = []
+    for route in ("verify", "auth"):
+        ratio = g[route]["ratio"]
+        out.append(
+            f"| `/{route}` throughput with `MANAGEMENT_API=1` | within 5% of without "
+            f"(>= 0.95 x) | {ratio:.2f} x (median of {g['pair_rounds']} paired runs; "
+            f"{g[route]['on']['rps']:,.0f} against {g[route]['off']['rps']:,.0f} req/s) | "
+            f"{mark(ratio >= 0.95)} |")
+    out += [
+        f"| management API `GET /keys?limit=1000`, 100,000 keys | < 50 ms | "
+        f"{lst['median']:.1f} ms median, {lst['p99']:.1f} ms p99 ({lst['runs']} requests) | "
+        f"{mark(lst['median'] < 50)} |",
+        f"| management API `POST /keys`, 100,000 keys, local file | < 20 ms | "
+        f"{big_create['median']:.0f} ms median (rewrites the {big['file_bytes'] / 1e6:.0f} MB "
+        f"file and reloads it before answering: a change costs the whole file) | "
+        f"{mark(big_create['median'] < 20)} |",
+        f"| management API `POST /keys`, 10 keys, local file | < 20 ms | "
+        f"{small_create['median']:.1f} ms median, {small_create['max']:.1f} ms at most | "
+        f"{mark(small_create['median'] < 20)} |",
+    ]
+    return out
+
+
 def main():
     r = json.loads(RESULTS.read_text())
     m, h = r["machine"], r["http"]
@@ -323,6 +353,7 @@ def main():
         f"{mark(max(c['create_rss_kib'], c['list_rss_kib']) * 1024 < 3 * c['file_bytes'])} |",
         f"| `heare-auth create`, 10 keys, local file | < 10 ms | {c['create_10_keys_ms']:.1f} ms | "
         f"{mark(c['create_10_keys_ms'] < 10)} |",
+        *manage_rows(r.get("manage")),
         f"| start-up to first `/verify`, 100k keys | < 300 ms | {ms(r['startup']['median_ms'])} | "
         f"{mark(r['startup']['median_ms'] < 300)} |",
         f"| idle RSS, 1,000 keys | < 10 MB | {r['idle']['rss_kib'] / 1024:.1f} MiB | "

@@ -5,7 +5,9 @@ HTTP figures are ratios against nginx serving the same body in the same run, bec
 are shared and noisy. Results go to target/bench/results.json; bench/report.py turns them into
 BENCHMARKS.md and bench/throughput.svg.
 
-usage: bench/run.py [--quick]   (--quick: shorter runs, for trying the script itself)
+usage: bench/run.py [--quick] [--only SECTION]
+  --quick: shorter runs, for trying the script itself
+  --only manage: only that section, merged into the results of the last full run (for trying it)
 """
 import json
 import os
@@ -572,6 +574,98 @@ def bench_cli(results, cli=REPO / "target" / "release" / "heare-auth", label="cl
     }
 
 
+def api(port, method, path, key, body=None, conn=None):
+    """One management API request: (status, parsed body, milliseconds)."""
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body)
+    started = time.perf_counter()
+    conn.request(method, path, body=data, headers=headers)
+    response = conn.getresponse()
+    text = response.read()
+    took = (time.perf_counter() - started) * 1000
+    if own:
+        conn.close()
+    return response.status, json.loads(text) if text else None, took
+
+
+def admin_key(cli, keys):
+    """An admin key (`keys:admin`) added to `keys` with the CLI: its secret."""
+    out = subprocess.run([cli, "create", "--name", "bench-admin", "--scopes", "keys:admin",
+                          "--json", "--no-refresh"], env={**os.environ, "KEYS_FILE": str(keys)},
+                         check=True, capture_output=True)
+    return json.loads(out.stdout)["secret"]
+
+
+def bench_manage(results, keys10k, secrets, cli=REPO / "target" / "release" / "heare-auth"):
+    """The management API: `/verify` and `/auth` with it on against off (paired runs, 10,000
+    keys), then listing and creating on a local file of 100,000 keys and of 10."""
+    log("management API: /verify and /auth with MANAGEMENT_API=1 against without")
+    work = Path(tempfile.mkdtemp(prefix="bench-manage-", dir=OUT))
+    off = Server(keys10k, log_name="server-api-off.log")
+    on = Server(keys10k, env={"MANAGEMENT_API": "1"}, log_name="server-api-on.log")
+    runs = {k: [] for k in ("verify_off", "verify_on", "auth_off", "auth_on")}
+    try:
+        for _ in range(PAIR_ROUNDS):
+            runs["verify_off"].append(wrk(off.url(), secrets[0], seconds=PAIR_SECONDS))
+            runs["verify_on"].append(wrk(on.url(), secrets[0], seconds=PAIR_SECONDS))
+            runs["auth_off"].append(wrk(off.url("/auth"), None, seconds=PAIR_SECONDS,
+                                        script_path=auth_script(secrets[0])))
+            runs["auth_on"].append(wrk(on.url("/auth"), None, seconds=PAIR_SECONDS,
+                                       script_path=auth_script(secrets[0])))
+    finally:
+        off.stop()
+        on.stop()
+    manage = {"pair_rounds": PAIR_ROUNDS}
+    for route in ("verify", "auth"):
+        ratios = [a["rps"] / b["rps"] for a, b in zip(runs[f"{route}_on"], runs[f"{route}_off"])]
+        manage[route] = {"ratio": statistics.median(ratios),
+                         "on": median_run(runs[f"{route}_on"]),
+                         "off": median_run(runs[f"{route}_off"])}
+
+    log("management API: GET /keys?limit=1000 and POST /keys on 100,000 keys")
+    big, _ = keys_file(100_000)
+    sizes = {}
+    for n, source in ((100_000, big), (10, keys_file(10)[0])):
+        live = work / f"keys-{n}.json"
+        live.write_bytes(source.read_bytes())
+        key = admin_key(cli, live)
+        server = Server(live, env={"MANAGEMENT_API": "1"}, log_name=f"server-api-{n}.log")
+        try:
+            row = {"keys": n, "file_bytes": live.stat().st_size}
+            if n == 100_000:
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                lists = []
+                for _ in range(10 if QUICK else 50):
+                    status, body, took = api(server.port, "GET", "/keys?limit=1000", key,
+                                             conn=conn)
+                    assert status == 200 and len(body["keys"]) == 1000, status
+                    lists.append(took)
+                conn.close()
+                row["list_1000_ms"] = {"median": statistics.median(lists),
+                                       "p99": sorted(lists)[int(len(lists) * 0.99) - 1],
+                                       "runs": len(lists)}
+            creates = []
+            for i in range(5 if QUICK else 20):
+                status, body, took = api(server.port, "POST", "/keys", key, {"name": f"b{i}"})
+                assert status == 201, (status, body)
+                creates.append(took)
+            # Each create is served before it is answered.
+            status, _ = post(server.port, "/verify", {"api_key": body["secret"]})
+            assert status == 200, status
+            row["create_ms"] = {"median": statistics.median(creates), "max": max(creates),
+                                "runs": len(creates)}
+            sizes[n] = row
+        finally:
+            server.stop()
+    manage["rows"] = [sizes[n] for n in sorted(sizes)]
+    results["manage"] = manage
+
+
 def bench_wasm(results):
     log("WebAssembly verifier in Node")
     path, secrets = keys_file(10_000)
@@ -627,6 +721,15 @@ def criterion(results):
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--only" in sys.argv:
+        section = sys.argv[sys.argv.index("--only") + 1]
+        results = json.loads((OUT / "results.json").read_text())
+        keys10k, secrets = keys_file(10_000)
+        {"manage": lambda: bench_manage(results, keys10k, secrets)}[section]()
+        results.setdefault("partial", []).append(section)
+        (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        log(f"merged {section} into {OUT / 'results.json'}")
+        return
     results = {"machine": machine(), "quick": QUICK, "wrk_threads": WRK_THREADS,
                "pinned": PINNED, "pair_rounds": PAIR_ROUNDS, "pair_seconds": PAIR_SECONDS,
                "command": "make bench"}
@@ -639,6 +742,7 @@ def main():
     bench_idle(results)
     bench_load(results)
     bench_cli(results)
+    bench_manage(results, keys10k, secrets)
     bench_wasm(results)
     criterion(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")

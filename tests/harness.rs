@@ -85,6 +85,20 @@ fn secrets_in(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Copies an HTTP answer into the transcript, in a file of its own; `issued` is the secret it
+/// issued (a management API create or rotate), which only that file may show.
+pub fn transcribe_answer(text: &str, issued: Option<&str>) {
+    let path = transcribe("http", text);
+    if let Some(secret) = issued {
+        note_secrets(std::iter::once(secret), path.as_deref());
+    }
+}
+
+/// Notes a secret that the tests presented (in a header, say): no transcript may show it.
+pub fn note_presented(secret: &str) {
+    note_secrets(std::iter::once(secret), None);
+}
+
 /// Copies a CLI run into the transcript; the secrets a `create` or `rotate` printed are noted
 /// as issued by it.
 fn transcribe_cli(args: &[&str], output: &Output) {

@@ -38,7 +38,7 @@ pub fn required_scopes(query: Option<&str>) -> Vec<String> {
         .split('&')
         .filter_map(|pair| pair.strip_prefix("scope="))
         .flat_map(|value| {
-            percent_decode(value)
+            percent_decode(value, true)
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(String::from)
@@ -200,8 +200,9 @@ fn percent_encode(text: &str, keep: impl Fn(u8) -> bool) -> Cow<'static, str> {
     Cow::Owned(out)
 }
 
-/// Decodes `%XX` sequences (and `+` as a space, as forms encode it); anything else is kept.
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` sequences (and, in a query (`form`), `+` as a space, as forms encode it);
+/// anything else is kept, and bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(text: &str, form: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -216,7 +217,7 @@ fn percent_decode(text: &str) -> String {
                 }
                 _ => out.push(b'%'),
             },
-            b'+' => out.push(b' '),
+            b'+' if form => out.push(b' '),
             b => out.push(b),
         }
         i += 1;
@@ -260,8 +261,8 @@ mod tests {
         );
         assert!(required_scopes(None).is_empty());
         assert!(required_scopes(Some("scope=&scopes=read")).is_empty());
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("a%2", true), "a%2");
+        assert_eq!(percent_decode("%zz%41", true), "%zzA");
     }
 
     #[test]
@@ -346,7 +347,7 @@ mod tests {
         assert_eq!(header_value("100%"), "100%25");
         assert_eq!(header_value("a\nb"), "a%0Ab");
         for text in ["Zoë ✓ 🔑", "100% sure", "tab\there"] {
-            assert_eq!(percent_decode(&header_value(text)), text);
+            assert_eq!(percent_decode(&header_value(text), true), text);
         }
     }
 }

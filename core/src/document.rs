@@ -95,6 +95,14 @@ impl<'a> Document<'a> {
         self.records.iter().map(|r| self.read(r))
     }
 
+    /// The text of each key as read, in file order; `None` for a key added or changed since.
+    pub fn texts(&self) -> impl Iterator<Item = Option<&'a str>> + '_ {
+        self.records.iter().map(|r| match r {
+            Record::Kept(text) => Some(text.get()),
+            Record::Written(_) => None,
+        })
+    }
+
     /// The key with this id; an [`Error::DuplicateId`] when the file holds it more than once.
     pub fn get(&self, id: &str) -> Option<Result<KeyRecord, Error>> {
         match self.position(id) {

@@ -28,10 +28,13 @@ mod bounds;
 mod compact;
 mod control;
 mod document;
+mod duration;
 mod edit;
 mod encryption;
 mod error;
+mod etag;
 mod generate;
+mod grant;
 mod hash;
 mod keyset;
 mod limit;
@@ -52,17 +55,19 @@ mod timestamp;
 mod walk;
 
 pub use auth::{
-    authorize, authorize_scopes, header_value, presented_key, required_scopes, Authorized,
-    INVALID_TOKEN_CHALLENGE,
+    authorize, authorize_scopes, header_value, percent_decode, presented_key, required_scopes,
+    Authorized, INVALID_TOKEN_CHALLENGE,
 };
 pub use bounds::{MetadataBound, MAX_METADATA_BYTES, MAX_METADATA_DEPTH};
 pub use compact::{compact_json, pretty_json};
 pub use control::{is_control, visible};
 pub use document::Document;
+pub use duration::{parse_grace, parse_ttl, MAX_TTL_MS};
 pub use edit::{stamp, with_changes, with_disabled, with_new_secret, Changes};
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
 pub use generate::{generate_id, generate_secret};
+pub use grant::{may, may_touch, Access, Denied, KEYS_ADMIN, KEYS_READ, KEYS_WRITE};
 pub use hash::{hash_secret, SecretHash};
 pub use keyset::{CheckError, Checked, Key, KeySet};
 pub use limit::{Bucket, RateLimit};

@@ -36,6 +36,8 @@ pub struct App {
     pub transport: Arc<Stats>,
     /// How the handlers answer.
     pub settings: Settings,
+    /// Failed authentications to the management API, by address.
+    pub guard: crate::manage::Guard,
 }
 
 impl App {
@@ -52,6 +54,7 @@ impl App {
             metrics: Metrics::default(),
             transport,
             settings,
+            guard: crate::manage::Guard::default(),
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct Request<'a> {
     /// The authority of a request target in absolute form (`POST http://host/refresh`), which
     /// only proxies send.
     pub authority: Option<&'a str>,
+    /// The path, without the query.
+    pub path: &'a str,
     /// The query string, without the `?`.
     pub query: Option<&'a str>,
     /// The request headers.
@@ -75,12 +80,13 @@ pub struct Request<'a> {
 }
 
 /// What a handler decided.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
     /// Answer with this.
     Reply(Reply),
     /// Reload the keys off the request path, then answer with [`App::refreshed`].
     Reload,
+    /// Make a change to the store on the keys writer, which answers.
+    Write(crate::manage::writer::Job),
 }
 
 impl App {
@@ -106,7 +112,12 @@ impl App {
             Route::Ready => self.handle_ready(request),
             Route::Metrics { public } => self.handle_metrics(public, request),
             Route::MethodNotAllowed(allow) => method_not_allowed(allow),
-            Route::NotFound | Route::Manage(_) | Route::OpenApi => Reply::error(404, "Not found"),
+            Route::Manage(op) => {
+                let id = heare_auth_core::key_id_segment(request.path);
+                return crate::manage::handle(self, op, id, request);
+            }
+            Route::OpenApi => openapi(),
+            Route::NotFound => Reply::error(404, "Not found"),
         };
         Handled::Reply(reply)
     }
@@ -406,7 +417,7 @@ const LOGGED_PREFIX: usize = 4;
 const LOGGED_PREFIX_OF: usize = 16;
 
 /// The first characters of a presented key, or nothing when they would tell much of it.
-fn prefix(secret: &str) -> &str {
+pub(crate) fn prefix(secret: &str) -> &str {
     let mut ends = secret.char_indices().map(|(i, _)| i);
     match (
         ends.nth(LOGGED_PREFIX),
@@ -426,6 +437,13 @@ pub fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&st
 fn content_type(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::CONTENT_TYPE)?;
     Some(value.to_str().unwrap_or("(not ASCII)"))
+}
+
+/// The HTTP contract, `GET /openapi.yaml`.
+fn openapi() -> Reply {
+    let mut reply = Reply::json(200, include_str!("../../openapi.yaml"));
+    reply.content_type = "application/yaml";
+    reply
 }
 
 fn method_not_allowed(allow: &'static str) -> Reply {

@@ -40,6 +40,8 @@ pub struct Settings {
     pub ready_max_staleness: Option<Duration>,
     /// The status `/auth` gives a key over its rate limit (429; nginx needs 401 or 403).
     pub rate_limit_status: u16,
+    /// Whether the management API (`/keys`) is served (`MANAGEMENT_API=1`).
+    pub management: bool,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
         Settings {
             ready_max_staleness: None,
             rate_limit_status: 429,
+            management: false,
         }
     }
 }
@@ -96,6 +99,8 @@ Environment only:
                      (default 3 x REFRESH_INTERVAL; never when polling is off)
   RATE_LIMIT_STATUS  the status /auth gives a key over its rate limit: 429 (default), 403 or
                      401 (nginx turns 429 from auth_request into 500)
+  MANAGEMENT_API     1 serves the management API (/keys), guarded by keys with the scopes
+                     keys:read, keys:write or keys:admin (default 0: /keys answers 404)
   RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 
@@ -188,6 +193,13 @@ pub fn parse(
             return Err(InvalidSetting::new("RATE_LIMIT_STATUS", "429, 403 or 401", other).into())
         }
     };
+    let management = match env("MANAGEMENT_API").as_deref() {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(InvalidSetting::new("MANAGEMENT_API", "1 or 0", other).into());
+        }
+    };
     let metrics_addr = match env("METRICS_ADDR").filter(|a| !a.is_empty()) {
         None => None,
         Some(addr) => Some(
@@ -208,6 +220,7 @@ pub fn parse(
         settings: Settings {
             ready_max_staleness,
             rate_limit_status,
+            management,
         },
     })))
 }
@@ -244,6 +257,7 @@ mod tests {
                 settings: Settings {
                     ready_max_staleness: Some(Duration::from_secs(90)),
                     rate_limit_status: 429,
+                    management: false,
                 },
             })))
         );
@@ -325,6 +339,7 @@ mod tests {
                 ("METRICS_ADDR", "0.0.0.0:9090"),
                 ("READY_MAX_STALENESS", "5"),
                 ("RATE_LIMIT_STATUS", "403"),
+                ("MANAGEMENT_API", "1"),
             ],
         ) else {
             panic!()
@@ -334,8 +349,17 @@ mod tests {
             c.settings,
             Settings {
                 ready_max_staleness: Some(Duration::from_secs(5)),
-                rate_limit_status: 403
+                rate_limit_status: 403,
+                management: true,
             }
+        );
+        assert_eq!(
+            run(&[], &[("MANAGEMENT_API", "yes")]),
+            Err(Error::Setting(InvalidSetting::new(
+                "MANAGEMENT_API",
+                "1 or 0",
+                "yes"
+            )))
         );
         let Ok(Command::Run(c)) = run(&[], &[("METRICS_ADDR", "[::1]:0")]) else {
             panic!()

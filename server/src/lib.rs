@@ -1,6 +1,7 @@
 //! heare-auth server: holds the key set in memory and answers `/verify` over HTTP.
 
 pub mod app;
+mod catalog;
 mod changes;
 mod clock;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod limits;
 pub mod live;
 pub mod loader;
 pub mod logging;
+pub mod manage;
 pub mod metrics;
 mod pace;
 pub mod reload;

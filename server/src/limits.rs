@@ -7,6 +7,10 @@ use std::time::Duration;
 /// Largest request body; a larger one is answered 413 (core's rule, enforced while reading).
 pub use heare_auth_core::MAX_BODY;
 
+/// The largest body of a management API write: room for a key's metadata at its largest
+/// ([`heare_auth_core::MAX_METADATA_BYTES`]) and every other field.
+pub const MAX_MANAGE_BODY: usize = 64 * 1024;
+
 /// The limits the HTTP transport enforces, each set from the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use heare_auth_core::{Bucket, Key, KeySet, UnixMillis};
 
+use crate::catalog::Catalog;
+
 /// Keys handled between two calls of a reload's `pace` (see [`crate::pace`]).
 pub const PACE_EVERY: usize = 64;
 
@@ -21,6 +23,8 @@ pub struct Served {
     set: KeySet,
     /// By key id: one lock per key, never one for all.
     buckets: HashMap<Box<str>, Mutex<Bucket>>,
+    /// The same file for the management API, when it is on.
+    catalog: Option<Catalog>,
 }
 
 impl Deref for Served {
@@ -36,6 +40,7 @@ impl Served {
     /// full under the new limit).
     fn new(
         set: KeySet,
+        catalog: Option<Catalog>,
         before: Option<&Served>,
         now: UnixMillis,
         pace: &mut dyn FnMut(),
@@ -55,7 +60,16 @@ impl Served {
                 Some((Box::from(key.id()), Mutex::new(bucket)))
             })
             .collect();
-        Served { set, buckets }
+        Served {
+            set,
+            buckets,
+            catalog,
+        }
+    }
+
+    /// The keys as the management API reads them; `None` when it is off.
+    pub fn catalog(&self) -> Option<&Catalog> {
+        self.catalog.as_ref()
     }
 
     /// Takes a token for a request with `key` at `now`: `Err` with the milliseconds until one
@@ -79,10 +93,11 @@ impl Served {
 }
 
 impl Live {
-    /// Serves `set` from `now`.
-    pub fn new(set: KeySet, now: UnixMillis) -> Live {
+    /// Serves `set` (and `catalog`, the same file for the management API) from `now`.
+    pub fn new(set: KeySet, catalog: Option<Catalog>, now: UnixMillis) -> Live {
+        let served = Served::new(set, catalog, None, now, &mut || {});
         Live {
-            current: RwLock::new(Arc::new(Served::new(set, None, now, &mut || {}))),
+            current: RwLock::new(Arc::new(served)),
         }
     }
 
@@ -94,9 +109,15 @@ impl Live {
     /// Serves `set` instead, keeping the buckets of the keys that stay; returns how many keys
     /// it has. The buckets are built before the write lock is taken, which is held only to
     /// swap the `Arc`.
-    pub fn replace(&self, set: KeySet, now: UnixMillis, pace: &mut dyn FnMut()) -> usize {
+    pub fn replace(
+        &self,
+        set: KeySet,
+        catalog: Option<Catalog>,
+        now: UnixMillis,
+        pace: &mut dyn FnMut(),
+    ) -> usize {
         let old = self.current();
-        let new = Arc::new(Served::new(set, Some(&old), now, pace));
+        let new = Arc::new(Served::new(set, catalog, Some(&old), now, pace));
         let count = new.len();
         *self.current.write() = new;
         count

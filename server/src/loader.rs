@@ -12,8 +12,13 @@ use crate::pace::Pacer;
 use crate::reload::Reloader;
 use crate::Error;
 
-/// A reload's result: the number of keys now loaded.
-type Answer = oneshot::Sender<Result<usize, Error>>;
+/// A request for a reload: where its result (the number of keys now loaded) goes, and whether
+/// it waits for [`REFRESH_SPACING`] (`/refresh` does; the management API's writes, which the
+/// writer makes one at a time and which must be served at once, do not).
+struct Answer {
+    result: oneshot::Sender<Result<usize, Error>>,
+    spaced: bool,
+}
 
 /// The running loader thread.
 pub struct Loader {
@@ -54,10 +59,30 @@ impl LoaderHandle {
     /// many were loaded.
     pub async fn reload(&self) -> Result<usize, Error> {
         let (answer, result) = oneshot::channel();
-        let stopped = || Error::start("reload", "the keys loader has stopped");
-        self.0.send(answer).map_err(|_| stopped())?;
+        self.send(answer, true)?;
         result.await.map_err(|_| stopped())?
     }
+
+    /// Reloads the keys now, unspaced, blocking this thread (not an HTTP worker's) until done.
+    pub fn reload_blocking(&self) -> Result<usize, Error> {
+        let (answer, result) = oneshot::channel();
+        self.send(answer, false)?;
+        result.blocking_recv().map_err(|_| stopped())?
+    }
+
+    fn send(
+        &self,
+        result: oneshot::Sender<Result<usize, Error>>,
+        spaced: bool,
+    ) -> Result<(), Error> {
+        self.0
+            .send(Answer { result, spaced })
+            .map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> Error {
+    Error::start("reload", "the keys loader has stopped")
 }
 
 /// The least pause between the end of one reload asked for by `/refresh` and the start of the
@@ -83,7 +108,13 @@ fn run(keys: &mut Reloader, interval: Option<Duration>, requests: &mpsc::Receive
             },
         };
         let Some(first) = first else { return };
-        thread::sleep(next_refresh.saturating_duration_since(Instant::now()));
+        let trigger = match first.spaced {
+            true => "refresh",
+            false => "write",
+        };
+        if first.spaced {
+            thread::sleep(next_refresh.saturating_duration_since(Instant::now()));
+        }
         // Every request waiting now is answered by one reload that starts after all of them.
         let waiting: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
         let mut pacer = Pacer::new();
@@ -92,12 +123,12 @@ fn run(keys: &mut Reloader, interval: Option<Duration>, requests: &mpsc::Receive
         next_refresh = Instant::now() + started.elapsed().max(REFRESH_SPACING);
         match &result {
             Ok(count) => {
-                log::info!(keys_loaded = count, trigger = "refresh"; "refresh_success")
+                log::info!(keys_loaded = count, trigger = trigger; "refresh_success")
             }
-            Err(e) => log::error!(error:% = e, trigger = "refresh"; "refresh_failed"),
+            Err(e) => log::error!(error:% = e, trigger = trigger; "refresh_failed"),
         }
         for answer in waiting {
-            let _ = answer.send(result.clone());
+            let _ = answer.result.send(result.clone());
         }
     }
 }
@@ -118,7 +149,7 @@ fn poll(keys: &mut Reloader) {
 const NICE: i32 = 19;
 
 /// Gives this thread the nice value [`NICE`] (Linux keeps one per thread).
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     let thread = rustix::thread::gettid();
     if let Err(e) = rustix::process::setpriority_process(Some(thread), NICE) {
         log::warn!(error:% = e; "loader_priority_unchanged");

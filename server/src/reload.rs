@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use heare_auth_core::KeySet;
 use heare_auth_store::{Error, Snapshot, Store};
 
+use crate::catalog::Catalog;
 use crate::changes::log_changes;
 use crate::clock::now_ms;
 use crate::health::{Health, Trigger};
@@ -20,26 +21,35 @@ pub struct Reloader {
     version: Option<String>,
     live: Arc<Live>,
     health: Arc<Health>,
+    /// Whether each load keeps a [`Catalog`] for the management API.
+    management: bool,
 }
 
 impl Reloader {
     /// Loads the store, retrying with backoff while it cannot be read (not while its content
-    /// is invalid) for up to `timeout`.
-    pub fn load_with_retry(store: Store, timeout: Duration) -> Result<Reloader, Error> {
+    /// is invalid) for up to `timeout`; with `management`, each load keeps a [`Catalog`] too.
+    pub fn load_with_retry(
+        store: Store,
+        timeout: Duration,
+        management: bool,
+    ) -> Result<Reloader, Error> {
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(100);
         loop {
             match store.load() {
                 Ok(snapshot) => {
                     let set = parse(&store, &snapshot, &mut || {})?;
+                    let version = snapshot.version.clone();
+                    let catalog = catalog(&store, snapshot, management, &mut || {})?;
                     let now = now_ms();
                     let health = Health::default();
                     health.read(true, now);
                     return Ok(Reloader {
-                        live: Arc::new(Live::new(set, now)),
+                        live: Arc::new(Live::new(set, catalog, now)),
                         health: Arc::new(health),
-                        version: snapshot.version,
+                        version,
                         store,
+                        management,
                     });
                 }
                 Err(e @ (Error::Unavailable { .. } | Error::Damaged { .. }))
@@ -114,10 +124,30 @@ impl Reloader {
         let set = parse(&self.store, &snapshot, pace)?;
         log_changes(&old, &set, pace);
         drop(old);
-        let count = self.live.replace(set, now_ms(), pace);
-        self.version = snapshot.version;
+        let version = snapshot.version.clone();
+        let catalog = catalog(&self.store, snapshot, self.management, pace)?;
+        let count = self.live.replace(set, catalog, now_ms(), pace);
+        self.version = version;
         Ok(count)
     }
+}
+
+/// The snapshot's [`Catalog`], when the management API is on.
+fn catalog(
+    store: &Store,
+    snapshot: Snapshot,
+    management: bool,
+    pace: &mut dyn FnMut(),
+) -> Result<Option<Catalog>, Error> {
+    if !management {
+        return Ok(None);
+    }
+    let text = snapshot
+        .bytes
+        .unwrap_or_else(|| heare_auth_store::EMPTY_FILE.to_vec());
+    Catalog::new(text, pace)
+        .map(Some)
+        .map_err(|e| Error::keys(store.location(), e))
 }
 
 /// Parses a snapshot, logging keys that load with warnings.

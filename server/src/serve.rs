@@ -8,6 +8,7 @@ use signal_hook::iterator::Signals;
 use crate::app::App;
 use crate::config::Config;
 use crate::loader::Loader;
+use crate::manage::writer::{Context, Writer};
 use crate::metrics::Stats;
 use crate::reload::Reloader;
 use crate::rlimit::raise_nofile;
@@ -19,7 +20,9 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT]).map_err(|e| Error::start("install signal handlers", e))?;
     let nofile = raise_nofile();
-    let reloader = Reloader::load_with_retry(config.store.open()?, config.startup_timeout)?;
+    let management = config.settings.management;
+    let reloader =
+        Reloader::load_with_retry(config.store.open()?, config.startup_timeout, management)?;
     let (keys, health) = (reloader.live(), reloader.health());
     let listener = Listener::bind(&config.host, config.port, config.limits.backlog)?;
     let address = listener.local_addr()?.to_string();
@@ -36,7 +39,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let max_connections = limits.connection_cap(room);
     limits.max_connections = Some(max_connections);
     log::info!(
-        keys_loaded = keys.current().len(), address = address.as_str(),
+        keys_loaded = keys.current().len(), address = address.as_str(), management_api = management,
         keys_source = reloader.location(), threads = config.threads,
         metrics_address = metrics_address.as_str(),
         max_connections = max_connections,
@@ -48,6 +51,13 @@ pub fn run(config: &Config) -> Result<(), Error> {
     }
     crate::logging::flush();
     let loader = Loader::start(reloader, config.refresh_interval)?;
+    let writer = match management {
+        true => Some(Writer::start(Context {
+            store: config.store.open()?,
+            loader: loader.handle(),
+        })?),
+        false => None,
+    };
     let stats = Arc::new(Stats::default());
     let app = Arc::new(App::new(
         keys,
@@ -62,7 +72,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let running = transport::start(
         listeners,
         app,
-        loader.handle(),
+        (loader.handle(), writer.as_ref().map(Writer::handle)),
         limits,
         config.threads,
         stats,
@@ -71,6 +81,9 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let signal = signals.forever().next().unwrap_or(SIGTERM);
     log::info!(signal = signal; "shutdown");
     running.stop(config.limits.shutdown_timeout);
+    if let Some(writer) = writer {
+        writer.stop();
+    }
     loader.stop();
     Ok(())
 }

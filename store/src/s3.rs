@@ -1,7 +1,7 @@
 //! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, checksums,
 //! timeouts.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -69,7 +69,9 @@ pub struct S3Backend {
     location: String,
     unsafe_writes: bool,
     /// Whether the store honours conditional writes, found out once per process.
-    conditions: OnceLock<Result<(), Error>>,
+    /// What the probe of conditional writes found, once it found an answer (an outage is no
+    /// answer: the next write probes again).
+    conditions: Mutex<Option<Result<(), Error>>>,
 }
 
 /// Bounds on the wait, after a write, for a racing write to land (see [`Backend::settle`]).
@@ -128,7 +130,7 @@ impl S3Backend {
             key: config.key.clone(),
             location,
             unsafe_writes: config.unsafe_writes,
-            conditions: OnceLock::new(),
+            conditions: Mutex::new(None),
         })
     }
 
@@ -293,7 +295,15 @@ impl Backend for S3Backend {
         if self.unsafe_writes {
             return Ok(());
         }
-        self.conditions.get_or_init(|| self.probe()).clone()
+        let mut found = self.conditions.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(result) = &*found {
+            return result.clone();
+        }
+        let result = self.probe();
+        if !matches!(result, Err(Error::Unavailable { .. } | Error::Unanswered { .. })) {
+            *found = Some(result.clone());
+        }
+        result
     }
 
     fn put(&self, bytes: &[u8], expected: Option<&str>) -> Result<Put, Error> {

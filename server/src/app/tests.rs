@@ -36,7 +36,7 @@ fn app(json: &str) -> TestApp {
     let (set, _) = KeySet::from_json(json.as_bytes()).unwrap();
     let health = Arc::new(Health::default());
     health.read(true, now_ms());
-    let live = Arc::new(Live::new(set, now_ms()));
+    let live = Arc::new(Live::new(set, None, now_ms()));
     TestApp {
         app: App::new(live, health, Arc::default(), Settings::default()),
         reloader: None,
@@ -50,7 +50,7 @@ fn reloadable(json: &str) -> (TestApp, std::path::PathBuf, tempfile::TempDir) {
     let path = dir.path().join("keys.json");
     std::fs::write(&path, json).unwrap();
     let store = StoreConfig::file(path.to_str().unwrap()).open().unwrap();
-    let reloader = Reloader::load_with_retry(store, std::time::Duration::ZERO).unwrap();
+    let reloader = Reloader::load_with_retry(store, std::time::Duration::ZERO, false).unwrap();
     let app = App::new(
         reloader.live(),
         reloader.health(),
@@ -117,6 +117,7 @@ fn run(app: &TestApp, req: TestRequest) -> Reply {
         peer: req.peer,
         request_id: "req-test",
         authority: uri.authority().map(|a| a.as_str()),
+        path: uri.path(),
         query: uri.query(),
         headers: &req.headers,
         body: req.body.as_bytes(),
@@ -127,6 +128,7 @@ fn run(app: &TestApp, req: TestRequest) -> Reply {
             let reloader = app.reloader.as_ref().expect("a store to reload");
             app.refreshed(reloader.lock().reload(&mut || {}).map_err(Error::Store))
         }
+        Handled::Write(_) => panic!("no writer here: management writes are tested end to end"),
     }
 }
 
@@ -561,6 +563,7 @@ fn a_logged_user_agent_is_cut_at_its_limit() {
             peer: peer(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             request_id: "req-test",
             authority: None,
+            path: "/verify",
             query: None,
             headers,
             body: &[],

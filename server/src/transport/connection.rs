@@ -20,7 +20,7 @@ use super::watch::{Phase, Watch, Watched};
 use super::Shared;
 use crate::app::{Handled, Request, Route};
 use crate::limits::LINGER;
-use crate::limits::MAX_BODY;
+use crate::limits::{MAX_BODY, MAX_MANAGE_BODY};
 use crate::reply::Reply;
 
 /// Serves one connection until the client closes it, a deadline passes, the connection cap
@@ -149,7 +149,7 @@ async fn answer(
         };
     }
     let (body, whole) = if route.reads_body() {
-        match read_body(body, shared, watch).await {
+        match read_body(body, route, shared, watch).await {
             Ok(body) => (body, true),
             Err(reply) => return reply,
         }
@@ -160,6 +160,7 @@ async fn answer(
         peer,
         request_id,
         authority: parts.uri.authority().map(|a| a.as_str()),
+        path: parts.uri.path(),
         query: parts.uri.query(),
         headers: &parts.headers,
         body: &body,
@@ -167,6 +168,10 @@ async fn answer(
     let reply = match app.handle(route, &request) {
         Handled::Reply(reply) => reply,
         Handled::Reload => app.refreshed(shared.loader.reload().await),
+        Handled::Write(job) => match &shared.writer {
+            Some(writer) => writer.run(job).await,
+            None => crate::manage::Problem::unavailable("the keys writer is not running").reply(),
+        },
     };
     if whole {
         reply
@@ -180,12 +185,25 @@ async fn answer(
 /// answer must close the connection (hyper closes it anyway, unannounced, when a body is left
 /// unread, and a client that sent its next request meanwhile would get no answer).
 async fn discard(body: Incoming, shared: &Shared, watch: &Watch) -> bool {
-    body.is_end_stream() || read_body(body, shared, watch).await.is_ok()
+    body.is_end_stream()
+        || read_body(body, Route::NotFound, shared, watch)
+            .await
+            .is_ok()
 }
 
-/// Reads a request body of at most [`MAX_BODY`] bytes within the body timeout.
-async fn read_body(body: Incoming, shared: &Shared, watch: &Watch) -> Result<Bytes, Reply> {
-    let read = Limited::new(body, MAX_BODY).collect();
+/// Reads a request body of at most [`MAX_BODY`] bytes ([`MAX_MANAGE_BODY`] for a management
+/// write) within the body timeout.
+async fn read_body(
+    body: Incoming,
+    route: Route,
+    shared: &Shared,
+    watch: &Watch,
+) -> Result<Bytes, Reply> {
+    let limit = match route {
+        Route::Manage(_) => MAX_MANAGE_BODY,
+        _ => MAX_BODY,
+    };
+    let read = Limited::new(body, limit).collect();
     watch.then(Phase::Body);
     let read = tokio::time::timeout(shared.limits.body_timeout, read).await;
     watch.then(Phase::Busy);

@@ -23,6 +23,7 @@ use tokio::sync::{watch as signal, OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
 use crate::loader::LoaderHandle;
+use crate::manage::writer::WriterHandle;
 use crate::metrics::Stats;
 use crate::Error;
 
@@ -49,6 +50,8 @@ struct Shared {
     metrics_only: bool,
     app: Arc<App>,
     loader: LoaderHandle,
+    /// The keys writer, when the management API is on.
+    writer: Option<WriterHandle>,
     limits: Limits,
     http: http1::Builder,
     slots: Arc<Semaphore>,
@@ -110,11 +113,12 @@ pub struct Listeners {
     pub metrics: Option<Listener>,
 }
 
-/// Starts `threads` worker threads serving `listeners` with `app`, counting into `stats`.
+/// Starts `threads` worker threads serving `listeners` with `app`, counting into `stats`;
+/// reloads go to `loader`, management writes to `writer`.
 pub fn start(
     listeners: Listeners,
     app: Arc<App>,
-    loader: LoaderHandle,
+    (loader, writer): (LoaderHandle, Option<WriterHandle>),
     limits: Limits,
     threads: usize,
     stats: Arc<Stats>,
@@ -149,6 +153,7 @@ pub fn start(
             metrics_only,
             app: app.clone(),
             loader: loader.clone(),
+            writer: writer.clone(),
             limits: limits.clone(),
             http: http.clone(),
             slots,
