@@ -61,6 +61,14 @@ pub enum Error {
         /// The character.
         character: char,
     },
+    /// Text that names a key (see [`crate::check_name`]) is longer than
+    /// [`crate::MAX_NAME_CHARS`].
+    NameTooLong {
+        /// The field: `name` or `id`.
+        field: &'static str,
+        /// Its length, in characters.
+        chars: usize,
+    },
     /// Metadata checked on its own ([`crate::check_metadata`]), before it is any key's, passes
     /// one of its bounds. Its message reads after the name of what was checked
     /// (`--metadata is nested 33 levels deep; ...`).
@@ -155,6 +163,11 @@ impl fmt::Display for Error {
                 write!(f, "key {}: field `{field}` ", visible(key))?;
                 oversized(f, *bound, *limit, *found)
             }
+            Error::NameTooLong { field, chars } => write!(
+                f,
+                "field `{field}` is {chars} characters long; at most {} are allowed",
+                crate::MAX_NAME_CHARS
+            ),
             Error::ControlCharacter {
                 field,
                 position,

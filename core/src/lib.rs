@@ -72,7 +72,7 @@ pub use hash::{hash_secret, SecretHash};
 pub use keyset::{CheckError, Checked, Key, KeySet};
 pub use limit::{Bucket, RateLimit};
 pub use metadata::check_metadata;
-pub use name::check_name;
+pub use name::{check_name, MAX_NAME_CHARS};
 pub use outcome::{push_json_string, Code, Outcome};
 pub use public::{created_json, public_json};
 pub use record::KeyRecord;

@@ -295,12 +295,18 @@ impl Backend for S3Backend {
         if self.unsafe_writes {
             return Ok(());
         }
-        let mut found = self.conditions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = self
+            .conditions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(result) = &*found {
             return result.clone();
         }
         let result = self.probe();
-        if !matches!(result, Err(Error::Unavailable { .. } | Error::Unanswered { .. })) {
+        if !matches!(
+            result,
+            Err(Error::Unavailable { .. } | Error::Unanswered { .. })
+        ) {
             *found = Some(result.clone());
         }
         result

@@ -413,6 +413,7 @@ fn every_route_answers_as_documented() {
     let invalid = [
         (r#"{"name": "a\u001b[2J"}"#.to_string(), "name"),
         (r#"{"name": "x", "scopes": ["a b"]}"#.to_string(), "scopes"),
+        (json!({"name": "n".repeat(257)}).to_string(), "name"),
         (r#"{"name": "x", "admin": true}"#.to_string(), "admin"),
         (
             r#"{"name": "x", "ttl": "1h", "expires_at": "2030-01-01"}"#.to_string(),
@@ -549,7 +550,13 @@ fn no_key_gives_or_touches_more_than_it_holds() {
 
 /// An HTTP/1.1 request to `addr` over a connection from the loopback address `from`: status
 /// and `Retry-After`.
-fn request_from(from: [u8; 4], addr: SocketAddr, path: &str, key: &str) -> (u16, Option<String>) {
+fn request_from(
+    from: [u8; 4],
+    addr: SocketAddr,
+    path: &str,
+    key: &str,
+    extra: &str,
+) -> (u16, Option<String>) {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
@@ -560,7 +567,7 @@ fn request_from(from: [u8; 4], addr: SocketAddr, path: &str, key: &str) -> (u16,
     note_presented(key);
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n{extra}Connection: close\r\n\r\n"
     )
     .unwrap();
     let response = read_response(&mut BufReader::new(stream)).unwrap().unwrap();
@@ -572,18 +579,23 @@ fn request_from(from: [u8; 4], addr: SocketAddr, path: &str, key: &str) -> (u16,
 fn an_address_that_keeps_failing_is_throttled_and_no_other() {
     let s = setup("manage-throttle", &[]);
     let (addr, admin) = (s.server.addr(), s.admin.1.as_str());
+    // Each guess claims to come from elsewhere: the TCP peer counts, not what a header says.
     for i in 0..10 {
-        let (status, _) =
-            request_from([127, 0, 0, 3], addr, "/keys", &format!("sec_0guess{i:020}"));
+        let guess = format!("sec_0guess{i:020}");
+        let lie = format!("X-Forwarded-For: 10.0.0.{i}\r\nX-Real-IP: 10.0.1.{i}\r\n");
+        let (status, _) = request_from([127, 0, 0, 3], addr, "/keys", &guess, &lie);
         assert_eq!(status, 401, "attempt {i}");
     }
     // Now even the right key is refused from that address, with when to come back...
-    let (status, retry) = request_from([127, 0, 0, 3], addr, "/keys", admin);
+    let (status, retry) = request_from([127, 0, 0, 3], addr, "/keys", admin, "");
     assert_eq!(status, 429);
     let retry: u64 = retry.unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     // ...while another address is served, and /verify is not throttled at all.
-    assert_eq!(request_from([127, 0, 0, 4], addr, "/keys", admin).0, 200);
+    assert_eq!(
+        request_from([127, 0, 0, 4], addr, "/keys", admin, "").0,
+        200
+    );
     assert_eq!(s.server.verify(&s.reader.1).0, 200);
     let failure = s
         .server
@@ -820,4 +832,39 @@ fn a_store_that_cannot_be_written_is_a_503_and_nothing_else_breaks() {
         assert!(Instant::now() < deadline, "{answer:?}");
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+#[test]
+fn a_change_whose_body_never_arrives_holds_no_one_up() {
+    let s = setup("manage-slow-body", &[("BODY_TIMEOUT", "1")]);
+    let (addr, admin) = (s.server.addr(), s.admin.1.as_str());
+    let mut slow = TcpStream::connect(addr).unwrap();
+    write!(
+        slow,
+        "POST /keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\": "
+    )
+    .unwrap();
+    let started = Instant::now();
+    // Others are answered meanwhile, reads and changes alike.
+    let listed = call(&s.server, "GET", "/keys", Some(admin), &[], None);
+    assert_eq!(listed.status, 200);
+    let created = call(
+        &s.server,
+        "POST",
+        "/keys",
+        Some(admin),
+        &[],
+        Some(r#"{"name": "x"}"#),
+    );
+    assert_eq!(created.status, 201);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let answer = read_response(&mut BufReader::new(slow)).unwrap().unwrap();
+    assert_eq!(answer.status, 408, "{}", answer.body);
+    let listed = call(&s.server, "GET", "/keys", Some(admin), &[], None);
+    assert_eq!(listed.body["keys"].as_array().unwrap().len(), 4);
 }

@@ -95,3 +95,82 @@ impl WriterHandle {
             .unwrap_or_else(|_| Problem::unavailable("the keys writer has stopped").reply())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::Loader;
+    use crate::reload::Reloader;
+    use heare_auth_store::StoreConfig;
+    use std::future::Future;
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        let path = dir.path().join("keys.json");
+        StoreConfig::file(path.to_str().unwrap()).open().unwrap()
+    }
+
+    #[test]
+    fn changes_run_one_at_a_time_and_a_full_queue_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let reloader = Reloader::load_with_retry(store(&dir), Duration::ZERO, false).unwrap();
+        let loader = Loader::start(reloader, None).unwrap();
+        let writer = Writer::start(Context {
+            store: store(&dir),
+            loader: loader.handle(),
+        })
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // The first change holds the writer until the queue behind it is full.
+        let (held, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let handle = writer.handle();
+        let first = {
+            let (held, release) = (held.clone(), release.clone());
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                runtime.block_on(handle.run(Box::new(move |_| {
+                    held.wait();
+                    release.wait();
+                    Reply::json(200, "first")
+                })))
+            })
+        };
+        held.wait();
+        let queued: Vec<_> = (0..QUEUE)
+            .map(|i| {
+                let handle = handle.clone();
+                let job: Job = Box::new(move |_| Reply::json(200, format!("{i}")));
+                let answer = async move { handle.run(job).await };
+                // Queued at the first poll, answered once the writer gets to it.
+                let mut answer = Box::pin(answer);
+                let waker = std::task::Waker::noop();
+                let polled = answer
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(waker));
+                assert!(polled.is_pending());
+                answer
+            })
+            .collect();
+        let refused = runtime.block_on(handle.run(Box::new(|_| Reply::json(200, "late"))));
+        assert_eq!(refused.status, 503);
+        assert!(
+            refused.body.contains("waiting to be written"),
+            "{}",
+            refused.body
+        );
+        release.wait();
+        assert_eq!(first.join().unwrap().body, "first");
+        for (i, answer) in queued.into_iter().enumerate() {
+            assert_eq!(runtime.block_on(answer).body, i.to_string());
+        }
+        drop(handle);
+        writer.stop();
+        loader.stop();
+    }
+}
