@@ -23,6 +23,8 @@ struct Public<'a> {
     disabled: bool,
     disabled_at: &'a Option<String>,
     previous_expires_at: Option<&'a String>,
+    /// How the secret is kept: `hashed` (its SHA-256) or `plaintext` (a legacy file's).
+    secret_stored: &'static str,
     metadata: Box<RawValue>,
 }
 
@@ -46,6 +48,10 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
             .previous_secret_hash
             .as_ref()
             .and(r.previous_expires_at.as_ref()),
+        secret_stored: match r.secret {
+            Some(_) => "plaintext",
+            None => "hashed",
+        },
         metadata: r.compact_metadata(),
     };
     serde_json::to_string(&public).unwrap_or_default()

@@ -537,6 +537,11 @@ fn the_key_from_a_file_and_the_url_from_a_flag() {
         err.starts_with("Error: cannot read the admin key file "),
         "{err}"
     );
+    // An https URL is spoken to with TLS: this server speaks plain HTTP, so the handshake fails.
+    let https = url.replacen("http://", "https://", 1);
+    let (code, _, err) = s.run(&s.remote(), &["--url", &https, "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("tls connection init failed"), "{err}");
     // The flag wins over the variable.
     let (code, _, err) = s.run(&s.remote(), &["--url", "http://127.0.0.1:1", "list"]);
     assert_eq!(code, 1);

@@ -15,6 +15,11 @@ use crate::commands::Created;
 const PREVIOUS_SECRET_PLACEHOLDER: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Stands in for a legacy plaintext secret (`"secret_stored": "plaintext"`), so that `show`
+/// says how the secret is kept, as for the store's record. Never printed: no output shows a
+/// secret but a new one.
+const PLAINTEXT_SECRET_PLACEHOLDER: &str = "(kept in plaintext on the server; not shown)";
+
 /// One key as the API shows it: never its secret or hash. `status` and `expired` are left
 /// out: the output works them out from the rest, at the CLI's own `now`, as for the store.
 #[derive(Debug, Deserialize)]
@@ -33,15 +38,17 @@ pub struct PublicKey {
     disabled: bool,
     disabled_at: Option<String>,
     previous_expires_at: Option<String>,
+    /// `plaintext` for a legacy secret kept as it is; `hashed` otherwise.
+    #[serde(default)]
+    secret_stored: Option<String>,
     metadata: Box<RawValue>,
 }
 
 impl PublicKey {
     /// The key as a record, or why it cannot be one (a rate limit that does not read).
     ///
-    /// What the API does not show cannot come back: a legacy plaintext secret reads as a
-    /// hashed one (`show` says "stored hashed"), and fields this version does not know are
-    /// absent; neither is in any other output.
+    /// What the API does not show cannot come back: fields this version does not know are
+    /// absent, and are in no output.
     pub fn into_record(self) -> Result<KeyRecord, String> {
         let rate_limit = match &self.rate_limit {
             None => None,
@@ -67,6 +74,8 @@ impl PublicKey {
             disabled_at: self.disabled_at,
             previous_secret_hash,
             previous_expires_at: self.previous_expires_at,
+            secret: (self.secret_stored.as_deref() == Some("plaintext"))
+                .then(|| PLAINTEXT_SECRET_PLACEHOLDER.to_string()),
             metadata: self.metadata,
             ..KeyRecord::default()
         })
@@ -103,6 +112,7 @@ impl NewKey {
             disabled: false,
             disabled_at: None,
             previous_expires_at: None,
+            secret_stored: None,
             metadata: self.metadata,
         }
         .into_record()?;
@@ -235,7 +245,11 @@ mod tests {
             assert_eq!(printed(&back), printed(&key), "{}", key.id);
             assert_eq!(back.status(NOW), key.status(NOW), "{}", key.id);
             // Never a secret or a real hash.
-            assert_eq!((&back.secret, &back.secret_hash), (&None, &None));
+            assert_eq!(back.secret_hash, None);
+            assert!(
+                back.secret.is_none()
+                    || back.secret.as_deref() == Some(PLAINTEXT_SECRET_PLACEHOLDER)
+            );
             if key.previous_secret_hash.is_some() {
                 assert_ne!(back.previous_secret_hash, key.previous_secret_hash);
             }
@@ -252,17 +266,20 @@ mod tests {
     }
 
     #[test]
-    fn a_legacy_plaintext_secret_is_the_one_thing_show_cannot_tell() {
+    fn a_legacy_plaintext_secret_is_shown_as_such_but_never_itself() {
         let legacy = KeyRecord {
             secret: Some("sec_legacy".into()),
             secret_hash: None,
             ..base("key_legacy", "Legacy")
         };
         let back = round_trip(&legacy);
-        let (ours, theirs) = (printed(&back), printed(&legacy));
-        let differ: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != theirs[i]).collect();
-        assert_eq!(differ, [2], "only show differs");
-        assert!(output::show_text(&back, NOW).contains("  Secret:  stored hashed (SHA-256)\n"));
+        assert_eq!(printed(&back), printed(&legacy));
+        let shown = output::show_text(&back, NOW);
+        assert!(
+            shown.contains("  Secret:  stored in plaintext (legacy)\n"),
+            "{shown}"
+        );
+        assert!(!printed(&back).concat().contains("sec_legacy"));
     }
 
     #[test]
