@@ -500,7 +500,7 @@ mod tests {
                 "expires_at": null, "expired": false, "disabled": true,
                 "disabled_at": "2026-11-25T01:19:00.000000Z",
                 "previous_expires_at": "2026-11-25T02:17:14.316000Z",
-                "secret_stored": "hashed",
+                "stored_as": "sha256",
                 "metadata": {"team": "core"},
             })
         );

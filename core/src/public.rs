@@ -23,8 +23,8 @@ struct Public<'a> {
     disabled: bool,
     disabled_at: &'a Option<String>,
     previous_expires_at: Option<&'a String>,
-    /// How the secret is kept: `hashed` (its SHA-256) or `plaintext` (a legacy file's).
-    secret_stored: &'static str,
+    /// How the secret is kept: `sha256` (its hash) or `plaintext` (a legacy file's).
+    stored_as: &'static str,
     metadata: Box<RawValue>,
 }
 
@@ -48,9 +48,9 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
             .previous_secret_hash
             .as_ref()
             .and(r.previous_expires_at.as_ref()),
-        secret_stored: match r.secret {
+        stored_as: match r.secret {
             Some(_) => "plaintext",
-            None => "hashed",
+            None => "sha256",
         },
         metadata: r.compact_metadata(),
     };

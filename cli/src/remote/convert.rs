@@ -15,7 +15,7 @@ use crate::commands::Created;
 const PREVIOUS_SECRET_PLACEHOLDER: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Stands in for a legacy plaintext secret (`"secret_stored": "plaintext"`), so that `show`
+/// Stands in for a legacy plaintext secret (`"stored_as": "plaintext"`), so that `show`
 /// says how the secret is kept, as for the store's record. Never printed: no output shows a
 /// secret but a new one.
 const PLAINTEXT_SECRET_PLACEHOLDER: &str = "(kept in plaintext on the server; not shown)";
@@ -38,9 +38,9 @@ pub struct PublicKey {
     disabled: bool,
     disabled_at: Option<String>,
     previous_expires_at: Option<String>,
-    /// `plaintext` for a legacy secret kept as it is; `hashed` otherwise.
+    /// `plaintext` for a legacy secret kept as it is; `sha256` otherwise.
     #[serde(default)]
-    secret_stored: Option<String>,
+    stored_as: Option<String>,
     metadata: Box<RawValue>,
 }
 
@@ -74,7 +74,7 @@ impl PublicKey {
             disabled_at: self.disabled_at,
             previous_secret_hash,
             previous_expires_at: self.previous_expires_at,
-            secret: (self.secret_stored.as_deref() == Some("plaintext"))
+            secret: (self.stored_as.as_deref() == Some("plaintext"))
                 .then(|| PLAINTEXT_SECRET_PLACEHOLDER.to_string()),
             metadata: self.metadata,
             ..KeyRecord::default()
@@ -112,7 +112,7 @@ impl NewKey {
             disabled: false,
             disabled_at: None,
             previous_expires_at: None,
-            secret_stored: None,
+            stored_as: None,
             metadata: self.metadata,
         }
         .into_record()?;
