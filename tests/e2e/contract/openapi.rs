@@ -44,10 +44,12 @@ pub enum Expected<'s> {
     NotFound,
 }
 
-/// The two listeners: the main one, and `METRICS_ADDR`.
+/// Where a request goes: the main listener as configured by default, the main listener with
+/// the management API on (`MANAGEMENT_API=1`), or the `METRICS_ADDR` listener.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
     Main,
+    Managed,
     Metrics,
 }
 
@@ -86,17 +88,36 @@ impl Spec {
         all
     }
 
-    /// The path items served on `listener`: every one on the main listener, on the metrics
-    /// listener those whose `servers` name `METRICS_ADDR`.
+    /// The path items served on `listener`: on the main listener every one but those that
+    /// need a setting (`x-requires-setting`), which it serves only with that setting; on the
+    /// metrics listener those whose `servers` name `METRICS_ADDR`.
     pub fn serves(&self, item: &Value, listener: Listener) -> bool {
-        listener == Listener::Main
-            || item["servers"].as_array().is_some_and(|servers| {
+        match listener {
+            Listener::Main => !Spec::opt_in(item),
+            Listener::Managed => true,
+            Listener::Metrics => item["servers"].as_array().is_some_and(|servers| {
                 servers.iter().any(|s| {
                     s["description"]
                         .as_str()
                         .is_some_and(|d| d.contains("METRICS_ADDR"))
                 })
-            })
+            }),
+        }
+    }
+
+    /// Whether a path item is served only with `MANAGEMENT_API=1`.
+    pub fn opt_in(item: &Value) -> bool {
+        item["x-requires-setting"] == "MANAGEMENT_API=1"
+    }
+
+    /// Whether an operation must be asked with a bearer key (not merely may be).
+    pub fn needs_bearer(operation: &Operation) -> bool {
+        operation.op["security"].as_array().is_some_and(|schemes| {
+            !schemes.is_empty()
+                && schemes.iter().all(|s| {
+                    s.get("bearer").is_some() && s.as_object().is_some_and(|o| o.len() == 1)
+                })
+        })
     }
 
     /// What `method path` should get on `listener`. A concrete path wins over a template.
@@ -165,17 +186,43 @@ impl Spec {
     }
 }
 
-/// The path of an operation with each path parameter set to its example.
+/// The path of an operation with each path parameter set to its example (the parameter's, or
+/// else the first of its schema's).
 pub fn concrete_path(spec: &Spec, operation: &Operation) -> String {
+    path_with(spec, operation, &[])
+}
+
+/// The path of an operation with the path parameters named in `values` set to those values
+/// (percent-encoded), and every other to its example.
+pub fn path_with(spec: &Spec, operation: &Operation, values: &[(String, String)]) -> String {
     let mut path = operation.template.to_string();
     for parameter in spec.parameters(operation) {
         if parameter["in"] == "path" {
             let name = parameter["name"].as_str().unwrap();
-            let example = parameter["example"].as_str().expect("path example");
-            path = path.replace(&format!("{{{name}}}"), example);
+            let value = match values.iter().find(|(n, _)| n == name) {
+                Some((_, value)) => percent_encode(value),
+                None => parameter["example"]
+                    .as_str()
+                    .or_else(|| parameter["schema"]["examples"][0].as_str())
+                    .expect("path example")
+                    .to_string(),
+            };
+            path = path.replace(&format!("{{{name}}}"), &value);
         }
     }
     path
+}
+
+/// `text` percent-encoded but for the characters RFC 3986 leaves unreserved.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Checks an answer against a response object of the spec: every required header present,
