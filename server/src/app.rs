@@ -90,6 +90,16 @@ pub enum Handled {
 }
 
 impl App {
+    /// Whether the handler of `route` reads the request body (the transport reads it first,
+    /// within the body limit and timeout): core's rule, but for the management API when it is
+    /// off, whose paths answer 404 as unknown ones do.
+    pub fn reads_body(&self, route: Route) -> bool {
+        match route {
+            Route::Manage(_) if !self.settings.management => false,
+            _ => route.reads_body(),
+        }
+    }
+
     /// Checks a request before its body is read: a reply here is sent without reading it.
     pub fn before_body(&self, route: Route, headers: &HeaderMap) -> Option<Reply> {
         if route != Route::Verify {

@@ -30,7 +30,7 @@ pub fn handle(app: &App, op: Manage, id_segment: Option<&str>, request: &Request
         return Handled::Reply(Reply::error(404, "Not found"));
     }
     if let Manage::MethodNotAllowed(allow) = op {
-        let mut reply = Reply::error(405, "Method not allowed");
+        let mut reply = Problem::method_not_allowed().reply();
         reply.allow = Some(allow);
         return Handled::Reply(reply);
     }

@@ -113,6 +113,20 @@ impl Problem {
         )
     }
 
+    /// 413: a body over `limit` bytes (not read; the connection closes).
+    pub fn too_large(limit: usize) -> Problem {
+        Problem::new(
+            413,
+            "BODY_TOO_LARGE",
+            format!("the request body is over {limit} bytes"),
+        )
+    }
+
+    /// 405: a management path with another method; `Allow` is set by the caller.
+    pub fn method_not_allowed() -> Problem {
+        Problem::new(405, "METHOD_NOT_ALLOWED", "Method not allowed")
+    }
+
     /// 503: the store cannot be read or written now.
     pub fn unavailable(message: impl Into<String>) -> Problem {
         let mut p = Problem::new(503, "STORE_UNAVAILABLE", message);

@@ -137,7 +137,8 @@ async fn answer(
         true => Route::of_metrics_listener(parts.method.as_str(), parts.uri.path()),
     };
     let app = &shared.app;
-    let early = match route.reads_body() {
+    let reads_body = app.reads_body(route);
+    let early = match reads_body {
         true => app.before_body(route, &parts.headers),
         false => None,
     };
@@ -148,7 +149,7 @@ async fn answer(
             reply.closing()
         };
     }
-    let (body, whole) = if route.reads_body() {
+    let (body, whole) = if reads_body {
         match read_body(body, route, shared, watch).await {
             Ok(body) => (body, true),
             Err(reply) => return reply,
@@ -209,7 +210,12 @@ async fn read_body(
     watch.then(Phase::Busy);
     match read {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(crate::app::too_large()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(match route {
+            Route::Manage(_) => crate::manage::Problem::too_large(MAX_MANAGE_BODY)
+                .reply()
+                .closing(),
+            _ => crate::app::too_large(),
+        }),
         Ok(Err(e)) => {
             Err(Reply::error(400, &format!("could not read the request body: {e}")).closing())
         }
