@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use heare_auth_core::{
     check_metadata, compact_json, format_timestamp, generate_id, generate_secret, hash_secret,
-    Document, KeyRecord, KeySet, UnixMillis,
+    Document, KeyRecord, KeySet, Prefix, UnixMillis,
 };
 use heare_auth_store::Store;
 
@@ -47,9 +47,9 @@ pub fn create<R: RngCore + CryptoRng>(
         None => KeyRecord::default().metadata,
         Some(text) => metadata_of(text)?,
     };
-    let secret = generate_secret(rng, now);
+    let secret = generate_secret(&Prefix::secret(), rng, now);
     let record = KeyRecord {
-        id: generate_id(rng, now),
+        id: generate_id(&Prefix::id(), rng, now),
         secret_hash: Some(hash_secret(&secret).to_hex()),
         name: args.name.clone(),
         created_at: Some(format_timestamp(now)),

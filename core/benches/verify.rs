@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use heare_auth_core::{generate_id, generate_secret, hash_secret, KeySet};
+use heare_auth_core::{generate_id, generate_secret, hash_secret, KeySet, Prefix};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -23,8 +23,8 @@ fn key_file() -> (String, Vec<String>) {
     let mut sample = Vec::new();
     json.push_str("{\"keys\":[");
     for i in 0..KEYS {
-        let secret = generate_secret(&mut rng, NOW);
-        let id = generate_id(&mut rng, NOW);
+        let secret = generate_secret(&Prefix::secret(), &mut rng, NOW);
+        let id = generate_id(&Prefix::id(), &mut rng, NOW);
         let sep = if i == 0 { "" } else { "," };
         write!(
             json,
@@ -48,7 +48,7 @@ fn verify(c: &mut Criterion) {
     let invalid: Vec<String> = {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
         (0..valid.len())
-            .map(|_| generate_secret(&mut rng, NOW))
+            .map(|_| generate_secret(&Prefix::secret(), &mut rng, NOW))
             .collect()
     };
     let mut group = c.benchmark_group("verify_1m_keys");

@@ -33,6 +33,7 @@ mod edit;
 mod encryption;
 mod error;
 mod etag;
+mod format;
 mod generate;
 mod grant;
 mod hash;
@@ -66,6 +67,9 @@ pub use duration::{parse_grace, parse_ttl, MAX_TTL_MS};
 pub use edit::{stamp, with_changes, with_disabled, with_new_secret, Changes};
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
+pub use format::{
+    checksum, crc32, form, Form, Prefix, DEFAULT_ID_PREFIX, DEFAULT_SECRET_PREFIX, MAX_PREFIX_LEN,
+};
 pub use generate::{generate_id, generate_secret};
 pub use grant::{may, may_touch, Access, Denied, KEYS_ADMIN, KEYS_READ, KEYS_WRITE};
 pub use hash::{hash_secret, SecretHash};

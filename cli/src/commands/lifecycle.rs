@@ -4,7 +4,7 @@
 use rand_core::{CryptoRng, RngCore};
 
 use heare_auth_core::{
-    generate_secret, hash_secret, with_disabled, with_new_secret, KeyRecord, UnixMillis,
+    generate_secret, hash_secret, with_disabled, with_new_secret, KeyRecord, Prefix, UnixMillis,
 };
 use heare_auth_store::Store;
 
@@ -46,7 +46,7 @@ pub fn rotate<R: RngCore + CryptoRng>(
     actor: &str,
     rng: &mut R,
 ) -> Result<Rotated, CliError> {
-    let secret = generate_secret(rng, now);
+    let secret = generate_secret(&Prefix::secret(), rng, now);
     let hash = hash_secret(&secret).to_hex();
     // Our own rotation read back changes nothing: what it replaced was seen when it was made.
     let mut replaced_previous = false;
