@@ -15,6 +15,9 @@ WASM_OPT_FLAGS := -Oz --one-caller-inline-max-function-size 0 \
   --enable-bulk-memory --enable-bulk-memory-opt --enable-call-indirect-overlong \
   --enable-multivalue --enable-mutable-globals --enable-nontrapping-float-to-int \
   --enable-reference-types --enable-sign-ext
+# The aes crate's compact AES: 0.3 KB less gzipped, and no slower to load an encrypted 10,000-key
+# file (about 0.1 s either way: the base64, the HMAC and the parse take the time).
+WASM_RUSTFLAGS := --cfg aes_compact
 TRANSCRIPT := $(abspath $(TARGET_DIR)/transcript)
 FUZZ_EXAMPLES ?= 1000
 FUZZ_SECONDS ?= 300
@@ -36,7 +39,8 @@ build:
 
 ## The WebAssembly verifier as an ES module package in wasm/pkg/, for edge workers and Node.
 wasm: wasm-target
-	$(CARGO) build -p heare-auth-wasm --target wasm32-unknown-unknown --profile release-wasm
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$(WASM_RUSTFLAGS)" \
+	  $(CARGO) build -p heare-auth-wasm --target wasm32-unknown-unknown --profile release-wasm
 	@bash tests/tools/ensure-wasm-bindgen.sh
 	@bash tests/tools/ensure-binaryen.sh
 	wasm-bindgen --target web --remove-name-section --remove-producers-section \
