@@ -25,7 +25,7 @@ FUZZ_SECONDS ?= 300
 # static, docker-context, test-static: the static build and the container image.
 include deploy/deploy.mk
 
-.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench bench-history soak clean
+.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-size wasm-target build bench bench-history soak clean
 .PHONY: python-tools fuzz-api
 .PHONY: fuzz test-fuzz
 
@@ -48,6 +48,14 @@ wasm: wasm-target
 	$(WASM_OPT) $(WASM_OPT_FLAGS) wasm/pkg/heare_auth_wasm_bg.wasm -o wasm/pkg/heare_auth_wasm_bg.wasm
 	@printf 'wasm/pkg/heare_auth_wasm_bg.wasm: %s bytes, %s gzipped\n' \
 	  "$$(wc -c < wasm/pkg/heare_auth_wasm_bg.wasm)" "$$(gzip -9c wasm/pkg/heare_auth_wasm_bg.wasm | wc -c)"
+
+## What each part of the WebAssembly package costs, gzipped (bench/wasm_parts.py): the package
+## built again with its function names kept, into TARGET_DIR/wasm-named.
+wasm-size: wasm
+	wasm-bindgen --target web --out-dir $(TARGET_DIR)/wasm-named $(WASM_OUT)
+	$(WASM_OPT) $(WASM_OPT_FLAGS) --debuginfo $(TARGET_DIR)/wasm-named/heare_auth_wasm_bg.wasm \
+	  -o $(TARGET_DIR)/wasm-named/heare_auth_wasm_bg.wasm
+	python3 bench/wasm_parts.py $(TARGET_DIR)/wasm-named/heare_auth_wasm_bg.wasm
 
 ## Every test: unit tests of each crate, the end-to-end tests of the real binaries, and the
 ## WebAssembly package in Node and in workerd, the static server alone in its image, the
@@ -84,7 +92,7 @@ test-fuzz:
 
 ## Benchmarks: every figure of BENCHMARKS.md and bench/throughput.svg, measured in one run
 ## (installs wrk and nginx when missing). `make bench BENCH_ARGS=--quick` for short runs.
-bench: wasm static
+bench: wasm-size static
 	@bash bench/ensure-tools.sh
 	$(CARGO) build --release --bins
 	$(CARGO) build --release -p heare-auth-core --example load

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import wasm_parts
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "target" / "bench" / "results.json"
 SOAK = REPO / "target" / "bench" / "soak.json"
@@ -235,6 +237,33 @@ def update_soak_section():
     lines[start:end] = section
     doc.write_text("\n".join(lines).rstrip("\n") + "\n")
     print("wrote the Soak section of BENCHMARKS.md")
+
+
+def wasm_section(w, sizes):
+    lines = [
+        "## WebAssembly",
+        "",
+        f"`bench/wasm.mjs` in Node {w['node']}, {fmt_int(w['keys'])} keys: "
+        f"{fmt_int(w['valid_per_s'])} valid and {fmt_int(w['invalid_per_s'])} "
+        f"invalid verifications per second (`verifyJson`, best of the rounds), "
+        f"{ms(w['load_ms'])} to build the `Verifier`. Package: "
+        f"{fmt_int(sizes['wasm_bytes'])} bytes, {fmt_int(sizes['wasm_gzip_bytes'])} gzipped.",
+        "",
+    ]
+    parts = w.get("parts")
+    if parts:
+        lines += [
+            "What each part of it costs (`make wasm-size`, `bench/wasm_parts.py`): a function "
+            "counts for its crate or its purpose by name, and a generic helper for the function "
+            "through which every call to it passes; *gzipped* is what leaving the part's bytes "
+            "out of the package saves of its `gzip -9` size, so the rows overlap a little and do "
+            f"not add up to the {fmt_int(parts['gzip_bytes'])} bytes of the whole (the package "
+            "without its file name in the gzip header).",
+            "",
+            *wasm_parts.table(parts).split("\n"),
+            "",
+        ]
+    return lines
 
 
 def manage_rows(g):
@@ -523,14 +552,7 @@ def main():
         + ", ".join(ms(t) for t in r["startup"]["runs_ms"])
         + f"; median {ms(r['startup']['median_ms'])}.",
         "",
-        "## WebAssembly",
-        "",
-        f"`bench/wasm.mjs` in Node {r['wasm']['node']}, {fmt_int(r['wasm']['keys'])} keys: "
-        f"{fmt_int(r['wasm']['valid_per_s'])} valid and {fmt_int(r['wasm']['invalid_per_s'])} "
-        f"invalid verifications per second (`verifyJson`, best of the rounds), "
-        f"{ms(r['wasm']['load_ms'])} to build the `Verifier`. Package: "
-        f"{fmt_int(sizes['wasm_bytes'])} bytes, {fmt_int(sizes['wasm_gzip_bytes'])} gzipped.",
-        "",
+        *wasm_section(r["wasm"], sizes),
         "## Binaries",
         "",
         f"- `target/release/heare-auth-server`: {fmt_int(sizes['server_bytes'])} bytes; "
