@@ -59,6 +59,41 @@ impl Prefix {
     }
 }
 
+/// A deployment's two prefixes: of the secrets it makes (`SECRET_PREFIX`, `sec_` by default) and
+/// of the ids (`ID_PREFIX`, `key_`). A change of either applies to the keys made after it; the
+/// keys made before keep verifying, since a secret is looked up by its hash, whatever its prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefixes {
+    /// The secrets' prefix.
+    pub secret: Prefix,
+    /// The ids' prefix.
+    pub id: Prefix,
+}
+
+impl Default for Prefixes {
+    fn default() -> Prefixes {
+        Prefixes {
+            secret: Prefix::secret(),
+            id: Prefix::id(),
+        }
+    }
+}
+
+impl Prefixes {
+    /// The prefixes `SECRET_PREFIX` and `ID_PREFIX` set, as `env` reads them; unset or empty,
+    /// the defaults. A bad one is an error naming its setting.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Prefixes, Error> {
+        let read = |setting: &'static str, default: Prefix| match env(setting) {
+            Some(text) if !text.is_empty() => Prefix::parse(setting, &text),
+            _ => Ok(default),
+        };
+        Ok(Prefixes {
+            secret: read("SECRET_PREFIX", Prefix::secret())?,
+            id: read("ID_PREFIX", Prefix::id())?,
+        })
+    }
+}
+
 /// What a presented secret's form says before any lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -173,6 +208,46 @@ mod tests {
         assert_eq!(form(&secret(&long)), Form::Other);
         assert_eq!(form(&secret(&long[1..])), Form::Checksummed);
         assert_eq!(form(&secret("1a_")), Form::Other);
+    }
+
+    #[test]
+    fn the_prefixes_come_from_their_settings_or_are_the_defaults() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Prefixes::from_env(env(&[])), Ok(Prefixes::default()));
+        assert_eq!(
+            Prefixes::from_env(env(&[("SECRET_PREFIX", ""), ("ID_PREFIX", "")])),
+            Ok(Prefixes::default())
+        );
+        let set = Prefixes::from_env(env(&[
+            ("SECRET_PREFIX", "amp_live_"),
+            ("ID_PREFIX", "amp_"),
+        ]));
+        let set = set.unwrap();
+        assert_eq!(
+            (set.secret.as_str(), set.id.as_str()),
+            ("amp_live_", "amp_")
+        );
+        let refused = |setting: &'static str, text: &str| {
+            Err(Error::Prefix {
+                setting,
+                text: text.into(),
+            })
+        };
+        assert_eq!(
+            Prefixes::from_env(env(&[("SECRET_PREFIX", "AMP_")])),
+            refused("SECRET_PREFIX", "AMP_")
+        );
+        assert_eq!(
+            Prefixes::from_env(env(&[("ID_PREFIX", "amp")])),
+            refused("ID_PREFIX", "amp")
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub use edit::{stamp, with_changes, with_disabled, with_new_secret, Changes};
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
 pub use format::{
-    checksum, form, Form, Prefix, DEFAULT_ID_PREFIX, DEFAULT_SECRET_PREFIX, MAX_PREFIX_LEN,
+    checksum, form, Form, Prefix, Prefixes, DEFAULT_ID_PREFIX, DEFAULT_SECRET_PREFIX,
+    MAX_PREFIX_LEN,
 };
 pub use generate::{generate_id, generate_secret};
 pub use grant::{may, may_touch, Access, Denied, KEYS_ADMIN, KEYS_READ, KEYS_WRITE};
