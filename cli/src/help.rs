@@ -47,6 +47,10 @@ Environment:
                    the admin key for --url or HEARE_AUTH_URL, unless --admin-key-file is given;
                    never give the key itself as an argument: every user can read those
   HEARE_AUTH_ACTOR who makes changes, stored as created_by/updated_by (default $USER@hostname)
+  SECRET_PREFIX, ID_PREFIX
+                   the prefixes of the secrets and ids create and rotate make (default sec_ and
+                   key_; through --url, the server's): 2 to 24 lowercase letters, digits and _,
+                   beginning with a letter and ending in _ (acme_sk_)
   S3_BUCKET, S3_KEY, S3_REGION, S3_ENDPOINT
                    keep the keys file in S3 instead (as the server does)
   S3_UNSAFE_WRITES=1

@@ -27,8 +27,16 @@ pub fn version() -> Result<ExitCode, CliError> {
 
 /// `create`: the new key, its secret printed once.
 pub fn create(cx: &Context, a: &CreateArgs) -> Result<ExitCode, CliError> {
+    let prefixes = cx.prefixes()?;
     let store = cx.open_for_writing()?;
-    let created = commands::create(&store, a, cx.now, &cx.actor(), &mut rand_core::OsRng)?;
+    let created = commands::create(
+        &store,
+        a,
+        cx.now,
+        &cx.actor(),
+        &prefixes,
+        &mut rand_core::OsRng,
+    )?;
     let text = match a.json {
         true => output::created_json(&created) + "\n",
         false => output::created_text(&created),
@@ -102,6 +110,7 @@ pub fn toggle(cx: &Context, a: &KeyArgs, disable: bool) -> Result<ExitCode, CliE
 
 /// `rotate ID`: the new secret printed once.
 pub fn rotate(cx: &Context, a: &RotateArgs) -> Result<ExitCode, CliError> {
+    let prefixes = cx.prefixes()?;
     let store = cx.open_for_writing()?;
     let rotated = commands::rotate(
         &store,
@@ -109,6 +118,7 @@ pub fn rotate(cx: &Context, a: &RotateArgs) -> Result<ExitCode, CliError> {
         a.grace_ms,
         cx.now,
         &cx.actor(),
+        &prefixes.secret,
         &mut rand_core::OsRng,
     )?;
     let text = match a.json {

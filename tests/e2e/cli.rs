@@ -104,8 +104,11 @@ fn create_verify_delete_with_automatic_refresh_and_no_secret_in_logs() {
             .to_string()
     };
     let (id, secret) = (line("ID:"), line("Secret:"));
-    assert_eq!(secret.len(), 64);
-    assert!(secret.starts_with("sec_0"));
+    assert!(secret.starts_with("sec_1"), "{id}");
+    assert_eq!(
+        heare_auth_core::form(&secret),
+        heare_auth_core::Form::Checksummed
+    );
 
     // The server learnt about the key through the CLI's refresh, not a restart.
     assert_eq!(
@@ -527,7 +530,7 @@ fn rotation_keeps_the_old_secret_for_the_grace_period_only() {
     let text = s.ok(&["rotate", id, "--grace", "10m"]);
     assert!(
         text.starts_with(&format!(
-            "\nRotated API key:\n  ID:     {id}\n  Secret: sec_0"
+            "\nRotated API key:\n  ID:     {id}\n  Secret: sec_1"
         )),
         "{text}"
     );
@@ -1326,4 +1329,66 @@ fn update_changes_name_metadata_scopes_and_expiry_and_the_secret_still_verifies(
         bytes,
         "a refused update wrote"
     );
+}
+
+#[test]
+fn prefixes_come_from_the_environment_and_keys_made_under_earlier_ones_keep_working() {
+    let s = Setup::new("prefixes");
+    let with = |pairs: &[(&'static str, &'static str)]| {
+        let mut env = s.env();
+        env.extend_from_slice(pairs);
+        env
+    };
+    let made = |args: &[&str], pairs: &[(&'static str, &'static str)]| -> Value {
+        let out = cli(args, &with(pairs));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let plain = s.create_json("Default", &[]);
+    let live_env = [("SECRET_PREFIX", "amp_live_"), ("ID_PREFIX", "amp_")];
+    let live = made(&["create", "--name", "Live", "--json"], &live_env);
+    let starts = |v: &Value, field: &str, prefix: &str| {
+        let text = v[field].as_str().unwrap();
+        assert!(text.starts_with(prefix), "{field} {}", v["id"]);
+    };
+    starts(&plain, "secret", "sec_1");
+    starts(&plain, "id", "key_0");
+    starts(&live, "secret", "amp_live_1");
+    starts(&live, "id", "amp_0");
+
+    // A rotation under yet another prefix: the new secret has it, and the old one, like every
+    // key made before the change, still verifies.
+    let id = live["id"].as_str().unwrap();
+    let rotated = made(&["rotate", id, "--json"], &[("SECRET_PREFIX", "amp_test_")]);
+    starts(&rotated, "secret", "amp_test_1");
+    for secret in [&plain["secret"], &live["secret"], &rotated["secret"]] {
+        assert_eq!(s.code(secret), (200, "VALID".to_string()));
+    }
+    // One character of a secret changed: refused as an unknown key is.
+    let secret = live["secret"].as_str().unwrap();
+    let last = if secret.ends_with('x') { "y" } else { "x" };
+    let typo = format!("{}{last}", &secret[..secret.len() - 1]);
+    assert_eq!(
+        heare_auth_core::form(&typo),
+        heare_auth_core::Form::BadChecksum
+    );
+    assert_eq!(s.code(&json!(typo)), (403, "NOT_FOUND".to_string()));
+
+    // A prefix that is not one: a usage error naming the setting, and nothing written.
+    let before = std::fs::read(s.dir.path("keys.json")).unwrap();
+    for (setting, bad) in [("SECRET_PREFIX", "Amp_"), ("ID_PREFIX", "amp")] {
+        for args in [&["create", "--name", "X"][..], &["rotate", id]] {
+            let out = cli(args, &with(&[(setting, bad)]));
+            assert_eq!(out.status.code(), Some(2), "{setting} {args:?}");
+            assert_eq!(
+                stderr(&out).trim_end(),
+                format!(
+                    "Error: {setting}: expected 2 to 24 lowercase letters, digits and _, \
+                     beginning with a letter and ending in _ (like acme_sk_), got '{bad}'"
+                ),
+                "{args:?}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read(s.dir.path("keys.json")).unwrap(), before);
 }

@@ -222,7 +222,7 @@ mod tests {
     use super::*;
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::Code;
+    use heare_auth_core::{Code, Prefixes};
     use heare_auth_store::{Error, StoreConfig};
     use rand_core::OsRng;
 
@@ -299,7 +299,15 @@ mod tests {
         let (store, path, _dir) = store();
         assert_eq!(hash_secrets(&store, true, NOW, ACTOR).unwrap(), []);
         assert!(!path.exists());
-        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(hash_secrets(&store, true, NOW, ACTOR).unwrap(), []);
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
@@ -321,6 +329,7 @@ mod tests {
             &args("New"),
             NOW,
             ACTOR,
+            &Prefixes::default(),
             &mut OsRng,
         )
         .unwrap();
@@ -382,7 +391,15 @@ mod tests {
     #[test]
     fn import_adds_hashed_keys_after_a_dry_run() {
         let (store, path, _dir) = store();
-        let existing = create(&store, &args("Existing"), NOW, ACTOR, &mut OsRng).unwrap();
+        let existing = create(
+            &store,
+            &args("Existing"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let before = std::fs::read(&path).unwrap();
         let incoming = read_import("backup.json", legacy().as_bytes()).unwrap();
         assert_eq!(incoming.hashed, 2);
