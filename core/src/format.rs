@@ -118,9 +118,9 @@ fn is_prefix(bytes: &[u8]) -> bool {
 
 /// The form of `secret`: this format when what follows its last `_` is [`TAIL_LEN`] base62
 /// characters beginning with the generation digit, after what could be a prefix (the shape
-/// [`Prefix::parse`] accepts, so at most [`MAX_PREFIX_LEN`] bytes: the checksum is never
-/// computed over more than a secret's length). No secret of an earlier version has that form
-/// (theirs begin `0`, or are shorter), so none is refused by it.
+/// [`Prefix::parse`] accepts, at most [`MAX_PREFIX_LEN`] bytes, so that no longer input costs a
+/// longer checksum). No secret of an earlier version has that form (theirs begin `0`, or are
+/// shorter), so none is refused by it.
 pub fn form(secret: &str) -> Form {
     let bytes = secret.as_bytes();
     let Some(split) = bytes.len().checked_sub(TAIL_LEN) else {
