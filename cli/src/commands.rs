@@ -1,8 +1,10 @@
 //! What each command does to the store and the server, with no printing.
 
 mod edit;
+pub mod identify;
 mod lifecycle;
 mod limit;
+pub mod scan;
 mod secrets;
 mod update;
 
