@@ -100,6 +100,13 @@ pub enum Cmd {
         /// `--no-refresh`: do not ask the server to reload.
         no_refresh: bool,
     },
+    /// `identify`: whose the secret read from standard input is, never showing it.
+    Identify {
+        /// `--json`: a JSON object.
+        json: bool,
+    },
+    /// `scan PATH...`: the secrets of this deployment's format in files, masked.
+    Scan(ScanArgs),
     /// Print the help of a command (`None`: the overview).
     Help(Option<&'static str>),
     /// Print the version.
@@ -125,6 +132,8 @@ impl Cmd {
             Cmd::Migrate { .. } => Command::Migrate,
             Cmd::Export { .. } => Command::Export,
             Cmd::Import { .. } => Command::Import,
+            Cmd::Identify { .. } => Command::Identify,
+            Cmd::Scan(_) => Command::Scan,
             Cmd::Help(_) | Cmd::Version => return None,
         })
     }
@@ -146,6 +155,21 @@ pub struct CreateArgs {
     /// `--no-refresh`: do not ask the server to reload.
     pub no_refresh: bool,
     /// `--json`: print the new key as one JSON object.
+    pub json: bool,
+}
+
+/// Arguments of `scan`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanArgs {
+    /// The files and directories to scan, at least one, in the order given.
+    pub paths: Vec<String>,
+    /// `--any-prefix`: secrets of this format under any prefix, not only `SECRET_PREFIX`'s.
+    pub any_prefix: bool,
+    /// `--include-git`: also the `.git` directories met while walking.
+    pub include_git: bool,
+    /// `--no-store`: do not read the store; every secret found is "unknown".
+    pub no_store: bool,
+    /// `--json`: one JSON object.
     pub json: bool,
 }
 

@@ -22,6 +22,8 @@ Usage:
   heare-auth migrate --hash-secrets [--yes] [--no-refresh]
   heare-auth export [--output FILE]
   heare-auth import FILE [--yes] [--no-refresh]
+  heare-auth identify [--json] < FILE_WITH_THE_SECRET
+  heare-auth scan PATH... [--any-prefix] [--include-git] [--no-store] [--json]
   heare-auth COMMAND --help
   heare-auth --version
 
@@ -30,7 +32,8 @@ Options (before or after the command):
                          (http://127.0.0.1:8080; it serves it with MANAGEMENT_API=1) instead of
                          changing the store: create, list, show, disable, enable, rotate,
                          set-rate-limit, update, delete and doctor, with the same output and exit
-                         codes; refresh, check, migrate, export and import need the store itself.
+                         codes; refresh, check, migrate, export, import, identify and scan
+                         need the store itself.
                          --no-refresh changes nothing there: the server serves its changes at once.
                          (refresh --url is refresh's own: the refresh endpoint)
   --admin-key-file PATH  the file holding the admin key for --url, readable by its owner alone:
@@ -57,6 +60,7 @@ Environment:
                    write to an S3 store that ignores conditional writes, without protection
                    against concurrent admins
   STORAGE_SECRET   encrypts the keys file when writing; needed to read an encrypted one
+  SECRET_PREFIX    this deployment's secret prefix (default sec_), which scan looks for
 ";
 
 const CREATE: &str = "\
@@ -222,6 +226,40 @@ Without --yes it only lists the keys that would be added.
   --no-refresh   do not ask the server to reload
 ";
 
+const IDENTIFY: &str = "\
+Usage: heare-auth identify [--json] < FILE_WITH_THE_SECRET
+
+Says whose a leaked secret is, without showing it: reads one secret from standard input (one
+trailing newline is dropped; never from the command line, which every user can read), and
+prints its shape, masked (sec_1…(62 chars): the prefix and the length, nothing more), whether
+it is in the checksummed format and its checksum is right (or an earlier or legacy form, which
+has none), and the key in the store (KEYS_FILE or S3) whose secret it is, found by its SHA-256:
+the key's id, name and status (active, rotating, expired, disabled), whether it is the key's
+current secret or the previous one of a rotation (and whether its grace period is over), and
+whether it verifies now. Exits 0 when the secret is a key's, 1 when it is none's (or the store
+cannot be read), 2 on a usage error. Needs the store: not through a server's management API.
+  --json   print a JSON object
+";
+
+const SCAN: &str = "\
+Usage: heare-auth scan PATH... [--any-prefix] [--include-git] [--no-store] [--json]
+
+Finds secrets in files and directories: strings in the checksummed format under this
+deployment's prefix (SECRET_PREFIX, default sec_) whose checksum is right, so nearly nothing
+else matches. Prints each as FILE:LINE:COLUMN, the secret masked (never whole), and the key it
+belongs to in the store with the key's status, or \"unknown\". Files are read as bytes, a
+piece at a time; a file with a NUL byte in its first 8 KiB is binary and skipped. Directories
+are walked in name order; .git directories are skipped and symbolic links are not followed
+(a link named on the command line is). If the store cannot be read, the secrets found are
+still reported, as unknown, with a warning. Exits 1 when a secret was found (like grep, but
+here 1 is the alarm), 0 when none was, 2 on a usage error or when a path could not be read
+(and nothing was found). Needs the store to name keys: not through a server's management API.
+  --any-prefix    secrets of this format under any prefix, not only SECRET_PREFIX's
+  --include-git   also the .git directories
+  --no-store      do not read the store: every secret found is unknown
+  --json          print one JSON object: the findings, the files scanned and skipped
+";
+
 /// The help text for a command, or the overview.
 pub fn help(topic: Option<&str>) -> &'static str {
     let Some(command) = topic.and_then(Command::named) else {
@@ -243,5 +281,7 @@ pub fn help(topic: Option<&str>) -> &'static str {
         Command::Migrate => MIGRATE,
         Command::Export => EXPORT,
         Command::Import => IMPORT,
+        Command::Identify => IDENTIFY,
+        Command::Scan => SCAN,
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use heare_auth::context::Context;
 use heare_auth::remote::client::Client;
 use heare_auth::remote::target::Target;
-use heare_auth::{args, remote, run, CliError, Cmd, Invocation};
+use heare_auth::{args, remote, run, triage, CliError, Cmd, Invocation};
 
 fn main() -> ExitCode {
     let inv = match args::parse(std::env::args_os().skip(1).collect()) {
@@ -61,5 +61,7 @@ fn dispatch(cmd: Cmd, cx: &Context) -> Result<ExitCode, CliError> {
             yes,
             no_refresh,
         } => run::import(cx, &file, yes, no_refresh),
+        Cmd::Identify { json } => triage::identify(cx, json),
+        Cmd::Scan(a) => triage::scan(cx, &a),
     }
 }
