@@ -258,6 +258,7 @@ pub fn scan(cx: &Context, a: &ScanArgs) -> Result<ExitCode, CliError> {
         }
         Ok(())
     })?;
+    tally.looked_up = matches!(keys, Keys::Read(..));
     if !a.json {
         eprint!("{}", output::tally_text(&tally));
     }

@@ -191,6 +191,8 @@ pub struct Tally {
     pub verifying: u64,
     /// Secrets found that belong to no key in the store (or the store was not read).
     pub unknown: u64,
+    /// Whether the store was read to name the keys.
+    pub looked_up: bool,
 }
 
 /// The line `scan` ends with, on standard error.
@@ -211,7 +213,7 @@ pub fn tally_text(t: &Tally) -> String {
         out.push_str(&format!(", {} unreadable", t.unreadable));
     }
     out.push(')');
-    if t.found > 0 {
+    if t.found > 0 && t.looked_up {
         out.push_str(&format!(
             "; {} of a known key, {} still verifying",
             t.found - t.unknown,
@@ -329,11 +331,17 @@ mod tests {
             files_with: 2,
             verifying: 1,
             unknown: 2,
+            looked_up: true,
         };
         assert_eq!(
             tally_text(&t),
             "scan: 4 secrets found in 2 files (3 files read, 1 binary skipped, 2 unreadable); \
              2 of a known key, 1 still verifying\n"
+        );
+        t.looked_up = false;
+        assert_eq!(
+            tally_text(&t),
+            "scan: 4 secrets found in 2 files (3 files read, 1 binary skipped, 2 unreadable)\n"
         );
     }
 }
