@@ -23,8 +23,18 @@ const ADMIN_KEY: &str = "--admin-key";
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
 /// invalid values, so a typo is named as such.
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
+    // Named without its value: that would be the admin key, printed.
+    if args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == ADMIN_KEY || a.starts_with("--admin-key="))
+    }) {
+        return Err(usage(format!(
+            "{ADMIN_KEY}: the admin key is never taken on the command line, which every user \
+             can read: set HEARE_AUTH_ADMIN_KEY or give {ADMIN_KEY_FILE} PATH"
+        )));
+    }
     // A secret on a command line is in the shell's history and every user's `ps`: refused
-    // before anything else, and not repeated in the message.
+    // before any message that could repeat it, and not repeated in this one.
     if args.iter().any(|a| holds_secret(&a.to_string_lossy())) {
         return Err(usage(
             "an argument holds a secret (not shown): secrets are never taken on the command \
@@ -37,16 +47,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
         return Err(usage(format!(
             "'{}' is not UTF-8 text",
             bad.to_string_lossy()
-        )));
-    }
-    // Named without its value: that would be the admin key, printed.
-    if args.iter().any(|a| {
-        a.to_str()
-            .is_some_and(|a| a == ADMIN_KEY || a.starts_with("--admin-key="))
-    }) {
-        return Err(usage(format!(
-            "{ADMIN_KEY}: the admin key is never taken on the command line, which every user \
-             can read: set HEARE_AUTH_ADMIN_KEY or give {ADMIN_KEY_FILE} PATH"
         )));
     }
     let mut args: Vec<OsString> = args.into_iter().flat_map(split_scopes).collect();
