@@ -69,9 +69,11 @@ pub struct Finder {
     buf: Vec<u8>,
     /// The position in `buf` of the next generation digit to look at.
     next: usize,
-    /// The line `buf[0]` is on, from 1.
+    /// The position in `buf` up to which lines are counted: each byte is counted once.
+    counted: usize,
+    /// The line `buf[counted]` is on, from 1.
     line: u64,
-    /// How many bytes of that line precede `buf[0]`.
+    /// How many bytes of that line precede `buf[counted]`.
     line_offset: u64,
 }
 
@@ -82,6 +84,7 @@ impl Finder {
             wanted,
             buf: Vec::new(),
             next: 1,
+            counted: 0,
             line: 1,
             line_offset: 0,
         }
@@ -147,35 +150,39 @@ impl Finder {
     }
 
     /// The secret from `start` to the tail of the generation digit at `digit`, placed.
-    fn found(&self, start: usize, digit: usize) -> Found {
-        let before = &self.buf[..start];
-        let (line, column) = match before.iter().rposition(|&b| b == b'\n') {
-            Some(nl) => {
-                let lines = before.iter().filter(|&&b| b == b'\n').count() as u64;
-                (self.line + lines, (start - nl) as u64)
-            }
-            None => (self.line, self.line_offset + start as u64 + 1),
-        };
+    fn found(&mut self, start: usize, digit: usize) -> Found {
+        self.count_to(start);
         Found {
-            line,
-            column,
+            line: self.line,
+            column: self.line_offset + 1,
             secret: String::from_utf8_lossy(&self.buf[start..digit + TAIL_LEN]).into_owned(),
             prefix_len: digit - start,
         }
     }
 
+    /// Counts the lines up to `to` in the buffer (secrets are found in order, so the count
+    /// only moves forward).
+    fn count_to(&mut self, to: usize) {
+        if to <= self.counted {
+            return;
+        }
+        let bytes = &self.buf[self.counted..to];
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => {
+                self.line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.line_offset = (bytes.len() - nl - 1) as u64;
+            }
+            None => self.line_offset += bytes.len() as u64,
+        }
+        self.counted = to;
+    }
+
     /// Drops the first `n` bytes of the buffer, counting the lines they end.
     fn let_go(&mut self, n: usize) {
-        let gone = &self.buf[..n];
-        match gone.iter().rposition(|&b| b == b'\n') {
-            Some(nl) => {
-                self.line += gone.iter().filter(|&&b| b == b'\n').count() as u64;
-                self.line_offset = (n - nl - 1) as u64;
-            }
-            None => self.line_offset += n as u64,
-        }
+        self.count_to(n);
         self.buf.drain(..n);
         self.next -= n;
+        self.counted -= n;
     }
 }
 
