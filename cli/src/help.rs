@@ -53,14 +53,14 @@ Environment:
   SECRET_PREFIX, ID_PREFIX
                    the prefixes of the secrets and ids create and rotate make (default sec_ and
                    key_; through --url, the server's): 2 to 24 lowercase letters, digits and _,
-                   beginning with a letter and ending in _ (acme_sk_)
+                   beginning with a letter and ending in _ (acme_sk_); scan looks for secrets
+                   under SECRET_PREFIX
   S3_BUCKET, S3_KEY, S3_REGION, S3_ENDPOINT
                    keep the keys file in S3 instead (as the server does)
   S3_UNSAFE_WRITES=1
                    write to an S3 store that ignores conditional writes, without protection
                    against concurrent admins
   STORAGE_SECRET   encrypts the keys file when writing; needed to read an encrypted one
-  SECRET_PREFIX    this deployment's secret prefix (default sec_), which scan looks for
 ";
 
 const CREATE: &str = "\

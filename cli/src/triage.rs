@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use heare_auth_core::{Document, Prefix};
+use heare_auth_core::Document;
 use heare_auth_store::Store;
 
 use crate::cmd::ScanArgs;
@@ -22,29 +22,11 @@ use crate::stdout::{emit, emit_line, stream, Stopped};
 use crate::{commands, CliError};
 use walk::{Met, Walk};
 
-/// The setting naming this deployment's secret prefix.
-pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
-
 /// The longest standard input `identify` reads: far more than any secret.
 pub const MAX_INPUT: usize = 4096;
 
 /// The exit code of a scan that found nothing but could not read everything.
 const INCOMPLETE: u8 = 2;
-
-/// This deployment's secret prefix: `SECRET_PREFIX` when set (not empty), else `sec_`.
-pub fn secret_prefix(setting: Option<String>) -> Result<Prefix, CliError> {
-    match setting.filter(|s| !s.is_empty()) {
-        None => Ok(Prefix::secret()),
-        Some(text) => {
-            Prefix::parse(SECRET_PREFIX, &text).map_err(|e| CliError::Usage(e.to_string()))
-        }
-    }
-}
-
-/// `SECRET_PREFIX` as the process has it.
-fn process_prefix() -> Result<Prefix, CliError> {
-    secret_prefix(std::env::var(SECRET_PREFIX).ok())
-}
 
 /// The secret in what `identify` read: one line, one trailing newline (`\n` or `\r\n`)
 /// dropped. Refusals never repeat what was read.
@@ -109,7 +91,7 @@ fn owners(store: &Store) -> Result<Owners, CliError> {
 
 /// `identify`: exits 0 when the secret is a key's, 1 when it is none's.
 pub fn identify(cx: &Context, json: bool) -> Result<ExitCode, CliError> {
-    let prefix = process_prefix()?;
+    let prefix = cx.prefixes()?.secret;
     let input = read_input()?;
     let secret = secret_of(&input)?;
     let reading = Reading::of(secret, &prefix);
@@ -184,7 +166,7 @@ impl Keys {
 /// `scan PATH...`: exits 1 when a secret was found, else 2 when a path could not be read, else
 /// 0.
 pub fn scan(cx: &Context, a: &ScanArgs) -> Result<ExitCode, CliError> {
-    let prefix = process_prefix()?;
+    let prefix = cx.prefixes()?.secret;
     let walk = Walk {
         wanted: (!a.any_prefix).then_some(prefix),
         include_git: a.include_git,
@@ -296,20 +278,6 @@ mod tests {
         // No refusal repeats the input.
         for input in [&b"sec_topsecret\nsec_other"[..], b"sec_topsecret\xff"] {
             assert!(!refused(input).contains("topsecret"));
-        }
-    }
-
-    #[test]
-    fn the_prefix_is_secret_prefix_or_sec() {
-        assert_eq!(secret_prefix(None), Ok(Prefix::secret()));
-        assert_eq!(secret_prefix(Some(String::new())), Ok(Prefix::secret()));
-        assert_eq!(
-            secret_prefix(Some("acme_sk_".into())).map(|p| p.as_str().to_string()),
-            Ok("acme_sk_".to_string())
-        );
-        match secret_prefix(Some("Acme".into())) {
-            Err(CliError::Usage(m)) => assert!(m.starts_with("SECRET_PREFIX: expected"), "{m}"),
-            other => panic!("{other:?}"),
         }
     }
 }

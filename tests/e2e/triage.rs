@@ -298,6 +298,23 @@ fn identify_names_the_key_and_state_of_every_secret_without_showing_it() {
     let (body, _) = identified(&keys, &acme, &[("SECRET_PREFIX", "acme_sk_")]);
     assert_eq!(body["deployment_prefix"], true);
     assert_eq!(body["masked"], "acme_sk_1…(66 chars)");
+    // A key made under that prefix is found whatever the prefix now is.
+    let made_there = keys.run_with(
+        &["create", "--name", "Acme", "--no-refresh", "--json"],
+        &[("SECRET_PREFIX", "acme_sk_")],
+    );
+    let made_there: Value = serde_json::from_str(&stdout(&made_there)).unwrap();
+    let secret = made_there["secret"].as_str().unwrap();
+    for (setting, ours) in [("acme_sk_", true), ("", false)] {
+        let (body, code) = identified(&keys, secret, &[("SECRET_PREFIX", setting)]);
+        assert_eq!((code, &body["deployment_prefix"]), (0, &json!(ours)));
+        assert_eq!(body["key"]["id"], made_there["id"]);
+    }
+    // A bad prefix is a usage error naming the setting.
+    let out = keys.identify(secret, &[], &[("SECRET_PREFIX", "Acme")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("SECRET_PREFIX"), "{}", stderr(&out));
+    assert_no_secret(&stderr(&out), &[secret]);
 }
 
 #[test]
