@@ -9,6 +9,7 @@ use crate::cmd::{
     Cmd, CreateArgs, Expiry, Invocation, KeyArgs, NewExpiry, RateLimitArgs, RemoteFlags,
     RotateArgs, ScanArgs, UpdateArgs, DEFAULT_GRACE_MS,
 };
+use crate::commands::ImportFormat;
 use crate::remote::target::base_url;
 use crate::table::Command;
 use crate::CliError;
@@ -222,10 +223,22 @@ fn parse_command(which: Command, mut args: pico_args::Arguments) -> Result<Cmd, 
         Command::Import => {
             let yes = switch(&mut args, &["-y", "--yes"]);
             let no_refresh = switch(&mut args, &["--no-refresh"]);
+            let format = value(&mut args, command, "--format")?;
             let file = free(&mut args, command, "the file to import")?;
             finish(args, command)?;
+            let format = match format {
+                None => ImportFormat::of_file(&file),
+                Some(word) => ImportFormat::named(&word).ok_or_else(|| {
+                    usage(format!(
+                        "{command}: --format: expected {}, got '{}'",
+                        ImportFormat::WORDS,
+                        word.escape_debug()
+                    ))
+                })?,
+            };
             Cmd::Import {
                 file,
+                format,
                 yes,
                 no_refresh,
             }

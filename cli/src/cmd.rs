@@ -2,6 +2,7 @@
 
 use heare_auth_core::{format_timestamp, RateLimit, UnixMillis};
 
+use crate::commands::ImportFormat;
 use crate::table::Command;
 
 /// A parsed command line: the command, and where it runs.
@@ -91,10 +92,13 @@ pub enum Cmd {
         /// `--output FILE`; `None`: standard output.
         output: Option<String>,
     },
-    /// `import FILE`: add the keys of a keys file to the store.
+    /// `import FILE`: add the keys of a keys file, or of a JSON, JSON Lines or CSV file of
+    /// keys, to the store.
     Import {
         /// The file to import.
         file: String,
+        /// `--format`, or what the file's extension tells.
+        format: ImportFormat,
         /// `--yes`/`-y`: write; without it, only say what would be added.
         yes: bool,
         /// `--no-refresh`: do not ask the server to reload.

@@ -1,7 +1,10 @@
 //! What each command does to the store and the server, with no printing.
 
 mod edit;
+mod hash_encoding;
 pub mod identify;
+mod import;
+mod import_formats;
 mod lifecycle;
 mod limit;
 pub mod scan;
@@ -9,9 +12,11 @@ mod secrets;
 mod update;
 
 pub use edit::Toggled;
+pub use import::{import, read_import, Incoming};
+pub use import_formats::ImportFormat;
 pub use lifecycle::{rotate, set_disabled, Rotated};
 pub use limit::set_rate_limit;
-pub use secrets::{export, hash_secrets, import, read_import, Named};
+pub use secrets::{export, hash_secrets, Named};
 pub use update::{update, Updated};
 
 use rand_core::{CryptoRng, RngCore};

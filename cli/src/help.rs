@@ -21,7 +21,7 @@ Usage:
   heare-auth check [FILE] [--json]
   heare-auth migrate --hash-secrets [--yes] [--no-refresh]
   heare-auth export [--output FILE]
-  heare-auth import FILE [--yes] [--no-refresh]
+  heare-auth import FILE [--format json|jsonl|csv] [--yes] [--no-refresh]
   heare-auth identify [--json] < FILE_WITH_THE_SECRET
   heare-auth scan PATH... [--any-prefix] [--include-git] [--no-store] [--json]
   heare-auth COMMAND --help
@@ -216,14 +216,23 @@ a backup, or a file for `heare-auth import`. Refuses a file the server would ref
 ";
 
 const IMPORT: &str = "\
-Usage: heare-auth import FILE [--yes] [--no-refresh]
+Usage: heare-auth import FILE [--format json|jsonl|csv] [--yes] [--no-refresh]
 
-Adds the keys of a keys file (FILE may be encrypted with STORAGE_SECRET) to the store, plaintext
-secrets stored as their hashes. Refuses, writing nothing, a file the server would refuse, and a
-file with any id or secret (previous secrets included) already in the store, naming them.
+Adds keys to the store with their ids: those of a keys file (FILE may be encrypted with
+STORAGE_SECRET), a JSON array of keys, JSON Lines (a key a line) or CSV (a header row naming the
+columns), in the fields of keys.json. A key may come with only the SHA-256 of its secret, as
+other systems export it: secret_hash in hex, or in base64 (standard or URL-safe, padded or not);
+it is stored as lowercase hex, and plaintext secrets as their hashes. CSV columns: id (required),
+secret_hash (required), name, created_at, expires_at, scopes (comma-separated, or a JSON array)
+and metadata (JSON); an empty cell is no value.
+Refuses, writing nothing, a key without an id, one the server would refuse, a timestamp it cannot
+read, and an id or secret (previous secrets included) repeated in FILE or already in the store,
+naming each key by its line (or position) and the key it clashes with.
 Without --yes it only lists the keys that would be added.
-  -y, --yes      write the change
-  --no-refresh   do not ask the server to reload
+  --format FORMAT  json, jsonl or csv; by default the extension tells (.jsonl or .ndjson, .csv;
+                   anything else is json)
+  -y, --yes        write the change
+  --no-refresh     do not ask the server to reload
 ";
 
 const IDENTIFY: &str = "\

@@ -58,9 +58,10 @@ fn dispatch(cmd: Cmd, cx: &Context) -> Result<ExitCode, CliError> {
         Cmd::Export { output } => run::export(cx, output),
         Cmd::Import {
             file,
+            format,
             yes,
             no_refresh,
-        } => run::import(cx, &file, yes, no_refresh),
+        } => run::import(cx, &file, format, yes, no_refresh),
         Cmd::Identify { json } => triage::identify(cx, json),
         Cmd::Scan(a) => triage::scan(cx, &a),
     }

@@ -1124,8 +1124,10 @@ fn an_export_imported_into_an_empty_store_verifies_the_same_keys() {
     let err = stderr(&out);
     assert!(
         err.contains("already holds some of these ids or secrets; nothing written:\n")
-            && err.contains("  duplicate key id key_legacy\n")
-            && err.contains(&format!("  duplicate key id {rotated_id}\n")),
+            && err.contains("  keys[0]: key key_legacy: the store has a key key_legacy already\n")
+            && err.contains(&format!(
+                ": key {rotated_id}: the store has a key {rotated_id} already\n"
+            )),
         "{err}"
     );
     assert_eq!(std::fs::read(to.dir.path("keys.json")).unwrap(), stored);
@@ -1159,12 +1161,12 @@ fn import_refuses_a_clash_or_a_broken_file_and_writes_nothing() {
         let out = s.run(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
+        let other = other["id"].as_str().unwrap();
         assert!(
             err.contains(&format!(
-                "  duplicate key id {}\n",
-                other["id"].as_str().unwrap()
+                "  keys[2]: key {other}: the store has a key {other} already\n"
             )) && err.contains(&format!(
-                "  keys key_old_secret and {id} have the same secret\n"
+                "  keys[1]: key key_old_secret: same secret as key {id} in the store\n"
             )),
             "{err}"
         );
@@ -1180,8 +1182,11 @@ fn import_refuses_a_clash_or_a_broken_file_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("not a keys file the server would load:\n  key keys[0]: missing field `id`\n")
-            && err.contains("  keys key_good and key_copy have the same secret"),
+        err.contains("cannot import these keys; nothing written:\n  keys[0]: missing field `id`\n")
+            && err.contains(
+                "  keys[1]: key key_empty_hash: field `secret_hash` is 2 bytes of base64"
+            )
+            && err.contains("  keys[8]: key key_copy: same secret as key key_good (keys[6])"),
         "{err}"
     );
     assert_eq!(err.matches("\n  ").count(), 8, "{err}");

@@ -1,6 +1,7 @@
 //! Argument parsing tests: argument arrays in, commands or usage errors out.
 
 use super::*;
+use crate::commands::ImportFormat;
 use crate::help::{help, USAGE};
 use heare_auth_core::RateLimit;
 use heare_auth_core::UnixMillis;
@@ -181,6 +182,7 @@ fn rate_limits_and_whole_file_commands() {
         p(&["import", "backup.json"]),
         Ok(Cmd::Import {
             file: "backup.json".into(),
+            format: ImportFormat::Json,
             yes: false,
             no_refresh: false
         })
@@ -189,9 +191,50 @@ fn rate_limits_and_whole_file_commands() {
         p(&["import", "--yes", "--no-refresh", "backup.json"]),
         Ok(Cmd::Import {
             file: "backup.json".into(),
+            format: ImportFormat::Json,
             yes: true,
             no_refresh: true
         })
+    );
+}
+
+#[test]
+fn import_reads_the_format_from_the_extension_or_format() {
+    let format = |args: &[&str]| match p(args) {
+        Ok(Cmd::Import { format, .. }) => format,
+        other => panic!("{args:?} gave {other:?}"),
+    };
+    for (file, want) in [
+        ("keys.csv", ImportFormat::Csv),
+        ("EXPORT.CSV", ImportFormat::Csv),
+        ("keys.jsonl", ImportFormat::JsonLines),
+        ("keys.ndjson", ImportFormat::JsonLines),
+        ("keys.json", ImportFormat::Json),
+        ("backup", ImportFormat::Json),
+        ("dir.csv/backup", ImportFormat::Json),
+        ("keys.csv.enc", ImportFormat::Json),
+    ] {
+        assert_eq!(format(&["import", file]), want, "{file}");
+    }
+    for (word, want) in [
+        ("json", ImportFormat::Json),
+        ("jsonl", ImportFormat::JsonLines),
+        ("ndjson", ImportFormat::JsonLines),
+        ("csv", ImportFormat::Csv),
+    ] {
+        assert_eq!(format(&["import", "--format", word, "keys.json"]), want);
+        assert_eq!(
+            format(&["import", "keys.txt", &format!("--format={word}")]),
+            want
+        );
+    }
+    assert_eq!(
+        usage_error(&["import", "--format", "xml", "keys.xml"]),
+        "import: --format: expected json, jsonl or csv, got 'xml'"
+    );
+    assert_eq!(
+        usage_error(&["import", "keys.csv", "--format"]),
+        "import: --format needs a value"
     );
 }
 
