@@ -73,9 +73,10 @@ def rss_kib(pid, field="VmRSS"):
 
 
 def keys_file(n):
-    """A keys file of n keys (made once, kept in target/bench) and a few of its secrets."""
+    """A keys file of n keys (made once, kept in target/bench, and again when its secrets are
+    of an earlier format than keygen.py's) and a few of its secrets."""
     path, secrets = OUT / f"keys-{n}.json", OUT / f"keys-{n}.secrets"
-    if not path.exists() or not secrets.exists():
+    if not path.exists() or not secrets.exists() or not secrets.read_text().startswith("sec_1"):
         log(f"generating {n} keys")
         run([sys.executable, REPO / "bench" / "keygen.py", str(n), path, secrets])
     return path, [s for s in secrets.read_text().split() if s]
@@ -724,7 +725,7 @@ def criterion(results):
         args += ["--warm-up-time", "1", "--measurement-time", "2"]
     subprocess.run(args, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     core = {}
-    for name in ("valid", "invalid", "valid_with_body"):
+    for name in ("valid", "invalid", "invalid_earlier", "bad_checksum", "valid_with_body"):
         estimates = OUT.parent / "criterion" / "verify_1m_keys" / name / "new" / "estimates.json"
         core[name + "_ns"] = json.loads(estimates.read_text())["median"]["point_estimate"]
     results["core"] = core

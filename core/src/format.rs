@@ -4,6 +4,7 @@
 //! CRC32 checksum, six base62 characters, lets a verifier refuse a mistyped or made-up secret
 //! without looking it up, and a scanner find real ones with almost no false positives.
 
+use crate::crc32::crc32;
 use crate::Error;
 
 /// The base62 alphabet of ids, secrets and checksums.
@@ -33,14 +34,7 @@ pub struct Prefix(String);
 impl Prefix {
     /// Checks a prefix given as `setting` (`SECRET_PREFIX`, `ID_PREFIX`).
     pub fn parse(setting: &'static str, text: &str) -> Result<Prefix, Error> {
-        let bytes = text.as_bytes();
-        let valid = (2..=MAX_PREFIX_LEN).contains(&bytes.len())
-            && bytes[0].is_ascii_lowercase()
-            && bytes.last() == Some(&b'_')
-            && bytes
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        match valid {
+        match is_prefix(text.as_bytes()) {
             true => Ok(Prefix(text.to_string())),
             false => Err(Error::Prefix {
                 setting,
@@ -65,6 +59,41 @@ impl Prefix {
     }
 }
 
+/// A deployment's two prefixes: of the secrets it makes (`SECRET_PREFIX`, `sec_` by default) and
+/// of the ids (`ID_PREFIX`, `key_`). A change of either applies to the keys made after it; the
+/// keys made before keep verifying, since a secret is looked up by its hash, whatever its prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefixes {
+    /// The secrets' prefix.
+    pub secret: Prefix,
+    /// The ids' prefix.
+    pub id: Prefix,
+}
+
+impl Default for Prefixes {
+    fn default() -> Prefixes {
+        Prefixes {
+            secret: Prefix::secret(),
+            id: Prefix::id(),
+        }
+    }
+}
+
+impl Prefixes {
+    /// The prefixes `SECRET_PREFIX` and `ID_PREFIX` set, as `env` reads them; unset or empty,
+    /// the defaults. A bad one is an error naming its setting.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Prefixes, Error> {
+        let read = |setting: &'static str, default: Prefix| match env(setting) {
+            Some(text) if !text.is_empty() => Prefix::parse(setting, &text),
+            _ => Ok(default),
+        };
+        Ok(Prefixes {
+            secret: read("SECRET_PREFIX", Prefix::secret())?,
+            id: read("ID_PREFIX", Prefix::id())?,
+        })
+    }
+}
+
 /// What a presented secret's form says before any lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -76,9 +105,21 @@ pub enum Form {
     Other,
 }
 
+/// Whether `bytes` has a prefix's shape: 2 to [`MAX_PREFIX_LEN`] lowercase letters, digits and
+/// `_`, beginning with a letter and ending in `_`.
+fn is_prefix(bytes: &[u8]) -> bool {
+    (2..=MAX_PREFIX_LEN).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.last() == Some(&b'_')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// The form of `secret`: this format when what follows its last `_` is [`TAIL_LEN`] base62
-/// characters beginning with the generation digit, after a prefix of lowercase letters,
-/// digits and `_`. No secret of an earlier version has that form (theirs begin `0`, or are
+/// characters beginning with the generation digit, after what could be a prefix (the shape
+/// [`Prefix::parse`] accepts, at most [`MAX_PREFIX_LEN`] bytes, so that no longer input costs a
+/// longer checksum). No secret of an earlier version has that form (theirs begin `0`, or are
 /// shorter), so none is refused by it.
 pub fn form(secret: &str) -> Form {
     let bytes = secret.as_bytes();
@@ -86,12 +127,10 @@ pub fn form(secret: &str) -> Form {
         return Form::Other;
     };
     let (prefix, tail) = bytes.split_at(split);
-    let shaped = prefix.len() >= 2
+    // The cheap tests first: most other secrets fail one of them.
+    let shaped = tail[0] == GENERATION
         && prefix.last() == Some(&b'_')
-        && prefix
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && tail[0] == GENERATION
+        && is_prefix(prefix)
         && tail.iter().all(u8::is_ascii_alphanumeric);
     if !shaped {
         return Form::Other;
@@ -115,31 +154,12 @@ pub fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
     out
 }
 
-/// CRC32 (IEEE 802.3, reflected, polynomial 0xEDB88320), bit by bit: a secret is short, and no
-/// table keeps the WebAssembly package small.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn crc32_is_the_standard_one() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
-        assert_eq!(
-            crc32(b"The quick brown fox jumps over the lazy dog"),
-            0x414F_A339
-        );
+    fn the_checksum_is_the_crc32_in_base62() {
         assert_eq!(&checksum(b""), b"000000");
         assert_eq!(&checksum(b"123456789"), b"3jZRME");
     }
@@ -182,6 +202,52 @@ mod tests {
         assert_eq!(form(&good.replacen("_1", "_2", 1)), Form::Other);
         assert_eq!(form(&good[4..]), Form::Other);
         assert_eq!(form(&format!("{good}x")), Form::Other);
+        // Nor is anything with a longer prefix than a deployment may have, or one that begins
+        // with a digit, checked: a long body costs no long checksum.
+        let long = format!("{}_", "a".repeat(MAX_PREFIX_LEN));
+        assert_eq!(form(&secret(&long)), Form::Other);
+        assert_eq!(form(&secret(&long[1..])), Form::Checksummed);
+        assert_eq!(form(&secret("1a_")), Form::Other);
+    }
+
+    #[test]
+    fn the_prefixes_come_from_their_settings_or_are_the_defaults() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Prefixes::from_env(env(&[])), Ok(Prefixes::default()));
+        assert_eq!(
+            Prefixes::from_env(env(&[("SECRET_PREFIX", ""), ("ID_PREFIX", "")])),
+            Ok(Prefixes::default())
+        );
+        let set = Prefixes::from_env(env(&[
+            ("SECRET_PREFIX", "amp_live_"),
+            ("ID_PREFIX", "amp_"),
+        ]));
+        let set = set.unwrap();
+        assert_eq!(
+            (set.secret.as_str(), set.id.as_str()),
+            ("amp_live_", "amp_")
+        );
+        let refused = |setting: &'static str, text: &str| {
+            Err(Error::Prefix {
+                setting,
+                text: text.into(),
+            })
+        };
+        assert_eq!(
+            Prefixes::from_env(env(&[("SECRET_PREFIX", "AMP_")])),
+            refused("SECRET_PREFIX", "AMP_")
+        );
+        assert_eq!(
+            Prefixes::from_env(env(&[("ID_PREFIX", "amp")])),
+            refused("ID_PREFIX", "amp")
+        );
     }
 
     #[test]
