@@ -5,8 +5,22 @@ CARGO ?= cargo
 SOAK_SECONDS ?= 600
 export PATH := $(CURDIR)/.cache/tools/bin:$(HOME)/.cargo/bin:$(PATH)
 
-WASM_OUT := target/wasm32-unknown-unknown/release-wasm/heare_auth_wasm.wasm
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM_OUT := $(TARGET_DIR)/wasm32-unknown-unknown/release-wasm/heare_auth_wasm.wasm
+WASM_OPT := $(CURDIR)/.cache/tools/binaryen/node_modules/.bin/wasm-opt
+# -Oz, but no inlining of functions into their only caller: it saves raw bytes and costs more
+# gzipped ones (105,461 bytes with it, 102,158 without, of 105,850 unoptimised; bench/NOTES.md).
+# The features are those rustc's wasm32 target uses by default (its target_features section).
+WASM_OPT_FLAGS := -Oz --one-caller-inline-max-function-size 0 \
+  --enable-bulk-memory --enable-bulk-memory-opt --enable-call-indirect-overlong \
+  --enable-multivalue --enable-mutable-globals --enable-nontrapping-float-to-int \
+  --enable-reference-types --enable-sign-ext
+# The aes crate's compact AES: 0.3 KB less gzipped, and no slower to load an encrypted 10,000-key
+# file (about 0.1 s either way: the base64, the HMAC and the parse take the time). And the
+# registry's directory cut from the file names that panic locations carry, so that the package is
+# the same bytes wherever CARGO_HOME is (and 0.1 KB smaller).
+WASM_RUSTFLAGS := --cfg aes_compact \
+  --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)/registry/src/=
 TRANSCRIPT := $(abspath $(TARGET_DIR)/transcript)
 FUZZ_EXAMPLES ?= 1000
 FUZZ_SECONDS ?= 300
@@ -14,7 +28,7 @@ FUZZ_SECONDS ?= 300
 # static, docker-context, test-static: the static build and the container image.
 include deploy/deploy.mk
 
-.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-target build bench bench-history soak clean
+.PHONY: run test check lint fmt tools js-deps proxies wasm wasm-size wasm-target build bench bench-history soak clean
 .PHONY: python-tools fuzz-api
 .PHONY: fuzz test-fuzz
 
@@ -28,12 +42,23 @@ build:
 
 ## The WebAssembly verifier as an ES module package in wasm/pkg/, for edge workers and Node.
 wasm: wasm-target
-	$(CARGO) build -p heare-auth-wasm --target wasm32-unknown-unknown --profile release-wasm
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$(WASM_RUSTFLAGS)" \
+	  $(CARGO) build -p heare-auth-wasm --target wasm32-unknown-unknown --profile release-wasm
 	@bash tests/tools/ensure-wasm-bindgen.sh
+	@bash tests/tools/ensure-binaryen.sh
 	wasm-bindgen --target web --remove-name-section --remove-producers-section \
 	  --out-dir wasm/pkg $(WASM_OUT)
+	$(WASM_OPT) $(WASM_OPT_FLAGS) wasm/pkg/heare_auth_wasm_bg.wasm -o wasm/pkg/heare_auth_wasm_bg.wasm
 	@printf 'wasm/pkg/heare_auth_wasm_bg.wasm: %s bytes, %s gzipped\n' \
 	  "$$(wc -c < wasm/pkg/heare_auth_wasm_bg.wasm)" "$$(gzip -9c wasm/pkg/heare_auth_wasm_bg.wasm | wc -c)"
+
+## What each part of the WebAssembly package costs, gzipped (bench/wasm_parts.py): the package
+## built again with its function names kept, into TARGET_DIR/wasm-named.
+wasm-size: wasm
+	wasm-bindgen --target web --out-dir $(TARGET_DIR)/wasm-named $(WASM_OUT)
+	$(WASM_OPT) $(WASM_OPT_FLAGS) --debuginfo $(TARGET_DIR)/wasm-named/heare_auth_wasm_bg.wasm \
+	  -o $(TARGET_DIR)/wasm-named/heare_auth_wasm_bg.wasm
+	python3 bench/wasm_parts.py $(TARGET_DIR)/wasm-named/heare_auth_wasm_bg.wasm
 
 ## Every test: unit tests of each crate, the end-to-end tests of the real binaries, and the
 ## WebAssembly package in Node and in workerd, the static server alone in its image, the
@@ -70,7 +95,7 @@ test-fuzz:
 
 ## Benchmarks: every figure of BENCHMARKS.md and bench/throughput.svg, measured in one run
 ## (installs wrk and nginx when missing). `make bench BENCH_ARGS=--quick` for short runs.
-bench: wasm static
+bench: wasm-size static
 	@bash bench/ensure-tools.sh
 	$(CARGO) build --release --bins
 	$(CARGO) build --release -p heare-auth-core --example load

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes a keys file of N keys, as `heare-auth create` writes them (hashed secrets, realistic ids,
-names and small metadata), and the secrets of a few of them for the load generators.
+"""Writes a keys file of N keys, as `heare-auth create` writes them (hashed secrets of the
+checksummed format, realistic ids, names and small metadata), and the secrets of a few of them for
+the load generators.
 
 usage: keygen.py N KEYS_FILE SECRETS_FILE [--seed S]
 """
@@ -8,11 +9,28 @@ import hashlib
 import json
 import random
 import sys
+import zlib
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TEAMS = ["payments", "search", "identity", "mobile", "data-platform", "billing", "growth", "infra"]
 SERVICES = ["API gateway", "Billing worker", "Mobile app", "Partner sync", "Reporting job",
             "Search indexer", "Webhook relay", "Admin console"]
+CREATED_MS = 1_795_570_034_316  # 2026-11-25T01:27:14.316Z
+
+
+def base62(n, width):
+    out = ""
+    for _ in range(width):
+        n, digit = divmod(n, 62)
+        out = ALPHABET[digit] + out
+    return out
+
+
+def secret_of(random_part):
+    """`sec_1`, the creation time, 43 random characters and the CRC32 of all that: the format
+    of core/src/format.rs."""
+    body = "sec_1" + base62(CREATED_MS, 8) + random_part
+    return body + base62(zlib.crc32(body.encode()), 6)
 
 
 def main():
@@ -21,9 +39,9 @@ def main():
     token = lambda k: "".join(rng.choices(ALPHABET, k=k))
     keys, sample = [], []
     for i in range(n):
-        secret = "sec_0" + token(59)
+        secret = secret_of(token(43))
         keys.append({
-            "id": "key_0" + token(24),
+            "id": "key_0" + base62(CREATED_MS, 8) + token(16),
             "secret_hash": hashlib.sha256(secret.encode()).hexdigest(),
             "name": f"{rng.choice(SERVICES)} {i}",
             "created_at": "2026-11-25T01:27:14.316985Z",

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import wasm_parts
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "target" / "bench" / "results.json"
 SOAK = REPO / "target" / "bench" / "soak.json"
@@ -237,6 +239,42 @@ def update_soak_section():
     print("wrote the Soak section of BENCHMARKS.md")
 
 
+def checksum_rows(core):
+    """The checksum's row of the targets table (none before it was measured)."""
+    if "bad_checksum_ns" not in core:
+        return []
+    bad, unknown = core["bad_checksum_ns"], core["invalid_ns"]
+    return [f"| invalid checksum refused faster than an unknown key | < an unknown key "
+            f"({unknown:.0f} ns) | {bad:.0f} ns ({bad / unknown:.2f} x) | {mark(bad < unknown)} |"]
+
+
+def wasm_section(w, sizes):
+    lines = [
+        "## WebAssembly",
+        "",
+        f"`bench/wasm.mjs` in Node {w['node']}, {fmt_int(w['keys'])} keys: "
+        f"{fmt_int(w['valid_per_s'])} valid and {fmt_int(w['invalid_per_s'])} "
+        f"invalid verifications per second (`verifyJson`, best of the rounds), "
+        f"{ms(w['load_ms'])} to build the `Verifier`. Package: "
+        f"{fmt_int(sizes['wasm_bytes'])} bytes, {fmt_int(sizes['wasm_gzip_bytes'])} gzipped.",
+        "",
+    ]
+    parts = w.get("parts")
+    if parts:
+        lines += [
+            "What each part of it costs (`make wasm-size`, `bench/wasm_parts.py`): a function "
+            "counts for its crate or its purpose by name, and a generic helper for the function "
+            "through which every call to it passes; *gzipped* is what leaving the part's bytes "
+            "out of the package saves of its `gzip -9` size, so the rows overlap a little and do "
+            f"not add up to the {fmt_int(parts['gzip_bytes'])} bytes of the whole (the package "
+            "without its file name in the gzip header).",
+            "",
+            *wasm_parts.table(parts).split("\n"),
+            "",
+        ]
+    return lines
+
+
 def manage_rows(g):
     """The management API's rows of the targets table (none before it was measured)."""
     if not g:
@@ -333,6 +371,7 @@ def main():
         f"| core verify, 1,000,000 keys | < 100 ns | {r['core']['valid_ns']:.0f} ns valid, "
         f"{r['core']['invalid_ns']:.0f} ns invalid | "
         f"{mark(max(r['core']['valid_ns'], r['core']['invalid_ns']) < 100)} |",
+        *checksum_rows(r["core"]),
         f"| load 1,000,000 keys | < 0.7 s | {load[1_000_000]['load_ms'] / 1000:.2f} s | "
         f"{mark(load[1_000_000]['load_ms'] < 700)} |",
         f"| memory per key (1M keys) | < 300 B + metadata ({meta:.0f} B) | {per_key:.0f} B | "
@@ -453,7 +492,12 @@ def main():
         "| | ns |",
         "|---|---|",
         f"| valid secret | {r['core']['valid_ns']:.0f} |",
-        f"| invalid secret | {r['core']['invalid_ns']:.0f} |",
+        f"| unknown secret (checksum right: checksum, SHA-256, lookup) | "
+        f"{r['core']['invalid_ns']:.0f} |",
+        *[f"| {label} | {r['core'][key]:.0f} |" for label, key in [
+            ("unknown secret of the earlier `sec_0…` form (SHA-256, lookup)", "invalid_earlier_ns"),
+            ("secret with a wrong checksum (refused before any lookup)", "bad_checksum_ns"),
+        ] if key in r["core"]],
         f"| valid secret and the `/verify` body written | {r['core']['valid_with_body_ns']:.0f} |",
         "",
         "## Load time and memory",
@@ -523,14 +567,7 @@ def main():
         + ", ".join(ms(t) for t in r["startup"]["runs_ms"])
         + f"; median {ms(r['startup']['median_ms'])}.",
         "",
-        "## WebAssembly",
-        "",
-        f"`bench/wasm.mjs` in Node {r['wasm']['node']}, {fmt_int(r['wasm']['keys'])} keys: "
-        f"{fmt_int(r['wasm']['valid_per_s'])} valid and {fmt_int(r['wasm']['invalid_per_s'])} "
-        f"invalid verifications per second (`verifyJson`, best of the rounds), "
-        f"{ms(r['wasm']['load_ms'])} to build the `Verifier`. Package: "
-        f"{fmt_int(sizes['wasm_bytes'])} bytes, {fmt_int(sizes['wasm_gzip_bytes'])} gzipped.",
-        "",
+        *wasm_section(r["wasm"], sizes),
         "## Binaries",
         "",
         f"- `target/release/heare-auth-server`: {fmt_int(sizes['server_bytes'])} bytes; "

@@ -7,7 +7,8 @@ BENCHMARKS.md and bench/throughput.svg.
 
 usage: bench/run.py [--quick] [--only SECTION]
   --quick: shorter runs, for trying the script itself
-  --only manage: only that section, merged into the results of the last full run (for trying it)
+  --only manage|wasm: only that section, merged into the results of the last full run (for trying
+    it); wasm needs `make wasm-size` first
 """
 import json
 import os
@@ -22,6 +23,8 @@ import threading
 import time
 import http.client
 from pathlib import Path
+
+import wasm_parts
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "target" / "bench"
@@ -70,9 +73,10 @@ def rss_kib(pid, field="VmRSS"):
 
 
 def keys_file(n):
-    """A keys file of n keys (made once, kept in target/bench) and a few of its secrets."""
+    """A keys file of n keys (made once, kept in target/bench, and again when its secrets are
+    of an earlier format than keygen.py's) and a few of its secrets."""
     path, secrets = OUT / f"keys-{n}.json", OUT / f"keys-{n}.secrets"
-    if not path.exists() or not secrets.exists():
+    if not path.exists() or not secrets.exists() or not secrets.read_text().startswith("sec_1"):
         log(f"generating {n} keys")
         run([sys.executable, REPO / "bench" / "keygen.py", str(n), path, secrets])
     return path, [s for s in secrets.read_text().split() if s]
@@ -672,6 +676,9 @@ def bench_wasm(results):
     out = run(["node", REPO / "bench" / "wasm.mjs", path, OUT / "keys-10000.secrets",
                "1" if QUICK else "3"])
     results["wasm"] = json.loads(out)
+    log("what each part of the WebAssembly package costs (bench/wasm_parts.py)")
+    named = REPO / "target" / "wasm-named" / "heare_auth_wasm_bg.wasm"
+    results["wasm"]["parts"] = wasm_parts.measure(named.read_bytes())
 
 
 def machine():
@@ -692,17 +699,22 @@ def machine():
     }
 
 
-def sizes(results):
-    server = SERVER.stat().st_size
+def wasm_sizes(results):
     wasm = REPO / "wasm" / "pkg" / "heare_auth_wasm_bg.wasm"
     gz = len(subprocess.run(["gzip", "-9c", wasm], capture_output=True, check=True).stdout)
+    results.setdefault("sizes", {}).update({"wasm_bytes": wasm.stat().st_size,
+                                            "wasm_gzip_bytes": gz})
+
+
+def sizes(results):
+    server = SERVER.stat().st_size
     static = REPO / "target" / "static" / "x86_64-unknown-linux-musl" / "release"
     if (static / "heare-auth-server").exists():
         results["static"] = {"server_bytes": (static / "heare-auth-server").stat().st_size,
                              "cli_bytes": (static / "heare-auth").stat().st_size}
     results["sizes"] = {"server_bytes": server,
-                        "cli_bytes": (REPO / "target" / "release" / "heare-auth").stat().st_size,
-                        "wasm_bytes": wasm.stat().st_size, "wasm_gzip_bytes": gz}
+                        "cli_bytes": (REPO / "target" / "release" / "heare-auth").stat().st_size}
+    wasm_sizes(results)
 
 
 def criterion(results):
@@ -713,7 +725,7 @@ def criterion(results):
         args += ["--warm-up-time", "1", "--measurement-time", "2"]
     subprocess.run(args, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     core = {}
-    for name in ("valid", "invalid", "valid_with_body"):
+    for name in ("valid", "invalid", "invalid_earlier", "bad_checksum", "valid_with_body"):
         estimates = OUT.parent / "criterion" / "verify_1m_keys" / name / "new" / "estimates.json"
         core[name + "_ns"] = json.loads(estimates.read_text())["median"]["point_estimate"]
     results["core"] = core
@@ -725,7 +737,8 @@ def main():
         section = sys.argv[sys.argv.index("--only") + 1]
         results = json.loads((OUT / "results.json").read_text())
         keys10k, secrets = keys_file(10_000)
-        {"manage": lambda: bench_manage(results, keys10k, secrets)}[section]()
+        {"manage": lambda: bench_manage(results, keys10k, secrets),
+         "wasm": lambda: (wasm_sizes(results), bench_wasm(results))}[section]()
         results.setdefault("partial", []).append(section)
         (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         log(f"merged {section} into {OUT / 'results.json'}")

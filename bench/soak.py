@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 import types
+import zlib
 from pathlib import Path
 
 if sys.version_info < (3, 10):
@@ -118,9 +119,17 @@ def iso(t):
 
 
 def new_secret():
-    """A secret shaped like the CLI's (`sec_0`, 59 base62 characters), from the CSPRNG."""
+    """A secret shaped like the CLI's, from the CSPRNG: `sec_1`, the time, 43 base62 characters
+    and the CRC32 of all that (core/src/format.rs), so that it is looked up, not refused for its
+    checksum."""
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    return "sec_0" + "".join(csprng.choice(alphabet) for _ in range(59))
+
+    def base62(n, width):
+        return "".join(alphabet[n // 62 ** i % 62] for i in reversed(range(width)))
+
+    body = ("sec_1" + base62(int(time.time() * 1000), 8)
+            + "".join(csprng.choice(alphabet) for _ in range(43)))
+    return body + base62(zlib.crc32(body.encode()), 6)
 
 
 def percentile(values, p):

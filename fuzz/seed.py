@@ -124,6 +124,9 @@ def command_lines():
         ["migrate", "--hash-secrets", "--yes"],
         ["export", "--json"],
         ["import", "keys.json", "--yes"],
+        ["identify", "--json"],
+        ["identify", "sec_legacy_plain"],
+        ["scan", ".", "--any-prefix", "--include-git", "--no-store", "--json"],
     ]
     for words in lines:
         yield slug(" ".join(words)), SEP.join(w.encode() for w in words)

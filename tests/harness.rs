@@ -75,14 +75,22 @@ fn note_secrets<'a>(secrets: impl Iterator<Item = &'a str>, issued_in: Option<&P
     transcribe_more("secrets", &lines);
 }
 
-/// The `sec_…` tokens in `text`.
+/// The secrets in `text`: its `sec_…` tokens, and its words of the checksummed format under
+/// any other prefix (`SECRET_PREFIX`).
 fn secrets_in(text: &str) -> impl Iterator<Item = &str> {
-    text.match_indices("sec_").map(move |(at, _)| {
+    let sec = text.match_indices("sec_").map(move |(at, _)| {
         let len = text[at + 4..]
             .find(|c: char| !c.is_ascii_alphanumeric())
             .unwrap_or(text.len() - at - 4);
         &text[at..at + 4 + len]
-    })
+    });
+    let own = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| {
+            !word.starts_with("sec_")
+                && heare_auth_core::form(word) == heare_auth_core::Form::Checksummed
+        });
+    sec.chain(own)
 }
 
 /// Copies an HTTP answer into the transcript, in a file of its own; `issued` is the secret it

@@ -2,13 +2,14 @@
 
 use std::ffi::OsString;
 
-use heare_auth_core::{check_name, check_scope, parse_timestamp, Error, RateLimit};
+use heare_auth_core::{check_name, check_scope, form, parse_timestamp, Error, Form, RateLimit};
 pub use heare_auth_core::{parse_grace, parse_ttl, MAX_TTL_MS};
 
 use crate::cmd::{
     Cmd, CreateArgs, Expiry, Invocation, KeyArgs, NewExpiry, RateLimitArgs, RemoteFlags,
-    RotateArgs, UpdateArgs, DEFAULT_GRACE_MS,
+    RotateArgs, ScanArgs, UpdateArgs, DEFAULT_GRACE_MS,
 };
+use crate::commands::ImportFormat;
 use crate::remote::target::base_url;
 use crate::table::Command;
 use crate::CliError;
@@ -23,12 +24,6 @@ const ADMIN_KEY: &str = "--admin-key";
 /// Parses the arguments after the program name. Unknown flags are reported before missing or
 /// invalid values, so a typo is named as such.
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
-    if let Some(bad) = args.iter().find(|a| a.to_str().is_none()) {
-        return Err(usage(format!(
-            "'{}' is not UTF-8 text",
-            bad.to_string_lossy()
-        )));
-    }
     // Named without its value: that would be the admin key, printed.
     if args.iter().any(|a| {
         a.to_str()
@@ -37,6 +32,22 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
         return Err(usage(format!(
             "{ADMIN_KEY}: the admin key is never taken on the command line, which every user \
              can read: set HEARE_AUTH_ADMIN_KEY or give {ADMIN_KEY_FILE} PATH"
+        )));
+    }
+    // A secret on a command line is in the shell's history and every user's `ps`: refused
+    // before any message that could repeat it, and not repeated in this one.
+    if args.iter().any(|a| holds_secret(&a.to_string_lossy())) {
+        return Err(usage(
+            "an argument holds a secret (not shown): secrets are never taken on the command \
+             line, which every user of the machine can read; to find whose it is, pipe it to \
+             `heare-auth identify`"
+                .into(),
+        ));
+    }
+    if let Some(bad) = args.iter().find(|a| a.to_str().is_none()) {
+        return Err(usage(format!(
+            "'{}' is not UTF-8 text",
+            bad.to_string_lossy()
         )));
     }
     let mut args: Vec<OsString> = args.into_iter().flat_map(split_scopes).collect();
@@ -212,10 +223,22 @@ fn parse_command(which: Command, mut args: pico_args::Arguments) -> Result<Cmd, 
         Command::Import => {
             let yes = switch(&mut args, &["-y", "--yes"]);
             let no_refresh = switch(&mut args, &["--no-refresh"]);
+            let format = value(&mut args, command, "--format")?;
             let file = free(&mut args, command, "the file to import")?;
             finish(args, command)?;
+            let format = match format {
+                None => ImportFormat::of_file(&file),
+                Some(word) => ImportFormat::named(&word).ok_or_else(|| {
+                    usage(format!(
+                        "{command}: --format: expected {}, got '{}'",
+                        ImportFormat::WORDS,
+                        word.escape_debug()
+                    ))
+                })?,
+            };
             Cmd::Import {
                 file,
+                format,
                 yes,
                 no_refresh,
             }
@@ -225,8 +248,57 @@ fn parse_command(which: Command, mut args: pico_args::Arguments) -> Result<Cmd, 
             finish(args, command)?;
             Cmd::Refresh { url }
         }
+        Command::Identify => {
+            let json = switch(&mut args, &["--json"]);
+            // Whatever is left may be the secret itself: refused, and never shown.
+            if !args.finish().is_empty() {
+                return Err(usage(format!(
+                    "{command}: takes no argument but --json (what was given is not shown): \
+                     the secret is read from standard input, never from the command line, \
+                     which every user of the machine can read"
+                )));
+            }
+            Cmd::Identify { json }
+        }
+        Command::Scan => parse_scan(args)?,
     };
     Ok(cmd)
+}
+
+/// `scan PATH...`: at least one path, none empty.
+fn parse_scan(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
+    const C: &str = Command::Scan.name();
+    let any_prefix = switch(&mut args, &["--any-prefix"]);
+    let include_git = switch(&mut args, &["--include-git"]);
+    let no_store = switch(&mut args, &["--no-store"]);
+    let json = switch(&mut args, &["--json"]);
+    let mut paths = Vec::new();
+    while let Some(path) = optional_free(&mut args, C)? {
+        if path.is_empty() {
+            return Err(usage(format!("{C}: a path must not be empty")));
+        }
+        paths.push(path);
+    }
+    finish(args, C)?;
+    if paths.is_empty() {
+        return Err(usage(format!(
+            "{C}: missing the files or directories to scan"
+        )));
+    }
+    Ok(Cmd::Scan(ScanArgs {
+        paths,
+        any_prefix,
+        include_git,
+        no_store,
+        json,
+    }))
+}
+
+/// Whether an argument holds a secret of the checksummed format (checksum right or not): a
+/// run of letters, digits and `_` that [`form`] recognises.
+fn holds_secret(arg: &str) -> bool {
+    arg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| form(word) != Form::Other)
 }
 
 /// `--scopes=X` as `--scopes X`: pico-args finds the spaced form before the `=` form, and the

@@ -2,6 +2,7 @@
 
 use heare_auth_core::{format_timestamp, RateLimit, UnixMillis};
 
+use crate::commands::ImportFormat;
 use crate::table::Command;
 
 /// A parsed command line: the command, and where it runs.
@@ -91,15 +92,25 @@ pub enum Cmd {
         /// `--output FILE`; `None`: standard output.
         output: Option<String>,
     },
-    /// `import FILE`: add the keys of a keys file to the store.
+    /// `import FILE`: add the keys of a keys file, or of a JSON, JSON Lines or CSV file of
+    /// keys, to the store.
     Import {
         /// The file to import.
         file: String,
+        /// `--format`, or what the file's extension tells.
+        format: ImportFormat,
         /// `--yes`/`-y`: write; without it, only say what would be added.
         yes: bool,
         /// `--no-refresh`: do not ask the server to reload.
         no_refresh: bool,
     },
+    /// `identify`: whose the secret read from standard input is, never showing it.
+    Identify {
+        /// `--json`: a JSON object.
+        json: bool,
+    },
+    /// `scan PATH...`: the secrets of this deployment's format in files, masked.
+    Scan(ScanArgs),
     /// Print the help of a command (`None`: the overview).
     Help(Option<&'static str>),
     /// Print the version.
@@ -125,6 +136,8 @@ impl Cmd {
             Cmd::Migrate { .. } => Command::Migrate,
             Cmd::Export { .. } => Command::Export,
             Cmd::Import { .. } => Command::Import,
+            Cmd::Identify { .. } => Command::Identify,
+            Cmd::Scan(_) => Command::Scan,
             Cmd::Help(_) | Cmd::Version => return None,
         })
     }
@@ -146,6 +159,21 @@ pub struct CreateArgs {
     /// `--no-refresh`: do not ask the server to reload.
     pub no_refresh: bool,
     /// `--json`: print the new key as one JSON object.
+    pub json: bool,
+}
+
+/// Arguments of `scan`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanArgs {
+    /// The files and directories to scan, at least one, in the order given.
+    pub paths: Vec<String>,
+    /// `--any-prefix`: secrets of this format under any prefix, not only `SECRET_PREFIX`'s.
+    pub any_prefix: bool,
+    /// `--include-git`: also the `.git` directories met while walking.
+    pub include_git: bool,
+    /// `--no-store`: do not read the store; every secret found is "unknown".
+    pub no_store: bool,
+    /// `--json`: one JSON object.
     pub json: bool,
 }
 

@@ -1,15 +1,22 @@
 //! What each command does to the store and the server, with no printing.
 
 mod edit;
+mod hash_encoding;
+pub mod identify;
+mod import;
+mod import_formats;
 mod lifecycle;
 mod limit;
+pub mod scan;
 mod secrets;
 mod update;
 
 pub use edit::Toggled;
+pub use import::{import, read_import, Incoming};
+pub use import_formats::ImportFormat;
 pub use lifecycle::{rotate, set_disabled, Rotated};
 pub use limit::set_rate_limit;
-pub use secrets::{export, hash_secrets, import, read_import, Named};
+pub use secrets::{export, hash_secrets, Named};
 pub use update::{update, Updated};
 
 use rand_core::{CryptoRng, RngCore};
@@ -19,7 +26,7 @@ use std::time::Duration;
 
 use heare_auth_core::{
     check_metadata, compact_json, format_timestamp, generate_id, generate_secret, hash_secret,
-    Document, KeyRecord, KeySet, UnixMillis,
+    Document, KeyRecord, KeySet, Prefixes, UnixMillis,
 };
 use heare_auth_store::Store;
 
@@ -34,22 +41,24 @@ pub struct Created {
     pub secret: String,
 }
 
-/// Creates a key: validates the input, generates id and secret once, then adds the key under
-/// the store's lock (re-applied if another writer got there first). `actor` is who creates it.
+/// Creates a key: validates the input, generates id and secret once (with `prefixes`), then
+/// adds the key under the store's lock (re-applied if another writer got there first). `actor`
+/// is who creates it.
 pub fn create<R: RngCore + CryptoRng>(
     store: &Store,
     args: &CreateArgs,
     now: UnixMillis,
     actor: &str,
+    prefixes: &Prefixes,
     rng: &mut R,
 ) -> Result<Created, CliError> {
     let metadata = match &args.metadata {
         None => KeyRecord::default().metadata,
         Some(text) => metadata_of(text)?,
     };
-    let secret = generate_secret(rng, now);
+    let secret = generate_secret(&prefixes.secret, rng, now);
     let record = KeyRecord {
-        id: generate_id(rng, now),
+        id: generate_id(&prefixes.id, rng, now),
         secret_hash: Some(hash_secret(&secret).to_hex()),
         name: args.name.clone(),
         created_at: Some(format_timestamp(now)),
@@ -203,7 +212,15 @@ mod tests {
     #[test]
     fn create_stores_only_the_hash_and_the_secret_verifies() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             !text.contains(&created.secret[4..]),
@@ -230,9 +247,52 @@ mod tests {
     }
 
     #[test]
+    fn create_makes_the_secret_and_id_with_the_prefixes_given() {
+        let (store, path, _dir) = store();
+        let own = Prefixes {
+            secret: heare_auth_core::Prefix::parse("SECRET_PREFIX", "amp_live_").unwrap(),
+            id: heare_auth_core::Prefix::parse("ID_PREFIX", "amp_").unwrap(),
+        };
+        let theirs = create(&store, &args("A"), NOW, ACTOR, &own, &mut OsRng).unwrap();
+        let ours = create(
+            &store,
+            &args("B"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
+        assert!(
+            theirs.secret.starts_with("amp_live_1"),
+            "{}",
+            theirs.record.id
+        );
+        assert!(
+            theirs.record.id.starts_with("amp_0"),
+            "{}",
+            theirs.record.id
+        );
+        assert!(ours.secret.starts_with("sec_1") && ours.record.id.starts_with("key_0"));
+        let (set, _) = KeySet::from_json(&std::fs::read(&path).unwrap()).unwrap();
+        for created in [&theirs, &ours] {
+            let key = set.verify(&created.secret, NOW, &[] as &[&str]).valid_key();
+            assert_eq!(key.map(|k| k.id()), Some(created.record.id.as_str()));
+        }
+    }
+
+    #[test]
     fn create_records_scopes_and_who_created_the_key() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let stored = show(&store, &created.record.id).unwrap();
         assert_eq!(stored, created.record);
         assert_eq!(stored.scope_list(), ["read", "write"]);
@@ -246,7 +306,7 @@ mod tests {
         assert_eq!(verify(&["admin"]), heare_auth_core::Code::InsufficientScope);
         let mut none = args("B");
         none.scopes.clear();
-        let b = create(&store, &none, NOW, ACTOR, &mut OsRng).unwrap();
+        let b = create(&store, &none, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap();
         assert_eq!(b.record.scopes, None);
         assert!(!std::fs::read_to_string(&path)
             .unwrap()
@@ -259,7 +319,7 @@ mod tests {
         for bad in ["{not json", "[1, 2]", "\"text\""] {
             let mut a = args("A");
             a.metadata = Some(bad.into());
-            let err = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err();
+            let err = create(&store, &a, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap_err();
             assert!(
                 err.to_string().starts_with("Invalid JSON in metadata: "),
                 "{err}"
@@ -272,8 +332,24 @@ mod tests {
     fn list_show_delete() {
         let (store, _, _dir) = store();
         assert!(list(&store).unwrap().is_empty());
-        let a = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
-        let b = create(&store, &args("B"), NOW, ACTOR, &mut OsRng).unwrap();
+        let a = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let b = create(
+            &store,
+            &args("B"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let names: Vec<_> = list(&store).unwrap().into_iter().map(|k| k.name).collect();
         assert_eq!(names, ["A", "B"]);
         assert_eq!(show(&store, &b.record.id).unwrap().name, "B");
@@ -292,7 +368,15 @@ mod tests {
             r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old"}]}"#,
         )
         .unwrap();
-        let created = create(&store, &args("New"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("New"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let text = crate::output::list_json(&list(&store).unwrap(), NOW);
         assert!(!text.contains('\n'), "one line: {text}");
         assert!(!text.contains(&created.secret) && !text.contains("sec_legacy_plain"));
@@ -322,7 +406,15 @@ mod tests {
             "API key not found: key_nope"
         );
         assert!(!path.exists());
-        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let before = std::fs::read(&path).unwrap();
         assert_eq!(
             delete(&store, "key_nope").unwrap_err(),
@@ -425,7 +517,7 @@ mod tests {
         ] {
             let mut a = args("A");
             a.metadata = Some(metadata);
-            let err = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err();
+            let err = create(&store, &a, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap_err();
             assert!(matches!(err, CliError::MetadataTooBig(_)), "{err:?}");
             assert_eq!(
                 err.to_string(),
@@ -435,7 +527,7 @@ mod tests {
         assert!(!path.exists());
         let mut a = args("A");
         a.metadata = Some(nested(32));
-        let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(&store, &a, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap();
         let printed = crate::output::created_json(&created);
         assert!(printed.contains(&nested(32)), "{printed}");
     }
@@ -452,7 +544,7 @@ mod tests {
             let mut a = args("A");
             a.metadata = Some(bad.into());
             assert_eq!(
-                create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap_err(),
+                create(&store, &a, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap_err(),
                 CliError::MetadataNotObject(kind)
             );
         }

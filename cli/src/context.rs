@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use heare_auth_core::{unix_millis, UnixMillis};
+use heare_auth_core::{unix_millis, Prefixes, UnixMillis};
 use heare_auth_store::{Location, Store, StoreConfig};
 
 use crate::cmd::Invocation;
@@ -63,6 +63,12 @@ impl Context {
             }
         }
         Ok(config.open()?)
+    }
+
+    /// The prefixes of the secrets and ids made on the store: `SECRET_PREFIX` and `ID_PREFIX`,
+    /// or the defaults; a bad one is a usage error naming it.
+    pub fn prefixes(&self) -> Result<Prefixes, CliError> {
+        Prefixes::from_env(var).map_err(|e| CliError::Usage(e.to_string()))
     }
 
     /// Who makes a change (see [`actor::actor`]).

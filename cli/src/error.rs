@@ -38,14 +38,14 @@ pub enum CliError {
         /// The checker's errors, each naming its keys.
         errors: Vec<String>,
     },
-    /// A key to import whose id or name would steer a terminal or a log.
-    ImportedName {
+    /// A file to import that cannot be read as its format, or with keys the server would
+    /// refuse, or that `import` refuses: every error, each naming the key by its place in the
+    /// file (`line 3: key key_a: ...`).
+    Unimportable {
         /// The file imported.
         location: String,
-        /// The key's id.
-        id: String,
-        /// Which field, and the character.
-        error: heare_auth_core::Error,
+        /// One line per error.
+        errors: Vec<String>,
     },
     /// A key could not be written as JSON to be checked against the store's.
     KeyJson(String),
@@ -145,11 +145,10 @@ impl fmt::Display for CliError {
                 )?;
                 lines(f, errors)
             }
-            CliError::ImportedName {
-                location,
-                id,
-                error,
-            } => write!(f, "{location}: key {}: {error}", visible(id)),
+            CliError::Unimportable { location, errors } => {
+                write!(f, "{location}: cannot import these keys; nothing written:")?;
+                lines(f, errors)
+            }
             CliError::KeyJson(reason) => write!(f, "cannot write a key: {reason}"),
             CliError::FileUnwritten { path, reason } => write!(f, "cannot write {path}: {reason}"),
             CliError::Output(reason) => write!(f, "cannot write the output: {reason}"),
@@ -265,6 +264,13 @@ mod tests {
                 },
                 "./keys.json already holds some of these ids or secrets; nothing written:\n  \
                  duplicate key id a\n  key c: bad",
+            ),
+            (
+                CliError::Unimportable {
+                    location: "b.csv".into(),
+                    errors: vec!["line 3: missing field `id`".into()],
+                },
+                "b.csv: cannot import these keys; nothing written:\n  line 3: missing field `id`",
             ),
             (
                 CliError::FileUnwritten {

@@ -21,7 +21,9 @@ Usage:
   heare-auth check [FILE] [--json]
   heare-auth migrate --hash-secrets [--yes] [--no-refresh]
   heare-auth export [--output FILE]
-  heare-auth import FILE [--yes] [--no-refresh]
+  heare-auth import FILE [--format json|jsonl|csv] [--yes] [--no-refresh]
+  heare-auth identify [--json] < FILE_WITH_THE_SECRET
+  heare-auth scan PATH... [--any-prefix] [--include-git] [--no-store] [--json]
   heare-auth COMMAND --help
   heare-auth --version
 
@@ -30,7 +32,8 @@ Options (before or after the command):
                          (http://127.0.0.1:8080; it serves it with MANAGEMENT_API=1) instead of
                          changing the store: create, list, show, disable, enable, rotate,
                          set-rate-limit, update, delete and doctor, with the same output and exit
-                         codes; refresh, check, migrate, export and import need the store itself.
+                         codes; refresh, check, migrate, export, import, identify and scan
+                         need the store itself.
                          --no-refresh changes nothing there: the server serves its changes at once.
                          (refresh --url is refresh's own: the refresh endpoint)
   --admin-key-file PATH  the file holding the admin key for --url, readable by its owner alone:
@@ -47,6 +50,11 @@ Environment:
                    the admin key for --url or HEARE_AUTH_URL, unless --admin-key-file is given;
                    never give the key itself as an argument: every user can read those
   HEARE_AUTH_ACTOR who makes changes, stored as created_by/updated_by (default $USER@hostname)
+  SECRET_PREFIX, ID_PREFIX
+                   the prefixes of the secrets and ids create and rotate make (default sec_ and
+                   key_; through --url, the server's): 2 to 24 lowercase letters, digits and _,
+                   beginning with a letter and ending in _ (acme_sk_); scan looks for secrets
+                   under SECRET_PREFIX
   S3_BUCKET, S3_KEY, S3_REGION, S3_ENDPOINT
                    keep the keys file in S3 instead (as the server does)
   S3_UNSAFE_WRITES=1
@@ -208,14 +216,57 @@ a backup, or a file for `heare-auth import`. Refuses a file the server would ref
 ";
 
 const IMPORT: &str = "\
-Usage: heare-auth import FILE [--yes] [--no-refresh]
+Usage: heare-auth import FILE [--format json|jsonl|csv] [--yes] [--no-refresh]
 
-Adds the keys of a keys file (FILE may be encrypted with STORAGE_SECRET) to the store, plaintext
-secrets stored as their hashes. Refuses, writing nothing, a file the server would refuse, and a
-file with any id or secret (previous secrets included) already in the store, naming them.
+Adds keys to the store with their ids: those of a keys file (FILE may be encrypted with
+STORAGE_SECRET), a JSON array of keys, JSON Lines (a key a line) or CSV (a header row naming the
+columns), in the fields of keys.json. A key may come with only the SHA-256 of its secret, as
+other systems export it: secret_hash in hex, or in base64 (standard or URL-safe, padded or not);
+it is stored as lowercase hex, and plaintext secrets as their hashes. CSV columns: id (required),
+secret_hash (required), name, created_at, expires_at, scopes (comma-separated, or a JSON array)
+and metadata (JSON); an empty cell is no value.
+Refuses, writing nothing, a key without an id, one the server would refuse, a timestamp it cannot
+read, and an id or secret (previous secrets included) repeated in FILE or already in the store,
+naming each key by its line (or position) and the key it clashes with.
 Without --yes it only lists the keys that would be added.
-  -y, --yes      write the change
-  --no-refresh   do not ask the server to reload
+  --format FORMAT  json, jsonl or csv; by default the extension tells (.jsonl or .ndjson, .csv;
+                   anything else is json)
+  -y, --yes        write the change
+  --no-refresh     do not ask the server to reload
+";
+
+const IDENTIFY: &str = "\
+Usage: heare-auth identify [--json] < FILE_WITH_THE_SECRET
+
+Says whose a leaked secret is, without showing it: reads one secret from standard input (one
+trailing newline is dropped; never from the command line, which every user can read), and
+prints its shape, masked (sec_1…(62 chars): the prefix and the length, nothing more), whether
+it is in the checksummed format and its checksum is right (or an earlier or legacy form, which
+has none), and the key in the store (KEYS_FILE or S3) whose secret it is, found by its SHA-256:
+the key's id, name and status (active, rotating, expired, disabled), whether it is the key's
+current secret or the previous one of a rotation (and whether its grace period is over), and
+whether it verifies now. Exits 0 when the secret is a key's, 1 when it is none's (or the store
+cannot be read), 2 on a usage error. Needs the store: not through a server's management API.
+  --json   print a JSON object
+";
+
+const SCAN: &str = "\
+Usage: heare-auth scan PATH... [--any-prefix] [--include-git] [--no-store] [--json]
+
+Finds secrets in files and directories: strings in the checksummed format under this
+deployment's prefix (SECRET_PREFIX, default sec_) whose checksum is right, so nearly nothing
+else matches. Prints each as FILE:LINE:COLUMN, the secret masked (never whole), and the key it
+belongs to in the store with the key's status, or \"unknown\". Files are read as bytes, a
+piece at a time; a file with a NUL byte in its first 8 KiB is binary and skipped. Directories
+are walked in name order; .git directories are skipped and symbolic links are not followed
+(a link named on the command line is). If the store cannot be read, the secrets found are
+still reported, as unknown, with a warning. Exits 1 when a secret was found (like grep, but
+here 1 is the alarm), 0 when none was, 2 on a usage error or when a path could not be read
+(and nothing was found). Needs the store to name keys: not through a server's management API.
+  --any-prefix    secrets of this format under any prefix, not only SECRET_PREFIX's
+  --include-git   also the .git directories
+  --no-store      do not read the store: every secret found is unknown
+  --json          print one JSON object: the findings, the files scanned and skipped
 ";
 
 /// The help text for a command, or the overview.
@@ -239,5 +290,7 @@ pub fn help(topic: Option<&str>) -> &'static str {
         Command::Migrate => MIGRATE,
         Command::Export => EXPORT,
         Command::Import => IMPORT,
+        Command::Identify => IDENTIFY,
+        Command::Scan => SCAN,
     }
 }

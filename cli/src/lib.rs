@@ -21,6 +21,7 @@ pub mod remote;
 pub mod run;
 pub mod stdout;
 pub mod table;
+pub mod triage;
 
 pub use cmd::{Cmd, Invocation};
 pub use error::CliError;

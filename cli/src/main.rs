@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use heare_auth::context::Context;
 use heare_auth::remote::client::Client;
 use heare_auth::remote::target::Target;
-use heare_auth::{args, remote, run, CliError, Cmd, Invocation};
+use heare_auth::{args, remote, run, triage, CliError, Cmd, Invocation};
 
 fn main() -> ExitCode {
     let inv = match args::parse(std::env::args_os().skip(1).collect()) {
@@ -58,8 +58,11 @@ fn dispatch(cmd: Cmd, cx: &Context) -> Result<ExitCode, CliError> {
         Cmd::Export { output } => run::export(cx, output),
         Cmd::Import {
             file,
+            format,
             yes,
             no_refresh,
-        } => run::import(cx, &file, yes, no_refresh),
+        } => run::import(cx, &file, format, yes, no_refresh),
+        Cmd::Identify { json } => triage::identify(cx, json),
+        Cmd::Scan(a) => triage::scan(cx, &a),
     }
 }

@@ -8,6 +8,7 @@ use heare_auth_core::{visible, Document, UnixMillis};
 use heare_auth_store::Store;
 
 use crate::cmd::{CreateArgs, KeyArgs, RateLimitArgs, RotateArgs, UpdateArgs};
+use crate::commands::ImportFormat;
 use crate::context::Context;
 use crate::reload::after_write;
 use crate::stdout::{emit, emit_line, emit_secret, stream, Stopped};
@@ -27,8 +28,16 @@ pub fn version() -> Result<ExitCode, CliError> {
 
 /// `create`: the new key, its secret printed once.
 pub fn create(cx: &Context, a: &CreateArgs) -> Result<ExitCode, CliError> {
+    let prefixes = cx.prefixes()?;
     let store = cx.open_for_writing()?;
-    let created = commands::create(&store, a, cx.now, &cx.actor(), &mut rand_core::OsRng)?;
+    let created = commands::create(
+        &store,
+        a,
+        cx.now,
+        &cx.actor(),
+        &prefixes,
+        &mut rand_core::OsRng,
+    )?;
     let text = match a.json {
         true => output::created_json(&created) + "\n",
         false => output::created_text(&created),
@@ -102,6 +111,7 @@ pub fn toggle(cx: &Context, a: &KeyArgs, disable: bool) -> Result<ExitCode, CliE
 
 /// `rotate ID`: the new secret printed once.
 pub fn rotate(cx: &Context, a: &RotateArgs) -> Result<ExitCode, CliError> {
+    let prefixes = cx.prefixes()?;
     let store = cx.open_for_writing()?;
     let rotated = commands::rotate(
         &store,
@@ -109,6 +119,7 @@ pub fn rotate(cx: &Context, a: &RotateArgs) -> Result<ExitCode, CliError> {
         a.grace_ms,
         cx.now,
         &cx.actor(),
+        &prefixes.secret,
         &mut rand_core::OsRng,
     )?;
     let text = match a.json {
@@ -223,14 +234,20 @@ pub fn export(cx: &Context, to: Option<String>) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `import FILE`: writes only with `yes`.
-pub fn import(cx: &Context, file: &str, yes: bool, no_refresh: bool) -> Result<ExitCode, CliError> {
-    let incoming = commands::read_import(file, &cx.read_file(file)?)?;
+/// `import FILE`, read as `format`: writes only with `yes`.
+pub fn import(
+    cx: &Context,
+    file: &str,
+    format: ImportFormat,
+    yes: bool,
+    no_refresh: bool,
+) -> Result<ExitCode, CliError> {
+    let incoming = commands::read_import(file, &cx.read_file(file)?, format)?;
     let store = match yes {
         true => cx.open_for_writing()?,
         false => cx.open()?,
     };
-    let added = commands::import(&store, &incoming.records, yes)?;
+    let added = commands::import(&store, &incoming, yes)?;
     emit(&output::imported_text(file, &added, incoming.hashed, !yes))?;
     if yes && !added.is_empty() {
         after_write(&cx.refresh_url, no_refresh, false);

@@ -20,11 +20,13 @@ pub enum Command {
     Migrate,
     Export,
     Import,
+    Identify,
+    Scan,
 }
 
 impl Command {
     /// Every command, in the order the help lists them.
-    pub const ALL: [Command; 15] = [
+    pub const ALL: [Command; 17] = [
         Command::Create,
         Command::List,
         Command::Show,
@@ -40,6 +42,8 @@ impl Command {
         Command::Migrate,
         Command::Export,
         Command::Import,
+        Command::Identify,
+        Command::Scan,
     ];
 
     /// The word that names it on the command line.
@@ -60,12 +64,14 @@ impl Command {
             Command::Migrate => "migrate",
             Command::Export => "export",
             Command::Import => "import",
+            Command::Identify => "identify",
+            Command::Scan => "scan",
         }
     }
 
     /// Whether it runs against a server's management API too (`--url`, `HEARE_AUTH_URL`);
-    /// the others read or write the whole keys file, or ask the server to reload it, and need
-    /// the store itself.
+    /// the others read or write the whole keys file, ask the server to reload it, or look
+    /// secrets up by their hashes (which the API never shows), and need the store itself.
     pub const fn remote(self) -> bool {
         !matches!(
             self,
@@ -74,6 +80,8 @@ impl Command {
                 | Command::Migrate
                 | Command::Export
                 | Command::Import
+                | Command::Identify
+                | Command::Scan
         )
     }
 
@@ -103,19 +111,22 @@ mod tests {
             assert_eq!(command as usize, i, "{command:?}");
             assert_eq!(Command::named(command.name()), Some(command));
         }
-        assert_eq!(Command::Import as usize + 1, Command::ALL.len());
+        assert_eq!(Command::Scan as usize + 1, Command::ALL.len());
         assert_eq!(Command::named("help"), None);
         assert_eq!(Command::named("Create"), None);
     }
 
     #[test]
-    fn only_the_whole_file_commands_and_refresh_need_the_store() {
+    fn only_the_whole_file_commands_refresh_and_triage_need_the_store() {
         let local: Vec<&str> = Command::ALL
             .into_iter()
             .filter(|c| !c.remote())
             .map(Command::name)
             .collect();
-        assert_eq!(local, ["refresh", "check", "migrate", "export", "import"]);
+        assert_eq!(
+            local,
+            ["refresh", "check", "migrate", "export", "import", "identify", "scan"]
+        );
     }
 
     #[test]
@@ -123,7 +134,7 @@ mod tests {
         assert_eq!(
             Command::every_name(),
             "create, list, show, disable, enable, rotate, set-rate-limit, update, delete, \
-             refresh, doctor, check, migrate, export or import"
+             refresh, doctor, check, migrate, export, import, identify or scan"
         );
     }
 }

@@ -85,6 +85,14 @@ pub enum Error {
         /// The text given.
         text: String,
     },
+    /// A secret or id prefix (`SECRET_PREFIX`, `ID_PREFIX`) that is not a short run of lowercase
+    /// letters, digits and `_`, beginning with a letter and ending in `_`.
+    Prefix {
+        /// The setting.
+        setting: &'static str,
+        /// The text given.
+        text: String,
+    },
     /// A rate limit allows no requests, or more than can be counted.
     RateLimitRequests {
         /// The number of requests given.
@@ -182,6 +190,13 @@ impl fmt::Display for Error {
                 limit,
                 found,
             } => oversized(f, *bound, *limit, *found),
+            Error::Prefix { setting, text } => write!(
+                f,
+                "{setting}: expected 2 to {} lowercase letters, digits and _, beginning with a \
+                 letter and ending in _ (like acme_sk_), got '{}'",
+                crate::MAX_PREFIX_LEN,
+                visible(text)
+            ),
             Error::RateLimitFormat { text } => write!(
                 f,
                 "expected REQUESTS/PERIOD like 100/60s or 5/1m, got '{text}'"

@@ -27,12 +27,14 @@ mod auth;
 mod bounds;
 mod compact;
 mod control;
+mod crc32;
 mod document;
 mod duration;
 mod edit;
 mod encryption;
 mod error;
 mod etag;
+mod format;
 mod generate;
 mod grant;
 mod hash;
@@ -61,11 +63,16 @@ pub use auth::{
 pub use bounds::{MetadataBound, MAX_METADATA_BYTES, MAX_METADATA_DEPTH};
 pub use compact::{compact_json, pretty_json};
 pub use control::{is_control, visible};
+pub use crc32::crc32;
 pub use document::Document;
 pub use duration::{parse_grace, parse_ttl, MAX_TTL_MS};
 pub use edit::{stamp, with_changes, with_disabled, with_new_secret, Changes};
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};
 pub use error::{Error, Warning};
+pub use format::{
+    checksum, form, Form, Prefix, Prefixes, DEFAULT_ID_PREFIX, DEFAULT_SECRET_PREFIX,
+    MAX_PREFIX_LEN,
+};
 pub use generate::{generate_id, generate_secret};
 pub use grant::{may, may_touch, Access, Denied, KEYS_ADMIN, KEYS_READ, KEYS_WRITE};
 pub use hash::{hash_secret, SecretHash};

@@ -1,7 +1,7 @@
 //! The result of one verification, its machine-readable code, and the JSON body both the server
 //! and the edge answer with.
 
-use crate::{format_timestamp, holds_all, Expiry, Key, KeySet, Status, UnixMillis};
+use crate::{format_timestamp, holds_all, Expiry, Form, Key, KeySet, Status, UnixMillis};
 
 /// What a presented secret turned out to be.
 #[derive(Clone, Copy, Debug)]
@@ -10,6 +10,10 @@ pub enum Outcome<'a> {
     Valid(Key<'a>),
     /// No key has this secret (or it is a previous secret whose grace period is over).
     NotFound,
+    /// A secret of the checksummed format whose checksum is wrong (a typo, a cut, a guess):
+    /// refused before any lookup, and answered exactly as [`Outcome::NotFound`] is (its code is
+    /// `NOT_FOUND`); only logs and metrics tell it apart.
+    BadChecksum,
     /// A known key past its `expires_at` (or with an unreadable one).
     Expired(Key<'a>),
     /// A known key that an admin disabled.
@@ -84,7 +88,7 @@ impl<'a> Outcome<'a> {
     /// The key the secret belongs to, valid or not.
     pub fn key(&self) -> Option<Key<'a>> {
         match *self {
-            Outcome::NotFound => None,
+            Outcome::NotFound | Outcome::BadChecksum => None,
             Outcome::Valid(k)
             | Outcome::Expired(k)
             | Outcome::Disabled(k)
@@ -115,12 +119,26 @@ impl<'a> Outcome<'a> {
     pub fn code(&self) -> Code {
         match self {
             Outcome::Valid(_) => Code::Valid,
-            Outcome::NotFound => Code::NotFound,
+            Outcome::NotFound | Outcome::BadChecksum => Code::NotFound,
             Outcome::Expired(_) => Code::Expired,
             Outcome::Disabled(_) => Code::Disabled,
             Outcome::InsufficientScope(_) => Code::InsufficientScope,
             Outcome::RateLimited(..) => Code::RateLimited,
         }
+    }
+
+    /// Why a failed verification failed, for logs: `checksum` for a secret refused before any
+    /// lookup, else the code in lower case (`not_found`, `expired`, ...); `None` for a valid key.
+    pub fn reason(&self) -> Option<&'static str> {
+        Some(match self {
+            Outcome::Valid(_) => return None,
+            Outcome::BadChecksum => "checksum",
+            Outcome::NotFound => "not_found",
+            Outcome::Expired(_) => "expired",
+            Outcome::Disabled(_) => "disabled",
+            Outcome::InsufficientScope(_) => "insufficient_scope",
+            Outcome::RateLimited(..) => "rate_limited",
+        })
     }
 
     /// The `error` of a failed verification: unknown, expired and disabled keys look alike.
@@ -209,15 +227,20 @@ pub fn push_json_string(out: &mut String, s: &str) {
 
 impl KeySet {
     /// Verifies a presented secret at `now`, for a request that needs every scope in
-    /// `required`: one SHA-256 and one hash-table lookup. A previous secret verifies as its key
-    /// until the end of its grace period, and is unknown after it. A disabled key is refused
-    /// before an expired one, and both before a missing scope.
+    /// `required`: one SHA-256 and one hash-table lookup, after a secret of the checksummed
+    /// format is refused if its checksum is wrong (a CRC32 of the secret, cheaper than either).
+    /// A previous secret verifies as its key until the end of its grace period, and is unknown
+    /// after it. A disabled key is refused before an expired one, and both before a missing
+    /// scope.
     pub fn verify<S: AsRef<str>>(
         &self,
         secret: &str,
         now: UnixMillis,
         required: &[S],
     ) -> Outcome<'_> {
+        if crate::form(secret) == Form::BadChecksum {
+            return Outcome::BadChecksum;
+        }
         let Some(key) = self.find(secret, now) else {
             return Outcome::NotFound;
         };

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use heare_auth_core::{decrypt_file, Error, KeySet, Route, Warning};
+use heare_auth_core::{decrypt_file, form, Error, Form, KeySet, Route, Warning};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -36,6 +36,17 @@ struct Case {
     #[serde(default)]
     required_scopes: Vec<String>,
     expected: Value,
+    /// What the secret's form says before any lookup: `checksummed`, `bad_checksum`, `other`.
+    form: Option<String>,
+}
+
+/// A form as the vectors name it.
+fn form_name(form: Form) -> &'static str {
+    match form {
+        Form::Checksummed => "checksummed",
+        Form::BadChecksum => "bad_checksum",
+        Form::Other => "other",
+    }
 }
 
 fn vectors() -> Vectors {
@@ -59,6 +70,7 @@ fn load(suite: &Suite) -> Result<(KeySet, Vec<Warning>), Error> {
 fn every_suite_gives_the_expected_answers() {
     let vectors = vectors();
     let (mut cases, mut rejected) = (0, 0);
+    let mut forms = std::collections::BTreeMap::new();
     for suite in &vectors.suites {
         let name = &suite.name;
         match (load(suite), &suite.error) {
@@ -72,6 +84,11 @@ fn every_suite_gives_the_expected_answers() {
                         .to_json();
                     let got: Value = serde_json::from_str(&body).unwrap();
                     assert_eq!(got, case.expected, "{name}: secret {:?}", case.secret);
+                    if let Some(expected) = &case.form {
+                        let found = form_name(form(&case.secret));
+                        assert_eq!(found, expected, "{name}: form of {:?}", case.secret);
+                        *forms.entry(found).or_insert(0) += 1;
+                    }
                     cases += 1;
                 }
             }
@@ -90,6 +107,10 @@ fn every_suite_gives_the_expected_answers() {
     assert!(
         cases >= 30 && rejected >= 10,
         "{cases} cases, {rejected} rejected files"
+    );
+    assert!(
+        forms.len() == 3 && forms.values().all(|&n| n >= 2),
+        "cases of each form: {forms:?}"
     );
 }
 

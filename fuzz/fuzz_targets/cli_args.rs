@@ -35,7 +35,8 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Whether a usage error names what is wrong: an argument given (quoted when empty, or a piece
-/// of one, between `=` and `,`), or says what is missing.
+/// of one, between `=` and `,`), or says what is missing (or that what was given, perhaps a
+/// secret, is not shown).
 fn names_what_is_wrong(message: &str, args: &[OsString]) -> bool {
     let given = args.iter().map(|a| a.to_string_lossy()).any(|arg| {
         let pieces = arg.split(['=', ',']).filter(|p| !p.is_empty());
@@ -49,6 +50,8 @@ fn names_what_is_wrong(message: &str, args: &[OsString]) -> bool {
         "must not be empty",
         "not both",
         "given more than once",
+        // What may be a secret is refused without being repeated.
+        "not shown",
     ];
     given || missing.iter().any(|m| message.contains(m))
 }

@@ -33,12 +33,16 @@ const EXTRA: &str = r#"[
 /// The previous secrets of [`EXTRA`] (the file keeps only their hashes).
 const PREVIOUS: &[(&str, &str)] = &[("sec_fuzzOld", "key_rotated")];
 
-/// The secrets of the auth vectors' keys, which the file keeps only as hashes.
+/// The secrets of the vectors' keys that the files keep only as hashes.
 const HASHED: &[&str] = &[
     "sec_0authValid",
     "sec_0authPlain",
     "sec_0authDisabled",
     "sec_0authExpired",
+    "sec_10VbwYMJg9aRHgwx7xUlmTCtyXtrvwPncGpI7EtVdJRR252iU1XB4Trswr",
+    "sec_10VbwYMJgvB2mIyuuttQmj1NFSi7qz1Dxjz1jG2C5SmjWWkhGzrL20mh9z",
+    "amp_live_10VbwYMJggZE23eM4HQA6ovZHwFaH27zL1KzwQXFXRv3rObpaorJ4YFZd9",
+    "sec_yC9KT-zV2Uf40_L7U2ygcODANQchpnCSEuHzfXRhRjU",
 ];
 
 /// The vectors' `now`.

@@ -150,6 +150,9 @@ impl App {
             if let Some(seconds) = outcome.retry_after_secs() {
                 reply.headers.push(("retry-after", seconds.to_string()));
             }
+            if matches!(outcome, Outcome::BadChecksum) {
+                self.metrics.refused_checksum(Counted::Verify);
+            }
             self.metrics
                 .verification(Counted::Verify, outcome.code(), started.elapsed());
         }
@@ -186,6 +189,9 @@ impl App {
             reply
                 .headers
                 .push(("www-authenticate", INVALID_TOKEN_CHALLENGE.to_string()));
+        }
+        if matches!(answer.outcome, Some(Outcome::BadChecksum)) {
+            self.metrics.refused_checksum(Counted::Auth);
         }
         self.metrics
             .verification(Counted::Auth, answer.code(), started.elapsed());
@@ -309,7 +315,10 @@ fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, request: &R
             "verification_failed"
         );
     };
-    let code = outcome.code().as_str();
+    let (code, reason) = (
+        outcome.code().as_str(),
+        outcome.reason().unwrap_or_default(),
+    );
     match (outcome, outcome.key()) {
         (Outcome::Valid(key), _) => log::info!(
             route = route, key_id = key.id(), key_name = key.name(), user_agent = user_agent,
@@ -317,13 +326,12 @@ fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, request: &R
             "verification_success"
         ),
         (_, Some(key)) => log::info!(
-            route = route, reason = code.to_ascii_lowercase().as_str(), code = code,
-            key_id = key.id(), key_prefix = prefix(secret), user_agent = user_agent,
+            route = route, reason = reason, code = code, key_id = key.id(), key_prefix = prefix(secret), user_agent = user_agent,
             request_id = request_id;
             "verification_failed"
         ),
         (_, None) => log::info!(
-            route = route, reason = "not_found", code = code, key_prefix = prefix(secret),
+            route = route, reason = reason, code = code, key_prefix = prefix(secret),
             user_agent = user_agent, request_id = request_id; "verification_failed"
         ),
     }

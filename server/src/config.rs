@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use heare_auth_core::{parse_seconds, Zero};
+use heare_auth_core::{parse_seconds, Prefixes, Zero};
 use heare_auth_store::{InvalidSetting, StoreConfig};
 
 use crate::limits::Limits;
@@ -42,6 +42,9 @@ pub struct Settings {
     pub rate_limit_status: u16,
     /// Whether the management API (`/keys`) is served (`MANAGEMENT_API=1`).
     pub management: bool,
+    /// The prefixes of the secrets and ids the management API makes (`SECRET_PREFIX`,
+    /// `ID_PREFIX`).
+    pub prefixes: Prefixes,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             ready_max_staleness: None,
             rate_limit_status: 429,
             management: false,
+            prefixes: Prefixes::default(),
         }
     }
 }
@@ -101,6 +105,11 @@ Environment only:
                      401 (nginx turns 429 from auth_request into 500)
   MANAGEMENT_API     1 serves the management API (/keys), guarded by keys with the scopes
                      keys:read, keys:write or keys:admin (default 0: /keys answers 404)
+  SECRET_PREFIX, ID_PREFIX
+                     the prefixes of the secrets and ids the management API makes (default
+                     sec_ and key_): 2 to 24 lowercase letters, digits and _, beginning with a
+                     letter and ending in _ (acme_sk_); keys made under an earlier prefix keep
+                     working
   RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 
@@ -200,6 +209,7 @@ pub fn parse(
             return Err(InvalidSetting::new("MANAGEMENT_API", "1 or 0", other).into());
         }
     };
+    let prefixes = Prefixes::from_env(&env).map_err(Error::Prefix)?;
     let metrics_addr = match env("METRICS_ADDR").filter(|a| !a.is_empty()) {
         None => None,
         Some(addr) => Some(
@@ -221,6 +231,7 @@ pub fn parse(
             ready_max_staleness,
             rate_limit_status,
             management,
+            prefixes,
         },
     })))
 }
@@ -258,6 +269,7 @@ mod tests {
                     ready_max_staleness: Some(Duration::from_secs(90)),
                     rate_limit_status: 429,
                     management: false,
+                    prefixes: Prefixes::default(),
                 },
             })))
         );
@@ -340,19 +352,36 @@ mod tests {
                 ("READY_MAX_STALENESS", "5"),
                 ("RATE_LIMIT_STATUS", "403"),
                 ("MANAGEMENT_API", "1"),
+                ("SECRET_PREFIX", "amp_live_"),
+                ("ID_PREFIX", "amp_"),
             ],
         ) else {
             panic!()
         };
         assert_eq!(c.metrics_addr, Some(("0.0.0.0".to_string(), 9090)));
+        let prefix = |setting, text| heare_auth_core::Prefix::parse(setting, text).unwrap();
         assert_eq!(
             c.settings,
             Settings {
                 ready_max_staleness: Some(Duration::from_secs(5)),
                 rate_limit_status: 403,
                 management: true,
+                prefixes: Prefixes {
+                    secret: prefix("SECRET_PREFIX", "amp_live_"),
+                    id: prefix("ID_PREFIX", "amp_"),
+                },
             }
         );
+        for (setting, bad) in [("SECRET_PREFIX", "Amp_"), ("ID_PREFIX", "amp")] {
+            let message = run(&[], &[(setting, bad)]).unwrap_err().to_string();
+            assert_eq!(
+                message,
+                format!(
+                    "{setting}: expected 2 to 24 lowercase letters, digits and _, beginning \
+                     with a letter and ending in _ (like acme_sk_), got '{bad}'"
+                )
+            );
+        }
         assert_eq!(
             run(&[], &[("MANAGEMENT_API", "yes")]),
             Err(Error::Setting(InvalidSetting::new(

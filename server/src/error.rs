@@ -12,6 +12,8 @@ pub enum Error {
     Store(heare_auth_store::Error),
     /// A flag or environment variable is unusable.
     Setting(InvalidSetting),
+    /// `SECRET_PREFIX` or `ID_PREFIX` is not a prefix: core's error names the setting.
+    Prefix(heare_auth_core::Error),
     /// An argument that is not a flag of the server.
     Argument(String),
     /// Something the server needs could not be set up: the listening socket, threads, signals.
@@ -38,6 +40,7 @@ impl fmt::Display for Error {
         match self {
             Error::Store(e) => e.fmt(f),
             Error::Setting(e) => e.fmt(f),
+            Error::Prefix(e) => e.fmt(f),
             Error::Argument(arg) => write!(f, "unexpected argument '{arg}' (see --help)"),
             Error::Start { what, cause } => write!(f, "cannot {what}: {cause}"),
         }

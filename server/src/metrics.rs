@@ -37,6 +37,9 @@ struct Counters {
     /// Per route: one count per bucket, then the count above the last bucket.
     latency: [[AtomicU64; BUCKETS.len() + 1]; ROUTES.len()],
     latency_ns: [AtomicU64; ROUTES.len()],
+    /// Per route: secrets refused for a wrong checksum, before any lookup (also counted as
+    /// `NOT_FOUND` verifications, which is what they were answered).
+    refused_checksum: [AtomicU64; ROUTES.len()],
 }
 
 /// The server's metrics: per-thread counters, and what the transport and the keys report.
@@ -75,6 +78,15 @@ impl Metrics {
             c.latency[route][bucket].fetch_add(1, Ordering::Relaxed);
             let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
             c.latency_ns[route].fetch_add(ns, Ordering::Relaxed);
+        });
+    }
+
+    /// Counts one secret on `route` refused for its checksum before any lookup, besides its
+    /// verification.
+    pub fn refused_checksum(&self, route: Counted) {
+        let route = route as usize;
+        self.with_mine(|c| {
+            c.refused_checksum[route].fetch_add(1, Ordering::Relaxed);
         });
     }
 
@@ -141,6 +153,21 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "heare_auth_verification_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+        family(
+            out,
+            "heare_auth_refused_before_lookup_total",
+            "counter",
+            "Verifications refused before any lookup, by route and reason: checksum, a secret of \
+             the checksummed format whose checksum is wrong (a typo or a guess). Each is also a \
+             NOT_FOUND in heare_auth_verifications_total, the answer it got.",
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            let n = sum(&|t| t.refused_checksum[r].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "heare_auth_refused_before_lookup_total{{route=\"{route}\",reason=\"checksum\"}} {n}"
             );
         }
     }
@@ -327,6 +354,7 @@ mod tests {
                         );
                     }
                     metrics.verification(Counted::Auth, Code::Disabled, Duration::from_millis(3));
+                    metrics.refused_checksum(Counted::Auth);
                 })
             })
             .collect();
@@ -344,6 +372,9 @@ mod tests {
             r#"heare_auth_verification_duration_seconds_bucket{route="/auth",le="0.005"} 3"#,
             r#"heare_auth_verification_duration_seconds_bucket{route="/auth",le="+Inf"} 3"#,
             r#"heare_auth_verification_duration_seconds_count{route="/verify"} 30"#,
+            "# TYPE heare_auth_refused_before_lookup_total counter",
+            r#"heare_auth_refused_before_lookup_total{route="/verify",reason="checksum"} 0"#,
+            r#"heare_auth_refused_before_lookup_total{route="/auth",reason="checksum"} 3"#,
             "heare_auth_keys_loaded 3",
             "heare_auth_last_load_timestamp_seconds 1795564800.5",
             r#"heare_auth_reload_failures_total{trigger="poll"} 2"#,

@@ -55,6 +55,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
         true => Some(Writer::start(Context {
             store: config.store.open()?,
             loader: loader.handle(),
+            prefixes: config.settings.prefixes.clone(),
         })?),
         false => None,
     };

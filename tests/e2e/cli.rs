@@ -104,8 +104,11 @@ fn create_verify_delete_with_automatic_refresh_and_no_secret_in_logs() {
             .to_string()
     };
     let (id, secret) = (line("ID:"), line("Secret:"));
-    assert_eq!(secret.len(), 64);
-    assert!(secret.starts_with("sec_0"));
+    assert!(secret.starts_with("sec_1"), "{id}");
+    assert_eq!(
+        heare_auth_core::form(&secret),
+        heare_auth_core::Form::Checksummed
+    );
 
     // The server learnt about the key through the CLI's refresh, not a restart.
     assert_eq!(
@@ -527,7 +530,7 @@ fn rotation_keeps_the_old_secret_for_the_grace_period_only() {
     let text = s.ok(&["rotate", id, "--grace", "10m"]);
     assert!(
         text.starts_with(&format!(
-            "\nRotated API key:\n  ID:     {id}\n  Secret: sec_0"
+            "\nRotated API key:\n  ID:     {id}\n  Secret: sec_1"
         )),
         "{text}"
     );
@@ -1121,8 +1124,10 @@ fn an_export_imported_into_an_empty_store_verifies_the_same_keys() {
     let err = stderr(&out);
     assert!(
         err.contains("already holds some of these ids or secrets; nothing written:\n")
-            && err.contains("  duplicate key id key_legacy\n")
-            && err.contains(&format!("  duplicate key id {rotated_id}\n")),
+            && err.contains("  keys[0]: key key_legacy: the store has a key key_legacy already\n")
+            && err.contains(&format!(
+                ": key {rotated_id}: the store has a key {rotated_id} already\n"
+            )),
         "{err}"
     );
     assert_eq!(std::fs::read(to.dir.path("keys.json")).unwrap(), stored);
@@ -1156,12 +1161,12 @@ fn import_refuses_a_clash_or_a_broken_file_and_writes_nothing() {
         let out = s.run(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
+        let other = other["id"].as_str().unwrap();
         assert!(
             err.contains(&format!(
-                "  duplicate key id {}\n",
-                other["id"].as_str().unwrap()
+                "  keys[2]: key {other}: the store has a key {other} already\n"
             )) && err.contains(&format!(
-                "  keys key_old_secret and {id} have the same secret\n"
+                "  keys[1]: key key_old_secret: same secret as key {id} in the store\n"
             )),
             "{err}"
         );
@@ -1177,8 +1182,11 @@ fn import_refuses_a_clash_or_a_broken_file_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("not a keys file the server would load:\n  key keys[0]: missing field `id`\n")
-            && err.contains("  keys key_good and key_copy have the same secret"),
+        err.contains("cannot import these keys; nothing written:\n  keys[0]: missing field `id`\n")
+            && err.contains(
+                "  keys[1]: key key_empty_hash: field `secret_hash` is 2 bytes of base64"
+            )
+            && err.contains("  keys[8]: key key_copy: same secret as key key_good (keys[6])"),
         "{err}"
     );
     assert_eq!(err.matches("\n  ").count(), 8, "{err}");
@@ -1326,4 +1334,66 @@ fn update_changes_name_metadata_scopes_and_expiry_and_the_secret_still_verifies(
         bytes,
         "a refused update wrote"
     );
+}
+
+#[test]
+fn prefixes_come_from_the_environment_and_keys_made_under_earlier_ones_keep_working() {
+    let s = Setup::new("prefixes");
+    let with = |pairs: &[(&'static str, &'static str)]| {
+        let mut env = s.env();
+        env.extend_from_slice(pairs);
+        env
+    };
+    let made = |args: &[&str], pairs: &[(&'static str, &'static str)]| -> Value {
+        let out = cli(args, &with(pairs));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let plain = s.create_json("Default", &[]);
+    let live_env = [("SECRET_PREFIX", "amp_live_"), ("ID_PREFIX", "amp_")];
+    let live = made(&["create", "--name", "Live", "--json"], &live_env);
+    let starts = |v: &Value, field: &str, prefix: &str| {
+        let text = v[field].as_str().unwrap();
+        assert!(text.starts_with(prefix), "{field} {}", v["id"]);
+    };
+    starts(&plain, "secret", "sec_1");
+    starts(&plain, "id", "key_0");
+    starts(&live, "secret", "amp_live_1");
+    starts(&live, "id", "amp_0");
+
+    // A rotation under yet another prefix: the new secret has it, and the old one, like every
+    // key made before the change, still verifies.
+    let id = live["id"].as_str().unwrap();
+    let rotated = made(&["rotate", id, "--json"], &[("SECRET_PREFIX", "amp_test_")]);
+    starts(&rotated, "secret", "amp_test_1");
+    for secret in [&plain["secret"], &live["secret"], &rotated["secret"]] {
+        assert_eq!(s.code(secret), (200, "VALID".to_string()));
+    }
+    // One character of a secret changed: refused as an unknown key is.
+    let secret = live["secret"].as_str().unwrap();
+    let last = if secret.ends_with('x') { "y" } else { "x" };
+    let typo = format!("{}{last}", &secret[..secret.len() - 1]);
+    assert_eq!(
+        heare_auth_core::form(&typo),
+        heare_auth_core::Form::BadChecksum
+    );
+    assert_eq!(s.code(&json!(typo)), (403, "NOT_FOUND".to_string()));
+
+    // A prefix that is not one: a usage error naming the setting, and nothing written.
+    let before = std::fs::read(s.dir.path("keys.json")).unwrap();
+    for (setting, bad) in [("SECRET_PREFIX", "Amp_"), ("ID_PREFIX", "amp")] {
+        for args in [&["create", "--name", "X"][..], &["rotate", id]] {
+            let out = cli(args, &with(&[(setting, bad)]));
+            assert_eq!(out.status.code(), Some(2), "{setting} {args:?}");
+            assert_eq!(
+                stderr(&out).trim_end(),
+                format!(
+                    "Error: {setting}: expected 2 to 24 lowercase letters, digits and _, \
+                     beginning with a letter and ending in _ (like acme_sk_), got '{bad}'"
+                ),
+                "{args:?}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read(s.dir.path("keys.json")).unwrap(), before);
 }

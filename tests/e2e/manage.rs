@@ -6,11 +6,12 @@
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use heare_auth_tests::{
-    cli, env_refs, note_presented, read_response, stderr, stdout, transcribe_answer, S3Server,
-    Server, TempDir,
+    bin_dir, cli, env_refs, note_presented, read_response, server_output, stderr, stdout,
+    transcribe_answer, S3Server, Server, TempDir,
 };
 use serde_json::{json, Value};
 
@@ -171,6 +172,93 @@ fn off_by_default_the_management_paths_are_not_found() {
     let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"));
     assert_eq!(served, file.unwrap());
     assert_eq!(contract.header("content-type"), Some("application/yaml"));
+}
+
+#[test]
+fn keys_made_under_an_earlier_prefix_keep_working_after_a_restart_with_another() {
+    let live = [("SECRET_PREFIX", "amp_live_"), ("ID_PREFIX", "amp_")];
+    let s = setup("manage-prefixes", &live);
+    let admin = s.admin.1.clone();
+    let starts = |text: &str, prefix: &str| assert!(text.starts_with(prefix), "{prefix}");
+    // The CLI's keys and the API's are made with the prefixes of their environment.
+    starts(&s.admin.0, "amp_0");
+    starts(&admin, "amp_live_1");
+    let made = call(
+        &s.server,
+        "POST",
+        "/keys",
+        Some(&admin),
+        &[],
+        Some(r#"{"name": "live"}"#),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let (live_id, live_secret) = (made.body["id"].as_str().unwrap(), secret_of(&made));
+    starts(live_id, "amp_0");
+    starts(&live_secret, "amp_live_1");
+    assert_eq!(s.server.verify(&live_secret).1["key_id"], live_id);
+
+    // Restarted under other prefixes: every key made before still verifies and still manages.
+    let file = s.dir.path("keys.json");
+    let Setup { server, dir, .. } = s;
+    assert_eq!(server.stop_with("TERM"), Some(0));
+    let env = [
+        ("KEYS_FILE", file.to_str().unwrap()),
+        ("MANAGEMENT_API", "1"),
+        ("SECRET_PREFIX", "amp_test_"),
+        ("ID_PREFIX", "tst_"),
+    ];
+    let server = Server::start(&env);
+    assert_eq!(server.verify(&live_secret).1["key_id"], live_id);
+    let made = call(
+        &server,
+        "POST",
+        "/keys",
+        Some(&admin),
+        &[],
+        Some(r#"{"name": "test"}"#),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    starts(made.body["id"].as_str().unwrap(), "tst_0");
+    let test_secret = secret_of(&made);
+    starts(&test_secret, "amp_test_1");
+    let rotated = call(
+        &server,
+        "POST",
+        &format!("/keys/{live_id}/rotate"),
+        Some(&admin),
+        &[],
+        Some(r#"{"grace": "1h"}"#),
+    );
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let rotated_secret = secret_of(&rotated);
+    starts(&rotated_secret, "amp_test_1");
+    for secret in [&live_secret, &rotated_secret] {
+        assert_eq!(server.verify(secret).1["key_id"], live_id);
+    }
+    assert_eq!(server.verify(&test_secret).1["code"], "VALID");
+    drop(server);
+
+    // A prefix that is not one: the server does not start, and says which setting is wrong.
+    for (setting, bad) in [("SECRET_PREFIX", "amp-live_"), ("ID_PREFIX", "_x_")] {
+        let out = server_output(
+            Command::new(bin_dir().join("heare-auth-server"))
+                .args(["--host", "127.0.0.1", "--port", "0"])
+                .env_clear()
+                .env("KEYS_FILE", &file)
+                .env(setting, bad),
+        );
+        assert_eq!(out.status.code(), Some(2), "{setting}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("heare-auth-server: {setting}: expected 2 to 24 ")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.trim_end().ends_with(&format!("got '{bad}'")),
+            "{stderr}"
+        );
+    }
+    drop(dir);
 }
 
 #[test]

@@ -645,6 +645,25 @@ fn metrics_count_known_traffic_and_name_no_key() {
     assert_eq!(auth(&[("X-API-Key", "sec_0opValid")], "?scope=read"), 200);
     assert_eq!(auth(&[], ""), 401);
     assert_eq!(auth(&[("X-API-Key", "sec_0opValid")], "?scope=admin"), 403);
+    // A checksummed secret whose checksum is wrong: answered as an unknown key, counted apart.
+    let typo = format!("sec_1{}", "0".repeat(57));
+    assert_eq!(
+        heare_auth_core::form(&typo),
+        heare_auth_core::Form::BadChecksum
+    );
+    assert_eq!(server.verify(&typo), server.verify("sec_0nothing"));
+    assert_eq!(auth(&[("X-API-Key", typo.as_str())], ""), 401);
+    let logged = server
+        .wait_for_log(Duration::from_secs(5), |v| v["reason"] == "checksum")
+        .unwrap();
+    assert_eq!(
+        (&logged["event"], &logged["code"], &logged["key_prefix"]),
+        (
+            &json!("verification_failed"),
+            &json!("NOT_FOUND"),
+            &json!("sec_")
+        )
+    );
 
     let (status, response) = get(&format!("{}/metrics", server.url), &[]);
     assert_eq!(status, 200);
@@ -666,15 +685,22 @@ fn metrics_count_known_traffic_and_name_no_key() {
             count("/verify", "DISABLED"),
             count("/auth", "VALID"),
             count("/auth", "MISSING_KEY"),
+            count("/auth", "NOT_FOUND"),
             count("/auth", "INSUFFICIENT_SCOPE"),
             count("/auth", "RATE_LIMITED"),
         ],
-        [3.0, 2.0, 1.0, 1.0, 2.0, 1.0, 1.0, 0.0]
+        [3.0, 4.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0]
     );
     assert_eq!(
         samples[r#"heare_auth_verification_duration_seconds_count{route="/verify"}"#],
-        7.0
+        9.0
     );
+    for route in ["/verify", "/auth"] {
+        let name = format!(
+            r#"heare_auth_refused_before_lookup_total{{reason="checksum",route="{route}"}}"#
+        );
+        assert_eq!(samples[&name], 1.0, "{name}");
+    }
     assert_eq!(samples["heare_auth_keys_loaded"], 4.0);
     assert!(samples["heare_auth_open_connections"] >= 1.0);
     assert!(samples["heare_auth_last_load_timestamp_seconds"] > 1.7e9);

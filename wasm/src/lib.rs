@@ -3,6 +3,9 @@
 //! Each export wraps a plain `*_impl` function that returns `Result`, so the logic is tested
 //! natively and the JS side only converts values and errors.
 
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+mod allocator;
+
 use heare_auth_core::{
     authorize_scopes, check_headers, decrypt_file, required_scopes, verify_request, KeySet, Route,
     UnixMillis, MAX_BODY,

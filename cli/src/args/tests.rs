@@ -1,6 +1,7 @@
 //! Argument parsing tests: argument arrays in, commands or usage errors out.
 
 use super::*;
+use crate::commands::ImportFormat;
 use crate::help::{help, USAGE};
 use heare_auth_core::RateLimit;
 use heare_auth_core::UnixMillis;
@@ -181,6 +182,7 @@ fn rate_limits_and_whole_file_commands() {
         p(&["import", "backup.json"]),
         Ok(Cmd::Import {
             file: "backup.json".into(),
+            format: ImportFormat::Json,
             yes: false,
             no_refresh: false
         })
@@ -189,9 +191,50 @@ fn rate_limits_and_whole_file_commands() {
         p(&["import", "--yes", "--no-refresh", "backup.json"]),
         Ok(Cmd::Import {
             file: "backup.json".into(),
+            format: ImportFormat::Json,
             yes: true,
             no_refresh: true
         })
+    );
+}
+
+#[test]
+fn import_reads_the_format_from_the_extension_or_format() {
+    let format = |args: &[&str]| match p(args) {
+        Ok(Cmd::Import { format, .. }) => format,
+        other => panic!("{args:?} gave {other:?}"),
+    };
+    for (file, want) in [
+        ("keys.csv", ImportFormat::Csv),
+        ("EXPORT.CSV", ImportFormat::Csv),
+        ("keys.jsonl", ImportFormat::JsonLines),
+        ("keys.ndjson", ImportFormat::JsonLines),
+        ("keys.json", ImportFormat::Json),
+        ("backup", ImportFormat::Json),
+        ("dir.csv/backup", ImportFormat::Json),
+        ("keys.csv.enc", ImportFormat::Json),
+    ] {
+        assert_eq!(format(&["import", file]), want, "{file}");
+    }
+    for (word, want) in [
+        ("json", ImportFormat::Json),
+        ("jsonl", ImportFormat::JsonLines),
+        ("ndjson", ImportFormat::JsonLines),
+        ("csv", ImportFormat::Csv),
+    ] {
+        assert_eq!(format(&["import", "--format", word, "keys.json"]), want);
+        assert_eq!(
+            format(&["import", "keys.txt", &format!("--format={word}")]),
+            want
+        );
+    }
+    assert_eq!(
+        usage_error(&["import", "--format", "xml", "keys.xml"]),
+        "import: --format: expected json, jsonl or csv, got 'xml'"
+    );
+    assert_eq!(
+        usage_error(&["import", "keys.csv", "--format"]),
+        "import: --format needs a value"
     );
 }
 
@@ -220,6 +263,8 @@ fn help_and_version() {
         "migrate",
         "export",
         "import",
+        "identify",
+        "scan",
     ] {
         assert_eq!(p(&[c, "--help"]), Ok(Cmd::Help(Some(c))));
         assert_eq!(p(&[c, "-h"]), Ok(Cmd::Help(Some(c))));
@@ -349,7 +394,7 @@ fn repeated_switches_are_harmless() {
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, export or import"),
+        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, export, import, identify or scan"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
         // Found by the cli_args fuzz target: an empty argument was named by nothing.
@@ -868,7 +913,7 @@ fn remote_flag_errors_name_what_is_wrong() {
             &["--url", "http://h"],
             "missing command: expected create, list, show, disable, \
             enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, \
-            export or import",
+            export, import, identify or scan",
         ),
         // An unknown flag is named before a bad value.
         (
@@ -896,4 +941,118 @@ fn the_admin_key_itself_is_refused_without_being_shown() {
     }
     // The file flag is not the key.
     assert!(parse_line(&["list", "--admin-key-file", "/k"]).is_ok());
+}
+
+fn scan(paths: &[&str]) -> ScanArgs {
+    ScanArgs {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+        any_prefix: false,
+        include_git: false,
+        no_store: false,
+        json: false,
+    }
+}
+
+#[test]
+fn identify_reads_nothing_but_json_from_the_command_line() {
+    assert_eq!(p(&["identify"]), Ok(Cmd::Identify { json: false }));
+    assert_eq!(p(&["identify", "--json"]), Ok(Cmd::Identify { json: true }));
+    // Anything else may be the secret: refused, and not shown.
+    for extra in [
+        "sec_N3J8dNcKZqg-7bXk_Tr2f3fQh4Gf9t2vQxk3oXa1vQ0",
+        "--jsn",
+        "-x",
+        "",
+        "a b",
+    ] {
+        let message = usage_error(&["identify", extra]);
+        assert!(
+            message.starts_with(
+                "identify: takes no argument but --json (what was given is not shown)"
+            ),
+            "{message}"
+        );
+        assert!(extra.is_empty() || !message.contains(extra), "{message}");
+    }
+    assert!(help(Some("identify")).contains("from standard input"));
+}
+
+#[test]
+fn scan_takes_paths_and_its_flags_in_any_order() {
+    assert_eq!(p(&["scan", "."]), Ok(Cmd::Scan(scan(&["."]))));
+    assert_eq!(
+        p(&[
+            "scan",
+            "--json",
+            "src",
+            "--any-prefix",
+            "README.md",
+            "--include-git",
+            "--no-store"
+        ]),
+        Ok(Cmd::Scan(ScanArgs {
+            any_prefix: true,
+            include_git: true,
+            no_store: true,
+            json: true,
+            ..scan(&["src", "README.md"])
+        }))
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (&["scan"], "scan: missing the files or directories to scan"),
+        (
+            &["scan", "--json"],
+            "scan: missing the files or directories to scan",
+        ),
+        (&["scan", "a", ""], "scan: a path must not be empty"),
+        (&["scan", "a", "--all"], "scan: unknown flag --all"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(usage_error(args), *want, "{args:?}");
+    }
+}
+
+#[test]
+fn a_secret_anywhere_on_the_line_is_refused_without_being_shown() {
+    // Secrets of the checksummed format, checksum right or wrong, under any prefix.
+    let mut rng = rand_core::OsRng;
+    let now = 1_795_569_434_316;
+    let ours = heare_auth_core::generate_secret(&heare_auth_core::Prefix::secret(), &mut rng, now);
+    let acme = heare_auth_core::Prefix::parse("SECRET_PREFIX", "acme_sk_").unwrap();
+    let theirs = heare_auth_core::generate_secret(&acme, &mut rng, now);
+    let typo = format!("{}x", &ours[..ours.len() - 1]);
+    let lines: Vec<Vec<String>> = vec![
+        vec!["identify".into(), ours.clone()],
+        vec!["scan".into(), theirs.clone()],
+        vec!["create".into(), "--name".into(), typo.clone()],
+        vec!["create".into(), format!("--name={ours}")],
+        vec![
+            "create".into(),
+            "--metadata".into(),
+            format!("{{\"k\": \"{ours}\"}}"),
+        ],
+        vec!["--url".into(), format!("http://h/{theirs}"), "list".into()],
+        vec![ours.clone()],
+    ];
+    for line in lines {
+        let args: Vec<&str> = line.iter().map(String::as_str).collect();
+        let message = usage_error(&args);
+        assert!(
+            message.starts_with("an argument holds a secret (not shown)"),
+            "{message}"
+        );
+        for secret in [&ours, &theirs, &typo] {
+            assert!(!message.contains(&secret[5..]), "{message}");
+        }
+    }
+    // The admin key given as an argument is named as such, and not shown either.
+    let message = usage_error(&["--admin-key", &ours, "list"]);
+    assert!(
+        message.starts_with("--admin-key: the admin key is never taken"),
+        "{message}"
+    );
+    assert!(!message.contains(&ours[5..]));
+    // Other words of the shape are not secrets.
+    assert!(p(&["show", "key_0VbwYMJg3kQz8LxR2nT5vWcA"]).is_ok());
+    assert!(p(&["create", "--name", &ours[..ours.len() - 1]]).is_ok());
 }

@@ -4,7 +4,7 @@
 use rand_core::{CryptoRng, RngCore};
 
 use heare_auth_core::{
-    generate_secret, hash_secret, with_disabled, with_new_secret, KeyRecord, UnixMillis,
+    generate_secret, hash_secret, with_disabled, with_new_secret, KeyRecord, Prefix, UnixMillis,
 };
 use heare_auth_store::Store;
 
@@ -36,17 +36,18 @@ pub fn set_disabled(
     })
 }
 
-/// Gives a key a new secret, generated once from `rng`; the old one keeps verifying for
-/// `grace_ms` (not at all when 0).
+/// Gives a key a new secret, generated once from `rng` with `prefix`; the old one keeps
+/// verifying for `grace_ms` (not at all when 0).
 pub fn rotate<R: RngCore + CryptoRng>(
     store: &Store,
     id: &str,
     grace_ms: u64,
     now: UnixMillis,
     actor: &str,
+    prefix: &Prefix,
     rng: &mut R,
 ) -> Result<Rotated, CliError> {
-    let secret = generate_secret(rng, now);
+    let secret = generate_secret(prefix, rng, now);
     let hash = hash_secret(&secret).to_hex();
     // Our own rotation read back changes nothing: what it replaced was seen when it was made.
     let mut replaced_previous = false;
@@ -68,7 +69,7 @@ mod tests {
     use crate::commands::edit::find;
     use crate::commands::tests::{args, list, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{format_timestamp, Code, Document, KeySet};
+    use heare_auth_core::{form, format_timestamp, Code, Document, Form, KeySet, Prefixes};
     use heare_auth_store::Error;
     use rand_core::OsRng;
 
@@ -86,14 +87,24 @@ mod tests {
         let (store, path, _dir) = store();
         let mut a = args("A");
         a.expires = None;
-        let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(&store, &a, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap();
         let before = created.record.clone();
         let later = NOW + 1000;
-        let rotated = rotate(&store, &before.id, HOUR, later, BOB, &mut OsRng).unwrap();
+        let rotated = rotate(
+            &store,
+            &before.id,
+            HOUR,
+            later,
+            BOB,
+            &Prefix::secret(),
+            &mut OsRng,
+        )
+        .unwrap();
         let after = show(&store, &before.id).unwrap();
         assert_eq!(after, rotated.record);
         assert_ne!(rotated.secret, created.secret);
-        assert!(rotated.secret.starts_with("sec_0") && rotated.secret.len() == 64);
+        assert!(rotated.secret.starts_with("sec_1"), "{}", rotated.record.id);
+        assert_eq!(form(&rotated.secret), Form::Checksummed);
         assert!(!rotated.replaced_previous);
         // Only the secret, its predecessor and who changed the key when are different.
         let old_hash = hash_secret(&created.secret).to_hex();
@@ -121,8 +132,25 @@ mod tests {
     #[test]
     fn no_grace_keeps_no_previous_secret() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
-        let rotated = rotate(&store, &created.record.id, 0, NOW, BOB, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let rotated = rotate(
+            &store,
+            &created.record.id,
+            0,
+            NOW,
+            BOB,
+            &Prefix::secret(),
+            &mut OsRng,
+        )
+        .unwrap();
         let r = &rotated.record;
         assert_eq!(
             (&r.previous_secret_hash, &r.previous_expires_at),
@@ -136,10 +164,27 @@ mod tests {
     #[test]
     fn a_second_rotation_in_the_grace_period_replaces_the_previous_and_says_so() {
         let (store, path, _dir) = store();
-        let first = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let first = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &first.record.id;
-        let second = rotate(&store, id, HOUR, NOW, BOB, &mut OsRng).unwrap();
-        let third = rotate(&store, id, HOUR, NOW + 1, BOB, &mut OsRng).unwrap();
+        let second = rotate(&store, id, HOUR, NOW, BOB, &Prefix::secret(), &mut OsRng).unwrap();
+        let third = rotate(
+            &store,
+            id,
+            HOUR,
+            NOW + 1,
+            BOB,
+            &Prefix::secret(),
+            &mut OsRng,
+        )
+        .unwrap();
         assert!(!second.replaced_previous && third.replaced_previous);
         assert_eq!(
             third.record.previous_secret_hash,
@@ -149,12 +194,29 @@ mod tests {
         assert_eq!(code(&path, &second.secret, NOW + 1), Code::Valid);
         assert_eq!(code(&path, &third.secret, NOW + 1), Code::Valid);
         // With no grace, the previous secret in its grace period stops too, and that is said.
-        let fourth = rotate(&store, id, 0, NOW + 2, BOB, &mut OsRng).unwrap();
+        let fourth = rotate(&store, id, 0, NOW + 2, BOB, &Prefix::secret(), &mut OsRng).unwrap();
         assert!(fourth.replaced_previous);
         assert_eq!(code(&path, &third.secret, NOW + 2), Code::NotFound);
         // Once the grace period is over there is nothing left to replace.
-        rotate(&store, id, HOUR, NOW + 3, BOB, &mut OsRng).unwrap();
-        let late = rotate(&store, id, HOUR, NOW + 3 + HOUR as i64 + 1, BOB, &mut OsRng);
+        rotate(
+            &store,
+            id,
+            HOUR,
+            NOW + 3,
+            BOB,
+            &Prefix::secret(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let late = rotate(
+            &store,
+            id,
+            HOUR,
+            NOW + 3 + HOUR as i64 + 1,
+            BOB,
+            &Prefix::secret(),
+            &mut OsRng,
+        );
         assert!(!late.unwrap().replaced_previous);
     }
 
@@ -166,7 +228,16 @@ mod tests {
             r#"{"keys": [{"id": "key_old", "secret": "sec_legacy_plain", "name": "Old", "scopes": ["read"], "custom": 5}]}"#,
         )
         .unwrap();
-        let rotated = rotate(&store, "key_old", HOUR, NOW, BOB, &mut OsRng).unwrap();
+        let rotated = rotate(
+            &store,
+            "key_old",
+            HOUR,
+            NOW,
+            BOB,
+            &Prefix::secret(),
+            &mut OsRng,
+        )
+        .unwrap();
         let r = &rotated.record;
         assert_eq!(r.secret, None);
         assert_eq!(
@@ -187,7 +258,15 @@ mod tests {
     #[test]
     fn disable_and_enable_change_only_what_they_must() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
         let later = NOW + 1000;
 
@@ -232,10 +311,18 @@ mod tests {
     #[test]
     fn a_disabled_key_can_be_rotated_and_stays_disabled() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
         set_disabled(&store, id, true, NOW, ACTOR).unwrap();
-        let rotated = rotate(&store, id, HOUR, NOW, BOB, &mut OsRng).unwrap();
+        let rotated = rotate(&store, id, HOUR, NOW, BOB, &Prefix::secret(), &mut OsRng).unwrap();
         assert_eq!(rotated.record.disabled, Some(true));
         assert_eq!(code(&path, &rotated.secret, NOW), Code::Disabled);
         assert_eq!(code(&path, &created.secret, NOW), Code::Disabled);
@@ -256,13 +343,39 @@ mod tests {
             set_disabled(&store, "key_nope", false, NOW, ACTOR).unwrap_err(),
             gone
         );
-        let err = rotate(&store, "key_nope", HOUR, NOW, ACTOR, &mut OsRng).unwrap_err();
+        let err = rotate(
+            &store,
+            "key_nope",
+            HOUR,
+            NOW,
+            ACTOR,
+            &Prefix::secret(),
+            &mut OsRng,
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "API key not found: key_nope");
         assert!(!path.exists());
-        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(
-            rotate(&store, "key_nope", 0, NOW, ACTOR, &mut OsRng).unwrap_err(),
+            rotate(
+                &store,
+                "key_nope",
+                0,
+                NOW,
+                ACTOR,
+                &Prefix::secret(),
+                &mut OsRng
+            )
+            .unwrap_err(),
             gone
         );
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
@@ -302,9 +415,17 @@ mod tests {
         // The store re-applies an edit to the file it just wrote when it confirms a write; the
         // rotation must then neither change the file nor forget what it replaced.
         let (store, _path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
-        rotate(&store, id, HOUR, NOW, ACTOR, &mut OsRng).unwrap();
+        rotate(&store, id, HOUR, NOW, ACTOR, &Prefix::secret(), &mut OsRng).unwrap();
         let secret = "sec_fixed";
         let hash = hash_secret(secret).to_hex();
         let mut seen = Vec::new();
@@ -350,7 +471,16 @@ mod tests {
             ),
             (
                 "rotate",
-                rotate(&store, "key_t", HOUR, NOW, BOB, &mut OsRng).map(drop),
+                rotate(
+                    &store,
+                    "key_t",
+                    HOUR,
+                    NOW,
+                    BOB,
+                    &Prefix::secret(),
+                    &mut OsRng,
+                )
+                .map(drop),
             ),
             (
                 "set-rate-limit",

@@ -30,7 +30,7 @@ mod tests {
     use super::*;
     use crate::commands::tests::{args, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{format_timestamp, KeyRecord, KeySet};
+    use heare_auth_core::{format_timestamp, KeyRecord, KeySet, Prefixes};
     use rand_core::OsRng;
 
     fn limit(text: &str) -> Option<RateLimit> {
@@ -42,7 +42,7 @@ mod tests {
         let (store, path, _dir) = store();
         let mut a = args("A");
         a.rate_limit = limit("100/60s");
-        let created = create(&store, &a, NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(&store, &a, NOW, ACTOR, &Prefixes::default(), &mut OsRng).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("\"rate_limit\": {\n        \"requests\": 100,\n        \"per_seconds\": 60\n      },"),
@@ -60,7 +60,15 @@ mod tests {
     #[test]
     fn set_changes_removes_and_is_idempotent() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
         let later = NOW + 1000;
 
@@ -117,7 +125,15 @@ mod tests {
             gone
         );
         assert!(!path.exists());
-        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(
             set_rate_limit(&store, "key_nope", None, NOW, ACTOR).unwrap_err(),

@@ -1,7 +1,8 @@
-//! `migrate --hash-secrets`, `export` and `import`: whole-file commands after which no plaintext
-//! secret is left, each a pure edit of a [`Document`] that, applied twice, finds nothing to do.
+//! `migrate --hash-secrets` and `export`: whole-file commands after which no plaintext secret is
+//! left, each a pure edit of a [`Document`] that, applied twice, finds nothing to do (`import`,
+//! the third, is `import.rs`).
 
-use heare_auth_core::{check_name, hash_secret, stamp, Document, KeyRecord, KeySet, UnixMillis};
+use heare_auth_core::{hash_secret, stamp, Document, KeyRecord, KeySet, UnixMillis};
 use heare_auth_store::{Store, EMPTY_FILE};
 
 use super::read;
@@ -18,7 +19,8 @@ pub struct Named {
 }
 
 impl Named {
-    fn of(record: &KeyRecord) -> Named {
+    /// The id and name of `record`.
+    pub(super) fn of(record: &KeyRecord) -> Named {
         Named {
             id: record.id.clone(),
             name: record.name.clone(),
@@ -26,18 +28,9 @@ impl Named {
     }
 }
 
-/// The keys of a file to import, plaintext secrets replaced by their hashes.
-#[derive(Debug)]
-pub struct Incoming {
-    /// The keys, in file order.
-    pub records: Vec<KeyRecord>,
-    /// How many of them had a plaintext secret.
-    pub hashed: usize,
-}
-
 /// `record` with its plaintext `secret` replaced by its SHA-256 `secret_hash` (a hash it already
 /// has, which the verifier made sure agrees, is kept as it is); `None` when it has no plaintext.
-fn hashed(record: &KeyRecord) -> Option<KeyRecord> {
+pub(super) fn hashed(record: &KeyRecord) -> Option<KeyRecord> {
     let plain = record.secret.as_deref()?;
     let mut edited = record.clone();
     if edited.secret_hash.is_none() {
@@ -122,113 +115,18 @@ pub fn export(store: &Store) -> Result<(String, usize), CliError> {
     Ok((text, file.len()))
 }
 
-/// The keys of a file to import (its plaintext, read from `location`), plaintext secrets
-/// replaced by their hashes; refuses a file the verifier would reject, and ids or names holding
-/// a control character.
-pub fn read_import(location: &str, bytes: &[u8]) -> Result<Incoming, CliError> {
-    refuse_invalid(location, bytes)?;
-    let file = Document::parse(bytes).map_err(CliError::keys(location))?;
-    let mut incoming = Incoming {
-        records: Vec::with_capacity(file.len()),
-        hashed: 0,
-    };
-    for record in file.records() {
-        let record = record.map_err(CliError::keys(location))?;
-        // The same rule as `create --name`: nothing that steers a terminal or a log.
-        check_name("id", &record.id)
-            .and_then(|()| check_name("name", &record.name))
-            .map_err(|error| CliError::ImportedName {
-                location: location.to_string(),
-                id: record.id.clone(),
-                error,
-            })?;
-        incoming.records.push(match hashed(&record) {
-            Some(edited) => {
-                incoming.hashed += 1;
-                edited
-            }
-            None => record,
-        });
-    }
-    Ok(incoming)
-}
-
-/// `import`: adds `incoming` to the store, or with `write` false only makes sure it could;
-/// the keys added, or that would be. Refuses, writing nothing, when any of their ids or
-/// secrets (previous ones included) is already in the store.
-pub fn import(store: &Store, incoming: &[KeyRecord], write: bool) -> Result<Vec<Named>, CliError> {
-    if write {
-        let mut added = false;
-        store
-            .update(|file: &mut Document| add_all(store.location(), file, incoming, &mut added))?;
-    } else {
-        let bytes = read(store)?;
-        let file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
-        refuse_clashes(store.location(), &file, incoming)?;
-    }
-    Ok(incoming.iter().map(Named::of).collect())
-}
-
-/// Adds `incoming` to `file` unless it clashes; `added` says that an earlier application did,
-/// so that finding them all there again is our own write read back, not a clash.
-fn add_all(
-    location: &str,
-    file: &mut Document,
-    incoming: &[KeyRecord],
-    added: &mut bool,
-) -> Result<(), CliError> {
-    let present = |r: &KeyRecord| matches!(file.get(&r.id), Some(Ok(stored)) if stored == *r);
-    if *added && incoming.iter().all(present) {
-        return Ok(());
-    }
-    refuse_clashes(location, file, incoming)?;
-    for record in incoming {
-        file.push(record.clone());
-    }
-    *added = true;
-    Ok(())
-}
-
-/// Refuses keys whose ids or secrets are already in `file`, naming them as the verifier would
-/// in a file holding both.
-fn refuse_clashes(location: &str, file: &Document, incoming: &[KeyRecord]) -> Result<(), CliError> {
-    let unwritable = |e: serde_json::Error| CliError::KeyJson(e.to_string());
-    let mut both = String::from("{\"keys\": [");
-    for record in file.records() {
-        let record = record.map_err(CliError::keys(location))?;
-        both.push_str(&serde_json::to_string(&record).map_err(unwritable)?);
-        both.push(',');
-    }
-    for record in incoming {
-        both.push_str(&serde_json::to_string(record).map_err(unwritable)?);
-        both.push(',');
-    }
-    if both.ends_with(',') {
-        both.pop();
-    }
-    both.push_str("]}");
-    let checked = KeySet::check(both.as_bytes());
-    match checked.errors.is_empty() {
-        true => Ok(()),
-        false => Err(CliError::Clash {
-            location: location.to_string(),
-            errors: checked.errors.iter().map(error_message).collect(),
-        }),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use crate::commands::tests::{args, list, store, ACTOR, NOW};
+    use crate::commands::tests::{args, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::Code;
+    use heare_auth_core::{Code, Prefixes};
     use heare_auth_store::{Error, StoreConfig};
     use rand_core::OsRng;
 
     /// A file of three keys: two with plaintext secrets (one with an agreeing hash too), one
     /// hashed and laid out its own way.
-    fn legacy() -> String {
+    pub(in crate::commands) fn legacy() -> String {
         format!(
             r#"{{"version": 2, "keys": [
   {{"id": "key_a", "secret": "sec_TOPSECRET_a", "name": "Legacy A", "custom": [1, 2]}},
@@ -240,12 +138,12 @@ mod tests {
         )
     }
 
-    fn code(bytes: &[u8], secret: &str) -> Code {
+    pub(in crate::commands) fn code(bytes: &[u8], secret: &str) -> Code {
         let (set, _) = KeySet::from_json(bytes).unwrap();
         set.verify(secret, NOW, &[] as &[&str]).code()
     }
 
-    fn named(pairs: &[(&str, &str)]) -> Vec<Named> {
+    pub(in crate::commands) fn named(pairs: &[(&str, &str)]) -> Vec<Named> {
         pairs
             .iter()
             .map(|(id, name)| Named {
@@ -299,7 +197,15 @@ mod tests {
         let (store, path, _dir) = store();
         assert_eq!(hash_secrets(&store, true, NOW, ACTOR).unwrap(), []);
         assert!(!path.exists());
-        create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(hash_secrets(&store, true, NOW, ACTOR).unwrap(), []);
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
@@ -321,6 +227,7 @@ mod tests {
             &args("New"),
             NOW,
             ACTOR,
+            &Prefixes::default(),
             &mut OsRng,
         )
         .unwrap();
@@ -360,138 +267,22 @@ mod tests {
     }
 
     #[test]
-    fn export_and_import_refuse_a_file_the_server_would_refuse_naming_every_error() {
+    fn export_refuses_a_file_the_server_would_refuse_naming_every_error() {
         let (store, path, _dir) = store();
         let broken = r#"{"keys": [{"id": "a", "secret": "x"}, {"secret": "y"}, {"id": "a", "secret": "z"}, {"id": "c"}]}"#;
         std::fs::write(&path, broken).unwrap();
-        let want = |location: String| CliError::Unloadable {
-            location,
-            errors: vec![
-                "key keys[1]: missing field `id`".into(),
-                "key c: missing field `secret_hash`".into(),
-                "duplicate key id a".into(),
-            ],
-        };
         let err = export(&store).unwrap_err();
-        assert_eq!(err, want(path.display().to_string()));
-        let err = read_import("backup.json", broken.as_bytes()).unwrap_err();
-        assert_eq!(err, want("backup.json".into()));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
-    }
-
-    #[test]
-    fn import_adds_hashed_keys_after_a_dry_run() {
-        let (store, path, _dir) = store();
-        let existing = create(&store, &args("Existing"), NOW, ACTOR, &mut OsRng).unwrap();
-        let before = std::fs::read(&path).unwrap();
-        let incoming = read_import("backup.json", legacy().as_bytes()).unwrap();
-        assert_eq!(incoming.hashed, 2);
-        assert!(incoming.records.iter().all(|r| r.secret.is_none()));
-        let want = named(&[
-            ("key_a", "Legacy A"),
-            ("key_b", "Legacy B"),
-            ("key_c", "Hashed"),
-        ]);
-
-        assert_eq!(import(&store, &incoming.records, false).unwrap(), want);
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-
-        assert_eq!(import(&store, &incoming.records, true).unwrap(), want);
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("TOPSECRET"));
-        for secret in [
-            "sec_TOPSECRET_a",
-            "sec_TOPSECRET_b",
-            "sec_c",
-            &existing.secret,
-        ] {
-            assert_eq!(code(&bytes, secret), Code::Valid, "{secret}");
-        }
-        let ids: Vec<String> = list(&store).unwrap().into_iter().map(|k| k.id).collect();
         assert_eq!(
-            ids,
-            [existing.record.id.as_str(), "key_a", "key_b", "key_c"]
+            err,
+            CliError::Unloadable {
+                location: path.display().to_string(),
+                errors: vec![
+                    "key keys[1]: missing field `id`".into(),
+                    "key c: missing field `secret_hash`".into(),
+                    "duplicate key id a".into(),
+                ],
+            }
         );
-        // The imported keys are as they were, but for the secret's form.
-        assert_eq!(show(&store, "key_a").unwrap(), incoming.records[0]);
-    }
-
-    #[test]
-    fn import_refuses_ids_and_secrets_already_there_naming_them() {
-        let (store, path, _dir) = store();
-        let previous = hash_secret("sec_old").to_hex();
-        std::fs::write(
-            &path,
-            format!(
-                r#"{{"keys": [{{"id": "key_a", "secret": "sec_a"}},
-                   {{"id": "key_r", "secret": "sec_r", "previous_secret_hash": "{previous}", "previous_expires_at": "2030-01-01"}}]}}"#
-            ),
-        )
-        .unwrap();
-        let before = std::fs::read(&path).unwrap();
-        let file = r#"{"keys": [{"id": "key_a", "secret": "sec_new"},
-                                {"id": "key_x", "secret": "sec_r"},
-                                {"id": "key_y", "secret": "sec_old"},
-                                {"id": "key_z", "secret": "sec_z"}]}"#;
-        let incoming = read_import("backup.json", file.as_bytes()).unwrap();
-        let want = CliError::Clash {
-            location: path.display().to_string(),
-            errors: vec![
-                "duplicate key id key_a".into(),
-                "keys key_r and key_x have the same secret".into(),
-                "keys key_y and key_r have the same secret".into(),
-            ],
-        };
-        assert_eq!(import(&store, &incoming.records, false).unwrap_err(), want);
-        assert_eq!(import(&store, &incoming.records, true).unwrap_err(), want);
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-        // Importing the same keys twice: the second time they are already there.
-        let fresh = &incoming.records[3..];
-        import(&store, fresh, true).unwrap();
-        let err = import(&store, fresh, true).unwrap_err().to_string();
-        assert!(
-            err.ends_with(
-                "\n  duplicate key id key_z\n  keys key_z and key_z have the same secret"
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_import_read_back_is_not_a_clash() {
-        // The store applies an edit again to the file it just wrote when it confirms a write:
-        // finding its own keys there, the import must change nothing and not fail.
-        let (store, path, _dir) = store();
-        let incoming = read_import("backup.json", legacy().as_bytes()).unwrap();
-        let mut added = false;
-        let mut apply = || {
-            store.update(|file: &mut Document| {
-                add_all(store.location(), file, &incoming.records, &mut added)
-            })
-        };
-        assert_eq!(apply(), Ok(true));
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(apply(), Ok(false));
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        assert_eq!(list(&store).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn an_import_naming_a_key_with_a_control_character_is_refused() {
-        for (record, want) in [
-            (
-                r#"{"id": "key_a", "secret": "s", "name": "ok\u001b]0;pwned\u0007"}"#,
-                "b.json: key key_a: field `name` has a control character (\\x1b) at character 3",
-            ),
-            (
-                r#"{"id": "key_\u202e", "secret": "s", "name": "ok"}"#,
-                "b.json: key key_\\u{202e}: field `id` has a control character (\\u{202e}) at character 5",
-            ),
-        ] {
-            let text = format!(r#"{{"keys": [{{"id": "key_b", "secret": "t"}}, {record}]}}"#);
-            let err = read_import("b.json", text.as_bytes()).unwrap_err();
-            assert!(matches!(err, CliError::ImportedName { .. }), "{err:?}");
-            assert_eq!(err.to_string(), want);
-        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
     }
 }

@@ -57,7 +57,7 @@ mod tests {
     use crate::cmd::Expiry;
     use crate::commands::tests::{args, store, ACTOR, NOW};
     use crate::commands::{create, show};
-    use heare_auth_core::{format_timestamp, Code, KeySet};
+    use heare_auth_core::{format_timestamp, Code, KeySet, Prefixes};
     use heare_auth_store::Error;
     use rand_core::OsRng;
 
@@ -73,7 +73,15 @@ mod tests {
     #[test]
     fn each_field_changes_alone_and_the_secret_still_verifies() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
         let later = NOW + 1000;
         let a = UpdateArgs {
@@ -123,7 +131,15 @@ mod tests {
     #[test]
     fn an_expiry_is_set_from_now_or_at_an_instant() {
         let (store, _path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
         let ttl = UpdateArgs {
             expires: Some(NewExpiry::At(Expiry::After(7_200_000))),
@@ -149,7 +165,15 @@ mod tests {
     #[test]
     fn the_values_a_key_already_has_write_nothing() {
         let (store, path, _dir) = store();
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let id = &created.record.id;
         let bytes = std::fs::read(&path).unwrap();
         let same = UpdateArgs {
@@ -201,7 +225,15 @@ mod tests {
             gone
         );
         assert!(!path.exists());
-        let created = create(&store, &args("A"), NOW, ACTOR, &mut OsRng).unwrap();
+        let created = create(
+            &store,
+            &args("A"),
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(
             update(&store, &rename("key_nope"), NOW, BOB).unwrap_err(),

@@ -33,7 +33,9 @@ pub fn dispatch(cmd: Cmd, client: &Client, now: UnixMillis) -> Result<ExitCode, 
         | Cmd::Check { .. }
         | Cmd::Migrate { .. }
         | Cmd::Export { .. }
-        | Cmd::Import { .. } => {
+        | Cmd::Import { .. }
+        | Cmd::Identify { .. }
+        | Cmd::Scan(_) => {
             let name = cmd.command().map_or("this command", |c| c.name());
             Err(CliError::Usage(target::store_only(name)))
         }

@@ -510,3 +510,54 @@ fn ids_and_values_in_errors_and_warnings_show_their_control_characters() {
         "key b\\n: expires_at '\\u{202e}1' is not a timestamp; the key is treated as expired"
     );
 }
+
+#[test]
+fn a_wrong_checksum_is_refused_before_lookup_as_an_unknown_key_is() {
+    use rand_chacha::rand_core::SeedableRng;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
+    let own = crate::Prefix::parse("SECRET_PREFIX", "amp_live_").unwrap();
+    let new = crate::generate_secret(&crate::Prefix::secret(), &mut rng, NOW);
+    let theirs = crate::generate_secret(&own, &mut rng, NOW);
+    let earlier = "sec_00VbwYMJgq7M3AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlM";
+    let legacy = "sec_N3J8dNcKZqg-7bXk_Tr2f3fQh4Gf9t2vQxk3oXa1vQ0";
+    let hash = |s: &str| hash_secret(s).to_hex();
+    let (set, _) = load(&format!(
+        r#"{{"keys": [{{"id": "new", "secret_hash": "{}"}}, {{"id": "theirs", "secret_hash": "{}"}},
+                     {{"id": "earlier", "secret_hash": "{}"}}, {{"id": "legacy", "secret": "{legacy}"}}]}}"#,
+        hash(&new),
+        hash(&theirs),
+        hash(earlier)
+    ))
+    .unwrap();
+    let id = |s: &str| {
+        set.verify(s, NOW, ANY)
+            .valid_key()
+            .map(|k| k.id().to_string())
+    };
+    assert_eq!(id(&new).as_deref(), Some("new"));
+    assert_eq!(id(&theirs).as_deref(), Some("theirs"));
+    assert_eq!(id(earlier).as_deref(), Some("earlier"));
+    assert_eq!(id(legacy).as_deref(), Some("legacy"));
+
+    let last = new.len() - 1;
+    let typo = format!(
+        "{}{}",
+        &new[..last],
+        if new.ends_with('x') { 'y' } else { 'x' }
+    );
+    let digit = new.replacen("sec_10", "sec_11", 1);
+    let unknown = crate::generate_secret(&own, &mut rng, NOW);
+    for wrong in [typo.as_str(), &digit] {
+        let outcome = set.verify(wrong, NOW, ANY);
+        assert!(matches!(outcome, Outcome::BadChecksum), "{wrong}");
+        assert_eq!(outcome.reason(), Some("checksum"));
+        assert_eq!(outcome.code(), crate::Code::NotFound);
+        assert!(outcome.key().is_none());
+        // The answer is an unknown key's, byte for byte.
+        assert_eq!(outcome.to_json(), NOT_FOUND);
+    }
+    let outcome = set.verify(&unknown, NOW, ANY);
+    assert!(matches!(outcome, Outcome::NotFound));
+    assert_eq!(outcome.reason(), Some("not_found"));
+    assert_eq!(outcome.to_json(), NOT_FOUND);
+}

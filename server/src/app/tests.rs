@@ -431,6 +431,26 @@ fn metrics_and_readiness() {
     let mut app = app(KEYS);
     run(&app, post("/verify", r#"{"api_key": "sec_live"}"#));
     run(&app, post("/verify", r#"{"api_key": "sec_old"}"#));
+    // A checksummed secret with a wrong checksum: an unknown key's answer, counted apart.
+    let typo = format!("sec_1{}", "0".repeat(57));
+    assert_eq!(
+        heare_auth_core::form(&typo),
+        heare_auth_core::Form::BadChecksum
+    );
+    let refused = run(
+        &app,
+        post("/verify", &format!(r#"{{"api_key": "{typo}"}}"#)),
+    );
+    let unknown = run(&app, post("/verify", r#"{"api_key": "sec_unknown"}"#));
+    assert_eq!((refused.status, &refused.body), (403, &unknown.body));
+    let auth = |key: &str| {
+        let reply = run(
+            &app,
+            TestRequest::new(Method::GET, "/auth").with_header("x-api-key", key),
+        );
+        (reply.status, reply.headers, reply.body)
+    };
+    assert_eq!(auth(&typo), auth("sec_unknown"));
     let metrics = run(&app, TestRequest::new(Method::GET, "/metrics"));
     assert_eq!(metrics.status, 200);
     assert_eq!(
@@ -440,6 +460,10 @@ fn metrics_and_readiness() {
     for line in [
         r#"heare_auth_verifications_total{route="/verify",code="VALID"} 1"#,
         r#"heare_auth_verifications_total{route="/verify",code="EXPIRED"} 1"#,
+        r#"heare_auth_verifications_total{route="/verify",code="NOT_FOUND"} 2"#,
+        r#"heare_auth_verifications_total{route="/auth",code="NOT_FOUND"} 2"#,
+        r#"heare_auth_refused_before_lookup_total{route="/verify",reason="checksum"} 1"#,
+        r#"heare_auth_refused_before_lookup_total{route="/auth",reason="checksum"} 1"#,
         "heare_auth_keys_loaded 2",
     ] {
         assert!(metrics.body.lines().any(|l| l == line), "{line}");

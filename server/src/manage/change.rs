@@ -56,10 +56,10 @@ impl Edit {
 /// `POST /keys`: adds the key, with an id and secret made once.
 pub fn create(context: &Context, ask: &Ask, new: NewKey) -> Reply {
     let now = ask.now;
-    let secret = generate_secret(&mut OsRng, now);
+    let secret = generate_secret(&context.prefixes.secret, &mut OsRng, now);
     let actor = ask.actor.name();
     let record = KeyRecord {
-        id: generate_id(&mut OsRng, now),
+        id: generate_id(&context.prefixes.id, &mut OsRng, now),
         secret_hash: Some(hash_secret(&secret).to_hex()),
         name: new.name,
         created_at: Some(format_timestamp(now)),
@@ -94,7 +94,11 @@ pub fn create(context: &Context, ask: &Ask, new: NewKey) -> Reply {
 /// Applies `edit` to the key `id`.
 pub fn edit(context: &Context, ask: &Ask, id: &str, edit: Edit) -> Reply {
     let secret = match &edit {
-        Edit::Rotate { .. } => Some(generate_secret(&mut OsRng, ask.now)),
+        Edit::Rotate { .. } => Some(generate_secret(
+            &context.prefixes.secret,
+            &mut OsRng,
+            ask.now,
+        )),
         _ => None,
     };
     let new_hash = secret.as_deref().map(|s| hash_secret(s).to_hex());

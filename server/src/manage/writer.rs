@@ -7,6 +7,7 @@ use std::thread::{self, JoinHandle};
 
 use tokio::sync::oneshot;
 
+use heare_auth_core::Prefixes;
 use heare_auth_store::Store;
 
 use super::problem::Problem;
@@ -24,6 +25,8 @@ pub struct Context {
     pub store: Store,
     /// The loader, asked to serve each change made.
     pub loader: LoaderHandle,
+    /// The prefixes of the secrets and ids made.
+    pub prefixes: Prefixes,
 }
 
 /// A change to make, and its answer.
@@ -119,6 +122,7 @@ mod tests {
         let writer = Writer::start(Context {
             store: store(&dir),
             loader: loader.handle(),
+            prefixes: Prefixes::default(),
         })
         .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -66,6 +66,14 @@ const UNICODE = {
   secret: "sec_0Unicode" + "u".repeat(52),
   name: "Zahlungsdienst üß ✓ 🔑 東京",
 };
+// The checksummed format (`sec_1`, time, 256 random bits, CRC32): a right checksum, and the same
+// secret with its last character changed, which the edge refuses before any lookup.
+const CHECKED = {
+  id: "key_00VbwYMJgWorker0000000001",
+  secret: "sec_10VbwYMJgtyQ81dOOKHBWV1qUA9amhU718W9BL7AjFtiageEwS3w1BbU5E",
+  name: "Checksummed",
+};
+const CHECKSUM_TYPO = CHECKED.secret.slice(0, -1) + "F";
 const ROTATE_A = {
   id: "key_0RotateA0000000000000001",
   secret: "sec_0RotateA" + "a".repeat(52),
@@ -103,6 +111,7 @@ const BASE_FILE = JSON.stringify({
       name: UNICODE.name,
       metadata: { city: "東京" },
     },
+    { id: CHECKED.id, secret_hash: sha256(CHECKED.secret), name: CHECKED.name },
   ],
 });
 // Gate mode with REQUIRED_SCOPES: keys with all, some, none of the scopes; disabled; rotated.
@@ -498,7 +507,7 @@ async function waitForLog(event, match) {
 // MODE=verify.
 
 test("verify: a valid key gets 200 and exactly the Verifier's body", async () => {
-  for (const key of [BILLING, HASHED, UNICODE]) {
+  for (const key of [BILLING, HASHED, UNICODE, CHECKED]) {
     const reply = await verify("verify", key.secret);
     assertStatus(reply, 200);
     assert.equal(reply.headers.get("content-type"), "application/json");
@@ -523,6 +532,7 @@ test("verify: unknown, altered and expired keys get 403 Invalid API key and a co
     ["sec_wrong", "NOT_FOUND"],
     [BILLING.secret.slice(0, -1), "NOT_FOUND"],
     [BILLING.secret + "x", "NOT_FOUND"],
+    [CHECKSUM_TYPO, "NOT_FOUND"],
     [EXPIRED.secret, "EXPIRED"],
     ["", "NOT_FOUND"],
   ]) {
@@ -766,6 +776,8 @@ test("gate: an invalid or expired key gets 401 invalid_token", async () => {
   const invalid = [
     [{ Authorization: "Bearer sec_nope" }, "NOT_FOUND"],
     [{ "X-API-Key": "sec_nope" }, "NOT_FOUND"],
+    [{ Authorization: `Bearer ${CHECKSUM_TYPO}` }, "NOT_FOUND"],
+    [{ "X-API-Key": CHECKSUM_TYPO }, "NOT_FOUND"],
     [{ Authorization: `Bearer ${EXPIRED.secret}` }, "EXPIRED"],
   ];
   for (const [headers, code] of invalid) {
