@@ -341,6 +341,8 @@ def main():
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
         f"- Toolchain: {m['rustc']}; {m['nginx']}; {m['wrk']}; Node {m['node']}",
         f"- Date: {m['date']}{' (quick mode: short runs)' if r['quick'] else ''}",
+        *([f"- Measured again on their own after the run (`bench/run.py --only`): "
+           f"{', '.join(sorted(set(r['partial'])))}"] if r.get("partial") else []),
         ("- Load: wrk on 127.0.0.1. " + (
             f"The server measured (and nginx) run on CPU 0, wrk with {r['wrk_threads']} "
             "thread(s) on the other core(s), so that neither takes CPU from the other; the "

@@ -7,8 +7,9 @@ BENCHMARKS.md and bench/throughput.svg.
 
 usage: bench/run.py [--quick] [--only SECTION]
   --quick: shorter runs, for trying the script itself
-  --only manage|wasm: only that section, merged into the results of the last full run (for trying
-    it); wasm needs `make wasm-size` first
+  --only manage|wasm|core: only that section, merged into the results of the last full run
+    (BENCHMARKS.md then names the sections measured after the run); wasm needs `make wasm-size`
+    first
 """
 import json
 import os
@@ -738,7 +739,8 @@ def main():
         results = json.loads((OUT / "results.json").read_text())
         keys10k, secrets = keys_file(10_000)
         {"manage": lambda: bench_manage(results, keys10k, secrets),
-         "wasm": lambda: (wasm_sizes(results), bench_wasm(results))}[section]()
+         "wasm": lambda: (wasm_sizes(results), bench_wasm(results)),
+         "core": lambda: criterion(results)}[section]()
         results.setdefault("partial", []).append(section)
         (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         log(f"merged {section} into {OUT / 'results.json'}")

@@ -27,7 +27,7 @@ const fn shifted(mut crc: u32, bits: u32) -> u32 {
 
 /// Row 0: the CRC of each byte; row `s`: of each byte followed by `s` zero bytes.
 #[cfg(any(test, not(target_arch = "wasm32")))]
-const SLICES: [[u32; 256]; 4] = {
+static SLICES: [[u32; 256]; 4] = {
     let mut t = [[0u32; 256]; 4];
     let mut i = 0;
     while i < 256 {
@@ -65,7 +65,7 @@ fn by_slices(bytes: &[u8]) -> u32 {
 
 /// The CRC of each nibble.
 #[cfg(any(test, target_arch = "wasm32"))]
-const NIBBLES: [u32; 16] = {
+static NIBBLES: [u32; 16] = {
     let mut t = [0u32; 16];
     let mut i = 0;
     while i < 16 {
