@@ -1,6 +1,6 @@
 //! CRC32 (IEEE 802.3, as zlib and PNG compute it), the checksum of a secret: natively by
-//! slicing by 4 (a 4 KiB table built at compile time), so that checking a secret costs a
-//! verification about 20 ns rather than the 300 ns of a bit-by-bit loop; in WebAssembly by
+//! slicing by 4 (a 4 KiB table built at compile time), so that the CRC of a secret costs about
+//! 20 ns rather than the 300 ns of a bit-by-bit loop; in WebAssembly by
 //! nibbles (a 64-byte table), where every byte of the package counts and a verification takes
 //! microseconds anyway.
 
