@@ -157,17 +157,7 @@ impl Report {
 
     /// The report as one JSON object (with `ok`).
     pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct WithOk<'a> {
-            ok: bool,
-            #[serde(flatten)]
-            report: &'a Report,
-        }
-        serde_json::to_string(&WithOk {
-            ok: self.ok(),
-            report: self,
-        })
-        .unwrap_or_default()
+        crate::doctor::json_with_ok(self.ok(), self)
     }
 
     /// The report as lines for a person.
@@ -214,6 +204,17 @@ impl Report {
         }
         out
     }
+}
+
+/// A report as one JSON object, its fields after `ok` (the store's and the server's doctor).
+pub fn json_with_ok(ok: bool, report: &impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct WithOk<'a, R: Serialize> {
+        ok: bool,
+        #[serde(flatten)]
+        report: &'a R,
+    }
+    serde_json::to_string(&WithOk { ok, report }).unwrap_or_default()
 }
 
 #[cfg(test)]

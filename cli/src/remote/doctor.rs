@@ -143,17 +143,7 @@ impl Report {
 
     /// The report as one JSON object (with `ok`).
     pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct WithOk<'a> {
-            ok: bool,
-            #[serde(flatten)]
-            report: &'a Report,
-        }
-        serde_json::to_string(&WithOk {
-            ok: self.ok(),
-            report: self,
-        })
-        .unwrap_or_default()
+        crate::doctor::json_with_ok(self.ok(), self)
     }
 
     /// The report as lines for a person.
