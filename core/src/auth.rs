@@ -90,7 +90,7 @@ impl Authorized<'_> {
         match self.outcome {
             Some(Outcome::Valid(_)) => 200,
             Some(Outcome::InsufficientScope(_)) => 403,
-            Some(Outcome::RateLimited(..)) => 429,
+            Some(Outcome::RateLimited(..) | Outcome::UsageExceeded(_)) => 429,
             _ => 401,
         }
     }

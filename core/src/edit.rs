@@ -4,7 +4,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::{format_timestamp, hash_secret, KeyRecord, RateLimit, SecretHash, UnixMillis};
+use crate::{format_timestamp, hash_secret, Credits, KeyRecord, RateLimit, SecretHash, UnixMillis};
 
 /// Records who changed the key, and when.
 pub fn stamp(record: &mut KeyRecord, now: UnixMillis, actor: &str) {
@@ -83,6 +83,9 @@ pub struct Changes {
     pub expires_at: Option<Option<String>>,
     /// `Some(None)`: no rate limit.
     pub rate_limit: Option<Option<RateLimit>>,
+    /// `Some(None)`: no credits; `Some(Some(_))` sets them (from their `since`), which starts
+    /// their count again.
+    pub credits: Option<Option<Credits>>,
 }
 
 impl Changes {
@@ -93,11 +96,12 @@ impl Changes {
             && self.scopes.is_none()
             && self.expires_at.is_none()
             && self.rate_limit.is_none()
+            && self.credits.is_none()
     }
 }
 
 /// `record` with `changes`, and the fields that differ, in the order `name`, `metadata`,
-/// `scopes`, `expires_at`, `rate_limit`; `None` when it already has them.
+/// `scopes`, `expires_at`, `rate_limit`, `credits`; `None` when it already has them.
 pub fn with_changes(
     record: &KeyRecord,
     changes: &Changes,
@@ -137,6 +141,10 @@ pub fn with_changes(
     {
         edited.rate_limit = limit;
         changed.push("rate_limit");
+    }
+    if let Some(credits) = changes.credits.filter(|&c| c != record.credits) {
+        edited.credits = credits;
+        changed.push("credits");
     }
     if changed.is_empty() {
         return None;

@@ -85,6 +85,11 @@ pub enum Error {
         /// The text given.
         text: String,
     },
+    /// A refill is not written `AMOUNT/day` or `AMOUNT/month` ([`crate::Refill::parse`]).
+    CreditsFormat {
+        /// The text given.
+        text: String,
+    },
     /// A secret or id prefix (`SECRET_PREFIX`, `ID_PREFIX`) that is not a short run of lowercase
     /// letters, digits and `_`, beginning with a letter and ending in `_`.
     Prefix {
@@ -200,6 +205,11 @@ impl fmt::Display for Error {
             Error::RateLimitFormat { text } => write!(
                 f,
                 "expected REQUESTS/PERIOD like 100/60s or 5/1m, got '{text}'"
+            ),
+            Error::CreditsFormat { text } => write!(
+                f,
+                "expected AMOUNT/day or AMOUNT/month like 1000/day, got '{}'",
+                visible(text)
             ),
             Error::RateLimitRequests { requests, max } => {
                 write!(f, "expected 1 to {max} requests, got {requests}")

@@ -22,6 +22,8 @@ pub enum Outcome<'a> {
     InsufficientScope(Key<'a>),
     /// A live key over its rate limit; a token comes back in this many milliseconds.
     RateLimited(Key<'a>, u64),
+    /// A live key whose credits are spent (or fewer than the request's cost).
+    UsageExceeded(Key<'a>),
 }
 
 /// A verification's result for machines: `VALID`, `NOT_FOUND`, ... Clients must treat codes
@@ -43,11 +45,13 @@ pub enum Code {
     RateLimited,
     /// No key was presented: forward auth only (a `/verify` body without one is a bad request).
     MissingKey,
+    /// The key's credits are spent.
+    UsageExceeded,
 }
 
 impl Code {
     /// Every code, each at its [`Code::position`].
-    pub const ALL: [Code; 7] = [
+    pub const ALL: [Code; 8] = [
         Code::Valid,
         Code::NotFound,
         Code::Expired,
@@ -55,6 +59,7 @@ impl Code {
         Code::InsufficientScope,
         Code::RateLimited,
         Code::MissingKey,
+        Code::UsageExceeded,
     ];
 
     /// Where the code is in [`Code::ALL`], to keep something per code in an array.
@@ -72,6 +77,7 @@ impl Code {
             Code::InsufficientScope => "INSUFFICIENT_SCOPE",
             Code::RateLimited => "RATE_LIMITED",
             Code::MissingKey => "MISSING_KEY",
+            Code::UsageExceeded => "USAGE_EXCEEDED",
         }
     }
 }
@@ -93,7 +99,8 @@ impl<'a> Outcome<'a> {
             | Outcome::Expired(k)
             | Outcome::Disabled(k)
             | Outcome::InsufficientScope(k)
-            | Outcome::RateLimited(k, _) => Some(k),
+            | Outcome::RateLimited(k, _)
+            | Outcome::UsageExceeded(k) => Some(k),
         }
     }
 
@@ -102,6 +109,15 @@ impl<'a> Outcome<'a> {
     pub fn limited(self, retry_after_ms: u64) -> Outcome<'a> {
         match self {
             Outcome::Valid(k) => Outcome::RateLimited(k, retry_after_ms),
+            other => other,
+        }
+    }
+
+    /// The same outcome for a key whose credits do not cover the request: a valid key becomes
+    /// [`Outcome::UsageExceeded`]; any other outcome stays.
+    pub fn exhausted(self) -> Outcome<'a> {
+        match self {
+            Outcome::Valid(k) => Outcome::UsageExceeded(k),
             other => other,
         }
     }
@@ -124,6 +140,7 @@ impl<'a> Outcome<'a> {
             Outcome::Disabled(_) => Code::Disabled,
             Outcome::InsufficientScope(_) => Code::InsufficientScope,
             Outcome::RateLimited(..) => Code::RateLimited,
+            Outcome::UsageExceeded(_) => Code::UsageExceeded,
         }
     }
 
@@ -138,6 +155,7 @@ impl<'a> Outcome<'a> {
             Outcome::Disabled(_) => "disabled",
             Outcome::InsufficientScope(_) => "insufficient_scope",
             Outcome::RateLimited(..) => "rate_limited",
+            Outcome::UsageExceeded(_) => "usage_exceeded",
         })
     }
 
@@ -147,20 +165,24 @@ impl<'a> Outcome<'a> {
             Outcome::Valid(_) => None,
             Outcome::InsufficientScope(_) => Some("Insufficient scope"),
             Outcome::RateLimited(..) => Some("Rate limit exceeded"),
+            Outcome::UsageExceeded(_) => Some("Usage exceeded"),
             _ => Some("Invalid API key"),
         }
     }
 
     /// Appends the `/verify` response body: for a valid key `{"valid":true,"key_id","name",
     /// "metadata","code","scopes","expires_at"}` (the original's fields first), otherwise
-    /// `{"valid":false,"error","code"}`.
-    pub fn write_json(&self, out: &mut String) {
+    /// `{"valid":false,"error","code"}`; with `"remaining"` last when the key has credits and
+    /// `remaining` gives what is left of them.
+    pub fn write_json(&self, out: &mut String, remaining: Option<u64>) {
         let Some(key) = self.valid_key() else {
             out.push_str(r#"{"valid":false,"error":"#);
             push_json_string(out, self.error().unwrap_or_default());
             out.push_str(r#","code":""#);
             out.push_str(self.code().as_str());
-            out.push_str("\"}");
+            out.push('"');
+            push_remaining(out, remaining);
+            out.push('}');
             return;
         };
         out.push_str(r#"{"valid":true,"key_id":"#);
@@ -181,14 +203,22 @@ impl<'a> Outcome<'a> {
             Expiry::At(t) => push_json_string(out, &format_timestamp(t)),
             _ => out.push_str("null"),
         }
+        push_remaining(out, remaining);
         out.push('}');
     }
 
-    /// The `/verify` response body as a new string.
+    /// The `/verify` response body as a new string, without `remaining`.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(160);
-        self.write_json(&mut out);
+        self.write_json(&mut out, None);
         out
+    }
+}
+
+fn push_remaining(out: &mut String, remaining: Option<u64>) {
+    if let Some(n) = remaining {
+        out.push_str(",\"remaining\":");
+        out.push_str(&n.to_string());
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::{KeyRecord, UnixMillis};
+use crate::{format_timestamp, Credits, KeyRecord, UnixMillis};
 
 /// A key as shown: never its secret or hash.
 #[derive(Serialize)]
@@ -14,6 +14,7 @@ struct Public<'a> {
     status: &'static str,
     scopes: &'a [String],
     rate_limit: Option<String>,
+    credits: Option<Shown>,
     created_at: &'a Option<String>,
     created_by: &'a Option<String>,
     updated_at: &'a Option<String>,
@@ -36,6 +37,7 @@ pub fn public_json(r: &KeyRecord, now: UnixMillis) -> String {
         status: r.status(now).word(),
         scopes: r.scope_list(),
         rate_limit: r.rate_limit.map(|l| l.to_string()),
+        credits: r.credits.map(Shown::of),
         created_at: &r.created_at,
         created_by: &r.created_by,
         updated_at: &r.updated_at,
@@ -68,6 +70,7 @@ pub fn created_json(r: &KeyRecord, secret: &str) -> String {
         name: &'a str,
         scopes: &'a [String],
         rate_limit: Option<String>,
+        credits: Option<Shown>,
         created_at: &'a Option<String>,
         expires_at: &'a Option<String>,
         metadata: &'a RawValue,
@@ -78,9 +81,28 @@ pub fn created_json(r: &KeyRecord, secret: &str) -> String {
         name: &r.name,
         scopes: r.scope_list(),
         rate_limit: r.rate_limit.map(|l| l.to_string()),
+        credits: r.credits.map(Shown::of),
         created_at: &r.created_at,
         expires_at: &r.expires_at,
         metadata: &r.metadata,
     };
     serde_json::to_string(&new).unwrap_or_default()
+}
+
+/// A key's credits as shown: `{"amount", "refill" ("1000/day" or null), "since"}`.
+#[derive(Serialize)]
+struct Shown {
+    amount: u64,
+    refill: Option<String>,
+    since: String,
+}
+
+impl Shown {
+    fn of(credits: Credits) -> Shown {
+        Shown {
+            amount: credits.amount,
+            refill: credits.refill.map(|r| r.to_string()),
+            since: format_timestamp(credits.since),
+        }
+    }
 }

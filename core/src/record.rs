@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::compact::compact_json;
 use crate::secret_field::SecretField;
-use crate::{Expiry, RateLimit, State, Status, UnixMillis};
+use crate::{Credits, Expiry, RateLimit, State, Status, UnixMillis};
 
 /// One key as stored. Fields this version does not know live in `extra` and are written back.
 ///
@@ -44,6 +44,8 @@ pub struct KeyRecord {
     pub scopes: Option<Vec<String>>,
     /// At most this many verifications per period, per server instance; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
+    /// A balance each valid verification spends; `None`: no credits, unlimited use.
+    pub credits: Option<Credits>,
     /// Disabled keys are kept but never verify.
     pub disabled: Option<bool>,
     /// When the key was disabled.
@@ -76,6 +78,7 @@ impl Default for KeyRecord {
             expires_at: None,
             scopes: None,
             rate_limit: None,
+            credits: None,
             disabled: None,
             disabled_at: None,
             previous_secret_hash: None,
@@ -128,10 +131,12 @@ impl PartialEq for KeyRecord {
                 &a.previous_secret_hash,
                 &a.previous_expires_at,
                 a.rate_limit,
+                a.credits,
             ) == (
                 &b.previous_secret_hash,
                 &b.previous_expires_at,
                 b.rate_limit,
+                b.credits,
             )
             && a.kept()
                 .map(|(n, v)| (n, v.get()))
@@ -257,6 +262,9 @@ impl Serialize for KeyRecord {
         if let Some(limit) = self.rate_limit {
             map.serialize_entry("rate_limit", &limit.to_stored())?;
         }
+        if let Some(credits) = self.credits {
+            map.serialize_entry("credits", &credits.to_stored())?;
+        }
         if let Some(disabled) = self.disabled {
             map.serialize_entry("disabled", &disabled)?;
         }
@@ -318,6 +326,14 @@ impl<'de> Visitor<'de> for RecordVisitor {
                                 de::Error::custom(format!("field `rate_limit` {reason}"))
                             })?)
                         }
+                    }
+                }
+                "credits" => {
+                    record.credits = match map.next_value::<Option<Box<RawValue>>>()? {
+                        None => None,
+                        Some(json) => Some(Credits::from_stored(json.get()).map_err(|reason| {
+                            de::Error::custom(format!("field `credits` {reason}"))
+                        })?),
                     }
                 }
                 "disabled" => record.disabled = map.next_value()?,

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{KeySet, Outcome, Rejection, UnixMillis, MAX_BODY};
+use crate::{KeySet, Outcome, Rejection, UnixMillis, MAX_BODY, MAX_COST};
 
 /// Checks what can be checked before the body is read: the content type (absent is accepted,
 /// as the original did) and a declared length.
@@ -32,6 +32,8 @@ struct VerifyBody<'a> {
     api_key: Option<&'a RawValue>,
     #[serde(borrow, default)]
     required_scopes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    cost: Option<&'a RawValue>,
 }
 
 /// What a `/verify` body asks: the secret presented, and the scopes the key must have.
@@ -41,6 +43,9 @@ pub struct VerifyAsk<'b> {
     pub secret: Cow<'b, str>,
     /// `required_scopes`: every one must be among the key's scopes.
     pub required_scopes: Vec<Cow<'b, str>>,
+    /// `cost`: the credits a valid verification spends (1 when absent; 0 checks the balance
+    /// without spending).
+    pub cost: u64,
 }
 
 /// What a `/verify` body asks, or what is wrong with the body.
@@ -73,9 +78,22 @@ pub fn parse_body(body: &[u8]) -> Result<VerifyAsk<'_>, Rejection> {
                 Rejection::Body("\"required_scopes\" must be an array of strings".into())
             })?,
     };
+    let cost = match parsed.cost.map(RawValue::get) {
+        None | Some("null") => 1,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n <= MAX_COST)
+            .ok_or_else(|| {
+                Rejection::Body(format!(
+                    "\"cost\" must be a whole number from 0 to {MAX_COST}"
+                ))
+            })?,
+    };
     Ok(VerifyAsk {
         secret,
         required_scopes,
+        cost,
     })
 }
 
@@ -98,6 +116,10 @@ pub enum Verified<'k, 'b> {
         secret: Cow<'b, str>,
         /// What the secret turned out to be.
         outcome: Outcome<'k>,
+        /// The credits a valid verification spends.
+        cost: u64,
+        /// What is left of the key's credits, when it has some and they were counted.
+        remaining: Option<u64>,
     },
     /// The request was refused before any key was looked at.
     Rejected(Rejection),
@@ -120,7 +142,13 @@ impl Verified<'_, '_> {
     /// The body of the answer.
     pub fn to_json(&self) -> String {
         match self {
-            Verified::Answered { outcome, .. } => outcome.to_json(),
+            Verified::Answered {
+                outcome, remaining, ..
+            } => {
+                let mut out = String::with_capacity(160);
+                outcome.write_json(&mut out, *remaining);
+                out
+            }
             Verified::Rejected(rejection) => rejection.to_json(),
         }
     }
@@ -139,9 +167,15 @@ pub fn verify_request<'k, 'b>(
         Ok(VerifyAsk {
             secret,
             required_scopes,
+            cost,
         }) => {
             let outcome = keys.verify(&secret, now, &required_scopes);
-            Verified::Answered { secret, outcome }
+            Verified::Answered {
+                secret,
+                outcome,
+                cost,
+                remaining: None,
+            }
         }
         Err(rejection) => Verified::Rejected(rejection),
     }
@@ -215,6 +249,24 @@ mod tests {
             Ok(Cow::Borrowed("sec_1"))
         ));
         assert_eq!(secret(br#"{"api_key": "sec_\u0031"}"#).unwrap(), "sec_1");
+    }
+
+    #[test]
+    fn cost_is_a_whole_number_up_to_the_most_one_request_may_spend() {
+        let cost = |body: &str| parse_body(body.as_bytes()).map(|ask| ask.cost);
+        assert_eq!(cost(r#"{"api_key": "s"}"#), Ok(1));
+        assert_eq!(cost(r#"{"api_key": "s", "cost": null}"#), Ok(1));
+        assert_eq!(cost(r#"{"api_key": "s", "cost": 0}"#), Ok(0));
+        assert_eq!(cost(r#"{"api_key": "s", "cost": 1000000}"#), Ok(MAX_COST));
+        for bad in ["-1", "1.5", "1e3", "\"2\"", "1000001", "[]"] {
+            assert_eq!(
+                cost(&format!(r#"{{"api_key": "s", "cost": {bad}}}"#)),
+                Err(Rejection::Body(
+                    "\"cost\" must be a whole number from 0 to 1000000".into()
+                )),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

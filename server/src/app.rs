@@ -137,7 +137,10 @@ impl App {
         let keys = self.keys.current();
         let now = now_ms();
         let mut verified = verify_request(&keys, content_type(request.headers), request.body, now);
-        let Verified::Answered { secret, outcome } = &mut verified else {
+        let Verified::Answered {
+            secret, outcome, ..
+        } = &mut verified
+        else {
             return match verified {
                 Verified::Rejected(rejection) => rejected(&rejection),
                 answered => Reply::json(answered.status(), answered.to_json()),

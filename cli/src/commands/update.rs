@@ -36,6 +36,7 @@ pub fn update(
             NewExpiry::Never => None,
         }),
         rate_limit: None,
+        credits: None,
     };
     let mut fields = Vec::new();
     let edited = edit_key(store, &args.id, |record| {

@@ -5,10 +5,10 @@
 use hashbrown::HashTable;
 use serde::de;
 
-use super::key::{stored_expiry, Key, Span, Stored, NO_PREVIOUS};
+use super::key::{stored_expiry, Key, Span, Stored, NO_CREDITS, NO_PREVIOUS};
 use super::raw::RecordFields;
 use super::validate::{
-    expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
+    credits_of, expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
 };
 use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
 use crate::compact::push_compact_json;
@@ -36,6 +36,13 @@ impl Builder {
         let expires_at = stored_expiry(expiry_of(id, &raw, &mut self.warnings));
         let scopes = scopes_of(id, &raw)?;
         let limit = limit_of(id, &raw)?;
+        let credits = match credits_of(id, &raw)? {
+            None => NO_CREDITS,
+            Some(credits) => {
+                self.set.credits.push(credits);
+                u32::try_from(self.set.credits.len() - 1).unwrap_or(NO_CREDITS)
+            }
+        };
         let previous = previous_of(id, &raw, &mut self.warnings)?;
         let metadata = metadata_of(id, &raw)?;
         let previous_until = match previous {
@@ -78,6 +85,7 @@ impl Builder {
             expires_at,
             previous_until,
             limit,
+            credits,
             disabled: raw.disabled.unwrap_or(false),
         });
         Ok(())
@@ -113,10 +121,11 @@ pub(super) fn index<E>(
     let mut by_hash: HashTable<u32> =
         HashTable::with_capacity(set.entries.len() + set.previous.len());
     {
-        let (text, entries) = (&set.text, &set.entries);
+        let (text, entries, credits) = (&set.text, &set.entries, &set.credits);
         let key = |i: u32| Key {
             text,
             entry: &entries[i as usize],
+            credits,
         };
         for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
             if slot.is_multiple_of(PACE_EVERY) {

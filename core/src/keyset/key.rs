@@ -1,7 +1,7 @@
 //! One key of a [`KeySet`](super::KeySet): how it is stored (a fixed-size entry whose strings are
 //! ranges of the set's text), and the view handed out to callers.
 
-use crate::{Expiry, RateLimit, SecretHash, State, Status, UnixMillis};
+use crate::{Credits, Expiry, RateLimit, SecretHash, State, Status, UnixMillis};
 
 /// One verifiable key: a view into its set, holding only what `/verify` returns and needs.
 /// Two keys are equal when everything they hold is (the previous secret compared by its end).
@@ -9,6 +9,7 @@ use crate::{Expiry, RateLimit, SecretHash, State, Status, UnixMillis};
 pub struct Key<'a> {
     pub(super) text: &'a str,
     pub(super) entry: &'a Stored,
+    pub(super) credits: &'a [Credits],
 }
 
 /// A key as stored: its secret's hash, its strings as ranges of the set's text, its expiry,
@@ -29,8 +30,13 @@ pub(super) struct Stored {
     pub(super) previous_until: UnixMillis,
     /// The rate limit, when the key has one.
     pub(super) limit: Option<RateLimit>,
+    /// Where the key's credits are in the set's credits; [`NO_CREDITS`] when it has none.
+    pub(super) credits: u32,
     pub(super) disabled: bool,
 }
+
+/// A key without credits.
+pub(super) const NO_CREDITS: u32 = u32::MAX;
 
 /// No `expires_at`.
 const NEVER: UnixMillis = UnixMillis::MAX;
@@ -101,6 +107,11 @@ impl<'a> Key<'a> {
         self.entry.limit
     }
 
+    /// The key's credits, if it has any.
+    pub fn credits(self) -> Option<Credits> {
+        self.credits.get(self.entry.credits as usize).copied()
+    }
+
     /// What decides the key's status.
     pub fn state(self) -> State {
         State {
@@ -132,6 +143,7 @@ impl PartialEq for Key<'_> {
         let (a, b) = (self.entry, other.entry);
         (a.hash, a.expires_at, a.previous_until, a.limit, a.disabled)
             == (b.hash, b.expires_at, b.previous_until, b.limit, b.disabled)
+            && self.credits() == other.credits()
             && (self.id(), self.name(), self.metadata_json(), self.scopes())
                 == (
                     other.id(),

@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use hashbrown::HashTable;
 
-use crate::{hash_secret, Error, SecretHash, UnixMillis, Warning};
+use crate::{hash_secret, Credits, Error, SecretHash, UnixMillis, Warning};
 
 use build::{Builder, Loading};
 pub use check::{CheckError, Checked};
@@ -26,6 +26,8 @@ pub struct KeySet {
     entries: Vec<Stored>,
     /// The previous secrets of rotated keys.
     previous: Vec<Previous>,
+    /// The credits of the keys that have them.
+    credits: Vec<Credits>,
     /// Positions in `entries`, or in `previous` or-ed with [`ALIAS`], hashed by the first
     /// bytes of the secret hash.
     by_hash: HashTable<u32>,
@@ -161,6 +163,7 @@ impl KeySet {
         Key {
             text: &self.text,
             entry: &self.entries[i as usize],
+            credits: &self.credits,
         }
     }
 
@@ -179,6 +182,7 @@ impl KeySet {
         self.entries.iter().map(|entry| Key {
             text: &self.text,
             entry,
+            credits: &self.credits,
         })
     }
 }

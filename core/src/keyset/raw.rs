@@ -29,6 +29,8 @@ pub(super) struct RecordFields<'a> {
     pub(super) disabled: Option<bool>,
     #[serde(borrow)]
     pub(super) rate_limit: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub(super) credits: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "read::previous_secret_hash")]
     pub(super) previous_secret_hash: Option<Cow<'a, str>>,
     #[serde(borrow)]

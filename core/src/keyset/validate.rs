@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use super::raw::RecordFields;
 use crate::{
-    check_metadata, check_scope, hash_secret, Error, Expiry, RateLimit, SecretHash, Warning,
+    check_metadata, check_scope, hash_secret, Credits, Error, Expiry, RateLimit, SecretHash,
+    Warning,
 };
 
 /// The record's id: present and not empty. `index` names the record when it has none.
@@ -64,6 +65,20 @@ pub(super) fn limit_of(id: &str, raw: &RecordFields) -> Result<Option<RateLimit>
         .map_err(|reason| Error::InvalidField {
             key: id.into(),
             field: "rate_limit",
+            reason,
+        })
+}
+
+/// The record's credits (absent or `null`: none).
+pub(super) fn credits_of(id: &str, raw: &RecordFields) -> Result<Option<Credits>, Error> {
+    let Some(json) = raw.credits.map(|r| r.get()).filter(|j| *j != "null") else {
+        return Ok(None);
+    };
+    Credits::from_stored(json)
+        .map(Some)
+        .map_err(|reason| Error::InvalidField {
+            key: id.into(),
+            field: "credits",
             reason,
         })
 }

@@ -153,6 +153,7 @@ pub fn changes(body: &[u8], now: UnixMillis) -> Result<Changes, Problem> {
             .rate_limit
             .map(|raw| nullable(Some(raw)).map(rate_limit).transpose())
             .transpose()?,
+        credits: None,
     };
     match changes.is_empty() {
         true => Err(Problem::invalid(
