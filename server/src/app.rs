@@ -18,6 +18,7 @@ use heare_auth_core::{
 
 use crate::clock::now_ms;
 use crate::config::Settings;
+use crate::counts::Counts;
 use crate::health::Health;
 use crate::live::{Live, Served};
 use crate::metrics::{Counted, Metrics, Readings, Stats};
@@ -38,6 +39,8 @@ pub struct App {
     pub settings: Settings,
     /// Failed authentications to the management API, by address.
     pub guard: crate::manage::Guard,
+    /// Rate limits, credits and usage, per replica or shared.
+    pub counts: Arc<Counts>,
 }
 
 impl App {
@@ -47,6 +50,7 @@ impl App {
         health: Arc<Health>,
         transport: Arc<Stats>,
         settings: Settings,
+        counts: Arc<Counts>,
     ) -> App {
         App {
             keys,
@@ -55,6 +59,7 @@ impl App {
             transport,
             settings,
             guard: crate::manage::Guard::default(),
+            counts,
         }
     }
 }
@@ -138,7 +143,10 @@ impl App {
         let now = now_ms();
         let mut verified = verify_request(&keys, content_type(request.headers), request.body, now);
         let Verified::Answered {
-            secret, outcome, ..
+            secret,
+            outcome,
+            cost,
+            remaining,
         } = &mut verified
         else {
             return match verified {
@@ -146,7 +154,7 @@ impl App {
                 answered => Reply::json(answered.status(), answered.to_json()),
             };
         };
-        *outcome = limit(&keys, *outcome, now);
+        (*outcome, *remaining) = self.count(&keys, *outcome, *cost, now);
         log_outcome("/verify", Some(outcome), secret, request);
         let mut reply = Reply::json(verified.status(), verified.to_json());
         if let Verified::Answered { outcome, .. } = &verified {
@@ -172,11 +180,13 @@ impl App {
             .and_then(|v| v.to_str().ok());
         let now = now_ms();
         let mut answer = authorize(&keys, authorization, x_api_key, request.query, now);
-        answer.outcome = answer.outcome.map(|o| limit(&keys, o, now));
+        answer.outcome = answer.outcome.map(|o| self.count(&keys, o, 1, now).0);
         let secret = presented_key(authorization, x_api_key).unwrap_or_default();
         log_outcome("/auth", answer.outcome.as_ref(), secret, request);
         let status = match answer.outcome {
-            Some(Outcome::RateLimited(..)) => self.settings.rate_limit_status,
+            Some(Outcome::RateLimited(..) | Outcome::UsageExceeded(_)) => {
+                self.settings.rate_limit_status
+            }
             _ => answer.status(),
         };
         let mut reply = Reply::json(status, answer.to_json());
@@ -199,6 +209,47 @@ impl App {
         self.metrics
             .verification(Counted::Auth, answer.code(), started.elapsed());
         reply
+    }
+
+    /// Applies `keys`' counts to an outcome at `now`: a valid key over its rate limit is
+    /// [`Outcome::RateLimited`], one whose credits do not cover `cost` is
+    /// [`Outcome::UsageExceeded`]; the key's usage is counted. Returns the outcome and what is
+    /// left of the key's credits, when it has some.
+    fn count<'k>(
+        &self,
+        keys: &'k Served,
+        outcome: Outcome<'k>,
+        cost: u64,
+        now: UnixMillis,
+    ) -> (Outcome<'k>, Option<u64>) {
+        let Some(key) = outcome.key() else {
+            return (outcome, None);
+        };
+        let mut remaining = None;
+        let outcome = match outcome {
+            Outcome::Valid(key) => match self.counts.take_key(keys, key, now) {
+                Err(wait_ms) => outcome.limited(wait_ms),
+                Ok(()) => match (key.credits(), keys.credits_of(key.id())) {
+                    (Some(credits), Some(cell)) => {
+                        match self.counts.spend(cell, credits, cost, now) {
+                            Ok(left) => {
+                                remaining = Some(left);
+                                outcome
+                            }
+                            Err(left) => {
+                                remaining = Some(left);
+                                outcome.exhausted()
+                            }
+                        }
+                    }
+                    _ => outcome,
+                },
+            },
+            other => other,
+        };
+        let valid = matches!(outcome, Outcome::Valid(_));
+        self.counts.usage.record(key.id(), valid, now);
+        (outcome, remaining)
     }
 
     fn handle_ready(&self, request: &Request) -> Reply {
@@ -259,6 +310,7 @@ impl App {
                 ("connection_cap", count(&stats.at_capacity)),
             ],
             accept_errors: count(&stats.accept_errors),
+            redis_up: self.counts.shared(),
         };
         let mut reply = Reply::json(200, self.metrics.render(&snapshot));
         reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -337,17 +389,6 @@ fn log_outcome(route: &str, outcome: Option<&Outcome>, secret: &str, request: &R
             route = route, reason = reason, code = code, key_prefix = prefix(secret),
             user_agent = user_agent, request_id = request_id; "verification_failed"
         ),
-    }
-}
-
-/// A key over its rate limit at `now` makes a valid outcome [`Outcome::RateLimited`].
-fn limit<'k>(keys: &'k Served, outcome: Outcome<'k>, now: UnixMillis) -> Outcome<'k> {
-    match outcome {
-        Outcome::Valid(key) => match keys.take(key, now) {
-            Ok(()) => outcome,
-            Err(wait_ms) => outcome.limited(wait_ms),
-        },
-        other => other,
     }
 }
 

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use heare_auth_core::{parse_seconds, Prefixes, Zero};
-use heare_auth_store::{InvalidSetting, StoreConfig};
+use heare_auth_store::{CountersConfig, InvalidSetting, StoreConfig};
 
 use crate::limits::Limits;
 use crate::Error;
@@ -31,6 +31,9 @@ pub struct Config {
     pub metrics_addr: Option<(String, u16)>,
     /// How the handlers answer (readiness, rate limits).
     pub settings: Settings,
+    /// Where the counts replicas share are (`REDIS_URL`, `REDIS_PREFIX`); `None`: each
+    /// replica counts alone.
+    pub counters: Option<CountersConfig>,
 }
 
 /// Choices about answers, from the configuration.
@@ -110,6 +113,10 @@ Environment only:
                      sec_ and key_): 2 to 24 lowercase letters, digits and _, beginning with a
                      letter and ending in _ (acme_sk_); keys made under an earlier prefix keep
                      working
+  REDIS_URL          redis:// or rediss:// ([[USER]:PASSWORD@]HOST[:PORT][/DB]): replicas share
+                     rate limits, credits and usage there (default: each counts alone)
+  REDIS_PREFIX       put before every Redis key, so deployments can share one (default
+                     heare-auth:)
   RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 
@@ -227,6 +234,7 @@ pub fn parse(
         startup_timeout: seconds_or("STARTUP_TIMEOUT", Zero::Allowed, thirty)?,
         limits,
         metrics_addr,
+        counters: CountersConfig::from_env(&env)?,
         settings: Settings {
             ready_max_staleness,
             rate_limit_status,
@@ -265,6 +273,7 @@ mod tests {
                 startup_timeout: Duration::from_secs(30),
                 limits: Limits::default(),
                 metrics_addr: None,
+                counters: None,
                 settings: Settings {
                     ready_max_staleness: Some(Duration::from_secs(90)),
                     rate_limit_status: 429,

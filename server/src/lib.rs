@@ -5,6 +5,7 @@ mod catalog;
 mod changes;
 mod clock;
 pub mod config;
+pub mod counts;
 mod error;
 pub mod health;
 pub mod limits;

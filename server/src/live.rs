@@ -1,14 +1,15 @@
-//! The key set being served: an `Arc` of the keys and their rate-limit buckets behind a
+//! The key set being served: an `Arc` of the keys, their rate limits and credits behind a
 //! `RwLock`, which requests read and reloads replace whole.
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use heare_auth_core::{Bucket, Key, KeySet, UnixMillis};
+use heare_auth_core::{KeySet, UnixMillis};
 
 use crate::catalog::Catalog;
+use crate::counts::{CreditCell, RateCell};
 
 /// Keys handled between two calls of a reload's `pace` (see [`crate::pace`]).
 pub const PACE_EVERY: usize = 64;
@@ -18,11 +19,13 @@ pub struct Live {
     current: RwLock<Arc<Served>>,
 }
 
-/// One loaded key set, and a token bucket for each of its keys that has a rate limit.
+/// One loaded key set, and the count of each rate limit and credits of its keys.
 pub struct Served {
     set: KeySet,
     /// By key id: one lock per key, never one for all.
-    buckets: HashMap<Box<str>, Mutex<Bucket>>,
+    limits: HashMap<Box<str>, Arc<RateCell>>,
+    /// By key id.
+    credits: HashMap<Box<str>, Arc<CreditCell>>,
     /// The same file for the management API, when it is on.
     catalog: Option<Catalog>,
 }
@@ -36,8 +39,8 @@ impl Deref for Served {
 }
 
 impl Served {
-    /// `set` with full buckets, but those of keys that `before` had, which are kept (at most
-    /// full under the new limit).
+    /// `set` with full buckets and nothing spent, but for the keys that `before` had, whose
+    /// counts are kept (a bucket at most full under its new limit).
     fn new(
         set: KeySet,
         catalog: Option<Catalog>,
@@ -45,24 +48,26 @@ impl Served {
         now: UnixMillis,
         pace: &mut dyn FnMut(),
     ) -> Served {
-        let buckets = set
-            .keys()
-            .enumerate()
-            .filter_map(|(i, key)| {
-                if i.is_multiple_of(PACE_EVERY) {
-                    pace();
-                }
-                let limit = key.rate_limit()?;
-                let kept = before
-                    .and_then(|b| b.buckets.get(key.id()))
-                    .map(|bucket| bucket.lock().under(limit, now));
-                let bucket = kept.unwrap_or_else(|| Bucket::full(now));
-                Some((Box::from(key.id()), Mutex::new(bucket)))
-            })
-            .collect();
+        let mut limits = HashMap::new();
+        let mut credits = HashMap::new();
+        for (i, key) in set.keys().enumerate() {
+            if i.is_multiple_of(PACE_EVERY) {
+                pace();
+            }
+            if let Some(limit) = key.rate_limit() {
+                let kept = before.and_then(|b| b.limits.get(key.id()));
+                let cell = RateCell::new(key.id(), limit, kept, now);
+                limits.insert(Box::from(key.id()), cell);
+            }
+            if let Some(c) = key.credits() {
+                let kept = before.and_then(|b| b.credits.get(key.id()));
+                credits.insert(Box::from(key.id()), CreditCell::new(key.id(), c, kept, now));
+            }
+        }
         Served {
             set,
-            buckets,
+            limits,
+            credits,
             catalog,
         }
     }
@@ -72,21 +77,22 @@ impl Served {
         self.catalog.as_ref()
     }
 
-    /// Takes a token for a request with `key` at `now`: `Err` with the milliseconds until one
-    /// is there when the key is over its rate limit. A key without a limit always passes.
-    pub fn take(&self, key: Key, now: UnixMillis) -> Result<(), u64> {
-        let (Some(limit), Some(bucket)) = (key.rate_limit(), self.buckets.get(key.id())) else {
-            return Ok(());
-        };
-        bucket.lock().take(limit, now)
+    /// The rate limit's count of key `id`, when it has one.
+    pub fn limit_of(&self, id: &str) -> Option<&Arc<RateCell>> {
+        self.limits.get(id)
+    }
+
+    /// The credits' count of key `id`, when it has some.
+    pub fn credits_of(&self, id: &str) -> Option<&Arc<CreditCell>> {
+        self.credits.get(id)
     }
 }
 
 #[cfg(test)]
 impl Served {
-    /// The ids of the keys that have a bucket, sorted.
+    /// The ids of the keys that have a rate limit counted, sorted.
     pub(crate) fn bucket_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = self.buckets.keys().map(|id| &**id).collect();
+        let mut ids: Vec<&str> = self.limits.keys().map(|id| &**id).collect();
         ids.sort_unstable();
         ids
     }

@@ -188,6 +188,8 @@ pub struct Readings {
     pub rejections: [(&'static str, u64); 9],
     /// `accept` calls that failed.
     pub accept_errors: u64,
+    /// Whether the shared counts (Redis) answer; `None` when there are none.
+    pub redis_up: Option<bool>,
 }
 
 impl Metrics {
@@ -201,6 +203,14 @@ impl Metrics {
             "Keys being served.",
             snapshot.keys_loaded as f64,
         );
+        if let Some(up) = snapshot.redis_up {
+            gauge(
+                &mut out,
+                "heare_auth_redis_up",
+                "1 when the shared counts (REDIS_URL) answer, 0 while each replica counts alone.",
+                f64::from(u8::from(up)),
+            );
+        }
         if let Some(t) = snapshot.last_load_secs {
             gauge(
                 &mut out,
@@ -321,6 +331,7 @@ mod tests {
     fn snapshot() -> Readings {
         Readings {
             keys_loaded: 3,
+            redis_up: Some(false),
             last_load_secs: Some(1_795_564_800.5),
             reload_failures: [(Trigger::Poll, 2), (Trigger::Refresh, 0)],
             open_connections: 4,
@@ -376,6 +387,7 @@ mod tests {
             r#"heare_auth_refused_before_lookup_total{route="/verify",reason="checksum"} 0"#,
             r#"heare_auth_refused_before_lookup_total{route="/auth",reason="checksum"} 3"#,
             "heare_auth_keys_loaded 3",
+            "heare_auth_redis_up 0",
             "heare_auth_last_load_timestamp_seconds 1795564800.5",
             r#"heare_auth_reload_failures_total{trigger="poll"} 2"#,
             "heare_auth_open_connections 4",

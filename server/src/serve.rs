@@ -7,6 +7,8 @@ use signal_hook::iterator::Signals;
 
 use crate::app::App;
 use crate::config::Config;
+use crate::counts::sync::Syncer;
+use crate::counts::Counts;
 use crate::loader::Loader;
 use crate::manage::writer::{Context, Writer};
 use crate::metrics::Stats;
@@ -60,11 +62,17 @@ pub fn run(config: &Config) -> Result<(), Error> {
         false => None,
     };
     let stats = Arc::new(Stats::default());
+    let counts = Arc::new(Counts::new(config.counters.is_some()));
+    let syncer = match &config.counters {
+        Some(counters) => Some(Syncer::start(counts.clone(), counters.clone())?),
+        None => None,
+    };
     let app = Arc::new(App::new(
         keys,
         health,
         stats.clone(),
         config.settings.clone(),
+        counts,
     ));
     let listeners = transport::Listeners {
         main: listener,
@@ -84,6 +92,9 @@ pub fn run(config: &Config) -> Result<(), Error> {
     running.stop(config.limits.shutdown_timeout);
     if let Some(writer) = writer {
         writer.stop();
+    }
+    if let Some(syncer) = syncer {
+        syncer.stop();
     }
     loader.stop();
     Ok(())

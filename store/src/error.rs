@@ -58,6 +58,13 @@ pub enum Error {
         /// The HTTP status it answered.
         status: u16,
     },
+    /// The shared counts (Redis) could not be reached or answered with an error.
+    Counters {
+        /// The Redis URL, without its password.
+        location: String,
+        /// What failed and why.
+        message: String,
+    },
     /// A setting is unusable.
     Setting(InvalidSetting),
 }
@@ -85,7 +92,8 @@ impl fmt::Display for Error {
         match self {
             Error::Unavailable { location, message }
             | Error::Unanswered { location, message }
-            | Error::Damaged { location, message } => write!(f, "{location}: {message}"),
+            | Error::Damaged { location, message }
+            | Error::Counters { location, message } => write!(f, "{location}: {message}"),
             Error::Keys { location, error } => write!(f, "{location}: {error}"),
             Error::Contended { location, attempts } => write!(
                 f,

@@ -4,6 +4,7 @@
 
 mod backend;
 mod config;
+mod counters;
 mod error;
 mod file;
 mod s3;
@@ -11,6 +12,7 @@ mod store;
 
 pub use backend::{Backend, Object, Put};
 pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
+pub use counters::{Answers, Counters, CountersConfig, Exchange, Op, DEFAULT_PREFIX, USAGE_DAYS};
 pub use error::{Error, InvalidSetting};
 pub use file::FileBackend;
 pub use s3::{S3Backend, S3Config};

@@ -38,7 +38,13 @@ fn app(json: &str) -> TestApp {
     health.read(true, now_ms());
     let live = Arc::new(Live::new(set, None, now_ms()));
     TestApp {
-        app: App::new(live, health, Arc::default(), Settings::default()),
+        app: App::new(
+            live,
+            health,
+            Arc::default(),
+            Settings::default(),
+            Arc::new(Counts::new(false)),
+        ),
         reloader: None,
     }
 }
@@ -56,6 +62,7 @@ fn reloadable(json: &str) -> (TestApp, std::path::PathBuf, tempfile::TempDir) {
         reloader.health(),
         Arc::default(),
         Settings::default(),
+        Arc::new(Counts::new(false)),
     );
     let app = TestApp {
         app,

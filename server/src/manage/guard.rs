@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use heare_auth_core::{Outcome, UnixMillis};
 
 use super::problem::Problem;
+use crate::counts::Counts;
 use crate::live::Served;
 
 /// Failed authentications an address may make in [`WINDOW`] before it is refused (429).
@@ -128,12 +129,14 @@ pub fn bearer(authorization: Option<&str>) -> Result<&str, ()> {
 /// that may not go on now.
 pub fn authenticate(
     keys: &Served,
+    counts: &Counts,
     secret: &str,
     now: UnixMillis,
 ) -> Result<Actor, Option<Problem>> {
     match keys.verify(secret, now, &[] as &[&str]) {
         Outcome::Valid(key) => {
-            keys.take(key, now)
+            counts
+                .take_key(keys, key, now)
                 .map_err(|wait_ms| Some(Problem::rate_limited(wait_ms.div_ceil(1000).max(1))))?;
             Ok(Actor {
                 id: key.id().to_string(),

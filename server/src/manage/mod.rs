@@ -147,7 +147,7 @@ fn admit(app: &App, request: &Request, now: UnixMillis) -> Result<Actor, Problem
         }
     };
     let keys = app.keys.current();
-    authenticate(&keys, secret, now).map_err(|problem| match problem {
+    authenticate(&keys, &app.counts, secret, now).map_err(|problem| match problem {
         Some(problem) => problem,
         None => {
             app.guard.failed(peer, started);
