@@ -55,6 +55,7 @@ mod secret_field;
 mod setting;
 mod status;
 mod timestamp;
+mod usage;
 mod walk;
 
 pub use auth::{
@@ -93,6 +94,10 @@ pub use scope::{check_scope, holds_all};
 pub use setting::{parse_seconds, Zero};
 pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};
+pub use usage::{
+    date_of, day_of, time_json, totals, usage_json, usage_summary_json, with_member, Balance,
+    DayCount,
+};
 
 /// Unix time in milliseconds, the unit of every `now` and timestamp in this crate.
 pub type UnixMillis = i64;

@@ -30,6 +30,8 @@ pub enum Manage {
     Disable,
     /// `POST /keys/{id}/enable`.
     Enable,
+    /// `GET /keys/{id}/usage`: when the key was last used, and how much.
+    Usage,
     /// A management path with another method; the methods it allows.
     MethodNotAllowed(&'static str),
 }
@@ -55,6 +57,8 @@ impl Manage {
             ("POST", Some("disable")) => Manage::Disable,
             ("POST", Some("enable")) => Manage::Enable,
             (_, Some("rotate" | "disable" | "enable")) => Manage::MethodNotAllowed(POST),
+            ("GET" | "HEAD", Some("usage")) => Manage::Usage,
+            (_, Some("usage")) => Manage::MethodNotAllowed(GET_HEAD),
             _ => return None,
         })
     }
@@ -231,6 +235,13 @@ mod tests {
             ("POST", "/keys/key_1/disable", Manage::Disable),
             ("POST", "/keys/key_1/enable", Manage::Enable),
             ("GET", "/keys/key_1/rotate", Manage::MethodNotAllowed(POST)),
+            ("GET", "/keys/key_1/usage", Manage::Usage),
+            ("HEAD", "/keys/key_1/usage", Manage::Usage),
+            (
+                "POST",
+                "/keys/key_1/usage",
+                Manage::MethodNotAllowed(GET_HEAD),
+            ),
         ];
         for (method, path, op) in cases {
             assert_eq!(

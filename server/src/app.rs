@@ -92,6 +92,8 @@ pub enum Handled {
     Reload,
     /// Make a change to the store on the keys writer, which answers.
     Write(crate::manage::writer::Job),
+    /// Read the shared counts on the counts thread, which answers.
+    Count(crate::counts::sync::Job),
 }
 
 impl App {

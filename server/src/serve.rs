@@ -81,7 +81,11 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let running = transport::start(
         listeners,
         app,
-        (loader.handle(), writer.as_ref().map(Writer::handle)),
+        (
+            loader.handle(),
+            writer.as_ref().map(Writer::handle),
+            syncer.as_ref().map(Syncer::handle),
+        ),
         limits,
         config.threads,
         stats,

@@ -136,6 +136,7 @@ fn run(app: &TestApp, req: TestRequest) -> Reply {
             app.refreshed(reloader.lock().reload(&mut || {}).map_err(Error::Store))
         }
         Handled::Write(_) => panic!("no writer here: management writes are tested end to end"),
+        Handled::Count(_) => panic!("no shared counts here: they are tested end to end"),
     }
 }
 

@@ -6,26 +6,8 @@ use std::collections::{HashMap, VecDeque};
 
 use parking_lot::Mutex;
 
-use heare_auth_core::UnixMillis;
+use heare_auth_core::{day_of, DayCount as Day, UnixMillis};
 use heare_auth_store::USAGE_DAYS;
-
-const DAY_MS: UnixMillis = 86_400_000;
-
-/// The day (UTC) of `at`, in days since the epoch.
-pub fn day_of(at: UnixMillis) -> i64 {
-    at.div_euclid(DAY_MS)
-}
-
-/// Verifications of one key on one day.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Day {
-    /// Days since the epoch.
-    pub day: i64,
-    /// Valid verifications.
-    pub valid: u64,
-    /// Refused ones (expired, disabled, over a limit, out of credits, missing a scope).
-    pub refused: u64,
-}
 
 /// One key's usage, as this replica saw it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -190,6 +172,8 @@ fn add(days: &mut VecDeque<Day>, d: Day) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY_MS: UnixMillis = 86_400_000;
 
     #[test]
     fn days_are_counted_in_order_and_kept_ninety_days() {

@@ -1,8 +1,11 @@
-//! `GET /keys`: a page of keys in file order, filtered by status, scope or name prefix, with an
-//! opaque cursor for the next page. Each page reads a bounded number of keys, so that no
+//! `GET /keys`: a page of keys in file order, filtered by status, scope, name prefix or lack of
+//! use, each with when it was last used, and an opaque cursor for the next page. Each page reads a bounded number of keys, so that no
 //! request can hold a worker for long whatever the filters and the size of the set.
 
-use heare_auth_core::{percent_decode, public_json, push_json_string, KeyRecord, UnixMillis};
+use heare_auth_core::{
+    parse_timestamp, parse_ttl, percent_decode, public_json, push_json_string, time_json,
+    with_member, KeyRecord, UnixMillis,
+};
 
 use super::problem::Problem;
 use crate::catalog::Catalog;
@@ -23,10 +26,12 @@ struct Query {
     status: Option<String>,
     scope: Option<String>,
     name: Option<String>,
+    /// Keys created before this instant (Unix ms) and not used since.
+    unused_since: Option<UnixMillis>,
 }
 
 impl Query {
-    fn parse(query: Option<&str>) -> Result<Query, Problem> {
+    fn parse(query: Option<&str>, now: UnixMillis) -> Result<Query, Problem> {
         let mut parsed = Query::default();
         for pair in query
             .unwrap_or_default()
@@ -63,12 +68,19 @@ impl Query {
                     }
                     &mut parsed.status
                 }
+                "unused_since" => {
+                    let since = unused_since(&value, now)?;
+                    if parsed.unused_since.replace(since).is_some() {
+                        return Err(twice("unused_since"));
+                    }
+                    continue;
+                }
                 "scope" => &mut parsed.scope,
                 "name" => &mut parsed.name,
                 _ => {
                     let mut message = String::from("unknown query parameter ");
                     push_json_string(&mut message, &name);
-                    message.push_str(" (limit, cursor, status, scope, name)");
+                    message.push_str(" (limit, cursor, status, scope, name, unused_since)");
                     return Err(Problem::invalid(&name, message));
                 }
             };
@@ -79,10 +91,19 @@ impl Query {
         Ok(parsed)
     }
 
-    fn matches(&self, key: &KeyRecord, now: UnixMillis) -> bool {
-        self.status
-            .as_ref()
-            .is_none_or(|s| key.status(now).word() == s)
+    fn matches(&self, key: &KeyRecord, now: UnixMillis, last_used: Option<UnixMillis>) -> bool {
+        let unused = |since: UnixMillis| {
+            let created = key
+                .created_at
+                .as_deref()
+                .and_then(|t| parse_timestamp(t).ok());
+            created.is_none_or(|c| c < since) && last_used.is_none_or(|t| t < since)
+        };
+        self.unused_since.is_none_or(unused)
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| key.status(now).word() == s)
             && self
                 .scope
                 .as_ref()
@@ -95,9 +116,28 @@ fn twice(name: &str) -> Problem {
     Problem::invalid(name, format!("{name} is given more than once"))
 }
 
-/// The page of `catalog` that `query` asks for, at `now`, as the JSON answer.
-pub fn page(catalog: &Catalog, query: Option<&str>, now: UnixMillis) -> Result<String, Problem> {
-    let query = Query::parse(query)?;
+/// `90d` (that long before `now`) or an RFC 3339 time: the instant of `unused_since`.
+fn unused_since(value: &str, now: UnixMillis) -> Result<UnixMillis, Problem> {
+    let ago = parse_ttl(value).ok().and_then(|ms| i64::try_from(ms).ok());
+    ago.map(|ms| now.saturating_sub(ms))
+        .or_else(|| parse_timestamp(value).ok())
+        .ok_or_else(|| {
+            Problem::invalid(
+                "unused_since",
+                "unused_since must be a duration (90d, 12h) or an RFC 3339 time",
+            )
+        })
+}
+
+/// The page of `catalog` that `query` asks for, at `now`, as the JSON answer; `last_used`
+/// tells when a key was last used.
+pub fn page(
+    catalog: &Catalog,
+    query: Option<&str>,
+    now: UnixMillis,
+    last_used: &dyn Fn(&str) -> Option<UnixMillis>,
+) -> Result<String, Problem> {
+    let query = Query::parse(query, now)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let start = match &query.cursor {
         None => 0,
@@ -109,11 +149,13 @@ pub fn page(catalog: &Catalog, query: Option<&str>, now: UnixMillis) -> Result<S
     let mut last = None;
     while position < end && found < limit {
         if let Some(key) = catalog.get(position) {
-            if query.matches(&key, now) {
+            let used = last_used(&key.id);
+            if query.matches(&key, now, used) {
                 if found > 0 {
                     body.push(',');
                 }
-                body.push_str(&public_json(&key, now));
+                let shown = public_json(&key, now);
+                body.push_str(&with_member(&shown, "last_used_at", &time_json(used)));
                 found += 1;
             }
             last = Some((position, key.id));
@@ -181,8 +223,17 @@ mod tests {
         Catalog::new(text.into_bytes(), &mut || {}).unwrap()
     }
 
+    /// Keys used: key_0002 a day ago, key_0004 an hour ago.
+    fn used(id: &str) -> Option<UnixMillis> {
+        match id {
+            "key_0002" => Some(NOW - 86_400_000),
+            "key_0004" => Some(NOW - 3_600_000),
+            _ => None,
+        }
+    }
+
     fn get(catalog: &Catalog, query: &str) -> Value {
-        serde_json::from_str(&page(catalog, Some(query), NOW).unwrap()).unwrap()
+        serde_json::from_str(&page(catalog, Some(query), NOW, &used).unwrap()).unwrap()
     }
 
     fn ids(page: &Value) -> Vec<String> {
@@ -229,6 +280,26 @@ mod tests {
     }
 
     #[test]
+    fn keys_show_when_they_were_last_used_and_unused_ones_are_found() {
+        let catalog = catalog(6);
+        let page = get(&catalog, "");
+        assert_eq!(
+            page["keys"][2]["last_used_at"],
+            "2026-11-24T01:17:14.316000Z"
+        );
+        assert!(page["keys"][0]["last_used_at"].is_null());
+        let page = get(&catalog, "unused_since=2h");
+        assert_eq!(
+            ids(&page),
+            ["key_0000", "key_0001", "key_0002", "key_0003", "key_0005"]
+        );
+        let page = get(&catalog, "unused_since=2d");
+        assert_eq!(ids(&page).len(), 4);
+        let page = get(&catalog, "unused_since=2026-11-24T00:00:00Z");
+        assert_eq!(ids(&page).len(), 4);
+    }
+
+    #[test]
     fn bad_parameters_are_named() {
         let catalog = catalog(3);
         for (query, field) in [
@@ -240,8 +311,10 @@ mod tests {
             ("cursor=3a", "cursor"),
             ("sort=name", "sort"),
             ("name=a&name=b", "name"),
+            ("unused_since=soon", "unused_since"),
+            ("unused_since=1d&unused_since=2d", "unused_since"),
         ] {
-            let problem = page(&catalog, Some(query), NOW).unwrap_err();
+            let problem = page(&catalog, Some(query), NOW, &used).unwrap_err();
             assert_eq!(problem.field.as_deref(), Some(field), "{query}");
         }
     }

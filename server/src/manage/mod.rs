@@ -7,11 +7,14 @@ mod guard;
 mod input;
 mod listing;
 mod problem;
+mod usage;
 pub mod writer;
 
 use std::time::Instant;
 
-use heare_auth_core::{may, may_touch, percent_decode, public_json, Access, Manage, UnixMillis};
+use heare_auth_core::{
+    may, may_touch, percent_decode, public_json, time_json, with_member, Access, Manage, UnixMillis,
+};
 
 pub use guard::{Guard, MAX_FAILURES, WINDOW};
 pub use listing::{MAX_LIMIT, MAX_SCANNED};
@@ -74,12 +77,19 @@ fn answer(
     let id = id.unwrap_or_default();
     let edit = match op {
         Manage::List => {
-            let body = listing::page(catalog, request.query, now)?;
+            let last_used = |id: &str| app.counts.usage.last_used(id);
+            let body = listing::page(catalog, request.query, now, &last_used)?;
             return Ok(Handled::Reply(Reply::json(200, body)));
+        }
+        Manage::Usage => {
+            let key = catalog.find(&id).ok_or_else(|| Problem::not_found(&id))?;
+            return Ok(usage::usage(app, &key, now));
         }
         Manage::Show => {
             let key = catalog.find(&id).ok_or_else(|| Problem::not_found(&id))?;
-            let mut reply = Reply::json(200, public_json(&key, now));
+            let last_used = time_json(app.counts.usage.last_used(&key.id));
+            let shown = with_member(&public_json(&key, now), "last_used_at", &last_used);
+            let mut reply = Reply::json(200, shown);
             reply.headers.push(("etag", key.etag()));
             return Ok(Handled::Reply(reply));
         }

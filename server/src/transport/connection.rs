@@ -173,6 +173,16 @@ async fn answer(
             Some(writer) => writer.run(job).await,
             None => crate::manage::Problem::unavailable("the keys writer is not running").reply(),
         },
+        Handled::Count(job) => {
+            let busy = || {
+                crate::manage::Problem::unavailable("the shared counts are busy; retry shortly")
+                    .reply()
+            };
+            match &shared.counts {
+                Some(counts) => counts.run(job, busy).await,
+                None => busy(),
+            }
+        }
     };
     if whole {
         reply

@@ -22,6 +22,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{watch as signal, OwnedSemaphorePermit, Semaphore};
 
 use crate::app::App;
+use crate::counts::sync::SyncHandle;
 use crate::loader::LoaderHandle;
 use crate::manage::writer::WriterHandle;
 use crate::metrics::Stats;
@@ -52,6 +53,8 @@ struct Shared {
     loader: LoaderHandle,
     /// The keys writer, when the management API is on.
     writer: Option<WriterHandle>,
+    /// The counts thread, when counts are shared.
+    counts: Option<SyncHandle>,
     limits: Limits,
     http: http1::Builder,
     slots: Arc<Semaphore>,
@@ -114,11 +117,11 @@ pub struct Listeners {
 }
 
 /// Starts `threads` worker threads serving `listeners` with `app`, counting into `stats`;
-/// reloads go to `loader`, management writes to `writer`.
+/// reloads go to `loader`, management writes to `writer`, reads of shared counts to `counts`.
 pub fn start(
     listeners: Listeners,
     app: Arc<App>,
-    (loader, writer): (LoaderHandle, Option<WriterHandle>),
+    (loader, writer, counts): (LoaderHandle, Option<WriterHandle>, Option<SyncHandle>),
     limits: Limits,
     threads: usize,
     stats: Arc<Stats>,
@@ -154,6 +157,7 @@ pub fn start(
             app: app.clone(),
             loader: loader.clone(),
             writer: writer.clone(),
+            counts: counts.clone(),
             limits: limits.clone(),
             http: http.clone(),
             slots,
