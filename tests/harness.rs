@@ -658,6 +658,122 @@ impl Drop for S3Server {
     }
 }
 
+/// A real Redis (Debian's `redis-server`) on 127.0.0.1, keeping its data in a temporary
+/// directory with every write appended to its log, so that it keeps its data across a restart.
+pub struct RedisServer {
+    child: Option<Child>,
+    /// Port it listens on (kept across restarts).
+    pub port: u16,
+    data: TempDir,
+}
+
+impl RedisServer {
+    /// Starts Redis on a free port, installing it first if need be.
+    pub fn start(name: &str) -> RedisServer {
+        let status = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/ensure-redis.sh"))
+            .status()
+            .expect("bash");
+        assert!(status.success(), "tests/tools/ensure-redis.sh failed");
+        let mut server = RedisServer {
+            child: None,
+            port: 0,
+            data: TempDir::new(&format!("redis-{name}")),
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts Redis on its port (a free one the first time) and waits until it answers.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let port = match self.port {
+                0 => std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port(),
+                port => port,
+            };
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+                .arg("--dir")
+                .arg(self.data.root())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            self.child = Some(child);
+            self.port = port;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                if self.cli(&["PING"]).as_deref() == Some("PONG") {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.kill();
+            assert!(Instant::now() < deadline, "redis-server did not start");
+        }
+    }
+
+    /// Runs `redis-cli` against it: its output, trimmed; `None` when it failed.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !text.starts_with("Could not connect")).then_some(text)
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Kills the server (an outage); [`RedisServer::restart`] brings it back with its data.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-s", "CONT", &child.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
+}
+
 /// Borrows an owned environment as `(&str, &str)` pairs.
 pub fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()

@@ -313,6 +313,7 @@ impl App {
             ],
             accept_errors: count(&stats.accept_errors),
             redis_up: self.counts.shared(),
+            replicas: self.counts.replicas(),
         };
         let mut reply = Reply::json(200, self.metrics.render(&snapshot));
         reply.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -190,6 +190,8 @@ pub struct Readings {
     pub accept_errors: u64,
     /// Whether the shared counts (Redis) answer; `None` when there are none.
     pub redis_up: Option<bool>,
+    /// Replicas sharing the counts, as last heard.
+    pub replicas: i64,
 }
 
 impl Metrics {
@@ -209,6 +211,12 @@ impl Metrics {
                 "heare_auth_redis_up",
                 "1 when the shared counts (REDIS_URL) answer, 0 while each replica counts alone.",
                 f64::from(u8::from(up)),
+            );
+            gauge(
+                &mut out,
+                "heare_auth_redis_replicas",
+                "Replicas that exchanged counts with Redis in the last 3 seconds, as last heard.",
+                snapshot.replicas as f64,
             );
         }
         if let Some(t) = snapshot.last_load_secs {
@@ -332,6 +340,7 @@ mod tests {
         Readings {
             keys_loaded: 3,
             redis_up: Some(false),
+            replicas: 2,
             last_load_secs: Some(1_795_564_800.5),
             reload_failures: [(Trigger::Poll, 2), (Trigger::Refresh, 0)],
             open_connections: 4,
@@ -388,6 +397,7 @@ mod tests {
             r#"heare_auth_refused_before_lookup_total{route="/auth",reason="checksum"} 3"#,
             "heare_auth_keys_loaded 3",
             "heare_auth_redis_up 0",
+            "heare_auth_redis_replicas 2",
             "heare_auth_last_load_timestamp_seconds 1795564800.5",
             r#"heare_auth_reload_failures_total{trigger="poll"} 2"#,
             "heare_auth_open_connections 4",

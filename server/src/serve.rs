@@ -64,7 +64,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let stats = Arc::new(Stats::default());
     let counts = Arc::new(Counts::new(config.counters.is_some()));
     let syncer = match &config.counters {
-        Some(counters) => Some(Syncer::start(counts.clone(), counters.clone())?),
+        Some(counters) => Some(Syncer::start(counts.clone(), counters.clone(), &keys)?),
         None => None,
     };
     let app = Arc::new(App::new(

@@ -124,12 +124,20 @@ pub enum Op {
         /// Unused tokens given back.
         give: i64,
     },
-    /// A key's credits spent in one period: add `charge`. Answers the period's total spent.
+    /// A key's credits in one period, kept as what was spent of `allowance`: take `charge`
+    /// credits spent beyond those leased, give `give` back, and lease up to `want` more.
+    /// Answers the credits leased and those left.
     Credits {
         /// The pool ([`heare_auth_core::Credits::pool`]).
         pool: String,
-        /// Credits spent since the last exchange.
+        /// The period's balance before any spending.
+        allowance: i64,
+        /// Credits spent beyond those leased.
         charge: i64,
+        /// Credits wanted.
+        want: i64,
+        /// Unused credits given back.
+        give: i64,
         /// Seconds the count is kept after this exchange; 0: for ever.
         keep_secs: i64,
     },
@@ -143,6 +151,12 @@ pub enum Op {
         valid: i64,
         /// Refused ones.
         refused: i64,
+    },
+    /// The sender is present: answers how many senders exchanged within `within_ms`, this
+    /// one included.
+    Present {
+        /// How recently a sender must have exchanged to count.
+        within_ms: i64,
     },
     /// When a key was last used (Unix ms), kept if later than what is there. Answers nothing.
     LastUsed {
@@ -165,7 +179,8 @@ pub struct Exchange {
     pub ops: Vec<Op>,
 }
 
-/// What an exchange answered, per op: `Rate` gives `[leased, left]`, `Credits` `[spent]`.
+/// What an exchange answered, per op: `Rate` and `Credits` give `[leased, left]`, `Present`
+/// `[senders]`.
 pub type Answers = Vec<i64>;
 
 /// Changes every count of an exchange, once: the sender's last exchange number is kept (for a
@@ -200,17 +215,36 @@ for k = 2, #KEYS do
     out[#out + 1] = leased
     out[#out + 1] = room - leased
   elseif kind == 'c' then
-    local charge, keep = tonumber(ARGV[a+1]), tonumber(ARGV[a+2])
-    a = a + 3
-    local spent = redis.call('INCRBY', KEYS[k], charge)
-    if keep > 0 then redis.call('EXPIRE', KEYS[k], keep) end
-    out[#out + 1] = spent
+    local allowance, charge, want = tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), tonumber(ARGV[a+3])
+    local give, keep = tonumber(ARGV[a+4]), tonumber(ARGV[a+5])
+    a = a + 6
+    local spent = tonumber(redis.call('GET', KEYS[k]) or '0') + charge - give
+    if spent < 0 then spent = 0 end
+    local room = allowance - spent
+    if room < 0 then room = 0 end
+    local leased = math.min(want, room)
+    spent = spent + leased
+    if keep > 0 then
+      redis.call('SET', KEYS[k], string.format('%d', spent), 'EX', keep)
+    else
+      redis.call('SET', KEYS[k], string.format('%d', spent))
+    end
+    local left = allowance - spent
+    if left < 0 then left = 0 end
+    out[#out + 1] = leased
+    out[#out + 1] = left
   elseif kind == 'u' then
     local valid, refused, keep = ARGV[a+1], ARGV[a+2], ARGV[a+3]
     a = a + 4
     if valid ~= '0' then redis.call('HINCRBY', KEYS[k], 'valid', valid) end
     if refused ~= '0' then redis.call('HINCRBY', KEYS[k], 'refused', refused) end
     redis.call('EXPIRE', KEYS[k], keep)
+  elseif kind == 'p' then
+    local ms = math.floor(now / 1000)
+    redis.call('ZADD', KEYS[k], ms, ARGV[a+1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', ms - tonumber(ARGV[a+2]))
+    out[#out + 1] = redis.call('ZCARD', KEYS[k])
+    a = a + 3
   elseif kind == 'l' then
     redis.call('ZADD', KEYS[k], 'GT', ARGV[a+2], ARGV[a+1])
     a = a + 3
@@ -259,11 +293,19 @@ impl Counters {
                 }
                 Op::Credits {
                     pool,
+                    allowance,
                     charge,
+                    want,
+                    give,
                     keep_secs,
                 } => {
                     call.key(self.key(format_args!("credits:{pool}")));
-                    call.arg("c").arg(charge).arg(keep_secs);
+                    call.arg("c")
+                        .arg(allowance)
+                        .arg(charge)
+                        .arg(want)
+                        .arg(give)
+                        .arg(keep_secs);
                 }
                 Op::Usage {
                     id,
@@ -273,6 +315,10 @@ impl Counters {
                 } => {
                     call.key(self.key(format_args!("usage:{id}:{day}")));
                     call.arg("u").arg(valid).arg(refused).arg(usage_keep);
+                }
+                Op::Present { within_ms } => {
+                    call.key(self.key(format_args!("present")));
+                    call.arg("p").arg(&exchange.sender).arg(within_ms);
                 }
                 Op::LastUsed { id, at } => {
                     call.key(self.key(format_args!("last-used")));
@@ -336,7 +382,25 @@ impl Counters {
         Ok(found.into_iter().map(|(id, at)| (id, at as i64)).collect())
     }
 
-    /// The credits spent in `pool` ([`heare_auth_core::Credits::pool`]).
+    /// The credits spent in each of `pools`, as [`Counters::credits_spent`] gives them.
+    pub fn credits_spent_in(&mut self, pools: &[String]) -> Result<Vec<u64>, Error> {
+        let mut spent = Vec::with_capacity(pools.len());
+        for chunk in pools.chunks(1000) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|pool| self.key(format_args!("credits:{pool}")))
+                .collect();
+            let values: Vec<Option<i64>> = redis::cmd("MGET")
+                .arg(keys)
+                .query(&mut self.con)
+                .map_err(|e| self.error(&e))?;
+            spent.extend(values.into_iter().map(|v| v.unwrap_or(0).max(0) as u64));
+        }
+        Ok(spent)
+    }
+
+    /// The credits spent in `pool` ([`heare_auth_core::Credits::pool`]), those leased to
+    /// replicas and not given back included.
     pub fn credits_spent(&mut self, pool: &str) -> Result<u64, Error> {
         let spent: Option<i64> = redis::cmd("GET")
             .arg(self.key(format_args!("credits:{pool}")))

@@ -1,14 +1,19 @@
-//! A replica's share of a key's rate limit when replicas share it: tokens leased from the
-//! shared bucket ahead of use, so that a request never waits on Redis, and at most one lease
-//! spent on credit before the bucket is asked.
+//! A replica's share of a pool that replicas share (a key's rate-limit bucket, or its credits):
+//! tokens leased from the pool ahead of use, so that a request never waits on Redis, and a
+//! bounded number spent on credit before the pool is asked.
+//!
+//! A replica holds, or spends on credit, at most its *room*: one lease (`cap`), or its share of
+//! what the pool had left when last asked (divided by the replicas that share it), whichever
+//! is more. Together the replicas therefore overshoot a pool by at most one lease each (their
+//! shares of what is left cover the rest), and a replica alone never does.
 
-/// What a replica holds of one key's shared bucket.
+/// What a replica holds of one shared pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Lease {
     /// Tokens leased and not spent; below zero, tokens spent on credit, charged at the next
     /// exchange.
     held: i64,
-    /// What the bucket had left after the last exchange; `None` before the first.
+    /// What the pool had left after the last exchange; `None` before the first.
     seen: Option<i64>,
     /// Tokens asked for since the last exchange, granted or not: sizes the next lease.
     demand: i64,
@@ -27,30 +32,58 @@ pub struct Ask {
     pub give: i64,
 }
 
+/// How a pool is shared: the lease a replica may always take, and how many replicas share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// Tokens a replica may hold or spend on credit whatever is left (at least 1).
+    pub cap: i64,
+    /// Replicas sharing the pool (at least 1).
+    pub replicas: i64,
+}
+
 /// Exchanges without demand after which a replica gives back the tokens it holds.
 const IDLE_EXCHANGES: u32 = 20;
 
 impl Lease {
-    /// Takes a token for a request: from those held, or on credit while the credit stays
-    /// within `cap` tokens and within what the bucket had left when last seen.
-    pub fn take(&mut self, cap: i64) -> bool {
-        self.demand += 1;
-        if self.held > 0 {
-            self.held -= 1;
+    /// What this replica may hold or spend on credit: the lease, or its share of what the
+    /// pool had left when last seen (only the lease before it was seen), whichever is more.
+    fn room(&self, share: Share) -> i64 {
+        let cap = share.cap.max(1);
+        self.seen
+            .map_or(cap, |left| cap.max(left / share.replicas.max(1)))
+    }
+
+    /// Takes `n` tokens for a request: from those held, or on credit while what the pool had
+    /// left when last seen (`full` before the first exchange) covers the credit, and the
+    /// credit stays within the room that `share` gives (`None`: no limit but the pool, while
+    /// the pool cannot be asked).
+    pub fn take(&mut self, n: i64, share: Option<Share>, full: i64) -> bool {
+        self.demand += n;
+        if self.held >= n {
+            self.held -= n;
             return true;
         }
-        let debt = 1 - self.held;
-        if debt <= cap && self.seen.is_none_or(|left| left >= debt) {
-            self.held -= 1;
+        let debt = n - self.held;
+        let within = share.is_none_or(|share| debt <= self.room(share));
+        if within && self.seen.unwrap_or(full) >= debt {
+            self.held -= n;
             return true;
         }
         false
     }
 
+    /// What is left of the pool as this replica knows it: what it had left when last seen
+    /// (`full` before the first exchange), and what is held here, less what was spent on
+    /// credit.
+    pub fn left(&self, full: i64) -> i64 {
+        self.seen.unwrap_or(full).saturating_add(self.held)
+    }
+
     /// What to ask at the next exchange, the credit taken out of what is held (it is charged
     /// by the exchange) and the tokens given back out of it; `None`: nothing to ask.
-    /// Leases are sized to twice the demand since the last exchange, at most `cap`.
-    pub fn plan(&mut self, cap: i64) -> Option<Ask> {
+    /// Leases are sized to twice the demand since the last exchange, at most the room `share`
+    /// gives.
+    pub fn plan(&mut self, share: Share) -> Option<Ask> {
         let charge = (-self.held).max(0);
         self.held += charge;
         let mut ask = Ask {
@@ -59,7 +92,7 @@ impl Lease {
         };
         if self.demand > 0 {
             self.idle = 0;
-            ask.want = ((2 * self.demand).clamp(1, cap.max(1)) - self.held).max(0);
+            ask.want = ((2 * self.demand).clamp(1, self.room(share)) - self.held).max(0);
         } else {
             self.idle += 1;
             if self.idle >= IDLE_EXCHANGES {
@@ -68,7 +101,17 @@ impl Lease {
         }
         self.held -= ask.give;
         self.demand = 0;
+        // Until the answer, what the pool had left is less what this exchange charges and
+        // may lease: credit taken meanwhile must not count them twice.
+        if let Some(left) = &mut self.seen {
+            *left -= ask.charge + ask.want - ask.give;
+        }
         (ask != Ask::default()).then_some(ask)
+    }
+
+    /// Learns what the pool has left, when no exchange has told yet.
+    pub fn learn(&mut self, left: i64) {
+        self.seen.get_or_insert(left);
     }
 
     /// Whether the lease holds nothing and nobody asked for it: it can be forgotten.
@@ -76,7 +119,7 @@ impl Lease {
         self.held == 0 && self.demand == 0
     }
 
-    /// Takes in the exchange's answer: `leased` tokens, `left` in the bucket after it.
+    /// Takes in the exchange's answer: `leased` tokens, `left` in the pool after it.
     pub fn settle(&mut self, leased: i64, left: i64) {
         self.held += leased;
         self.seen = Some(left);
@@ -87,11 +130,16 @@ impl Lease {
 mod tests {
     use super::*;
 
+    /// A lease of `cap` among eight replicas.
+    fn s(cap: i64) -> Share {
+        Share { cap, replicas: 8 }
+    }
+
     #[test]
     fn the_first_request_is_taken_on_credit_then_the_lease_pays_for_the_next() {
         let mut lease = Lease::default();
-        assert!(lease.take(4));
-        let ask = lease.plan(4).unwrap();
+        assert!(lease.take(1, Some(s(4)), i64::MAX));
+        let ask = lease.plan(s(4)).unwrap();
         assert_eq!(
             ask,
             Ask {
@@ -101,11 +149,16 @@ mod tests {
             }
         );
         lease.settle(2, 10);
-        assert!(lease.take(4) && lease.take(4));
+        assert!(lease.take(1, Some(s(4)), i64::MAX) && lease.take(1, Some(s(4)), i64::MAX));
         // Then on credit, as far as the bucket had left and the cap allow.
-        assert!(lease.take(4) && lease.take(4) && lease.take(4) && lease.take(4));
-        assert!(!lease.take(4));
-        let ask = lease.plan(4).unwrap();
+        assert!(
+            lease.take(1, Some(s(4)), i64::MAX)
+                && lease.take(1, Some(s(4)), i64::MAX)
+                && lease.take(1, Some(s(4)), i64::MAX)
+                && lease.take(1, Some(s(4)), i64::MAX)
+        );
+        assert!(!lease.take(1, Some(s(4)), i64::MAX));
+        let ask = lease.plan(s(4)).unwrap();
         assert_eq!(ask.charge, 4);
         assert_eq!(ask.want, 4);
     }
@@ -113,14 +166,14 @@ mod tests {
     #[test]
     fn an_empty_bucket_stops_credit_until_the_next_exchange() {
         let mut lease = Lease::default();
-        assert!(lease.take(8));
-        let ask = lease.plan(8).unwrap();
+        assert!(lease.take(1, Some(s(8)), i64::MAX));
+        let ask = lease.plan(s(8)).unwrap();
         lease.settle(0, 0);
         assert_eq!(ask.charge, 1);
-        assert!(!lease.take(8));
-        assert!(!lease.take(8));
+        assert!(!lease.take(1, Some(s(8)), i64::MAX));
+        assert!(!lease.take(1, Some(s(8)), i64::MAX));
         // Refused requests are demand: the next exchange asks for a lease.
-        let ask = lease.plan(8).unwrap();
+        let ask = lease.plan(s(8)).unwrap();
         assert_eq!(
             ask,
             Ask {
@@ -130,21 +183,38 @@ mod tests {
             }
         );
         lease.settle(1, 0);
-        assert!(lease.take(8));
-        assert!(!lease.take(8));
+        assert!(lease.take(1, Some(s(8)), i64::MAX));
+        assert!(!lease.take(1, Some(s(8)), i64::MAX));
+    }
+
+    #[test]
+    fn credit_taken_while_an_exchange_is_under_way_counts_what_it_charges() {
+        let mut lease = Lease::default();
+        lease.learn(10);
+        let alone = Share {
+            cap: 1,
+            replicas: 1,
+        };
+        assert_eq!((0..6).filter(|_| lease.take(1, Some(alone), 0)).count(), 6);
+        let ask = lease.plan(alone).unwrap();
+        assert_eq!((ask.charge, ask.want), (6, 10));
+        // Under way: 6 charged and 10 wanted of 10; nothing is left to take on credit.
+        assert!(!lease.take(1, Some(alone), 0));
+        lease.settle(4, 0);
+        assert_eq!((0..9).filter(|_| lease.take(1, Some(alone), 0)).count(), 4);
     }
 
     #[test]
     fn an_idle_lease_is_given_back_and_then_settled() {
         let mut lease = Lease::default();
-        lease.take(3);
-        lease.plan(3);
+        lease.take(1, Some(s(3)), i64::MAX);
+        lease.plan(s(3));
         lease.settle(3, 5);
         for _ in 1..IDLE_EXCHANGES {
-            assert_eq!(lease.plan(3), None);
+            assert_eq!(lease.plan(s(3)), None);
         }
         assert_eq!(
-            lease.plan(3),
+            lease.plan(s(3)),
             Some(Ask {
                 charge: 0,
                 want: 0,
@@ -155,10 +225,39 @@ mod tests {
     }
 
     #[test]
-    fn never_more_than_cap_on_credit_whatever_the_bucket_said() {
+    fn without_a_cap_credit_runs_to_what_the_pool_had_left() {
         let mut lease = Lease::default();
-        lease.settle(0, 1_000_000);
-        let taken = (0..100).filter(|_| lease.take(5)).count();
+        assert!(lease.take(3, None, 5));
+        assert!(!lease.take(3, None, 5));
+        assert_eq!(lease.left(5), 2);
+        assert!(lease.take(2, None, 5));
+        assert!(!lease.take(1, None, 5));
+        assert_eq!(lease.left(5), 0);
+        // Once seen, what the pool said counts, not `full`.
+        lease.plan(s(10));
+        lease.settle(0, 4);
+        assert_eq!(lease.left(5), 4);
+    }
+
+    #[test]
+    fn credit_is_one_lease_or_an_eighth_of_what_the_pool_had_left() {
+        let mut lease = Lease::default();
+        // Before the pool was seen: one lease.
+        let taken = (0..100)
+            .filter(|_| lease.take(1, Some(s(5)), i64::MAX))
+            .count();
+        assert_eq!(taken, 5);
+        lease.plan(s(5));
+        lease.settle(0, 800);
+        let taken = (0..200)
+            .filter(|_| lease.take(1, Some(s(5)), i64::MAX))
+            .count();
+        assert_eq!(taken, 100);
+        lease.plan(s(5));
+        lease.settle(0, 16);
+        let taken = (0..200)
+            .filter(|_| lease.take(1, Some(s(5)), i64::MAX))
+            .count();
         assert_eq!(taken, 5);
     }
 }

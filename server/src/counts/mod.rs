@@ -6,7 +6,7 @@ pub mod sync;
 pub mod tab;
 pub mod usage;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -15,8 +15,8 @@ use heare_auth_core::{Bucket, Credits, Key, RateLimit, UnixMillis};
 
 use crate::live::Served;
 
-use lease::Lease;
-use tab::{Owed, Tab};
+use lease::{Lease, Share};
+use tab::{credit_cap, Owed, Tab};
 use usage::Usage;
 
 /// Every count of this replica, and what it has to exchange with the shared counts.
@@ -27,6 +27,9 @@ pub struct Counts {
     shared: bool,
     /// Whether the shared counts answered the last exchange.
     up: AtomicBool,
+    /// Replicas that exchanged with the shared counts in the last few seconds, this one
+    /// included.
+    replicas: AtomicI64,
     /// Rate limits and credits used since their last exchange.
     enlisted: Mutex<Vec<Pool>>,
     /// Credits spent in periods that ended before they were sent.
@@ -133,14 +136,28 @@ impl Counts {
             usage: Usage::new(shared),
             shared,
             up: AtomicBool::new(false),
+            replicas: AtomicI64::new(1),
             enlisted: Mutex::default(),
             owed: Mutex::default(),
         }
     }
 
+    /// How many replicas share the counts, this one included, as last heard.
+    pub fn replicas(&self) -> i64 {
+        self.replicas.load(Ordering::Relaxed)
+    }
+
     /// Whether counts are exchanged with shared counts, and whether they answer.
     pub fn shared(&self) -> Option<bool> {
         self.shared.then(|| self.up.load(Ordering::Relaxed))
+    }
+
+    /// How a pool whose lease is `cap` is shared now.
+    fn share(&self, cap: i64) -> Share {
+        Share {
+            cap,
+            replicas: self.replicas.load(Ordering::Relaxed).max(1),
+        }
     }
 
     fn enlist(&self, pool: Pool) {
@@ -156,7 +173,9 @@ impl Counts {
         if !(self.shared && self.up.load(Ordering::Relaxed)) {
             return state.bucket.take(limit, now);
         }
-        let taken = state.lease.take(lease_cap(limit));
+        let taken = state
+            .lease
+            .take(1, Some(self.share(lease_cap(limit))), i64::MAX);
         if !state.enlisted {
             state.enlisted = true;
             self.enlist(Pool::Rate(cell.clone()));
@@ -191,7 +210,9 @@ impl Counts {
                 self.owed.lock().push((cell.id.clone(), owed));
             }
         }
-        let spent = state.tab.spend(cost);
+        let up = self.shared && self.up.load(Ordering::Relaxed);
+        let share = up.then(|| self.share(credit_cap(state.tab.allowance())));
+        let spent = state.tab.spend(cost, share);
         if self.shared && cost > 0 && !state.enlisted {
             state.enlisted = true;
             self.enlist(Pool::Credit(cell.clone()));

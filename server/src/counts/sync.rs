@@ -15,8 +15,10 @@ use heare_auth_core::{Credits, Period};
 use heare_auth_store::{Counters, CountersConfig, Exchange, Op};
 
 use super::lease::Ask;
+use super::tab::credit_cap;
 use super::{lease_cap, Counts, CreditCell, Pool, RateCell};
 use crate::clock::now_ms;
+use crate::live::{Live, Served};
 use crate::reply::Reply;
 use crate::Error;
 
@@ -30,6 +32,9 @@ pub const TIMEOUT: Duration = Duration::from_millis(500);
 pub const RETRY: Duration = Duration::from_secs(1);
 /// Reads of the shared counts waiting at most; past it, a read is refused at once.
 const QUEUE: usize = 16;
+/// A replica is present while it exchanged with the shared counts this recently (it does at
+/// least once every [`USAGE_EVERY`]).
+pub const PRESENT: Duration = Duration::from_secs(3);
 /// Keys read per page when learning when others last used keys.
 const PAGE: usize = 5_000;
 
@@ -50,8 +55,19 @@ pub struct Syncer {
 pub struct SyncHandle(mpsc::SyncSender<Queued>);
 
 impl Syncer {
-    /// Starts the `counts` thread, exchanging `counts` with the shared counts at `config`.
-    pub fn start(counts: Arc<Counts>, config: CountersConfig) -> Result<Syncer, Error> {
+    /// Starts the `counts` thread, exchanging `counts` with the shared counts at `config`,
+    /// once it has read from them the credits left of the keys `live` serves (when they
+    /// answer), so that a replica that starts again spends none it no longer has.
+    pub fn start(
+        counts: Arc<Counts>,
+        config: CountersConfig,
+        live: &Live,
+    ) -> Result<Syncer, Error> {
+        if let Ok(mut counters) = config.connect(TIMEOUT) {
+            if let Err(e) = learn_credits(&mut counters, &live.current(), now_ms()) {
+                log::warn!(error:% = e; "redis_credits_unread");
+            }
+        }
         let (jobs, received) = mpsc::sync_channel::<Queued>(QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
@@ -97,10 +113,11 @@ enum Settle {
         cell: Arc<CreditCell>,
         credits: Credits,
         period: Period,
-        sent: u64,
     },
     /// Credits of a period that ended: their answer is no tab's.
     Owed,
+    /// How many replicas are present.
+    Present(Arc<Counts>),
 }
 
 /// An exchange sent and not answered yet, and how to take in its answers.
@@ -216,7 +233,7 @@ impl Sync {
                 Pool::Rate(cell) => {
                     let mut state = cell.state.lock();
                     let limit = state.limit;
-                    match state.lease.plan(lease_cap(limit)) {
+                    match state.lease.plan(self.counts.share(lease_cap(limit))) {
                         Some(Ask { charge, want, give }) => {
                             let interval_us =
                                 i64::from(limit.per_ms) * 1000 / i64::from(limit.requests).max(1);
@@ -240,19 +257,24 @@ impl Sync {
                 Pool::Credit(cell) => {
                     let mut state = cell.state.lock();
                     let tab = &mut state.tab;
-                    let sent = tab.plan();
                     let (credits, period) = (tab.credits, tab.period);
-                    ops.push(credit_op(&cell.id, credits, period, sent, now));
-                    settle.push(Settle::Credit {
-                        cell: cell.clone(),
-                        credits,
-                        period,
-                        sent,
-                    });
-                    if sent == 0 {
-                        // Asked once more for what others spent, then left until used again.
-                        state.enlisted = false;
-                        continue;
+                    match tab
+                        .lease
+                        .plan(self.counts.share(credit_cap(tab.allowance())))
+                    {
+                        Some(ask) => {
+                            ops.push(credit_op(&cell.id, credits, period, ask, now));
+                            settle.push(Settle::Credit {
+                                cell: cell.clone(),
+                                credits,
+                                period,
+                            });
+                        }
+                        None if tab.lease.is_settled() => {
+                            state.enlisted = false;
+                            continue;
+                        }
+                        None => {}
                     }
                 }
             }
@@ -260,9 +282,21 @@ impl Sync {
         }
         self.counts.enlisted.lock().extend(kept);
         for (id, owed) in std::mem::take(&mut *self.counts.owed.lock()) {
-            ops.push(credit_op(&id, owed.credits, owed.period, owed.spent, now));
+            let ask = Ask {
+                charge: owed.spent,
+                ..Ask::default()
+            };
+            ops.push(credit_op(&id, owed.credits, owed.period, ask, now));
             settle.push(Settle::Owed);
         }
+        if ops.is_empty() && !usage {
+            return None;
+        }
+        // Every exchange says this replica is present and learns how many are.
+        ops.push(Op::Present {
+            within_ms: PRESENT.as_millis() as i64,
+        });
+        settle.push(Settle::Present(self.counts.clone()));
         if usage {
             for unsent in self.counts.usage.take_unsent() {
                 for day in unsent.days {
@@ -280,9 +314,6 @@ impl Sync {
                     });
                 }
             }
-        }
-        if ops.is_empty() {
-            return None;
         }
         self.seq += 1;
         Some(Pending {
@@ -350,15 +381,46 @@ impl Sync {
     }
 }
 
-/// The exchange of `sent` credits of key `id` in `period`, kept until the period's end and a
-/// day after it (for ever without a refill).
-fn credit_op(id: &str, credits: Credits, period: Period, sent: u64, now: i64) -> Op {
+/// Tells every credits count of `served` what its balance has left, from `counters`.
+fn learn_credits(
+    counters: &mut Counters,
+    served: &Served,
+    now: i64,
+) -> Result<(), heare_auth_store::Error> {
+    let cells: Vec<(Arc<CreditCell>, Credits)> = served
+        .keys()
+        .filter_map(|key| Some((served.credits_of(key.id())?.clone(), key.credits()?)))
+        .collect();
+    let pools: Vec<String> = cells
+        .iter()
+        .map(|(cell, credits)| credits.pool(&cell.id, credits.period(now)))
+        .collect();
+    let spent = counters.credits_spent_in(&pools)?;
+    for ((cell, credits), spent) in cells.iter().zip(spent) {
+        let mut state = cell.state.lock();
+        if state.tab.roll(*credits, now).is_none() {
+            let left = state.tab.allowance().saturating_sub(spent);
+            state
+                .tab
+                .lease
+                .learn(i64::try_from(left).unwrap_or(i64::MAX));
+        }
+    }
+    Ok(())
+}
+
+/// The exchange of `ask` with the balance of key `id`'s `credits` in `period`, which is kept
+/// until the period's end and a day after it (for ever without a refill).
+fn credit_op(id: &str, credits: Credits, period: Period, ask: Ask, now: i64) -> Op {
     let keep_secs = credits
         .period_end(period)
         .map_or(0, |end| ((end - now).max(0) / 1000) + 86_400);
     Op::Credits {
         pool: credits.pool(id, period),
-        charge: i64::try_from(sent).unwrap_or(i64::MAX),
+        allowance: i64::try_from(credits.allowance(period)).unwrap_or(i64::MAX),
+        charge: ask.charge,
+        want: ask.want,
+        give: ask.give,
         keep_secs,
     }
 }
@@ -379,16 +441,23 @@ fn take_in(settle: Vec<Settle>, answers: &[i64]) {
                 cell,
                 credits,
                 period,
-                sent,
             } => {
-                let spent = answers.next().unwrap_or(0).max(0) as u64;
+                let (leased, left) = (answers.next(), answers.next());
                 let mut state = cell.state.lock();
                 if (state.tab.credits, state.tab.period) == (credits, period) {
-                    state.tab.settle(sent, spent);
+                    state
+                        .tab
+                        .lease
+                        .settle(leased.unwrap_or(0), left.unwrap_or(0));
                 }
             }
             Settle::Owed => {
                 answers.next();
+                answers.next();
+            }
+            Settle::Present(counts) => {
+                let replicas = answers.next().unwrap_or(1).max(1);
+                counts.replicas.store(replicas, Ordering::Relaxed);
             }
         }
     }
