@@ -239,11 +239,13 @@ fn verification_goes_on_whatever_redis_does_and_nothing_is_counted_twice_or_lost
     let (used_id, used) = key(file, "used", &[], json!(null));
     let (metered_id, metered) = key(file, "metered", &[], credits(1_000_000));
     let (_, limited) = key(file, "limited", &["--rate-limit", "3/600s"], json!(null));
+    let (_, admin) = key(file, "admin", &["--scopes", "keys:read"], json!(null));
     note_presented(&used);
     note_presented(&metered);
     note_presented(&limited);
     let mut redis = RedisServer::start("faults");
-    let servers = Arc::new(replicas(3, file, Some(&redis), &[]));
+    let servers = Arc::new(replicas(3, file, Some(&redis), &[("MANAGEMENT_API", "1")]));
+    let usage = |server: &Server| get(server, &format!("/keys/{used_id}/usage"), &admin);
 
     // Load all along: every request answered, and counted by the client.
     let stop = Arc::new(AtomicBool::new(false));
@@ -288,10 +290,14 @@ fn verification_goes_on_whatever_redis_does_and_nothing_is_counted_twice_or_lost
     }
     // Each replica's own bucket: 3 each, 9 in all.
     assert_eq!(spread(&servers, &limited, 18), 9);
+    // Usage of all replicas cannot be read: said so, not answered with this replica's.
+    let (status, body) = usage(&servers[0]);
+    assert_eq!((status, &body["code"]), (503, &json!("STORE_UNAVAILABLE")));
     std::thread::sleep(Duration::from_millis(1000));
     redis.restart();
     all_logged("redis_up", 2);
     gauge(1.0);
+    assert_eq!(usage(&servers[1]).0, 200);
     std::thread::sleep(Duration::from_millis(1500));
 
     // Paused: answers stop coming, which counts as down; resumed, it comes back.

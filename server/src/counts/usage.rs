@@ -14,7 +14,8 @@ use heare_auth_store::USAGE_DAYS;
 pub struct KeyUsage {
     /// When the key was last presented (valid or not), here or, with shared counts, anywhere.
     pub last_used: Option<UnixMillis>,
-    /// Days with verifications here, oldest first, at most [`USAGE_DAYS`].
+    /// Days with verifications here, oldest first, at most [`USAGE_DAYS`]; kept only when this
+    /// replica counts alone (shared counts keep them otherwise).
     pub days: VecDeque<Day>,
     /// Counted here, not yet sent.
     unsent: VecDeque<Day>,
@@ -78,15 +79,16 @@ impl Usage {
         };
         let day = day_of(now);
         usage.last_used = Some(usage.last_used.map_or(now, |t| t.max(now)));
-        count(&mut usage.days, day, valid);
-        while usage
-            .days
-            .front()
-            .is_some_and(|d| d.day <= day - USAGE_DAYS)
-        {
-            usage.days.pop_front();
-        }
-        if self.shared {
+        if !self.shared {
+            count(&mut usage.days, day, valid);
+            while usage
+                .days
+                .front()
+                .is_some_and(|d| d.day <= day - USAGE_DAYS)
+            {
+                usage.days.pop_front();
+            }
+        } else {
             count(&mut usage.unsent, day, valid);
             if !usage.listed {
                 usage.listed = true;

@@ -1,5 +1,6 @@
 //! `GET /keys/{id}/usage`: when a key was last used and how much, from the shared counts when
-//! there are some and they answer (on the counts thread), else as this replica counted.
+//! there are some (read on the counts thread; 503 while they do not answer), else as this
+//! replica counted.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use heare_auth_store::{Counters, USAGE_DAYS};
 use crate::app::{App, Handled};
 use crate::counts::Counts;
 use crate::live::Live;
+use crate::manage::Problem;
 use crate::reply::Reply;
 
 /// The answer for `key` at `now`.
@@ -16,12 +18,19 @@ pub fn usage(app: &App, key: &KeyRecord, now: UnixMillis) -> Handled {
     let (counts, live) = (app.counts.clone(), app.keys.clone());
     let (id, credits) = (key.id.clone(), key.credits);
     match counts.shared() {
+        None => Handled::Reply(this_replica(&counts, &live, &id, credits, now)),
+        Some(false) => Handled::Reply(down()),
         Some(true) => Handled::Count(Box::new(move |counters| {
             let shared = counters.and_then(|c| all_replicas(c, &id, credits, now).ok());
-            shared.unwrap_or_else(|| this_replica(&counts, &live, &id, credits, now))
+            shared.unwrap_or_else(down)
         })),
-        _ => Handled::Reply(this_replica(&counts, &live, &id, credits, now)),
     }
+}
+
+/// The answer while the shared counts do not answer.
+fn down() -> Reply {
+    Problem::unavailable("the shared counts (REDIS_URL) do not answer; usage cannot be read now")
+        .reply()
 }
 
 /// The usage every replica counted, from the shared counts.
