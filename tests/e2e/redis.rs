@@ -207,6 +207,40 @@ fn replicas_share_one_rate_limit_one_balance_and_one_count() {
 }
 
 #[test]
+fn bursts_after_pauses_are_served_as_one_bucket_would() {
+    let dir = TempDir::new("redis-bursts");
+    let file = dir.path("keys.json");
+    let file = file.to_str().unwrap();
+    let (_, bursty) = key(file, "bursty", &["--rate-limit", "60/600s"], json!(null));
+    note_presented(&bursty);
+    let redis = RedisServer::start("bursts");
+    let servers = replicas(3, file, Some(&redis), &[]);
+    eventually(Duration::from_secs(5), "three replicas present", || {
+        servers
+            .iter()
+            .all(|s| gauge(s, "heare_auth_redis_replicas") == Some(3.0))
+    });
+    // Bursts of 12 at once (4 per replica), with pauses long enough for leases to go back.
+    for burst in 0..4 {
+        let accepted = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..12)
+                .map(|i| {
+                    let (server, secret) = (&servers[i % 3], &bursty);
+                    scope.spawn(move || verify(server, secret))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|&status| status == 200)
+                .count()
+        });
+        assert_eq!(accepted, 12, "burst {burst}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
 fn one_replica_spends_credits_exactly_and_alone_each_replica_counts_its_own() {
     let dir = TempDir::new("redis-exact");
     let file = dir.path("keys.json");

@@ -3,8 +3,8 @@
 //! bounded number spent on credit before the pool is asked.
 //!
 //! A replica holds, or spends on credit, at most its *room*: one lease (`cap`), or its share of
-//! what the pool had left when last asked (divided by the replicas that share it), whichever
-//! is more. Together the replicas therefore overshoot a pool by at most one lease each (their
+//! what the pool had left when last asked (divided by the replicas that share it; the pool
+//! full before it was asked), whichever is more. Together the replicas therefore overshoot a pool by at most one lease each (their
 //! shares of what is left cover the rest), and a replica alone never does.
 
 /// What a replica holds of one shared pool.
@@ -39,18 +39,21 @@ pub struct Share {
     pub cap: i64,
     /// Replicas sharing the pool (at least 1).
     pub replicas: i64,
+    /// What the pool holds when full: taken as what it has left before it was asked.
+    pub full: i64,
 }
 
 /// Exchanges without demand after which a replica gives back the tokens it holds.
 const IDLE_EXCHANGES: u32 = 20;
+/// Exchanges after giving back that only look at the pool.
+const LOOKS: u32 = 4;
 
 impl Lease {
     /// What this replica may hold or spend on credit: the lease, or its share of what the
-    /// pool had left when last seen (only the lease before it was seen), whichever is more.
+    /// pool had left when last seen (of the full pool before it was seen), whichever is more.
     fn room(&self, share: Share) -> i64 {
-        let cap = share.cap.max(1);
-        self.seen
-            .map_or(cap, |left| cap.max(left / share.replicas.max(1)))
+        let left = self.seen.unwrap_or(share.full);
+        share.cap.max(1).max(left / share.replicas.max(1))
     }
 
     /// Takes `n` tokens for a request: from those held, or on credit while what the pool had
@@ -94,7 +97,7 @@ impl Lease {
             self.idle = 0;
             ask.want = ((2 * self.demand).clamp(1, self.room(share)) - self.held).max(0);
         } else {
-            self.idle += 1;
+            self.idle = self.idle.saturating_add(1);
             if self.idle >= IDLE_EXCHANGES {
                 ask.give = self.held;
             }
@@ -106,7 +109,10 @@ impl Lease {
         if let Some(left) = &mut self.seen {
             *left -= ask.charge + ask.want - ask.give;
         }
-        (ask != Ask::default()).then_some(ask)
+        // After giving back, a few exchanges only look, to see what the other replicas gave
+        // back too: the room of the next burst depends on it.
+        let looking = (IDLE_EXCHANGES + 1..=IDLE_EXCHANGES + LOOKS).contains(&self.idle);
+        (ask != Ask::default() || looking).then_some(ask)
     }
 
     /// Learns what the pool has left, when no exchange has told yet.
@@ -114,9 +120,10 @@ impl Lease {
         self.seen.get_or_insert(left);
     }
 
-    /// Whether the lease holds nothing and nobody asked for it: it can be forgotten.
+    /// Whether the lease holds nothing, nobody asked for it and it looked at the pool after
+    /// giving back: it can be left until it is used again.
     pub fn is_settled(&self) -> bool {
-        self.held == 0 && self.demand == 0
+        self.held == 0 && self.demand == 0 && self.idle > IDLE_EXCHANGES + LOOKS
     }
 
     /// Takes in the exchange's answer: `leased` tokens, `left` in the pool after it.
@@ -130,9 +137,13 @@ impl Lease {
 mod tests {
     use super::*;
 
-    /// A lease of `cap` among eight replicas.
+    /// A lease of `cap` among eight replicas, of a pool that holds eight leases when full.
     fn s(cap: i64) -> Share {
-        Share { cap, replicas: 8 }
+        Share {
+            cap,
+            replicas: 8,
+            full: 8 * cap,
+        }
     }
 
     #[test]
@@ -194,6 +205,7 @@ mod tests {
         let alone = Share {
             cap: 1,
             replicas: 1,
+            full: 10,
         };
         assert_eq!((0..6).filter(|_| lease.take(1, Some(alone), 0)).count(), 6);
         let ask = lease.plan(alone).unwrap();
@@ -221,6 +233,11 @@ mod tests {
                 give: 3
             })
         );
+        for _ in 0..LOOKS {
+            assert!(!lease.is_settled());
+            assert_eq!(lease.plan(s(3)), Some(Ask::default()));
+        }
+        assert_eq!(lease.plan(s(3)), None);
         assert!(lease.is_settled());
     }
 

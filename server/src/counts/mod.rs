@@ -152,11 +152,12 @@ impl Counts {
         self.shared.then(|| self.up.load(Ordering::Relaxed))
     }
 
-    /// How a pool whose lease is `cap` is shared now.
-    fn share(&self, cap: i64) -> Share {
+    /// How a pool whose lease is `cap` and that holds `full` when full is shared now.
+    fn share(&self, cap: i64, full: u64) -> Share {
         Share {
             cap,
             replicas: self.replicas.load(Ordering::Relaxed).max(1),
+            full: i64::try_from(full).unwrap_or(i64::MAX),
         }
     }
 
@@ -173,9 +174,11 @@ impl Counts {
         if !(self.shared && self.up.load(Ordering::Relaxed)) {
             return state.bucket.take(limit, now);
         }
-        let taken = state
-            .lease
-            .take(1, Some(self.share(lease_cap(limit))), i64::MAX);
+        let taken = state.lease.take(
+            1,
+            Some(self.share(lease_cap(limit), limit.requests.into())),
+            i64::MAX,
+        );
         if !state.enlisted {
             state.enlisted = true;
             self.enlist(Pool::Rate(cell.clone()));
@@ -211,7 +214,8 @@ impl Counts {
             }
         }
         let up = self.shared && self.up.load(Ordering::Relaxed);
-        let share = up.then(|| self.share(credit_cap(state.tab.allowance())));
+        let allowance = state.tab.allowance();
+        let share = up.then(|| self.share(credit_cap(allowance), allowance));
         let spent = state.tab.spend(cost, share);
         if self.shared && cost > 0 && !state.enlisted {
             state.enlisted = true;

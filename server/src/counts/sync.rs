@@ -233,7 +233,8 @@ impl Sync {
                 Pool::Rate(cell) => {
                     let mut state = cell.state.lock();
                     let limit = state.limit;
-                    match state.lease.plan(self.counts.share(lease_cap(limit))) {
+                    let share = self.counts.share(lease_cap(limit), limit.requests.into());
+                    match state.lease.plan(share) {
                         Some(Ask { charge, want, give }) => {
                             let interval_us =
                                 i64::from(limit.per_ms) * 1000 / i64::from(limit.requests).max(1);
@@ -258,10 +259,10 @@ impl Sync {
                     let mut state = cell.state.lock();
                     let tab = &mut state.tab;
                     let (credits, period) = (tab.credits, tab.period);
-                    match tab
-                        .lease
-                        .plan(self.counts.share(credit_cap(tab.allowance())))
-                    {
+                    match tab.lease.plan(
+                        self.counts
+                            .share(credit_cap(tab.allowance()), tab.allowance()),
+                    ) {
                         Some(ask) => {
                             ops.push(credit_op(&cell.id, credits, period, ask, now));
                             settle.push(Settle::Credit {

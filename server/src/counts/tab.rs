@@ -122,7 +122,8 @@ mod tests {
         let mut tab = Tab::new(credits(1000), 0);
         let share = Share {
             cap: credit_cap(1000),
-            replicas: 3,
+            replicas: 100,
+            full: 1000,
         };
         assert_eq!(share.cap, 10);
         assert_eq!(
