@@ -94,9 +94,11 @@ test-fuzz:
 	FUZZ_QUICK=1 bash tests/tools/fuzz.sh 10
 
 ## Benchmarks: every figure of BENCHMARKS.md and bench/throughput.svg, measured in one run
-## (installs wrk and nginx when missing). `make bench BENCH_ARGS=--quick` for short runs.
+## (installs wrk, nginx and redis-server when missing). `make bench BENCH_ARGS=--quick` for
+## short runs.
 bench: wasm-size static
 	@bash bench/ensure-tools.sh
+	@bash deploy/ensure-apt.sh redis-server:redis-server redis-cli:redis-tools
 	$(CARGO) build --release --bins
 	$(CARGO) build --release -p heare-auth-core --example load
 	python3 bench/run.py $(BENCH_ARGS)
