@@ -94,6 +94,29 @@ def chart(sweep):
     return "\n".join(out) + "\n"
 
 
+def shared_counts_paragraph(r):
+    """What the soak's replicas sharing Redis did (none in soaks before they were added)."""
+    if not r:
+        return []
+    limit = r["rate_limit"]
+    return [
+        f"For the middle third of the run ({r['seconds']:.0f} s), {r['replicas']} more servers "
+        "on the same store shared their counts through Redis (Debian's `redis-server` on "
+        "loopback), and a client of their own sent them "
+        f"{fmt_int(r['target_rps'])} requests/s of the same mix, round-robin, keep-alive "
+        f"(they answered {r['rps']:,.0f}/s, {fmt_int(r['answers'])} in all), judged like the "
+        "others: each replica polls the store on its own, so a change may reach it up to one "
+        "interval and the margin after the CLI returned, whatever the probes saw of the first "
+        f"server. Redis held the usage of {r['usage_keys']} keys once the replicas had "
+        "stopped, to be compared key by key with the answers their client received; the "
+        f"rate-limited key passed {fmt_int(limit['passed'])} times through them, at most "
+        f"{limit['max_passes_in_window']} in any window of its period (allowed "
+        f"{limit['allowance']}: one server's allowance and a lease of one token per replica), "
+        f"and was refused {fmt_int(limit['limited'])} times.",
+        "",
+    ]
+
+
 def soak_section(s):
     """The Soak section, from bench/soak.py's results."""
     load, server, fds = s["load"], s["server"], s["server"]["fds"]
@@ -116,6 +139,7 @@ def soak_section(s):
         f"made {sum(s['operations'].values())} changes to keys in s3s-fs ({ops}), and the server "
         f"polled it every {s['refresh_interval_s']:g} s.",
         "",
+        *shared_counts_paragraph(s.get("shared_counts")),
         "Every answer is checked against what its key's state allowed at that moment: after a "
         "change either state is accepted until one poll interval plus "
         f"{s['margin_s']:g} s after the CLI returned (or until a probe saw the new one). The "
