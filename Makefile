@@ -94,9 +94,11 @@ test-fuzz:
 	FUZZ_QUICK=1 bash tests/tools/fuzz.sh 10
 
 ## Benchmarks: every figure of BENCHMARKS.md and bench/throughput.svg, measured in one run
-## (installs wrk and nginx when missing). `make bench BENCH_ARGS=--quick` for short runs.
+## (installs wrk, nginx and redis-server when missing). `make bench BENCH_ARGS=--quick` for
+## short runs.
 bench: wasm-size static
 	@bash bench/ensure-tools.sh
+	@bash deploy/ensure-apt.sh redis-server:redis-server redis-cli:redis-tools
 	$(CARGO) build --release --bins
 	$(CARGO) build --release -p heare-auth-core --example load
 	python3 bench/run.py $(BENCH_ARGS)
@@ -110,13 +112,15 @@ bench-history:
 	$(CARGO) build --release --bins
 	python3 bench/history.py $(BENCH_ARGS)
 
-## Soak: SOAK_SECONDS (600) of mixed traffic while the CLI changes keys in s3s-fs; every answer
-## checked, propagation timed, RSS and descriptors watched. Writes target/bench/soak.json and
+## Soak: SOAK_SECONDS (600) of mixed traffic while the CLI changes keys in s3s-fs, and for the
+## middle third 3 more servers sharing counts through Redis; every answer checked, propagation
+## timed, RSS and descriptors watched, usage in Redis compared. Writes target/bench/soak.json and
 ## the Soak section of BENCHMARKS.md (even when a check fails, marked so); fails if any check
 ## does. Needs Python 3.10 or newer.
 soak:
 	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 10) and "make soak needs Python 3.10 or newer; python3 is " + sys.version.split()[0])'
 	@bash tests/tools/ensure-s3s-fs.sh
+	@bash deploy/ensure-apt.sh redis-server:redis-server redis-cli:redis-tools
 	$(CARGO) build --release --bins
 	python3 bench/soak.py --seconds $(SOAK_SECONDS); status=$$?; \
 	  if [ -f target/bench/soak.json ]; then python3 bench/report.py --soak || status=1; fi; \

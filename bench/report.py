@@ -94,6 +94,29 @@ def chart(sweep):
     return "\n".join(out) + "\n"
 
 
+def shared_counts_paragraph(r):
+    """What the soak's replicas sharing Redis did (none in soaks before they were added)."""
+    if not r:
+        return []
+    limit = r["rate_limit"]
+    return [
+        f"For the middle third of the run ({r['seconds']:.0f} s), {r['replicas']} more servers "
+        "on the same store shared their counts through Redis (Debian's `redis-server` on "
+        "loopback), and a client of their own sent them "
+        f"{fmt_int(r['target_rps'])} requests/s of the same mix, round-robin, keep-alive "
+        f"(they answered {r['rps']:,.0f}/s, {fmt_int(r['answers'])} in all), judged like the "
+        "others: each replica polls the store on its own, so a change may reach it up to one "
+        "interval and the margin after the CLI returned, whatever the probes saw of the first "
+        f"server. Redis held the usage of {r['usage_keys']} keys once the replicas had "
+        "stopped, to be compared key by key with the answers their client received; the "
+        f"rate-limited key passed {fmt_int(limit['passed'])} times through them, at most "
+        f"{limit['max_passes_in_window']} in any window of its period (allowed "
+        f"{limit['allowance']}: one server's allowance and a lease of one token per replica), "
+        f"and was refused {fmt_int(limit['limited'])} times.",
+        "",
+    ]
+
+
 def soak_section(s):
     """The Soak section, from bench/soak.py's results."""
     load, server, fds = s["load"], s["server"], s["server"]["fds"]
@@ -116,6 +139,7 @@ def soak_section(s):
         f"made {sum(s['operations'].values())} changes to keys in s3s-fs ({ops}), and the server "
         f"polled it every {s['refresh_interval_s']:g} s.",
         "",
+        *shared_counts_paragraph(s.get("shared_counts")),
         "Every answer is checked against what its key's state allowed at that moment: after a "
         "change either state is accepted until one poll interval plus "
         f"{s['margin_s']:g} s after the CLI returned (or until a probe saw the new one). The "
@@ -305,6 +329,135 @@ def manage_rows(g):
     return out
 
 
+def redis_rows(g):
+    """The shared counts' rows of the targets table (none before they were measured)."""
+    if not g:
+        return []
+    shared = [row for row in g["accuracy"] if row["shared"]]
+    worst = max(shared, key=window_error)
+    met = sum(1 for row in shared if row["goal_met"] and row["load_ok"])
+    out = [
+        f"| a rate limit shared by 1 and 3 replicas through Redis, 1 to 10,000 req/s offered | "
+        f"every window after the first within 10% of the limit, none above the limit + one "
+        f"lease per replica | {met} of {len(shared)} runs; the worst window "
+        f"{window_error(worst):.0%} off ({fmt_int(worst['rate'])}/s, {limit_text(worst)}, "
+        f"{worst['replicas']} replica(s)) | {mark(met == len(shared))} |"]
+    for name, label in REDIS_ROUTES:
+        x = g[name]
+        out.append(
+            f"| {label} with `REDIS_URL` | throughput >= 0.90 x, p99 <= 1.2 x without | "
+            f"{x['ratio']:.2f} x, p99 {x['p99_ratio']:.2f} x (medians of {g['pair_rounds']} "
+            f"paired runs) | {mark(redis_overhead_met(x))} |")
+    return out
+
+
+REDIS_ROUTES = [("verify_rate", "`/verify`, a key with a rate limit"),
+                ("verify_credits", "`/verify`, a key with credits"),
+                ("auth_rate", "`/auth`, a key with a rate limit"),
+                ("auth_credits", "`/auth`, a key with credits")]
+
+
+def redis_overhead_met(x):
+    """The goal, on a load as claimed: no failed request, every connection served."""
+    failed = x["on"]["failed_all"] + x["off"]["failed_all"]
+    return (x["ratio"] >= 0.90 and x["p99_ratio"] <= 1.2 and failed == 0
+            and all_served([x["on"], x["off"]]))
+
+
+def window_error(row):
+    """How far the furthest window after the first is from the limit, as a share of it."""
+    steady, limit = row["steady"], row["limit"]
+    return max(abs(steady["min"] - limit), abs(steady["max"] - limit)) / limit
+
+
+def limit_text(row):
+    return f"{fmt_int(row['limit'])}/{row['window_s']}s"
+
+
+def redis_section(g):
+    """The shared counts' section: the rate limits' accuracy and what Redis costs a request."""
+    if not g:
+        return []
+    more = {row["window_s"]: len(row["windows"]) - 1 for row in g["accuracy"]}
+    lines = [
+        "## Shared counts (Redis)",
+        "",
+        "Debian's `redis-server` on loopback (nothing saved), the release servers pinned to CPU 0 "
+        "(one worker thread each), the load on the other core"
+        + (" (quick mode: short runs)" if g["quick"] else "") + ".",
+        "",
+        "**How closely replicas hold a key to its rate limit.** Each run makes a new key with a "
+        "rate limit, starts 1 or 3 servers on the same keys file and the same Redis, and "
+        "`bench/paced.py` offers `/verify` requests of that key at a fixed rate, round-robin "
+        "over the servers, open-loop: request i is written i / rate s after the start whatever "
+        "came back before (pipelined, one keep-alive connection per server), so slow answers "
+        "cannot slow the load. A run lasts the first window and "
+        + " or ".join(f"{n} more ({w}-s windows)" for w, n in sorted(more.items()))
+        + ". The limit is half the offered rate. *Achieved*: requests written over the time "
+        "taken, and how late a write was behind its time (p99). The load is as claimed only "
+        "if every request was answered, each with 200 or 429, and no server logged "
+        "`redis_down`. *Per window*: requests accepted (200) in each window after the first "
+        "(the first also spends the full bucket), by when they were due. *Exact bucket*: what "
+        "one exact token bucket (capacity the limit, refilled by the limit every window, full "
+        "at the start) accepts of the same requests at the same times, in integer arithmetic; "
+        "*error*: the requests accepted in the whole run over the exact bucket's, less 1. "
+        "Goal: every window after the first within 10% of the limit, and none above the limit "
+        "plus one lease (max(1, limit / 40) tokens) per replica. Without Redis each replica "
+        "keeps a bucket of the whole limit: those runs offer 4 x the limit, so that each of "
+        "the 3 is over it alone once its own full bucket is spent, and show the overshoot "
+        "shared counts remove.",
+        "",
+        "| offered | achieved (late, p99) | limit | replicas | Redis | per window: min-max "
+        "(mean) | exact bucket | at most allowed | accepted / exact bucket | error | |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in g["accuracy"]:
+        steady = row["steady"]
+        exact = row["exact_windows"][1:]
+        if not row["load_ok"]:
+            verdict = "**load not as claimed**"
+        elif row["shared"]:
+            verdict = mark(row["goal_met"])
+        else:
+            verdict = f"{row['windows'][-1] / row['limit']:.1f} x the limit (last window)"
+        lines.append(
+            f"| {fmt_int(row['rate'])}/s | {row['achieved_rate']:,.1f}/s "
+            f"({ms(row['late_ms']['p99'])}) | {limit_text(row)} | {row['replicas']} | "
+            f"{'yes' if row['shared'] else 'no'} | {fmt_int(steady['min'])}-"
+            f"{fmt_int(steady['max'])} ({steady['mean']:,.1f}) | {fmt_int(min(exact))}-"
+            f"{fmt_int(max(exact))} | {fmt_int(row['bound']) if row['shared'] else '-'} | "
+            f"{fmt_int(row['accepted'])} / {fmt_int(row['exact'])} | {row['error']:+.1%} | "
+            f"{verdict} |")
+    lines += [
+        "",
+        f"**What sharing costs a request.** One server with `REDIS_URL` and one without, on "
+        f"the 10,000-key file and two keys more: one with a rate limit no run reaches "
+        f"(1,000,000/s) and one with more credits than it spends; wrk at 32 keep-alive "
+        f"connections, {g['pair_rounds']} rounds of {g['pair_seconds']} s runs, each run with "
+        "Redis paired with the run without it in the same round (either first, in turn). *x* is "
+        "the median of the paired ratios, the other columns are from the runs with the median "
+        "rate. Goal: throughput within 10% (>= 0.90 x) and p99 at most 1.2 x. Redis counted "
+        f"{fmt_int(g['credits_spent_in_redis'])} credits spent for the "
+        f"{fmt_int(g['credits_answers'])} answers wrk counted on the key with credits (wrk "
+        "leaves the answers in flight at a run's end uncounted); `heare_auth_redis_up` was "
+        f"{g['redis_up']:.0f} at the end, and the server logged `redis_down` "
+        f"{g['redis_down_events']} times.",
+        "",
+        "| | req/s without | with | x | p99 without | with | x | failed (all runs) | "
+        "every connection served | |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, label in REDIS_ROUTES:
+        x = g[name]
+        lines.append(
+            f"| {label} | {fmt_int(x['off']['rps'])} | {fmt_int(x['on']['rps'])} | "
+            f"{x['ratio']:.2f} | {ms(x['off']['p99_ms'])} | {ms(x['on']['p99_ms'])} | "
+            f"{x['p99_ratio']:.2f} | {x['off']['failed_all'] + x['on']['failed_all']} | "
+            f"{'yes' if all_served([x['on'], x['off']]) else 'no'} | "
+            f"{mark(redis_overhead_met(x))} |")
+    return lines + [""]
+
+
 def main():
     r = json.loads(RESULTS.read_text())
     m, h = r["machine"], r["http"]
@@ -395,6 +548,7 @@ def main():
         f"| `heare-auth create`, 10 keys, local file | < 10 ms | {c['create_10_keys_ms']:.1f} ms | "
         f"{mark(c['create_10_keys_ms'] < 10)} |",
         *manage_rows(r.get("manage")),
+        *redis_rows(r.get("redis")),
         f"| start-up to first `/verify`, 100k keys | < 300 ms | {ms(r['startup']['median_ms'])} | "
         f"{mark(r['startup']['median_ms'] < 300)} |",
         f"| idle RSS, 1,000 keys | < 10 MB | {r['idle']['rss_kib'] / 1024:.1f} MiB | "
@@ -561,6 +715,7 @@ def main():
             f"{refresh['new_connections']['ok']} connections "
             f"({refresh['new_connections']['failed']} failed)"),
         "",
+        *redis_section(r.get("redis")),
         *history_section(history),
         "## Start-up",
         "",

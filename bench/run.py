@@ -7,13 +7,15 @@ BENCHMARKS.md and bench/throughput.svg.
 
 usage: bench/run.py [--quick] [--only SECTION]
   --quick: shorter runs, for trying the script itself
-  --only manage|wasm|core: only that section, merged into the results of the last full run
+  --only manage|redis|wasm|core: only that section, merged into the results of the last full run
     (BENCHMARKS.md then names the sections measured after the run); wasm needs `make wasm-size`
     first
 """
+import hashlib
 import json
 import os
 import platform
+import random
 import re
 import socket
 import statistics
@@ -25,7 +27,9 @@ import time
 import http.client
 from pathlib import Path
 
+import keygen
 import wasm_parts
+from redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "target" / "bench"
@@ -671,6 +675,183 @@ def bench_manage(results, keys10k, secrets, cli=REPO / "target" / "release" / "h
     results["manage"] = manage
 
 
+REDIS_RATES = [1, 10, 100, 1000, 10_000]
+
+
+def accuracy_rows():
+    """The accuracy table's rows: (requests/s offered, the limit's window in seconds, the
+    limit's requests, replicas, shared through Redis). The limit is half the offered rate; each
+    rate is also offered to 3 replicas without Redis, at 4 x a limit (each replica is then over
+    it alone)."""
+    rows = []
+    for rate in REDIS_RATES:
+        windows = [10] if rate == 1 else [1] if QUICK else [1, 10]
+        rows += [(rate, w, rate * w // 2, n, True) for w in windows for n in (1, 3)]
+        rows.append((rate, windows[0], max(1, rate * windows[0] // 4), 3, False))
+    return rows
+
+
+def steady_windows(window):
+    """Windows measured after the first (which the full bucket serves)."""
+    return (3 if QUICK else 10) if window == 1 else (1 if QUICK else 3)
+
+
+def exact_bucket(sent, rate, window, limit):
+    """Which of `sent` requests, request i at i / rate s, one exact token bucket (capacity
+    `limit`, refilled by `limit` every `window` s, full at the start) accepts, in integers: a
+    unit of time is 1 / (rate * limit) s, request i comes at i * limit, a token every
+    window * rate."""
+    step, burst, tat, accepted = window * rate, (limit - 1) * window * rate, 0, []
+    for i in range(sent):
+        t = i * limit
+        tat = max(tat, t)
+        if tat - t <= burst:
+            accepted.append(i)
+            tat += step
+    return accepted
+
+
+def per_window(accepted, rate, window, count):
+    counts = [0] * count
+    for i in accepted:
+        if i // (rate * window) < count:
+            counts[i // (rate * window)] += 1
+    return counts
+
+
+def redis_servers(keys, n, redis, name):
+    """`n` servers on `keys`, sharing counts through `redis` (None: each alone), up and (with
+    Redis) connected to it."""
+    env = {"REDIS_URL": redis.url} if redis else {}
+    servers = [Server(keys, env=env, log_name=f"server-{name}-{i}.log") for i in range(n)]
+    deadline = time.time() + 10
+    while redis and not all('"event":"redis_up"' in s.log_path.read_text() for s in servers):
+        if time.time() > deadline:
+            raise RuntimeError("a server did not connect to Redis")
+        time.sleep(0.01)
+    return servers
+
+
+def accuracy_row(redis, rate, window, limit, replicas, shared):
+    """One row of the accuracy table: the paced load on a new key of `limit` per `window` s."""
+    work = Path(tempfile.mkdtemp(prefix="bench-redis-", dir=OUT))
+    made = subprocess.run([REPO / "target" / "release" / "heare-auth", "create", "--name",
+                           "accuracy", "--rate-limit", f"{limit}/{window}s", "--json",
+                           "--no-refresh"], env={**os.environ, "KEYS_FILE": str(work / "k.json")},
+                          check=True, capture_output=True, text=True)
+    secret = json.loads(made.stdout)["secret"]
+    count = 1 + steady_windows(window)
+    servers = redis_servers(work / "k.json", replicas, redis if shared else None, "accuracy")
+    try:
+        load = json.loads(run([*WRK_CPUS, sys.executable, REPO / "bench" / "paced.py",
+                               str(rate), str(count * window), secret,
+                               *(str(s.port) for s in servers)]))
+    finally:
+        for s in servers:
+            s.stop()
+    down = sum(count_events(s.log_path, "redis_down") for s in servers)
+    accepted = load.pop("accepted")
+    exact = exact_bucket(load["sent"], rate, window, limit)
+    windows = per_window(accepted, rate, window, count)
+    steady = windows[1:]
+    cap = max(1, limit // 40) if shared else 0  # a replica's lease at most (counts::lease_cap)
+    return {
+        "rate": rate, "window_s": window, "limit": limit, "replicas": replicas,
+        "shared": shared, "lease_cap": cap, "bound": limit + replicas * cap, **load,
+        "accepted": len(accepted), "exact": len(exact),
+        "error": len(accepted) / len(exact) - 1,
+        "windows": windows, "exact_windows": per_window(exact, rate, window, count),
+        "steady": {"min": min(steady), "max": max(steady), "mean": statistics.mean(steady)},
+        "redis_down_events": down,
+        "load_ok": (load["answered"] == load["sent"] == int(rate * count * window)
+                    and set(load["statuses"]) <= {"200", "429"} and down == 0),
+        "goal_met": (all(abs(w - limit) <= 0.1 * limit for w in steady)
+                     and max(steady) <= limit + replicas * cap),
+    }
+
+
+def counted_keys(keys10k):
+    """`keys10k` and two keys more, made here: one with a rate limit no load here reaches
+    (1,000,000/s) and one with more credits than it spends; the file and their secrets."""
+    rng = random.Random(7)
+    data = json.loads(keys10k.read_text())
+    secrets = {}
+    extra = {"rate": {"rate_limit": {"requests": 1_000_000, "per_seconds": 1}},
+             "credits": {"credits": {"amount": 10**12, "since": "2026-01-01T00:00:00Z"}}}
+    for name, fields in extra.items():
+        secrets[name] = keygen.secret_of("".join(rng.choices(keygen.ALPHABET, k=43)))
+        data["keys"].append({
+            "id": "key_0" + keygen.base62(keygen.CREATED_MS, 8)
+                  + "".join(rng.choices(keygen.ALPHABET, k=16)),
+            "secret_hash": hashlib.sha256(secrets[name].encode()).hexdigest(),
+            "name": f"bench {name}", "created_at": "2026-11-25T01:27:14.316985Z",
+            "expires_at": None, "metadata": {}, **fields})
+    path = OUT / "keys-10000-counted.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path, secrets
+
+
+def metric(port, name):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+
+def bench_redis(results, keys10k):
+    """Counts shared through Redis: how closely replicas together hold a key to its rate limit
+    (a paced load, round-robin over 1 or 3 replicas), and what sharing costs `/verify` and
+    `/auth` (paired runs with REDIS_URL and without)."""
+    redis = RedisServer(OUT / "redis.log")
+    try:
+        rows = []
+        for rate, window, limit, replicas, shared in accuracy_rows():
+            log(f"Redis accuracy: {rate}/s offered, {limit}/{window}s, {replicas} replica(s)"
+                f"{'' if shared else ', without Redis'}")
+            rows.append(accuracy_row(redis, rate, window, limit, replicas, shared))
+        overhead = redis_overhead(redis, keys10k)
+    finally:
+        redis.stop()
+    results["redis"] = {"quick": QUICK, "accuracy": rows, **overhead}
+
+
+def redis_overhead(redis, keys10k):
+    log("Redis: /verify and /auth with REDIS_URL against without (paired runs)")
+    keys, secrets = counted_keys(keys10k)
+    off = Server(keys, log_name="server-redis-off.log")
+    on = redis_servers(keys, 1, redis, "redis-on")[0]
+    routes = [(f"{path}_{key}", path, key) for path in ("verify", "auth") for key in secrets]
+    runs = {f"{name}_{side}": [] for name, _, _ in routes for side in ("off", "on")}
+    try:
+        for n in range(PAIR_ROUNDS):
+            for name, path, key in routes:
+                # Either side first, in turn, so that neither always runs on a warmer machine.
+                for side, server in ((("off", off), ("on", on))[::1 if n % 2 else -1]):
+                    runs[f"{name}_{side}"].append(
+                        wrk(server.url(), secrets[key], seconds=PAIR_SECONDS)
+                        if path == "verify" else
+                        wrk(server.url("/auth"), None, seconds=PAIR_SECONDS,
+                            script_path=auth_script(secrets[key])))
+        up = metric(on.port, "heare_auth_redis_up")
+    finally:
+        off.stop()
+        on.stop()
+    out = {"pair_rounds": PAIR_ROUNDS, "pair_seconds": PAIR_SECONDS, "redis_up": up,
+           "credits_spent_in_redis": redis.credits_spent("heare-auth:"),
+           "credits_answers": sum(r["requests"] for name in ("verify_credits_on",
+                                                             "auth_credits_on")
+                                  for r in runs[name]),
+           "redis_down_events": count_events(on.log_path, "redis_down")}
+    for name, _, _ in routes:
+        pairs = list(zip(runs[f"{name}_on"], runs[f"{name}_off"]))
+        out[name] = {"ratio": statistics.median(a["rps"] / b["rps"] for a, b in pairs),
+                     "p99_ratio": statistics.median(a["p99_ms"] / b["p99_ms"] for a, b in pairs),
+                     "on": median_run(runs[f"{name}_on"]),
+                     "off": median_run(runs[f"{name}_off"])}
+    return out
+
+
 def bench_wasm(results):
     log("WebAssembly verifier in Node")
     path, secrets = keys_file(10_000)
@@ -739,6 +920,7 @@ def main():
         results = json.loads((OUT / "results.json").read_text())
         keys10k, secrets = keys_file(10_000)
         {"manage": lambda: bench_manage(results, keys10k, secrets),
+         "redis": lambda: bench_redis(results, keys10k),
          "wasm": lambda: (wasm_sizes(results), bench_wasm(results)),
          "core": lambda: criterion(results)}[section]()
         results.setdefault("partial", []).append(section)
@@ -758,6 +940,7 @@ def main():
     bench_load(results)
     bench_cli(results)
     bench_manage(results, keys10k, secrets)
+    bench_redis(results, keys10k)
     bench_wasm(results)
     criterion(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -18,7 +18,13 @@ Propagation is checked twice for every change made during the run: by the server
 `keys_changed` event naming the key, and, where the change alters what a secret gets, by a probe
 on /verify. Both must come within one interval plus MARGIN of the CLI's return.
 
-usage: bench/soak.py [--seconds N] [--rps N] [--processes N]
+For the middle third of the run, REPLICAS more servers on the same store share their counts
+(rate limits, usage) through a Redis of the soak's own, and a client of their own spreads
+requests over them. Their answers are judged by the same oracle; the usage Redis holds
+afterwards must be, key by key, what their client received, and the rate-limited key must pass
+through them together no more than through one server, plus a lease per replica.
+
+usage: bench/soak.py [--seconds N] [--rps N] [--processes N] [--redis-rps N]
        (SOAK_SECONDS sets the default duration, 600 s)
 """
 import argparse
@@ -45,6 +51,8 @@ import time
 import types
 import zlib
 from pathlib import Path
+
+from redis_server import RedisServer
 
 if sys.version_info < (3, 10):
     sys.exit(f"bench/soak.py needs Python 3.10 or newer; this is {sys.version.split()[0]}")
@@ -88,11 +96,18 @@ WORKER_SHARE = 0.25  # each HTTP worker's CPU time at least this share of the wo
 # a timer thread, which closes its copy last).
 S3_CONNECTIONS = 2
 UNATTACHED_SOCKETS = 1  # the S3 client's socket between its creation and its connect
+# The middle third of the run: this many more servers on the same store, sharing counts
+# through Redis, and a client spreading REDIS_RPS requests/s over them (on top of TARGET_RPS).
+REPLICAS = 3
+REDIS_RPS = 300
+REDIS_PREFIX = "heare-auth:"  # the servers' default REDIS_PREFIX
 
 # Scopes a request demands: none twice as often as each of the others.
 SCOPE_DEMANDS = [(), (), ("read",), ("read", "write"), ("admin",)]
 ROUTES = {"v": "/verify", "a": "/auth", "x": "/auth", "m": "/auth", "b": "/verify"}
 VERIFY_STATUS = {"VALID": 200, "RATE_LIMITED": 429}  # every other code: 403
+# The codes of a key found, which its usage counts (valid, or refused).
+COUNTED = {"VALID", "EXPIRED", "DISABLED", "INSUFFICIENT_SCOPE", "RATE_LIMITED", "USAGE_EXCEEDED"}
 AUTH_STATUS = {"VALID": 200, "INSUFFICIENT_SCOPE": 403, "RATE_LIMITED": 429}  # others: 401
 
 
@@ -234,29 +249,32 @@ def paced(rate, deadline, pool, rng):
         yield build_request(rng, pool.entries)
 
 
-def keepalive_client(port, pool, rate, deadline, out, rng):
-    """One connection for as long as it lasts; a failed request opens a new one."""
-    conn = None
-    for req in paced(rate, deadline, pool, rng):
-        if conn is None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def keepalive_client(ports, pool, rate, deadline, out, rng, kind="k"):
+    """One connection to each of `ports` for as long as it lasts, requests round-robin over
+    them; a failed request opens a new one."""
+    conns = [None] * len(ports)
+    for n, req in enumerate(paced(rate, deadline, pool, rng)):
+        i = n % len(ports)
+        if conns[i] is None:
+            conns[i] = http.client.HTTPConnection("127.0.0.1", ports[i], timeout=30)
+        conn = conns[i]
         t0 = time.time()
         try:
             conn.request(req[3], req[4], body=req[6], headers=req[5])
             resp = conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException) as e:
-            out.write(failure("k", t0, req, e))
+            out.write(failure(kind, t0, req, e))
             conn.close()
-            conn = None
+            conns[i] = None
             continue
         t1 = time.time()
         headers = {k.lower(): v for k, v in resp.getheaders()}
-        out.write(record("k", t0, t1, req, resp.status, headers, data))
+        out.write(record(kind, t0, t1, req, resp.status, headers, data))
         if resp.will_close:  # the server ended the connection: noted, not a failure
-            out.write(failure("k", t1, req, None, status=-2))
+            out.write(failure(kind, t1, req, None, status=-2))
             conn.close()
-            conn = None
+            conns[i] = None
 
 
 def close_client(port, pool, rate, deadline, out, rng):
@@ -359,12 +377,19 @@ def client_main(config_path):
         out = open(f"{cfg['out']}-{n}.tsv", "w", buffering=1 << 16)
         rng = random.Random(f"{cfg['seed']}-{n}")
         if n < cfg["keepalive"]:
-            args = (keepalive_client, cfg["port"], pool, cfg["keepalive_rate"], cfg["deadline"])
+            args = (keepalive_client, [cfg["port"]], pool, cfg["keepalive_rate"],
+                    cfg["deadline"])
         elif n < cfg["keepalive"] + cfg["close"]:
             args = (close_client, cfg["port"], pool, cfg["close_rate"], cfg["deadline"])
         else:
             args = (slow_client, cfg["port"], pool, cfg["deadline"])
         threads.append((threading.Thread(target=args[0], args=(*args[1:], out, rng)), out))
+    if cfg.get("replica_ports"):
+        out = open(f"{cfg['out']}.tsv", "w", buffering=1 << 16)
+        client = threading.Thread(target=keepalive_client, kwargs={"kind": "r"}, args=(
+            cfg["replica_ports"], pool, cfg["replica_rate"], cfg["deadline"], out,
+            random.Random(f"{cfg['seed']}-replicas")))
+        threads.append((client, out))
     time.sleep(max(0.0, cfg["start"] - time.time()))
     for thread, _ in threads:
         thread.start()
@@ -448,8 +473,10 @@ class Oracle:
             return State()
         return next(c.state for c in self.changes[key] if c.state.exists)
 
-    def acceptable(self, label, t0, t1, demanded):
-        """Every code the server may have answered for `label` between t0 and t1."""
+    def acceptable(self, label, t0, t1, demanded, probed=True):
+        """Every code the server may have answered for `label` between t0 and t1. `probed`: by
+        the server the probes ask, which never goes back to a state once a probe saw the next
+        (other servers poll the store on their own)."""
         key = self.labels[label][0]
         if key is None:
             return {"NOT_FOUND"}
@@ -460,7 +487,7 @@ class Oracle:
             until = float("inf")
             if following is not None:
                 until = following.end + SLACK
-                if following.seen is not None:
+                if following.seen is not None and probed:
                     until = min(until, following.seen)
             a, b = max(t0, change.start), min(t1, until)
             if a <= b:
@@ -512,8 +539,8 @@ class Server:
     """The release server on an ephemeral port, polling the store every INTERVAL, its log
     (without the per-request lines, which would fill the disk on a long run) in a file."""
 
-    def __init__(self, tmp, env):
-        self.log_path = tmp / "server.log"
+    def __init__(self, tmp, env, name="server"):
+        self.log_path = tmp / f"{name}.log"
         self.log_file = open(self.log_path, "w")
         full_env = {"PATH": os.environ.get("PATH", ""), "RUST_LOG": "info",
                     "REFRESH_INTERVAL": str(INTERVAL), "METRICS_ADDR": "127.0.0.1:0", **env}
@@ -565,6 +592,94 @@ class Server:
             elif name == "refresh_success" and event.get("trigger") == "poll":
                 reloads.append(rfc3339_ms(event["timestamp"]) / 1000)
         return dict(counts), changed, reloads
+
+    def warnings(self):
+        """The events logged as warnings or errors, counted by name."""
+        found = collections.Counter()
+        for line in self.log_path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # counted by events()
+            if event.get("level") in ("warn", "error"):
+                found[event.get("event", "?")] += 1
+        return dict(found)
+
+
+class Replicas(threading.Thread):
+    """The middle third of the soak: Redis, and REPLICAS more servers on the same store sharing
+    counts through it, with a client process of its own spreading requests round-robin over
+    them. Afterwards (the replicas stopped, which sends what they counted): their metrics, logs
+    and exit statuses, and the usage Redis holds."""
+
+    def __init__(self, tmp, s3, pool_path, begin, end, rate, sampler):
+        super().__init__(daemon=True)
+        self.tmp, self.s3, self.pool_path, self.sampler = tmp, s3, pool_path, sampler
+        self.begin, self.end, self.rate = begin, end, rate
+        self.result, self.error = None, None
+        self.cancel, self.children = threading.Event(), []  # the processes it started
+
+    def run(self):
+        try:
+            self.result = self.phase()
+        except (OSError, RuntimeError, subprocess.SubprocessError, http.client.HTTPException,
+                ValueError) as e:
+            self.error = repr(e)
+
+    def kill(self):
+        """Ends what still runs of the phase, when the soak stops short."""
+        self.cancel.set()
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.kill()
+
+    def phase(self):
+        if self.cancel.wait(max(0.0, self.begin - time.time())):
+            return None
+        redis = RedisServer(self.tmp / "redis.log")
+        self.children.append(redis.proc)
+        servers, client = [], None
+        try:
+            env = {**self.s3.env(), "REDIS_URL": redis.url}
+            for n in range(REPLICAS):
+                servers.append(Server(self.tmp, env, name=f"replica-{n}"))
+                self.children.append(servers[-1].proc)
+            deadline = time.time() + 10
+            while not all('"event":"redis_up"' in s.log_path.read_text() for s in servers):
+                if time.time() > deadline:
+                    raise RuntimeError("a replica did not connect to Redis")
+                time.sleep(0.02)
+            self.sampler.pids += [redis.proc.pid, *(s.proc.pid for s in servers)]
+            started = time.time()
+            config = {"pool": str(self.pool_path), "out": str(self.tmp / "replicas"),
+                      "start": started, "deadline": self.end, "seed": f"{random.random()}",
+                      "keepalive": 0, "close": 0, "slow": 0, "replica_rate": self.rate,
+                      "replica_ports": [s.port for s in servers]}
+            (self.tmp / "replicas.json").write_text(json.dumps(config))
+            client = subprocess.Popen([sys.executable, __file__, "--client",
+                                       self.tmp / "replicas.json"])
+            self.children.append(client)
+            self.sampler.pids.append(client.pid)
+            client_code = client.wait(timeout=self.end - started + 120)
+            metrics = []
+            for server in servers:
+                conn = http.client.HTTPConnection("127.0.0.1", server.metrics_port, timeout=10)
+                metrics.append(scrape(conn))
+                conn.close()
+            exit_codes = [server.stop() for server in servers]
+            return types.SimpleNamespace(
+                seconds=self.end - started, client_code=client_code, exit_codes=exit_codes,
+                metrics=metrics, events=[server.events()[0] for server in servers],
+                warnings=[server.warnings() for server in servers],
+                usage=redis.usage(REDIS_PREFIX),
+                last_used=set(redis.cli("ZRANGE", f"{REDIS_PREFIX}last-used", 0, -1)))
+        finally:
+            if client is not None and client.poll() is None:
+                client.kill()
+            for server in servers:
+                if server.proc.poll() is None:
+                    server.proc.kill()
+            redis.stop()
 
 
 def scrape(conn):
@@ -941,20 +1056,24 @@ KINDS = [
     ("keep-alive clients", lambda a: a.client == "k"),
     ("connection-per-request clients", lambda a: a.client == "c"),
     ("slow clients", lambda a: a.client == "s"),
+    ("replicas sharing counts through Redis", lambda a: a.client == "r"),
 ]
 
 
 def judge(oracle, lines, start):
     """Checks every request line, given as (client, line); returns the counts (by class, by
     client, by kind of traffic), the unexpected answers (times in seconds since `start`) and the
-    times of the rate-limited key's passes."""
+    times of the rate-limited key's passes; the answers of the replicas sharing Redis (client
+    kind "r") are counted apart, with the usage they add up to per key."""
     by_class = collections.defaultdict(collections.Counter)
     by_route = collections.Counter()
     by_client = collections.Counter()  # client -> answers received
     kinds = collections.Counter({name: 0 for name, _ in KINDS})
     served = collections.Counter()  # (route, code) -> answers, to compare with the server's
+    replica_served = collections.Counter()  # the same, of the replicas'
+    replica_usage = collections.defaultdict(lambda: [0, 0])  # key -> [valid, refused]
     notes = collections.Counter()
-    unexpected, examples, passes = 0, [], []
+    unexpected, examples, passes, replica_passes = 0, [], [], []
     for client, line in lines:
         kind, t0, t1, label, route, scope, status, code, key_id, scopes, retry, www = \
             line.rstrip("\n").split("\t")
@@ -970,8 +1089,11 @@ def judge(oracle, lines, start):
         if status > 0:
             by_client[client] += 1
         by_route[f"{kind} {ROUTES[route]}"] += 1
+        replica = kind == "r"
         if status > 0 and route != "b":
-            served[(ROUTES[route], code)] += 1
+            (replica_served if replica else served)[(ROUTES[route], code)] += 1
+        if replica and status > 0 and label >= 0 and code in COUNTED:
+            replica_usage[oracle.labels[label][0]][code != "VALID"] += 1
         problem, expected = None, None
         if status == 0:
             problem, expected = f"connection failed ({code})", "an answer"
@@ -984,7 +1106,7 @@ def judge(oracle, lines, start):
         else:
             key, _, _ = oracle.labels[label]
             state = oracle.identity(key)
-            codes = oracle.acceptable(label, t0, t1, SCOPE_DEMANDS[scope])
+            codes = oracle.acceptable(label, t0, t1, SCOPE_DEMANDS[scope], probed=not replica)
             if state.limited and "VALID" in codes:
                 codes.add("RATE_LIMITED")
             table, other = (VERIFY_STATUS, 403) if route == "v" else (AUTH_STATUS, 401)
@@ -1000,7 +1122,7 @@ def judge(oracle, lines, start):
             elif route != "v" and www != want_www.get(status, "-"):
                 problem = f"WWW-Authenticate error {www}"
             if code == "VALID" and state.limited and status == 200:
-                passes.append(t1)
+                (replica_passes if replica else passes).append(t1)
         if not problem:
             answer = types.SimpleNamespace(cls=cls, code=code, route=route, client=kind,
                                            demanded=SCOPE_DEMANDS[scope])
@@ -1018,7 +1140,8 @@ def judge(oracle, lines, start):
             "by_client_route": dict(sorted(by_route.items())), "notes": dict(notes),
             "by_client": dict(sorted(by_client.items())), "kinds": dict(kinds),
             "unexpected": unexpected, "examples": examples, "served": served,
-            "passes": sorted(passes)}
+            "passes": sorted(passes), "replica_served": replica_served,
+            "replica_passes": sorted(replica_passes), "replica_usage": dict(replica_usage)}
 
 
 def max_in_window(times, width):
@@ -1057,6 +1180,8 @@ def main():
     parser.add_argument("--rps", type=float, default=TARGET_RPS,
                         help="requests per second of the paced clients, in all")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--redis-rps", type=float, default=REDIS_RPS,
+                        help="requests per second to the replicas sharing Redis")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -1083,7 +1208,7 @@ def soak(tmp, args):
     rng = random.Random()
     oracle = Oracle()
     s3 = S3(tmp)
-    server = clients = None
+    server = clients = replicas = None
     stop = threading.Event()
     try:
         env = {"PATH": os.environ.get("PATH", ""), "HEARE_AUTH_ACTOR": "soak@bench", **s3.env()}
@@ -1125,12 +1250,18 @@ def soak(tmp, args):
                                              tmp / f"client-{n}.json"]))
         sampler.pids += [proc.pid for proc in clients]
         mutator.port, mutator.deadline = server.port, deadline
+        replicas = Replicas(tmp, s3, pool_path, start + seconds / 3, start + 2 * seconds / 3,
+                            args.redis_rps, sampler)
         while time.time() < start:
             time.sleep(0.01)
         sampler.start()
         mutator.start()
+        replicas.start()
         for proc in clients:
             proc.wait(timeout=seconds + 120)
+        replicas.join(timeout=120)
+        if replicas.result is None:
+            raise RuntimeError(f"the replicas sharing Redis: {replicas.error or 'no result'}")
         mutator.join(timeout=60)
         stop.set()
         sampler.join(timeout=30)
@@ -1146,6 +1277,8 @@ def soak(tmp, args):
         client_codes = [proc.returncode for proc in clients]
     finally:
         stop.set()
+        if replicas is not None:
+            replicas.kill()
         for proc in clients or []:
             if proc.poll() is None:
                 proc.kill()
@@ -1154,7 +1287,7 @@ def soak(tmp, args):
         s3.stop()
 
     log("judging every answer")
-    files = sorted(tmp.glob("records-*.tsv"))
+    files = sorted(tmp.glob("records-*.tsv")) + [tmp / "replicas.tsv"]
 
     def lines():
         for path in files:
@@ -1165,14 +1298,15 @@ def soak(tmp, args):
             yield "probe", line
 
     verdict = judge(oracle, lines(), start)
-    client_cpu = sum(float(path.read_text()) for path in tmp.glob("records-*-cpu"))
+    client_cpu = sum(float(path.read_text())
+                     for path in [*tmp.glob("records-*-cpu"), tmp / "replicas-cpu"])
     run = types.SimpleNamespace(
         seconds=seconds, warmup=warmup, start=start, ended=ended, seeded_ops=seeded_ops,
         metrics=metrics, threads=threads, waits=waits, exit_code=exit_code,
         server_events=server_events,
         keys_changed=keys_changed, reloads=reloads, client_codes=client_codes,
         client_cpu=client_cpu, server_threads=server.threads, per_process=per_process,
-        rest=rest)
+        rest=rest, replicas=replicas.result)
     return report(args, run, oracle, mutator, sampler, verdict)
 
 
@@ -1236,7 +1370,7 @@ def report(args, run, oracle, mutator, sampler, verdict):
     clients = {"k": ("keepalive", 0.75), "c": ("close", 0.25), "s": ("slow", None)}
     answered = collections.Counter()
     for name, n in verdict["by_client"].items():
-        if name != "probe":
+        if name not in ("probe", "replicas"):
             answered[client_kind(name, run)] += n
     paced = answered["k"] + answered["c"]
     rates = {kind: round(answered[kind] / run.seconds, 1) for kind in clients}
@@ -1249,7 +1383,8 @@ def report(args, run, oracle, mutator, sampler, verdict):
           f"({rates['k']:,.0f} keep-alive, {rates['c']:,.0f} connection per request)"
           + (f"; short: {', '.join(shortfall)}" if shortfall else "")
           + f"; {rates['s']:.1f}/s from slow clients")
-    per_client = {name: n for name, n in verdict["by_client"].items() if name != "probe"}
+    per_client = {name: n for name, n in verdict["by_client"].items()
+                  if name not in ("probe", "replicas")}
     expected_clients = {f"records-{p}-{n}" for p in range(args.processes)
                         for n in range(sum(run.per_process.values()))}
     idle = sorted(expected_clients - {n for n, c in per_client.items() if c})
@@ -1372,6 +1507,7 @@ def report(args, run, oracle, mutator, sampler, verdict):
           f"exit {run.exit_code}; {failed_events or 'no failure events'}")
     check("client processes exited cleanly", all(c == 0 for c in run.client_codes),
           str(run.client_codes))
+    shared = replicas_checks(check, run.replicas, verdict, args.redis_rps, allowance)
 
     busy = [s["machine_busy"] for s in sampler.samples]
     other = [s["other_work_cores"] for s in sampler.samples]
@@ -1403,6 +1539,7 @@ def report(args, run, oracle, mutator, sampler, verdict):
         "cli_errors": mutator.cli_errors[:20], "propagation": propagation,
         "poll_s": stats(polls), "late_changes": mutator.late[:20],
         "never_logged": missing[:20],
+        "shared_counts": shared,
         "rate_limit": {"limit": f"{RATE_LIMIT[0]}/{RATE_LIMIT[1]}s",
                        "passed": rate_stats.get(200, 0), "limited": rate_stats.get(429, 0),
                        "max_passes_in_window": per_window, "allowance": allowance},
@@ -1463,6 +1600,68 @@ def report(args, run, oracle, mutator, sampler, verdict):
         print(f"  [{'ok' if c['ok'] else 'FAILED'}] {c['name']}: {c['detail']}")
     print(f"wrote {OUT / 'soak.json'}")
     return 0 if result["passed"] else 1
+
+
+def replicas_checks(check, replicas, verdict, rate, allowance):
+    """The checks of the replicas sharing Redis; what they measured, for soak.json."""
+    answered = verdict["by_client"].get("replicas", 0)
+    check(f"{REPLICAS} replicas sharing Redis served their client at least {RATE_FLOOR:.0%} of "
+          f"its rate", answered >= RATE_FLOOR * rate * replicas.seconds,
+          f"{answered / replicas.seconds:,.0f}/s for {rate:,.0f}/s over {replicas.seconds:.0f} s")
+    counted = collections.Counter()
+    for metrics in replicas.metrics:
+        for name, value in metrics.items():
+            m = re.fullmatch(r'heare_auth_verifications_total\{route="([^"]+)",code="([^"]+)"\}',
+                             name)
+            if m and value:
+                counted[(m.group(1), m.group(2))] += int(value)
+    differ = {pair for pair in set(counted) | set(verdict["replica_served"])
+              if counted[pair] != verdict["replica_served"][pair]}
+    check("the replicas counted every answer their client received", not differ,
+          f"{sum(counted.values()):,} verifications counted by the replicas; {len(differ)} "
+          "(route, code) pairs differ")
+    mismatched = {key: {"redis": replicas.usage.get(key), "clients": counts}
+                  for key, counts in verdict["replica_usage"].items()
+                  if replicas.usage.get(key) != counts}
+    mismatched.update({key: {"redis": counts, "clients": None} for key, counts
+                       in replicas.usage.items() if key not in verdict["replica_usage"]})
+    unlisted = set(verdict["replica_usage"]) - replicas.last_used
+    total = sum(valid + refused for valid, refused in replicas.usage.values())
+    check("usage in Redis is what the replicas' client received, per key",
+          verdict["replica_usage"] and not mismatched and not unlisted,
+          f"{len(replicas.usage)} keys' usage in Redis ({total:,} verifications), "
+          f"{len(mismatched)} keys' counts differ from the answers; {len(unlisted)} used keys "
+          "missing from last-used")
+    up = [m.get("heare_auth_redis_up") for m in replicas.metrics]
+    ups, downs = ([events.get(e, 0) for events in replicas.events]
+                  for e in ("redis_up", "redis_down"))
+    warnings = collections.Counter()
+    for w in replicas.warnings:
+        warnings.update(w)
+    check("replicas connected to Redis throughout, logs without warnings, clean shutdown",
+          up == [1] * REPLICAS and ups == [1] * REPLICAS and not any(downs) and not warnings
+          and replicas.exit_codes == [0] * REPLICAS and replicas.client_code == 0,
+          f"heare_auth_redis_up {', '.join(map(str, up))} at the end; `redis_up` "
+          f"logged {', '.join(map(str, ups))} times, `redis_down` {sum(downs)}; "
+          f"{sum(warnings.values())} warnings{f' ({dict(warnings)})' if warnings else ''}; "
+          f"exit {', '.join(map(str, replicas.exit_codes))}, their client's "
+          f"{replicas.client_code}")
+    # Together they hold the key to one bucket, each replica at most one lease (a token) over.
+    per_window = max_in_window(verdict["replica_passes"], RATE_LIMIT[1])
+    bound = allowance + REPLICAS * max(1, RATE_LIMIT[0] // 40)
+    limited = verdict["replica_served"][("/verify", "RATE_LIMITED")] + \
+        verdict["replica_served"][("/auth", "RATE_LIMITED")]
+    check(f"rate limit {RATE_LIMIT[0]}/{RATE_LIMIT[1]}s held by the replicas together",
+          per_window <= bound and limited > 0,
+          f"at most {per_window} passes in any {RATE_LIMIT[1]} s (allowed {bound}: one more per "
+          f"replica); {len(verdict['replica_passes'])} passed, {limited} limited")
+    return {"replicas": REPLICAS, "seconds": round(replicas.seconds, 1), "target_rps": rate,
+            "rps": round(answered / replicas.seconds, 1), "answers": answered,
+            "usage_keys": len(replicas.usage), "usage_mismatches": mismatched,
+            "rate_limit": {"passed": len(verdict["replica_passes"]), "limited": limited,
+                           "max_passes_in_window": per_window, "allowance": bound},
+            "exit_codes": replicas.exit_codes, "warnings": replicas.warnings,
+            "log_events": replicas.events}
 
 
 def client_kind(name, run):
