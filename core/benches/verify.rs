@@ -103,7 +103,7 @@ fn verify(c: &mut Criterion) {
             i = (i + 1) % valid.len();
             body.clear();
             set.verify(black_box(&valid[i]), NOW, NONE)
-                .write_json(&mut body);
+                .write_json(&mut body, None);
             black_box(&body);
         })
     });
