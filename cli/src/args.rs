@@ -13,6 +13,9 @@ use crate::commands::ImportFormat;
 use crate::remote::target::base_url;
 use crate::table::Command;
 use crate::CliError;
+use credits::new_credits;
+
+mod credits;
 
 /// The server's base URL, before the command or after it (`refresh --url` is refresh's own).
 const URL: &str = "--url";
@@ -347,6 +350,8 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     let expires_at = value(&mut args, C, "--expires-at")?;
     let ttl = value(&mut args, C, "--ttl")?;
     let rate_limit = value(&mut args, C, "--rate-limit")?;
+    let credits = value(&mut args, C, "--credits")?;
+    let refill = value(&mut args, C, "--refill")?;
     let no_refresh = switch(&mut args, &["--no-refresh"]);
     let json = switch(&mut args, &["--json"]);
     finish(args, C)?;
@@ -362,18 +367,21 @@ fn parse_create(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
             Some(RateLimit::parse(&r).map_err(|e| usage(format!("create: --rate-limit: {e}")))?)
         }
     };
+    let credits = new_credits(C, credits, refill)?;
     Ok(Cmd::Create(CreateArgs {
         name,
         metadata,
         scopes,
         expires,
         rate_limit,
+        credits,
         no_refresh,
         json,
     }))
 }
 
-/// `update ID` and at least one field to change; the fields are read as `create` reads them.
+/// `update ID` and at least one field to change; the fields are read as `create` reads them,
+/// and `--no-credits` removes the credits.
 fn parse_update(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     const C: &str = Command::Update.name();
     let name = value(&mut args, C, "--name")?;
@@ -382,6 +390,9 @@ fn parse_update(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
     let expires_at = value(&mut args, C, "--expires-at")?;
     let ttl = value(&mut args, C, "--ttl")?;
     let no_expiry = switch(&mut args, &["--no-expiry"]);
+    let credits = value(&mut args, C, "--credits")?;
+    let refill = value(&mut args, C, "--refill")?;
+    let no_credits = switch(&mut args, &["--no-credits"]);
     let no_refresh = switch(&mut args, &["--no-refresh"]);
     let json = switch(&mut args, &["--json"]);
     let id = positional(&mut args, C)?;
@@ -401,10 +412,24 @@ fn parse_update(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         true => None,
         false => Some(parse_scopes(&scopes).map_err(|e| usage(format!("{C}: --scopes: {e}")))?),
     };
-    if name.is_none() && metadata.is_none() && scopes.is_none() && expires.is_none() {
+    if no_credits && (credits.is_some() || refill.is_some()) {
         return Err(usage(format!(
-            "{C}: nothing to change: give --name, --metadata, --scopes, --expires-at, --ttl \
-             or --no-expiry"
+            "{C}: give --credits (with --refill) or --no-credits, not both"
+        )));
+    }
+    let credits = match no_credits {
+        true => Some(None),
+        false => new_credits(C, credits, refill)?.map(Some),
+    };
+    if name.is_none()
+        && metadata.is_none()
+        && scopes.is_none()
+        && expires.is_none()
+        && credits.is_none()
+    {
+        return Err(usage(format!(
+            "{C}: nothing to change: give --name, --metadata, --scopes, --expires-at, --ttl, \
+             --no-expiry, --credits or --no-credits"
         )));
     }
     Ok(Cmd::Update(UpdateArgs {
@@ -413,6 +438,7 @@ fn parse_update(mut args: pico_args::Arguments) -> Result<Cmd, CliError> {
         metadata,
         scopes,
         expires,
+        credits,
         no_refresh,
         json,
     }))

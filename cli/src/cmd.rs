@@ -1,6 +1,6 @@
 //! What the command line asks for: the commands and their arguments.
 
-use heare_auth_core::{format_timestamp, RateLimit, UnixMillis};
+use heare_auth_core::{format_timestamp, Credits, RateLimit, Refill, UnixMillis};
 
 use crate::commands::ImportFormat;
 use crate::table::Command;
@@ -52,7 +52,7 @@ pub enum Cmd {
     Rotate(RotateArgs),
     /// `set-rate-limit ID LIMIT|none`: set or remove a key's rate limit.
     SetRateLimit(RateLimitArgs),
-    /// `update ID`: change a key's name, metadata, scopes or expiry.
+    /// `update ID`: change a key's name, metadata, scopes, expiry or credits.
     Update(UpdateArgs),
     /// `delete ID`.
     Delete {
@@ -156,10 +156,32 @@ pub struct CreateArgs {
     pub expires: Option<Expiry>,
     /// `--rate-limit`; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
+    /// `--credits` and `--refill`; `None`: no credits, unlimited use.
+    pub credits: Option<NewCredits>,
     /// `--no-refresh`: do not ask the server to reload.
     pub no_refresh: bool,
     /// `--json`: print the new key as one JSON object.
     pub json: bool,
+}
+
+/// The credits `--credits` and `--refill` give a key, counted from when the command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewCredits {
+    /// `--credits`: the balance to start from.
+    pub amount: u64,
+    /// `--refill`: what the balance is set back to, and when; `None`: never.
+    pub refill: Option<Refill>,
+}
+
+impl NewCredits {
+    /// The credits as set at `now`, which starts their count.
+    pub fn at(self, now: UnixMillis) -> Credits {
+        Credits {
+            amount: self.amount,
+            refill: self.refill,
+            since: now,
+        }
+    }
 }
 
 /// Arguments of `scan`.
@@ -225,6 +247,8 @@ pub struct UpdateArgs {
     pub scopes: Option<Vec<String>>,
     /// `--expires-at`, `--ttl` or `--no-expiry`; `None`: kept.
     pub expires: Option<NewExpiry>,
+    /// `--credits` (with `--refill`), or `Some(None)` for `--no-credits`; `None`: kept.
+    pub credits: Option<Option<NewCredits>>,
     /// `--no-refresh`: do not ask the server to reload.
     pub no_refresh: bool,
     /// `--json`: print the updated key as `show --json` does.
@@ -241,6 +265,7 @@ impl UpdateArgs {
             metadata: None,
             scopes: None,
             expires: None,
+            credits: None,
             no_refresh: false,
             json: false,
         }

@@ -68,6 +68,7 @@ pub fn create<R: RngCore + CryptoRng>(
         expires_at: args.expires.as_ref().map(|e| e.timestamp(now)),
         scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
         rate_limit: args.rate_limit,
+        credits: args.credits.map(|c| c.at(now)),
         metadata,
         ..KeyRecord::default()
     };
@@ -204,6 +205,7 @@ mod tests {
             scopes: vec!["read".into(), "write".into()],
             expires: Some(Expiry::After(3_600_000)),
             rate_limit: None,
+            credits: None,
             no_refresh: true,
             json: false,
         }

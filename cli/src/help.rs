@@ -7,14 +7,14 @@ pub const USAGE: &str = "\
 heare-auth: manage the API keys that heare-auth-server verifies
 
 Usage:
-  heare-auth create --name NAME [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d] [--rate-limit 100/60s] [--no-refresh] [--json]
+  heare-auth create --name NAME [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d] [--rate-limit 100/60s] [--credits N [--refill N/day]] [--no-refresh] [--json]
   heare-auth list [--detailed] [--json]
   heare-auth show ID [--json]
   heare-auth disable ID [--no-refresh] [--json]
   heare-auth enable ID [--no-refresh] [--json]
   heare-auth rotate ID [--grace 60m] [--no-refresh] [--json]
   heare-auth set-rate-limit ID 100/60s|none [--no-refresh]
-  heare-auth update ID [--name NAME] [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d | --no-expiry] [--no-refresh] [--json]
+  heare-auth update ID [--name NAME] [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d | --no-expiry] [--credits N [--refill N/day] | --no-credits] [--no-refresh] [--json]
   heare-auth delete ID [--yes] [--no-refresh]
   heare-auth refresh [--url URL]
   heare-auth doctor [--json]
@@ -64,7 +64,7 @@ Environment:
 ";
 
 const CREATE: &str = "\
-Usage: heare-auth create --name NAME [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION] [--rate-limit LIMIT] [--no-refresh] [--json]
+Usage: heare-auth create --name NAME [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION] [--rate-limit LIMIT] [--credits N [--refill REFILL]] [--no-refresh] [--json]
 
 Creates a key and prints its secret once; only the secret's SHA-256 is stored.
   --name NAME        human-readable name (required)
@@ -75,6 +75,11 @@ Creates a key and prints its secret once; only the secret's SHA-256 is stored.
   --ttl DURATION     expire this long after creation: 3600s, 30m, 12h, 90d, 2w
   --rate-limit LIMIT at most this many verifications per period, per server: 100/60s, 5/1m,
                      1000/1h, 10/500ms (units ms, s, m, h, d); more are refused (RATE_LIMITED)
+  --credits N        a balance of N credits (0 to 1000000000000) that each valid verification
+                     spends (its cost, 1 unless the request says); once spent, the key is
+                     refused (USAGE_EXCEEDED)
+  --refill REFILL    with --credits: set the balance back to this at the start of each UTC day
+                     or month: 1000/day, 50000/month
   --no-refresh       do not ask the server to reload
   --json             print the new key as JSON
 ";
@@ -85,16 +90,18 @@ Usage: heare-auth list [--detailed] [--json]
 Lists all keys (never their secrets) with their status (active, rotating, expired, disabled)
 and scopes.
   --detailed   also show expiry, when the key was disabled, until when a rotated key's previous
-               secret verifies, the rate limit, who created and last changed it, and metadata
+               secret verifies, the rate limit, the credits, who created and last changed it,
+               and metadata
   --json       print a JSON array
 ";
 
 const SHOW: &str = "\
 Usage: heare-auth show ID [--json]
 
-Shows one key (never its secret or hash): status, scopes, rate limit, whether it is disabled,
-until when a rotated key's previous secret verifies, and when and by whom it was created and
-last changed.
+Shows one key (never its secret or hash): status, scopes, rate limit, credits (as set, with
+their refill and when they were set: what is left is counted by the servers), whether it is
+disabled, until when a rotated key's previous secret verifies, and when and by whom it was
+created and last changed.
   --json   print a JSON object
 ";
 
@@ -139,17 +146,22 @@ Setting the limit a key already has changes nothing.
 ";
 
 const UPDATE: &str = "\
-Usage: heare-auth update ID [--name NAME] [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION | --no-expiry] [--no-refresh] [--json]
+Usage: heare-auth update ID [--name NAME] [--metadata JSON] [--scopes SCOPES] [--expires-at TIME | --ttl DURATION | --no-expiry] [--credits N [--refill REFILL] | --no-credits] [--no-refresh] [--json]
 
-Changes a key's name, metadata, scopes or expiry; give at least one. The secret, rate limit and
-everything else stay, and the key keeps verifying with the same secret. Each value is read as
-for `create`, and replaces the key's. Setting the values a key already has changes nothing.
+Changes a key's name, metadata, scopes, expiry or credits; give at least one. The secret, rate
+limit and everything else stay, and the key keeps verifying with the same secret. Each value is
+read as for `create`, and replaces the key's. Setting the values a key already has changes
+nothing, but for credits: setting them starts their count again, from N.
   --name NAME        the new name
   --metadata JSON    the new metadata, a JSON object returned by /verify
   --scopes SCOPES    the new scopes, comma-separated (read,write); may be repeated
   --expires-at TIME  RFC 3339 time or date when the key stops verifying
   --ttl DURATION     expire this long after now: 3600s, 30m, 12h, 90d, 2w
   --no-expiry        never expire
+  --credits N        a balance of N credits, counted from now
+  --refill REFILL    with --credits: set the balance back to this each UTC day or month
+                     (1000/day, 50000/month); without it, never
+  --no-credits       remove the key's credits: unlimited use
   --no-refresh       do not ask the server to reload
   --json             print the updated key as `show --json` does
 ";

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use heare_auth_core::{pretty_json, visible, Expiry, KeyRecord, Status, UnixMillis};
+use heare_auth_core::{
+    format_timestamp, pretty_json, visible, Expiry, KeyRecord, Status, UnixMillis,
+};
 
 use crate::commands::{Created, Named, Rotated, Toggled, Updated};
 use crate::plural::count;
@@ -30,6 +32,9 @@ pub fn created_text(c: &Created) -> String {
     }
     if let Some(limit) = r.rate_limit {
         out.push_str(&format!("  Rate limit: {limit}\n"));
+    }
+    if r.credits.is_some() {
+        out.push_str(&format!("  Credits: {}\n", credits_text(r)));
     }
     out.push_str(&format!(
         "  Created: {}\n",
@@ -239,6 +244,21 @@ fn limit_text(r: &KeyRecord) -> String {
         .map_or_else(|| "none".into(), |l| l.to_string())
 }
 
+/// The credits as `--credits` and `--refill` set them, and when (their count starts there):
+/// `1000, refilled to 1000/day (set T)`, `50, never refilled (set T)`, or `none`. What is left of
+/// them is counted by the servers, not in the keys file.
+fn credits_text(r: &KeyRecord) -> String {
+    let Some(credits) = r.credits else {
+        return "none".into();
+    };
+    let refill = match credits.refill {
+        Some(refill) => format!("refilled to {refill}"),
+        None => "never refilled".into(),
+    };
+    let since = format_timestamp(credits.since);
+    format!("{}, {refill} (set {since})", credits.amount)
+}
+
 /// The scopes comma-separated, as `--scopes` takes them; `-` when none.
 fn scopes_text(r: &KeyRecord) -> String {
     match r.scope_list() {
@@ -308,6 +328,7 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
             out.push_str(&format!("    Rotation: {previous}\n"));
         }
         out.push_str(&format!("    Rate limit: {}\n", limit_text(k)));
+        out.push_str(&format!("    Credits: {}\n", credits_text(k)));
         out.push_str(&format!(
             "    Created: {}   Updated: {}\n",
             at_by(&k.created_at, &k.created_by),
@@ -362,7 +383,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
         (false, _) => "no".into(),
     };
     format!(
-        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Rate limit: {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
+        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Rate limit: {}\n  Credits:    {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
         visible(&r.id),
         visible(&r.name),
         at_by(&r.created_at, &r.created_by),
@@ -371,6 +392,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
         r.status(now),
         scopes_text(r),
         limit_text(r),
+        credits_text(r),
         previous_text(r, now).unwrap_or_else(|| "-".into()),
     )
 }
@@ -378,7 +400,7 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heare_auth_core::RateLimit;
+    use heare_auth_core::{Credits, RateLimit, Refill};
     use serde_json::value::RawValue;
     use serde_json::Value;
 
@@ -418,7 +440,7 @@ mod tests {
             "{detailed}"
         );
         assert!(detailed.contains(
-            "    Status: active   Expires: never\n    Rate limit: none\n    Created: 2026-11-25T01:17:14.316000Z   Updated: -\n    Metadata: {\"team\":\"core\"}\n"
+            "    Status: active   Expires: never\n    Rate limit: none\n    Credits: none\n    Created: 2026-11-25T01:17:14.316000Z   Updated: -\n    Metadata: {\"team\":\"core\"}\n"
         ));
     }
 
@@ -494,7 +516,7 @@ mod tests {
             v,
             json!({
                 "id": "key_r", "name": "Rotated", "status": "disabled",
-                "scopes": ["read", "keys:write"], "rate_limit": "100/60s",
+                "scopes": ["read", "keys:write"], "rate_limit": "100/60s", "credits": null,
                 "created_at": "2026-11-25T01:17:14.316000Z", "created_by": "ann@build-01",
                 "updated_at": "2026-11-25T01:20:00.000000Z", "updated_by": "bob@build-02",
                 "expires_at": null, "expired": false, "disabled": true,
@@ -522,7 +544,8 @@ mod tests {
             "\nAPI key:\n  ID:      key_r\n  Name:    Rotated\n  \
              Created: 2026-11-25T01:17:14.316000Z by ann@build-01\n  \
              Updated: 2026-11-25T01:20:00.000000Z by bob@build-02\n  Expires: never\n  \
-             Status:  rotating\n  Scopes:  read,keys:write\n  Rate limit: 100/60s\n  Disabled: no\n  \
+             Status:  rotating\n  Scopes:  read,keys:write\n  Rate limit: 100/60s\n  \
+             Credits:    none\n  Disabled: no\n  \
              Rotation: previous secret valid until 2026-11-25T02:17:14.316000Z\n  \
              Secret:  stored hashed (SHA-256)\n  Metadata: {\n    \"team\": \"core\"\n  }\n"
         );
@@ -885,6 +908,69 @@ mod tests {
         assert!(!created_text(&unlimited).contains("Rate limit"));
         let v: Value = serde_json::from_str(&created_json(&unlimited)).unwrap();
         assert_eq!(v["rate_limit"], Value::Null);
+    }
+
+    #[test]
+    fn credits_are_shown_with_their_refill_and_when_they_were_set() {
+        let set = 1_796_549_400_000; // 2026-12-06T09:30:00Z
+        let daily = KeyRecord {
+            credits: Some(Credits {
+                amount: 1000,
+                refill: Refill::parse("1000/day").ok(),
+                since: set,
+            }),
+            ..record("key_c", "Metered", None)
+        };
+        let once = KeyRecord {
+            credits: Some(Credits {
+                amount: 50,
+                refill: None,
+                since: set,
+            }),
+            ..record("key_o", "Trial", None)
+        };
+        let show = show_text(&daily, NOW);
+        assert!(
+            show.contains(
+                "  Rate limit: none\n  Credits:    1000, refilled to 1000/day (set 2026-12-06T09:30:00.000000Z)\n  Disabled: no\n"
+            ),
+            "{show}"
+        );
+        assert!(show_text(&once, NOW)
+            .contains("  Credits:    50, never refilled (set 2026-12-06T09:30:00.000000Z)\n"));
+        let detailed = list_text(&[daily.clone(), once.clone()], true, NOW);
+        for line in [
+            "    Rate limit: none\n    Credits: 1000, refilled to 1000/day (set 2026-12-06T09:30:00.000000Z)\n",
+            "    Credits: 50, never refilled (set 2026-12-06T09:30:00.000000Z)\n",
+        ] {
+            assert!(detailed.contains(line), "{line}{detailed}");
+        }
+        // Not in the plain table, which has a column per field and none for them.
+        assert!(!list_text(std::slice::from_ref(&daily), false, NOW).contains("Credits"));
+        let created = Created {
+            record: daily.clone(),
+            secret: "sec_0abc".into(),
+        };
+        assert!(created_text(&created).contains(
+            "  Name:   Metered\n  Credits: 1000, refilled to 1000/day (set 2026-12-06T09:30:00.000000Z)\n  Created: "
+        ));
+        let v: Value = serde_json::from_str(&created_json(&created)).unwrap();
+        assert_eq!(
+            v["credits"],
+            json!({"amount": 1000, "refill": "1000/day", "since": "2026-12-06T09:30:00.000000Z"})
+        );
+        let v: Value = serde_json::from_str(&public_json(&once, NOW)).unwrap();
+        assert_eq!(
+            v["credits"],
+            json!({"amount": 50, "refill": null, "since": "2026-12-06T09:30:00.000000Z"})
+        );
+        let plain = Created {
+            record: record("key_n", "New", None),
+            secret: "sec_0abc".into(),
+        };
+        assert!(!created_text(&plain).contains("Credits"));
+        let v: Value = serde_json::from_str(&public_json(&plain.record, NOW)).unwrap();
+        assert_eq!(v["credits"], Value::Null);
     }
 
     #[test]

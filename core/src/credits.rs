@@ -1,10 +1,14 @@
 //! Credits (quotas): a balance that each valid verification spends, refilled at the start of
 //! each UTC day or month, with time passed in.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use time::OffsetDateTime;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
+use crate::request::json_string;
+use crate::timestamp::{civil_from_days, days_to_month, DAY_MS};
 use crate::{format_timestamp, parse_timestamp, Error, UnixMillis};
 
 /// The most credits a key may hold or be refilled with.
@@ -47,8 +51,6 @@ pub enum Interval {
 /// The period a balance belongs to: spending in one never counts against another.
 pub type Period = i64;
 
-const DAY_MS: UnixMillis = 86_400_000;
-
 impl Interval {
     /// `day` or `month`.
     pub fn as_str(self) -> &'static str {
@@ -60,33 +62,28 @@ impl Interval {
 
     /// The period `now` is in: days or months since the epoch.
     fn period(self, now: UnixMillis) -> Period {
+        let days = now.div_euclid(DAY_MS);
         match self {
-            Interval::Day => now.div_euclid(DAY_MS),
+            Interval::Day => days,
             Interval::Month => {
-                let t = OffsetDateTime::from_unix_timestamp(now.div_euclid(1000))
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                (i64::from(t.year()) - 1970) * 12 + i64::from(u8::from(t.month())) - 1
+                let (year, month, _) = civil_from_days(days);
+                (year - 1970) * 12 + month - 1
             }
         }
     }
 
     /// When `period` ends (Unix ms).
     fn end(self, period: Period) -> UnixMillis {
-        match self {
-            Interval::Day => (period + 1).saturating_mul(DAY_MS),
+        let next = period.saturating_add(1);
+        let days = match self {
+            Interval::Day => next,
             Interval::Month => {
-                let next = period + 1;
-                let (year, month) = (1970 + next.div_euclid(12), next.rem_euclid(12) + 1);
-                let date = time::Date::from_calendar_date(
-                    i32::try_from(year).unwrap_or(9999),
-                    time::Month::try_from(month as u8).unwrap_or(time::Month::January),
-                    1,
-                );
-                date.map_or(UnixMillis::MAX, |d| {
-                    d.midnight().assume_utc().unix_timestamp() * 1000
-                })
+                // Far past any year a timestamp has; bounded so that the days cannot overflow.
+                let next = next.clamp(-(1 << 40), 1 << 40);
+                days_to_month(1970 + next.div_euclid(12), next.rem_euclid(12) + 1)
             }
-        }
+        };
+        days.saturating_mul(DAY_MS)
     }
 }
 
@@ -151,22 +148,60 @@ impl Credits {
     }
 }
 
-/// Credits as a keys file stores them.
-#[derive(serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+/// Credits as a keys file writes them; read back by [`Credits::from_stored`].
+#[derive(serde::Serialize)]
 struct Stored {
     amount: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     refill: Option<StoredRefill>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    since: Option<String>,
+    since: String,
 }
 
-#[derive(serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(serde::Serialize)]
 struct StoredRefill {
     amount: u64,
-    every: String,
+    every: &'static str,
+}
+
+/// The members of a JSON object, each name with its value's JSON text, in order. Read by hand
+/// rather than by a derived `Deserialize`: the WebAssembly verifier reads credits too, and one
+/// small visitor for both objects costs a fraction of two derived ones.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Object)
+    }
+}
+
+/// The values of the object `json` named in `names`, in that order, `null` as absent; `None`
+/// when `json` is no object, or has a member not named or named twice.
+fn fields<'a, const N: usize>(json: &'a str, names: [&str; N]) -> Option<[Option<&'a str>; N]> {
+    let Members(members) = serde_json::from_str(json).ok()?;
+    let mut values = [None; N];
+    let mut seen = [false; N];
+    for (name, value) in members {
+        let i = names.iter().position(|n| *n == name)?;
+        if std::mem::replace(&mut seen[i], true) {
+            return None;
+        }
+        values[i] = Some(value.get()).filter(|v| *v != "null");
+    }
+    Some(values)
 }
 
 impl Credits {
@@ -177,34 +212,40 @@ impl Credits {
             r#"is not {"amount": N, "refill": {"amount": N, "every": "day"|"month"}, "since": TIME}"#
                 .to_string()
         };
-        let stored: Stored = serde_json::from_str(json).map_err(|_| shape())?;
+        // A JSON integer's text is its digits, which `parse` reads; floats and signs it refuses.
+        let whole = |text: Option<&str>| text.and_then(|t| t.parse::<u64>().ok()).ok_or_else(shape);
         let too_many = |n: u64| format!("is not valid: at most {MAX_CREDITS} credits, got {n}");
-        if stored.amount > MAX_CREDITS {
-            return Err(too_many(stored.amount));
+        let [amount, refill, since] =
+            fields(json, ["amount", "refill", "since"]).ok_or_else(shape)?;
+        let amount = whole(amount)?;
+        if amount > MAX_CREDITS {
+            return Err(too_many(amount));
         }
-        let refill = match stored.refill {
+        let refill = match refill {
             None => None,
-            Some(r) => {
-                if r.amount > MAX_CREDITS {
-                    return Err(too_many(r.amount));
+            Some(json) => {
+                let [amount, every] = fields(json, ["amount", "every"]).ok_or_else(shape)?;
+                let amount = whole(amount)?;
+                if amount > MAX_CREDITS {
+                    return Err(too_many(amount));
                 }
-                let every = match r.every.as_str() {
-                    "day" => Interval::Day,
-                    "month" => Interval::Month,
+                let every = match every.and_then(json_string).as_deref() {
+                    Some("day") => Interval::Day,
+                    Some("month") => Interval::Month,
                     _ => return Err(shape()),
                 };
-                Some(Refill {
-                    amount: r.amount,
-                    every,
-                })
+                Some(Refill { amount, every })
             }
         };
-        let since = match stored.since.as_deref() {
+        let since = match since {
             None => 0,
-            Some(text) => parse_timestamp(text).map_err(|e| format!("is not valid: {e}"))?,
+            Some(json) => {
+                let text = json_string(json).ok_or_else(shape)?;
+                parse_timestamp(&text).map_err(|e| format!("is not valid: {e}"))?
+            }
         };
         Ok(Credits {
-            amount: stored.amount,
+            amount,
             refill,
             since,
         })
@@ -216,9 +257,9 @@ impl Credits {
             amount: self.amount,
             refill: self.refill.map(|r| StoredRefill {
                 amount: r.amount,
-                every: r.every.as_str().to_string(),
+                every: r.every.as_str(),
             }),
-            since: Some(format_timestamp(self.since)),
+            since: format_timestamp(self.since),
         }
     }
 }
@@ -298,6 +339,13 @@ mod tests {
         assert_eq!(once.allowance(0), 7);
         assert_eq!(once.period_end(0), None);
         assert_eq!(once.pool("key_a", 0), format!("key_a:{DEC_6}:0"));
+        // No period is too far out to end, nor does its end overflow.
+        for every in [Interval::Day, Interval::Month] {
+            for period in [Period::MIN, -1, Period::MAX] {
+                let _ = credits(every).period_end(period);
+            }
+        }
+        assert_eq!(monthly.period_end(Period::MAX), Some(UnixMillis::MAX));
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod route;
 mod scope;
 mod secret_field;
 mod setting;
+mod spend;
 mod status;
 mod timestamp;
 mod usage;
@@ -92,6 +93,7 @@ pub use request::{check_headers, parse_body, verify_request, Verified, VerifyAsk
 pub use route::{key_id_segment, Manage, Route};
 pub use scope::{check_scope, holds_all};
 pub use setting::{parse_seconds, Zero};
+pub use spend::spend;
 pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};
 pub use usage::{

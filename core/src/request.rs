@@ -98,7 +98,7 @@ pub fn parse_body(body: &[u8]) -> Result<VerifyAsk<'_>, Rejection> {
 }
 
 /// A JSON string token's value, borrowed when it has no escapes.
-fn json_string(raw: &str) -> Option<Cow<'_, str>> {
+pub(crate) fn json_string(raw: &str) -> Option<Cow<'_, str>> {
     let plain = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
     match plain.filter(|t| !t.contains('\\')) {
         Some(text) => Some(Cow::Borrowed(text)),

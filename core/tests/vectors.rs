@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use heare_auth_core::{decrypt_file, form, Error, Form, KeySet, Route, Warning};
+use heare_auth_core::{decrypt_file, form, spend, Error, Form, KeySet, Route, Warning};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -35,6 +35,10 @@ struct Case {
     now: i64,
     #[serde(default)]
     required_scopes: Vec<String>,
+    /// What is left of the key's credits, counted by the caller; absent: not counted.
+    balance: Option<u64>,
+    /// What the request spends of them (1 when absent).
+    cost: Option<u64>,
     expected: Value,
     /// What the secret's form says before any lookup: `checksummed`, `bad_checksum`, `other`.
     form: Option<String>,
@@ -79,9 +83,10 @@ fn every_suite_gives_the_expected_answers() {
                 assert_eq!(warnings, suite.warnings, "{name}: warnings");
                 assert!(!suite.cases.is_empty(), "{name}: no cases");
                 for case in &suite.cases {
-                    let body = set
-                        .verify(&case.secret, case.now, &case.required_scopes)
-                        .to_json();
+                    let outcome = set.verify(&case.secret, case.now, &case.required_scopes);
+                    let (outcome, remaining) = spend(outcome, case.balance, case.cost.unwrap_or(1));
+                    let mut body = String::new();
+                    outcome.write_json(&mut body, remaining);
                     let got: Value = serde_json::from_str(&body).unwrap();
                     assert_eq!(got, case.expected, "{name}: secret {:?}", case.secret);
                     if let Some(expected) = &case.form {

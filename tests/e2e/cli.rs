@@ -859,6 +859,90 @@ fn a_rate_limit_set_by_the_cli_is_enforced_until_removed() {
     assert!(stderr(&out).contains("Error: API key not found: key_nope"));
 }
 
+#[test]
+fn credits_set_by_the_cli_are_shown_set_again_and_removed() {
+    let s = Setup::new("credits");
+    let key = s.create_json("Metered", &["--credits", "1000", "--refill", "1000/day"]);
+    let id = key["id"].as_str().unwrap();
+    let since = key["created_at"].as_str().unwrap();
+    assert_eq!(
+        key["credits"],
+        json!({"amount": 1000, "refill": "1000/day", "since": since})
+    );
+    let shown = format!("1000, refilled to 1000/day (set {since})");
+    assert!(s
+        .ok(&["show", id])
+        .contains(&format!("  Rate limit: none\n  Credits:    {shown}\n")));
+    assert!(s
+        .ok(&["list", "--detailed"])
+        .contains(&format!("    Rate limit: none\n    Credits: {shown}\n")));
+    assert_eq!(s.ok_json(&["show", id])["credits"], key["credits"]);
+    let keys = s.dir.path("keys.json");
+    let stored = std::fs::read_to_string(&keys).unwrap();
+    assert!(
+        stored.contains(
+            "\"refill\": {\n          \"amount\": 1000,\n          \"every\": \"day\"\n        },"
+        ),
+        "{stored}"
+    );
+
+    // Bad flags are usage errors that name them, and write nothing.
+    for (args, message) in [
+        (
+            vec!["update", id, "--refill", "5/day"],
+            "update: --refill needs --credits, the balance to start from",
+        ),
+        (
+            vec!["update", id, "--credits", "5", "--no-credits"],
+            "update: give --credits (with --refill) or --no-credits, not both",
+        ),
+        (
+            vec!["create", "--name", "x", "--credits", "lots"],
+            "create: --credits: expected a whole number from 0 to 1000000000000, got 'lots'",
+        ),
+        (
+            vec![
+                "create",
+                "--name",
+                "x",
+                "--credits",
+                "5",
+                "--refill",
+                "5/week",
+            ],
+            "create: --refill: expected AMOUNT/day or AMOUNT/month like 1000/day, got '5/week'",
+        ),
+    ] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(std::fs::read_to_string(&keys).unwrap(), stored);
+
+    // Set again, the same credits start a new count, from now.
+    std::thread::sleep(Duration::from_millis(5));
+    let again = s.ok(&["update", id, "--credits", "1000", "--refill", "1000/day"]);
+    assert!(
+        again.starts_with(&format!("✓ Updated API key '{id}' (Metered): credits.\n")),
+        "{again}"
+    );
+    let set = s.ok_json(&["show", id]);
+    assert_eq!(set["credits"]["since"], set["updated_at"]);
+    assert_ne!(set["credits"]["since"], since);
+
+    let removed = s.ok(&["update", id, "--no-credits"]);
+    assert!(
+        removed.starts_with(&format!("✓ Updated API key '{id}' (Metered): credits.\n")),
+        "{removed}"
+    );
+    assert!(s.ok(&["show", id]).contains("  Credits:    none\n"));
+    assert!(!std::fs::read_to_string(&keys).unwrap().contains("credits"));
+    assert_eq!(
+        s.ok(&["update", id, "--no-credits", "--no-refresh"]),
+        format!("API key '{id}' (Metered) already has these values; nothing changed.\n")
+    );
+}
+
 /// A file with an error of every kind the server refuses, and a good key among them.
 fn broken_file() -> String {
     use sha2::Digest;

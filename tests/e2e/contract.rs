@@ -293,12 +293,13 @@ fn managed(dir: &TempDir, env: &[(&str, &str)]) -> Server {
 
 /// Fields of a change's answer that the change makes at the time it is made, or at random:
 /// an answer and an example are compared on these only by whether each is a string or null.
-const MADE: [&str; 5] = [
+const MADE: [&str; 6] = [
     "secret",
     "created_at",
     "updated_at",
     "disabled_at",
     "previous_expires_at",
+    "since",
 ];
 
 /// `value` with the string values of the fields `names` replaced by one placeholder.

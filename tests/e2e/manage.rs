@@ -285,6 +285,7 @@ fn every_route_answers_as_documented() {
         fields,
         [
             "created_at",
+            "credits",
             "expires_at",
             "id",
             "metadata",
@@ -294,6 +295,7 @@ fn every_route_answers_as_documented() {
             "secret"
         ]
     );
+    assert_eq!(created.body["credits"], Value::Null);
     assert_eq!(created.body["metadata"], json!({"team": "core", "n": 1.50}));
     assert_eq!(
         created.header("location"),
@@ -564,6 +566,77 @@ fn every_route_answers_as_documented() {
     for secret in [&secret, &new_secret, &s.admin.1, &s.writer.1] {
         assert!(!logs.contains(&secret[4..]), "a secret is in the logs");
     }
+}
+
+#[test]
+fn credits_are_set_from_the_servers_clock_changed_and_removed() {
+    let s = setup("manage-credits", &[]);
+    let (server, admin) = (&s.server, s.admin.1.as_str());
+    let body = json!({"name": "Metered", "credits": {"amount": 1000, "refill": "1000/day"}});
+    let created = call(
+        server,
+        "POST",
+        "/keys",
+        Some(admin),
+        &[],
+        Some(&body.to_string()),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.body["credits"],
+        json!({"amount": 1000, "refill": "1000/day", "since": created.body["created_at"]})
+    );
+    let path = format!("/keys/{id}");
+    let shown = call(server, "GET", &path, Some(admin), &[], None);
+    assert_eq!(shown.body["credits"], created.body["credits"]);
+
+    let patch = |body: &str| call(server, "PATCH", &path, Some(admin), &[], Some(body));
+    let set = patch(r#"{"credits": {"amount": 5, "refill": null}}"#);
+    assert_eq!(set.body["changed"], json!(["credits"]), "{set:?}");
+    assert_eq!(
+        set.body["key"]["credits"],
+        json!({"amount": 5, "refill": null, "since": set.body["key"]["updated_at"]})
+    );
+    let file = std::fs::read_to_string(s.dir.path("keys.json")).unwrap();
+    assert!(
+        file.contains("\"credits\": {\n        \"amount\": 5,\n        \"since\": "),
+        "{file}"
+    );
+    let removed = patch(r#"{"credits": null}"#);
+    assert_eq!(removed.body["changed"], json!(["credits"]));
+    assert_eq!(removed.body["key"]["credits"], Value::Null);
+    assert_eq!(patch(r#"{"credits": null}"#).body["changed"], json!([]));
+
+    for (body, field) in [
+        (r#"{"credits": "lots"}"#, "credits"),
+        (r#"{"credits": {"refill": "5/day"}}"#, "credits.amount"),
+        (r#"{"credits": {"amount": -1}}"#, "credits.amount"),
+        (r#"{"credits": {"amount": 2.5}}"#, "credits.amount"),
+        (
+            r#"{"credits": {"amount": 1000000000001}}"#,
+            "credits.amount",
+        ),
+        (
+            r#"{"credits": {"amount": 1, "refill": "1/week"}}"#,
+            "credits.refill",
+        ),
+        (r#"{"credits": {"amount": 1, "extra": 1}}"#, "credits.extra"),
+    ] {
+        for (method, path, body) in [
+            ("PATCH", path.as_str(), body.to_string()),
+            ("POST", "/keys", body.replacen('{', r#"{"name": "x", "#, 1)),
+        ] {
+            let refused = call(server, method, path, Some(admin), &[], Some(&body));
+            assert_eq!(refused.error(422), "INVALID_INPUT", "{body}");
+            assert_eq!(refused.body["field"], field, "{method} {body}");
+        }
+    }
+    let nothing = patch("{}");
+    assert_eq!(
+        nothing.body["error"],
+        "give at least one of name, metadata, scopes, expires_at, ttl, rate_limit, credits"
+    );
 }
 
 #[test]

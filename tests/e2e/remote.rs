@@ -216,10 +216,21 @@ fn every_command_through_the_server_prints_what_it_prints_on_the_store() {
             "90d",
             "--rate-limit",
             "100/60s",
+            "--credits",
+            "1000",
+            "--refill",
+            "1000/day",
             "--json",
             "--no-refresh",
         ],
-        &["create", "--name", "Zoë ✓", "--no-refresh"],
+        &[
+            "create",
+            "--name",
+            "Zoë ✓",
+            "--credits",
+            "50",
+            "--no-refresh",
+        ],
         &["list"],
         &["list", "--detailed"],
         &["list", "--json"],
@@ -255,6 +266,29 @@ fn every_command_through_the_server_prints_what_it_prints_on_the_store() {
             r#"{"tier": 2}"#,
             "--no-refresh",
         ],
+        &[
+            "update",
+            "{A}",
+            "--credits",
+            "5",
+            "--refill",
+            "5/month",
+            "--no-refresh",
+        ],
+        &[
+            "update",
+            "{A}",
+            "--credits",
+            "5",
+            "--refill",
+            "5/month",
+            "--no-refresh",
+        ],
+        &["show", "{A}"],
+        &["update", "{B}", "--no-credits", "--json", "--no-refresh"],
+        &["update", "{B}", "--no-credits", "--no-refresh"],
+        &["update", "{B}", "--refill", "5/day"],
+        &["update", "{B}", "--credits", "0", "--json", "--no-refresh"],
         &["set-rate-limit", "{A}", "5/1m", "--no-refresh"],
         &["set-rate-limit", "{A}", "5/1m", "--no-refresh"],
         &["set-rate-limit", "{A}", "none", "--no-refresh"],
@@ -303,6 +337,20 @@ fn every_command_through_the_server_prints_what_it_prints_on_the_store() {
         );
     }
     // The exit codes the comparison covered, to be sure it compared what it should.
+    let (_, out, _) = s.run(&remote, &["show", "{A}"]);
+    assert!(
+        out.contains("  Credits:    5, refilled to 5/month (set "),
+        "{out}"
+    );
+    let (code, _, err) = s.run(&remote, &["update", "{B}", "--refill", "5/day"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            2,
+            "error: update: --refill needs --credits, the balance to start from\n\
+             Run 'heare-auth --help' for usage.\n"
+        )
+    );
     let (code, _, err) = s.run(&remote, &["show", "key_nope"]);
     assert_eq!(
         (code, err.as_str()),
@@ -349,6 +397,14 @@ fn list_and_show_of_one_file_are_the_same_bytes_either_way() {
     for args in [
         vec!["rotate", billing.as_str(), "--grace", "1h", "--no-refresh"],
         vec!["set-rate-limit", old.as_str(), "10/500ms"],
+        vec![
+            "update",
+            old.as_str(),
+            "--credits",
+            "7",
+            "--refill",
+            "7/day",
+        ],
         vec!["disable", old.as_str()],
         vec![
             "update",

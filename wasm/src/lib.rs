@@ -7,8 +7,8 @@
 mod allocator;
 
 use heare_auth_core::{
-    authorize_scopes, check_headers, decrypt_file, required_scopes, verify_request, KeySet, Route,
-    UnixMillis, MAX_BODY,
+    authorize_scopes, check_headers, decrypt_file, required_scopes, spend, verify_request, KeySet,
+    Route, UnixMillis, MAX_BODY, MAX_COST,
 };
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -19,11 +19,13 @@ const TYPES: &str = r#"
  * A verification's code: `VALID`, or why not (`MISSING_KEY`: a forward-auth request presented
  * no key). Codes may be added: treat any code you do not know as a failure.
  */
-export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | "RATE_LIMITED" | "MISSING_KEY" | (string & {});
+export type Code = "VALID" | "NOT_FOUND" | "EXPIRED" | "DISABLED" | "INSUFFICIENT_SCOPE" | "RATE_LIMITED" | "MISSING_KEY" | "USAGE_EXCEEDED" | (string & {});
 
 /**
  * The `/verify` body: a valid key's id, name, metadata, scopes and expiry (RFC 3339, or null
- * when it never expires), or why not: `error` for people, `code` for programs.
+ * when it never expires), or why not: `error` for people, `code` for programs. `remaining`:
+ * what is left of the key's credits after the request, when it has credits and a balance was
+ * given (on `USAGE_EXCEEDED`, the balance, untouched).
  */
 export type VerifyBody =
   | {
@@ -34,8 +36,22 @@ export type VerifyBody =
       code: "VALID";
       scopes: string[];
       expires_at: string | null;
+      remaining?: number;
     }
-  | { valid: false; error: string; code: Code };
+  | { valid: false; error: string; code: Code; remaining?: number };
+
+/**
+ * Where a key's credits are counted at a moment: `pool` names the count of this period (the
+ * key's id, when its credits were set, and the period: setting credits again, or a new day or
+ * month of a refill, starts a new count), `allowance` is what the count starts from, and
+ * `resetsAt` when the period ends (Unix ms), or null when the credits are never refilled.
+ */
+export type CreditsCount = {
+  keyId: string;
+  pool: string;
+  allowance: number;
+  resetsAt: number | null;
+};
 
 /** An answer to a `/verify` request: the HTTP status and the JSON body, byte for byte the server's. */
 export type Reply = { status: number; body: string };
@@ -102,10 +118,13 @@ impl Verifier {
         Verifier::load_impl(&bytes, storage_secret.as_deref()).map_err(js_error)
     }
 
-    /// `verify(secret, nowMs?, requiredScopes?)`: the `/verify` body as an object, `{valid: true,
-    /// key_id, name, metadata, code, scopes, expires_at}` or `{valid: false, error, code}`. The key
-    /// must hold every scope in `requiredScopes` (an array of strings). `nowMs` defaults to
-    /// `Date.now()`.
+    /// `verify(secret, nowMs?, requiredScopes?, balance?, cost?)`: the `/verify` body as an
+    /// object, `{valid: true, key_id, name, metadata, code, scopes, expires_at}` or `{valid:
+    /// false, error, code}`. The key must hold every scope in `requiredScopes` (an array of
+    /// strings). `balance` is what is left of the key's credits, counted by the caller (see
+    /// `creditsOf`); with it, a valid key with credits pays `cost` (default 1; 0 only checks
+    /// that some are left) from it and the body says what `remaining`, or is refused
+    /// (`USAGE_EXCEEDED`) when it cannot pay. `nowMs` defaults to `Date.now()`.
     #[wasm_bindgen(unchecked_return_type = "VerifyBody")]
     pub fn verify(
         &self,
@@ -119,13 +138,15 @@ impl Verifier {
             unchecked_optional_param_type = "string[] | null"
         )]
         required_scopes: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] balance: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] cost: Option<f64>,
     ) -> Result<JsValue, JsError> {
-        let body = self.verify_json(secret, now_ms, required_scopes)?;
+        let body = self.verify_json(secret, now_ms, required_scopes, balance, cost)?;
         json_parse(&body).map_err(|_| js_error("the verifier produced invalid JSON"))
     }
 
-    /// `verifyJson(secret, nowMs?, requiredScopes?)`: the `/verify` body as JSON text, byte for
-    /// byte what the server answers.
+    /// `verifyJson(secret, nowMs?, requiredScopes?, balance?, cost?)`: the `/verify` body as
+    /// JSON text, byte for byte what the server answers.
     #[wasm_bindgen(js_name = verifyJson)]
     pub fn verify_json(
         &self,
@@ -139,27 +160,60 @@ impl Verifier {
             unchecked_optional_param_type = "string[] | null"
         )]
         required_scopes: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] balance: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number | null")] cost: Option<f64>,
     ) -> Result<String, JsError> {
         let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
         let required = scopes_of(required_scopes)?;
-        Ok(self.verify_json_impl(secret, now, &required))
+        let balance = balance.map(balance_impl).transpose().map_err(js_error)?;
+        let cost = cost.map(cost_impl).transpose().map_err(js_error)?;
+        Ok(self.verify_json_impl(secret, now, &required, balance, cost.unwrap_or(1)))
     }
 
-    /// `verifyRequest(contentType, body, nowMs?)`: the answer to a `POST /verify` request with
-    /// this `Content-Type` (`null` or `undefined` when absent) and body (a string, `Uint8Array`
-    /// or `ArrayBuffer`, `{"api_key": "...", "required_scopes": [...]}`), as `{status, body}`:
-    /// what the server answers, status and bytes alike. `nowMs` defaults to `Date.now()`.
+    /// `verifyRequest(contentType, body, nowMs?, balance?)`: the answer to a `POST /verify`
+    /// request with this `Content-Type` (`null` or `undefined` when absent) and body (a string,
+    /// `Uint8Array` or `ArrayBuffer`, `{"api_key": "...", "required_scopes": [...], "cost":
+    /// N}`), as `{status, body}`: what the server answers, status and bytes alike. `balance`,
+    /// what is left of the key's credits, is spent by the body's `cost` as `verify` spends it.
+    /// `nowMs` defaults to `Date.now()`.
     #[wasm_bindgen(js_name = verifyRequest, unchecked_return_type = "Reply")]
     pub fn verify_request(
         &self,
         #[wasm_bindgen(js_name = contentType)] content_type: Option<String>,
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer")] body: JsValue,
         #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+        balance: Option<f64>,
     ) -> Result<JsValue, JsError> {
         let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
         let body = bytes_of(&body, "the body")?;
-        self.verify_request_impl(content_type.as_deref(), &body, now)
+        let balance = balance.map(balance_impl).transpose().map_err(js_error)?;
+        self.verify_request_impl(content_type.as_deref(), &body, now, balance)
             .to_js()
+    }
+
+    /// `creditsOf(secret, nowMs?)`: where the credits of the key `secret` belongs to are counted
+    /// at `nowMs`, `{keyId, pool, allowance, resetsAt}`, for the caller to keep the count and
+    /// pass the balance (`allowance` less what the pool has spent) to `verify`; `null` when no
+    /// key has the secret or the key has no credits. `nowMs` defaults to `Date.now()`.
+    #[wasm_bindgen(js_name = creditsOf, unchecked_return_type = "CreditsCount | null")]
+    pub fn credits_of(
+        &self,
+        secret: &str,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
+    ) -> Result<JsValue, JsError> {
+        let now = now_impl(now_ms.unwrap_or_else(date_now)).map_err(js_error)?;
+        match self.credits_of_impl(secret, now) {
+            None => Ok(JsValue::NULL),
+            Some(count) => object(&[
+                ("keyId", count.key_id.into()),
+                ("pool", count.pool.into()),
+                ("allowance", (count.allowance as f64).into()),
+                (
+                    "resetsAt",
+                    count.resets_at.map_or(JsValue::NULL, |t| (t as f64).into()),
+                ),
+            ]),
+        }
     }
 
     /// `authorize(authorization, xApiKey, scopes, nowMs?)`: the answer to a forward-auth request
@@ -221,28 +275,53 @@ impl Verifier {
         Ok(Verifier { keys, warnings })
     }
 
-    /// The `/verify` body for `secret` at `now`, demanding `required_scopes`.
+    /// The `/verify` body for `secret` at `now`, demanding `required_scopes`, spending `cost`
+    /// from `balance` when given.
     pub fn verify_json_impl<S: AsRef<str>>(
         &self,
         secret: &str,
         now: UnixMillis,
         required_scopes: &[S],
+        balance: Option<u64>,
+        cost: u64,
     ) -> String {
-        self.keys.verify(secret, now, required_scopes).to_json()
+        let outcome = self.keys.verify(secret, now, required_scopes);
+        let (outcome, remaining) = spend(outcome, balance, cost);
+        let mut body = String::with_capacity(160);
+        outcome.write_json(&mut body, remaining);
+        body
     }
 
-    /// The answer to a `/verify` request with `content_type` and `body` at `now`.
+    /// The answer to a `/verify` request with `content_type` and `body` at `now`, spending the
+    /// body's cost from `balance` when given.
     pub fn verify_request_impl(
         &self,
         content_type: Option<&str>,
         body: &[u8],
         now: UnixMillis,
+        balance: Option<u64>,
     ) -> Reply {
-        let verified = verify_request(&self.keys, content_type, body, now);
+        let mut verified = verify_request(&self.keys, content_type, body, now);
+        verified.spend(balance);
         Reply {
             status: verified.status(),
             body: verified.to_json(),
         }
+    }
+
+    /// Where the credits of the key `secret` belongs to are counted at `now`; `None` when no key
+    /// has the secret or the key has no credits.
+    pub fn credits_of_impl(&self, secret: &str, now: UnixMillis) -> Option<CreditsCount> {
+        // No scopes demanded, as `String`s: the instance of `verify` the other exports use.
+        let key = self.keys.verify(secret, now, &[] as &[String]).key()?;
+        let credits = key.credits()?;
+        let period = credits.period(now);
+        Some(CreditsCount {
+            key_id: key.id().to_string(),
+            pool: credits.pool(key.id(), period),
+            allowance: credits.allowance(period),
+            resets_at: credits.period_end(period),
+        })
     }
 
     /// The answer to a forward-auth request with these headers at `now`, demanding `required`.
@@ -307,6 +386,19 @@ pub fn route(method: &str, path: &str) -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = maxBody)]
 pub fn max_body() -> usize {
     MAX_BODY
+}
+
+/// Where a key's credits are counted at a moment (`CreditsCount` in TypeScript).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditsCount {
+    /// The key's id.
+    pub key_id: String,
+    /// The name of this period's count.
+    pub pool: String,
+    /// What the count starts from.
+    pub allowance: u64,
+    /// When the period ends (Unix ms); `None`: never.
+    pub resets_at: Option<UnixMillis>,
 }
 
 /// An HTTP answer: the status and the JSON body.
@@ -385,13 +477,27 @@ pub fn check_headers_impl(
 
 /// A declared length from JS as a byte count: a whole number, not negative.
 fn content_length_impl(length: f64) -> Result<u64, String> {
-    if length >= 0.0 && length.fract() == 0.0 {
-        // Lengths beyond u64 saturate, which is still over the limit.
-        Ok(length as u64)
+    // Lengths beyond u64 saturate, which is still over the limit.
+    whole(length, u64::MAX, "contentLength as a whole number of bytes")
+}
+
+/// A balance from JS as credits: a whole number, not negative. Balances beyond u64 saturate:
+/// they cover any cost.
+fn balance_impl(balance: f64) -> Result<u64, String> {
+    whole(balance, u64::MAX, "balance as a whole number of credits")
+}
+
+/// A cost from JS as credits: a whole number up to the most one request may spend.
+fn cost_impl(cost: f64) -> Result<u64, String> {
+    whole(cost, MAX_COST, "cost as a whole number from 0 to 1000000")
+}
+
+/// `value` as a whole number from 0 to `max`, or a message saying it was expected as `what`.
+fn whole(value: f64, max: u64, what: &str) -> Result<u64, String> {
+    if value >= 0.0 && value.fract() == 0.0 && value as u64 <= max {
+        Ok(value as u64)
     } else {
-        Err(format!(
-            "expected contentLength as a whole number of bytes, got {length}"
-        ))
+        Err(format!("expected {what}, got {value}"))
     }
 }
 

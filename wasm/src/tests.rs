@@ -29,18 +29,18 @@ fn verifies_like_the_server() {
     let v = verifier();
     assert_eq!(v.key_count(), 4);
     let none: &[&str] = &[];
-    assert_eq!(v.verify_json_impl("sec_a", 0, none), VALID_A);
-    assert_eq!(v.verify_json_impl("sec_b", 0, none), NOT_FOUND);
+    assert_eq!(v.verify_json_impl("sec_a", 0, none, None, 1), VALID_A);
+    assert_eq!(v.verify_json_impl("sec_b", 0, none, None, 1), NOT_FOUND);
     assert_eq!(
-        v.verify_json_impl("sec_old", EXPIRY, none),
+        v.verify_json_impl("sec_old", EXPIRY, none, None, 1),
         r#"{"valid":true,"key_id":"key_old","name":"Old","metadata":{},"code":"VALID","scopes":[],"expires_at":"2026-01-01T00:00:00.000000Z"}"#
     );
     assert_eq!(
-        v.verify_json_impl("sec_old", EXPIRY + 1, none),
+        v.verify_json_impl("sec_old", EXPIRY + 1, none, None, 1),
         r#"{"valid":false,"error":"Invalid API key","code":"EXPIRED"}"#
     );
     assert_eq!(
-        v.verify_json_impl("sec_off", 0, none),
+        v.verify_json_impl("sec_off", 0, none, None, 1),
         r#"{"valid":false,"error":"Invalid API key","code":"DISABLED"}"#
     );
 }
@@ -49,35 +49,38 @@ fn verifies_like_the_server() {
 fn scopes_demanded_must_all_be_held() {
     let v = verifier();
     assert_eq!(
-        v.verify_json_impl("sec_rw", 0, &["write", "read"]),
+        v.verify_json_impl("sec_rw", 0, &["write", "read"], None, 1),
         VALID_RW
     );
     let insufficient =
         r#"{"valid":false,"error":"Insufficient scope","code":"INSUFFICIENT_SCOPE"}"#;
     assert_eq!(
-        v.verify_json_impl("sec_rw", 0, &["read", "admin"]),
+        v.verify_json_impl("sec_rw", 0, &["read", "admin"], None, 1),
         insufficient
     );
     assert_eq!(
-        v.verify_json_impl("sec_a", 0, &["read".to_string()]),
+        v.verify_json_impl("sec_a", 0, &["read".to_string()], None, 1),
         insufficient
     );
-    assert_eq!(v.verify_json_impl("sec_b", 0, &["read"]), NOT_FOUND);
+    assert_eq!(
+        v.verify_json_impl("sec_b", 0, &["read"], None, 1),
+        NOT_FOUND
+    );
 }
 
 #[test]
 fn a_previous_secret_is_the_same_key_until_its_grace_period_ends() {
     let v = verifier();
     assert_eq!(
-        v.verify_json_impl("sec_rw_before", EXPIRY, &["read"]),
+        v.verify_json_impl("sec_rw_before", EXPIRY, &["read"], None, 1),
         VALID_RW
     );
     assert_eq!(
-        v.verify_json_impl("sec_rw_before", EXPIRY + 1, &["read"]),
+        v.verify_json_impl("sec_rw_before", EXPIRY + 1, &["read"], None, 1),
         NOT_FOUND
     );
     assert_eq!(
-        v.verify_json_impl("sec_rw", EXPIRY + 1, &["read"]),
+        v.verify_json_impl("sec_rw", EXPIRY + 1, &["read"], None, 1),
         VALID_RW
     );
 }
@@ -184,22 +187,26 @@ fn requests_get_the_servers_status_and_body() {
         body: body.into(),
     };
     assert_eq!(
-        v.verify_request_impl(json, br#"{"api_key": "sec_a"}"#, 0),
+        v.verify_request_impl(json, br#"{"api_key": "sec_a"}"#, 0, None),
         reply(200, VALID_A)
     );
     assert_eq!(
-        v.verify_request_impl(None, br#"{"api_key": "sec_b"}"#, 0),
+        v.verify_request_impl(None, br#"{"api_key": "sec_b"}"#, 0, None),
         reply(403, NOT_FOUND)
     );
     let scoped = br#"{"api_key": "sec_rw", "required_scopes": ["read", "write"]}"#;
-    assert_eq!(v.verify_request_impl(json, scoped, 0), reply(200, VALID_RW));
+    assert_eq!(
+        v.verify_request_impl(json, scoped, 0, None),
+        reply(200, VALID_RW)
+    );
     let lacking = br#"{"api_key": "sec_rw", "required_scopes": ["admin"]}"#;
-    assert_eq!(v.verify_request_impl(json, lacking, 0).status, 403);
+    assert_eq!(v.verify_request_impl(json, lacking, 0, None).status, 403);
     assert_eq!(
         v.verify_request_impl(
             json,
             br#"{"api_key": "sec_rw", "required_scopes": "read"}"#,
-            0
+            0,
+            None
         ),
         reply(
             400,
@@ -207,11 +214,11 @@ fn requests_get_the_servers_status_and_body() {
         )
     );
     assert_eq!(
-        v.verify_request_impl(json, b"{}", 0),
+        v.verify_request_impl(json, b"{}", 0, None),
         reply(400, r#"{"error":"missing field \"api_key\""}"#)
     );
     assert_eq!(
-        v.verify_request_impl(Some("text/plain"), br#"{"api_key": "sec_a"}"#, 0),
+        v.verify_request_impl(Some("text/plain"), br#"{"api_key": "sec_a"}"#, 0, None),
         reply(
             400,
             r#"{"error":"expected Content-Type: application/json"}"#
@@ -219,9 +226,9 @@ fn requests_get_the_servers_status_and_body() {
     );
     let mut big = br#"{"api_key": "sec_a"}"#.to_vec();
     big.resize(MAX_BODY + 1, b' ');
-    assert_eq!(v.verify_request_impl(json, &big, 0).status, 413);
+    assert_eq!(v.verify_request_impl(json, &big, 0, None).status, 413);
     big.truncate(MAX_BODY);
-    assert_eq!(v.verify_request_impl(json, &big, 0).status, 200);
+    assert_eq!(v.verify_request_impl(json, &big, 0, None).status, 200);
 }
 
 #[test]
@@ -267,6 +274,103 @@ fn the_typescript_code_type_names_every_code() {
         assert!(
             declared.contains(&format!("\"{}\"", code.as_str())),
             "{code:?} is not in the TypeScript type Code: {declared}"
+        );
+    }
+}
+
+/// A key with credits refilled each day, set at 09:30 on 2026-12-06, and one without.
+const CREDITED: &str = r#"{"keys": [
+  {"id": "key_m", "secret": "sec_m", "name": "Metered",
+   "credits": {"amount": 10, "refill": {"amount": 100, "every": "day"}, "since": "2026-12-06T09:30:00Z"}},
+  {"id": "key_once", "secret": "sec_once", "name": "Once", "credits": {"amount": 3}},
+  {"id": "key_a", "secret": "sec_a", "name": "A", "metadata": {"n": 1}}]}"#;
+
+/// 2026-12-06T12:00:00Z.
+const DEC_6_NOON: UnixMillis = 1_796_558_400_000;
+const DAY: UnixMillis = 86_400_000;
+
+#[test]
+fn a_balance_given_is_spent_by_the_cost_or_refuses_the_key() {
+    let v = Verifier::load_impl(CREDITED.as_bytes(), None).unwrap();
+    let none: &[&str] = &[];
+    let body = |balance, cost| v.verify_json_impl("sec_m", DEC_6_NOON, none, balance, cost);
+    assert!(body(None, 1).ends_with(r#""expires_at":null}"#));
+    assert!(body(Some(10), 1).ends_with(r#""expires_at":null,"remaining":9}"#));
+    assert!(body(Some(10), 10).ends_with(r#""remaining":0}"#));
+    let exceeded = |left: u64| {
+        format!(
+            r#"{{"valid":false,"error":"Usage exceeded","code":"USAGE_EXCEEDED","remaining":{left}}}"#
+        )
+    };
+    assert_eq!(body(Some(9), 10), exceeded(9));
+    assert_eq!(body(Some(0), 0), exceeded(0));
+    assert!(body(Some(1), 0).ends_with(r#""remaining":1}"#));
+    // A key without credits pays nothing, whatever the balance.
+    assert_eq!(
+        v.verify_json_impl("sec_a", DEC_6_NOON, none, Some(0), 5),
+        VALID_A
+    );
+    let json = Some("application/json");
+    let reply = v.verify_request_impl(json, br#"{"api_key": "sec_m", "cost": 4}"#, 0, Some(4));
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.ends_with(r#""remaining":0}"#), "{}", reply.body);
+    let refused = v.verify_request_impl(json, br#"{"api_key": "sec_m", "cost": 5}"#, 0, Some(4));
+    assert_eq!((refused.status, refused.body), (403, exceeded(4)));
+}
+
+#[test]
+fn credits_are_counted_per_key_per_period_from_when_they_were_set() {
+    let v = Verifier::load_impl(CREDITED.as_bytes(), None).unwrap();
+    let since: UnixMillis = 1_796_549_400_000; // 2026-12-06T09:30:00Z
+    let today = DEC_6_NOON / DAY;
+    assert_eq!(
+        v.credits_of_impl("sec_m", DEC_6_NOON),
+        Some(CreditsCount {
+            key_id: "key_m".into(),
+            pool: format!("key_m:{since}:{today}"),
+            allowance: 10,
+            resets_at: Some((today + 1) * DAY),
+        })
+    );
+    // The next day starts a new count, from the refill's amount.
+    let tomorrow = v.credits_of_impl("sec_m", DEC_6_NOON + DAY).unwrap();
+    assert_eq!(
+        (tomorrow.pool, tomorrow.allowance, tomorrow.resets_at),
+        (
+            format!("key_m:{since}:{}", today + 1),
+            100,
+            Some((today + 2) * DAY)
+        )
+    );
+    let once = v.credits_of_impl("sec_once", DEC_6_NOON).unwrap();
+    assert_eq!(
+        (once.pool, once.allowance, once.resets_at),
+        ("key_once:0:0".to_string(), 3, None)
+    );
+    assert_eq!(v.credits_of_impl("sec_a", DEC_6_NOON), None);
+    assert_eq!(v.credits_of_impl("sec_nope", DEC_6_NOON), None);
+}
+
+#[test]
+fn a_balance_and_a_cost_are_whole_numbers() {
+    assert_eq!(balance_impl(0.0), Ok(0));
+    assert_eq!(balance_impl(1e12), Ok(1_000_000_000_000));
+    assert_eq!(balance_impl(1e30), Ok(u64::MAX));
+    assert_eq!(cost_impl(0.0), Ok(0));
+    assert_eq!(cost_impl(1e6), Ok(MAX_COST));
+    for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY] {
+        let err = balance_impl(bad).unwrap_err();
+        assert!(
+            err.starts_with("expected balance as a whole number of credits, got "),
+            "{err}"
+        );
+    }
+    for bad in [-1.0, 0.5, 1_000_001.0, f64::NAN] {
+        assert_eq!(
+            cost_impl(bad),
+            Err(format!(
+                "expected cost as a whole number from 0 to {MAX_COST}, got {bad}"
+            ))
         );
     }
 }

@@ -29,6 +29,7 @@ function fileOf(suite) {
 test("the shared vectors give the expected answers", () => {
   let cases = 0;
   let scoped = 0;
+  let counted = 0;
   let rejected = 0;
   for (const suite of vectors.suites) {
     if (suite.error !== undefined) {
@@ -43,18 +44,21 @@ test("the shared vectors give the expected answers", () => {
     const verifier = new Verifier(fileOf(suite), suite.storage_secret);
     assert.deepEqual(verifier.warnings, suite.warnings ?? [], `${suite.name}: warnings`);
     for (const c of suite.cases) {
-      const shown = `${suite.name}: ${JSON.stringify([c.secret, c.required_scopes])}`;
-      const body = verifier.verify(c.secret, c.now, c.required_scopes);
+      const args = [c.secret, c.now, c.required_scopes, c.balance, c.cost];
+      const shown = `${suite.name}: ${JSON.stringify(args)}`;
+      const body = verifier.verify(...args);
       assert.deepEqual(body, c.expected, shown);
-      const text = verifier.verifyJson(c.secret, c.now, c.required_scopes);
+      const text = verifier.verifyJson(...args);
       assert.deepEqual(JSON.parse(text), c.expected, shown);
       cases += 1;
       if (c.required_scopes !== undefined) scoped += 1;
+      if (c.balance !== undefined) counted += 1;
     }
     verifier.free();
   }
   assert.ok(cases >= 30 && rejected >= 10, `${cases} cases, ${rejected} rejected files`);
   assert.ok(scoped >= 5, `${scoped} cases with required_scopes`);
+  assert.ok(counted >= 8, `${counted} cases with a balance`);
 });
 
 test("every shared request gets the expected status and body", () => {
@@ -299,4 +303,89 @@ test("errors name the key and field", () => {
     () => new Verifier('{"keys": [{"id": "key_a", "secret": "x"}, {"id": "key_a", "secret": "y"}]}'),
     { message: "duplicate key id key_a" },
   );
+});
+
+// A key with 10 credits set at 09:30 on 2026-12-06, refilled to 100 each day; one without.
+const metered = JSON.stringify({
+  keys: [
+    {
+      id: "key_m",
+      secret: "sec_m",
+      name: "Metered",
+      credits: { amount: 10, refill: { amount: 100, every: "day" }, since: "2026-12-06T09:30:00Z" },
+    },
+    { id: "key_free", secret: "sec_free", name: "Free" },
+  ],
+});
+const NOON = Date.parse("2026-12-06T12:00:00Z");
+const DAY = 86_400_000;
+
+test("creditsOf says where a key's credits are counted, and from what", () => {
+  const verifier = new Verifier(metered);
+  const since = Date.parse("2026-12-06T09:30:00Z");
+  const today = Math.floor(NOON / DAY);
+  assert.deepEqual(verifier.creditsOf("sec_m", NOON), {
+    keyId: "key_m",
+    pool: `key_m:${since}:${today}`,
+    allowance: 10,
+    resetsAt: Date.parse("2026-12-07T00:00:00Z"),
+  });
+  assert.deepEqual(verifier.creditsOf("sec_m", NOON + DAY), {
+    keyId: "key_m",
+    pool: `key_m:${since}:${today + 1}`,
+    allowance: 100,
+    resetsAt: Date.parse("2026-12-08T00:00:00Z"),
+  });
+  assert.equal(verifier.creditsOf("sec_free", NOON), null);
+  assert.equal(verifier.creditsOf("sec_nope", NOON), null);
+  // nowMs defaults to the current time.
+  const before = Math.floor(Date.now() / DAY);
+  const { pool } = verifier.creditsOf("sec_m");
+  const after = Math.floor(Date.now() / DAY);
+  assert.ok([before, after].some((day) => pool === `key_m:${since}:${day}`), pool);
+  assert.throws(() => verifier.creditsOf("sec_m", NaN), /expected nowMs as a finite number/);
+  verifier.free();
+});
+
+test("a balance is spent by the cost, in verify, verifyJson and verifyRequest alike", () => {
+  const verifier = new Verifier(metered);
+  assert.equal(verifier.verify("sec_m", NOON).remaining, undefined);
+  assert.equal(verifier.verify("sec_m", NOON, null, 10).remaining, 9);
+  assert.equal(verifier.verify("sec_m", NOON, undefined, 10, 10).remaining, 0);
+  const exceeded = {
+    valid: false,
+    error: "Usage exceeded",
+    code: "USAGE_EXCEEDED",
+    remaining: 4,
+  };
+  assert.deepEqual(verifier.verify("sec_m", NOON, null, 4, 5), exceeded);
+  assert.equal(verifier.verifyJson("sec_m", NOON, null, 4, 5), JSON.stringify(exceeded));
+  assert.equal(verifier.verify("sec_m", NOON, null, 0, 0).code, "USAGE_EXCEEDED");
+  assert.equal(verifier.verify("sec_free", NOON, null, 0, 5).remaining, undefined);
+  const body = JSON.stringify({ api_key: "sec_m", cost: 5 });
+  assert.deepEqual(verifier.verifyRequest(null, body, NOON, 4), {
+    status: 403,
+    body: JSON.stringify(exceeded),
+  });
+  const paid = verifier.verifyRequest("application/json", body, NOON, 5);
+  assert.equal(paid.status, 200);
+  assert.equal(JSON.parse(paid.body).remaining, 0);
+  assert.equal(JSON.parse(verifier.verifyRequest(null, body, NOON).body).remaining, undefined);
+  for (const bad of [-1, 0.5, NaN, Infinity]) {
+    assert.throws(
+      () => verifier.verify("sec_m", NOON, null, bad),
+      /expected balance as a whole number of credits/,
+    );
+    assert.throws(
+      () => verifier.verifyRequest(null, body, NOON, bad),
+      /expected balance as a whole number of credits/,
+    );
+  }
+  for (const bad of [-1, 0.5, 1_000_001, NaN]) {
+    assert.throws(
+      () => verifier.verifyJson("sec_m", NOON, null, 10, bad),
+      /expected cost as a whole number from 0 to 1000000/,
+    );
+  }
+  verifier.free();
 });

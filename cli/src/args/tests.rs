@@ -1,10 +1,11 @@
 //! Argument parsing tests: argument arrays in, commands or usage errors out.
 
 use super::*;
+use crate::cmd::NewCredits;
 use crate::commands::ImportFormat;
 use crate::help::{help, USAGE};
-use heare_auth_core::RateLimit;
 use heare_auth_core::UnixMillis;
+use heare_auth_core::{RateLimit, Refill};
 
 /// The command of a line without remote flags.
 fn p(args: &[&str]) -> Result<Cmd, CliError> {
@@ -38,6 +39,9 @@ fn create_with_every_flag() {
             "90d",
             "--rate-limit",
             "100/60s",
+            "--credits",
+            "1000",
+            "--refill=500/day",
             "--no-refresh",
             "--json"
         ]),
@@ -49,6 +53,10 @@ fn create_with_every_flag() {
             rate_limit: Some(RateLimit {
                 requests: 100,
                 per_ms: 60_000
+            }),
+            credits: Some(NewCredits {
+                amount: 1000,
+                refill: Refill::parse("500/day").ok(),
             }),
             no_refresh: true,
             json: true,
@@ -62,6 +70,7 @@ fn create_with_every_flag() {
             scopes: Vec::new(),
             expires: Some(Expiry::At(1_801_353_600_000)),
             rate_limit: None,
+            credits: None,
             no_refresh: false,
             json: false,
         }))
@@ -464,6 +473,17 @@ fn usage_errors_name_what_is_wrong() {
         (&["create", "--name", "x", "--rate-limit", "0/60s"], "create: --rate-limit: expected 1 to 4294967295 requests, got 0"),
         (&["create", "--name", "x", "--rate-limit", "1/31d"], "create: --rate-limit: expected a period of 1 ms to 30 days, got 2678400000 ms"),
         (&["create", "--name", "x", "--rate-limit", "none"], "create: --rate-limit: expected REQUESTS/PERIOD like 100/60s or 5/1m, got 'none'"),
+        (&["create", "--name", "x", "--credits"], "create: --credits needs a value"),
+        (&["create", "--name", "x", "--credits", "--json"], "create: --credits needs a value"),
+        (&["create", "--name", "x", "--credits", "1", "--credits", "2"], "create: --credits given more than once"),
+        (&["create", "--name", "x", "--credits", "-5"], "create: --credits: expected a whole number from 0 to 1000000000000, got '-5'"),
+        (&["create", "--name", "x", "--credits", "1.5"], "create: --credits: expected a whole number from 0 to 1000000000000, got '1.5'"),
+        (&["create", "--name", "x", "--credits", "1000000000001"], "create: --credits: expected a whole number from 0 to 1000000000000, got '1000000000001'"),
+        (&["create", "--name", "x", "--refill", "1000/day"], "create: --refill needs --credits, the balance to start from"),
+        (&["create", "--name", "x", "--credits", "5", "--refill"], "create: --refill needs a value"),
+        (&["create", "--name", "x", "--credits", "5", "--refill", "1000/week"], "create: --refill: expected AMOUNT/day or AMOUNT/month like 1000/day, got '1000/week'"),
+        (&["create", "--name", "x", "--credits", "5", "--refill", "5/day", "--refill", "5/day"], "create: --refill given more than once"),
+        (&["create", "--name", "x", "--no-credits"], "create: unknown flag --no-credits"),
         (&["set-rate-limit"], "set-rate-limit: missing the key ID"),
         (&["set-rate-limit", "k"], "set-rate-limit: missing the rate limit (REQUESTS/PERIOD like 100/60s, or none)"),
         (&["set-rate-limit", "k", "--json"], "set-rate-limit: unknown flag --json"),
@@ -667,6 +687,33 @@ fn update_reads_each_field_as_create_does() {
             ..update("key_a")
         }))
     );
+    assert_eq!(
+        p(&["update", "key_a", "--credits", "0", "--refill", "100/month"]),
+        Ok(Cmd::Update(UpdateArgs {
+            credits: Some(Some(NewCredits {
+                amount: 0,
+                refill: Refill::parse("100/month").ok(),
+            })),
+            ..update("key_a")
+        }))
+    );
+    assert_eq!(
+        p(&["update", "--credits=7", "key_a"]),
+        Ok(Cmd::Update(UpdateArgs {
+            credits: Some(Some(NewCredits {
+                amount: 7,
+                refill: None,
+            })),
+            ..update("key_a")
+        }))
+    );
+    assert_eq!(
+        p(&["update", "key_a", "--no-credits"]),
+        Ok(Cmd::Update(UpdateArgs {
+            credits: Some(None),
+            ..update("key_a")
+        }))
+    );
     // Metadata is checked, as for `create`, when the command runs.
     assert_eq!(
         p(&["update", "key_a", "--metadata", "[1]"]),
@@ -680,7 +727,7 @@ fn update_reads_each_field_as_create_does() {
 #[test]
 fn update_errors_name_what_is_wrong() {
     let nothing = "update: nothing to change: give --name, --metadata, --scopes, --expires-at, \
-                   --ttl or --no-expiry";
+                   --ttl, --no-expiry, --credits or --no-credits";
     let cases: &[(&[&str], &str)] = &[
         (&["update", "key_a"], nothing),
         (&["update", "key_a", "--no-refresh", "--json"], nothing),
@@ -753,6 +800,26 @@ fn update_errors_name_what_is_wrong() {
         (
             &["update", "key_a", "key_b", "--name", "X"],
             "update: unexpected argument key_b",
+        ),
+        (
+            &["update", "key_a", "--refill", "5/day"],
+            "update: --refill needs --credits, the balance to start from",
+        ),
+        (
+            &["update", "key_a", "--credits", "5", "--no-credits"],
+            "update: give --credits (with --refill) or --no-credits, not both",
+        ),
+        (
+            &["update", "key_a", "--refill", "5/day", "--no-credits"],
+            "update: give --credits (with --refill) or --no-credits, not both",
+        ),
+        (
+            &["update", "key_a", "--credits", "lots"],
+            "update: --credits: expected a whole number from 0 to 1000000000000, got 'lots'",
+        ),
+        (
+            &["update", "key_a", "--credits", "5", "--refill", "5/week"],
+            "update: --refill: expected AMOUNT/day or AMOUNT/month like 1000/day, got '5/week'",
         ),
     ];
     for (args, want) in cases {

@@ -1,5 +1,6 @@
-//! `update`: a pure edit of a key's name, metadata, scopes and expiry, applied by [`edit_key`];
-//! applied twice, it finds nothing left to do. Everything else about the key is kept.
+//! `update`: a pure edit of a key's name, metadata, scopes, expiry and credits, applied by
+//! [`edit_key`]; applied twice, it finds nothing left to do. Everything else about the key is
+//! kept.
 
 use heare_auth_core::{with_changes, Changes, KeyRecord, UnixMillis};
 use heare_auth_store::Store;
@@ -15,12 +16,13 @@ pub struct Updated {
     /// The key as it now is.
     pub record: KeyRecord,
     /// The fields this command changed, in the order `name`, `metadata`, `scopes`,
-    /// `expires_at`; empty: the key already was as asked.
+    /// `expires_at`, `credits`; empty: the key already was as asked.
     pub changed: Vec<&'static str>,
 }
 
 /// Updates the fields `args` gives of the key `args.id` at `now`. Metadata is checked as
-/// `create` checks it before anything is read or written.
+/// `create` checks it before anything is read or written. Credits given are set from `now`,
+/// which starts their count again, even when they are the ones the key has.
 pub fn update(
     store: &Store,
     args: &UpdateArgs,
@@ -36,7 +38,7 @@ pub fn update(
             NewExpiry::Never => None,
         }),
         rate_limit: None,
-        credits: None,
+        credits: args.credits.map(|c| c.map(|c| c.at(now))),
     };
     let mut fields = Vec::new();
     let edited = edit_key(store, &args.id, |record| {
@@ -55,7 +57,7 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::Expiry;
+    use crate::cmd::{CreateArgs, Expiry};
     use crate::commands::tests::{args, store, ACTOR, NOW};
     use crate::commands::{create, show};
     use heare_auth_core::{format_timestamp, Code, KeySet, Prefixes};
@@ -161,6 +163,83 @@ mod tests {
             updated.record.expires_at.as_deref(),
             Some("2027-01-31T00:00:00.000000Z")
         );
+    }
+
+    #[test]
+    fn credits_are_set_from_now_set_again_restart_and_are_removed() {
+        use crate::cmd::NewCredits;
+        use heare_auth_core::{Credits, Refill};
+        let (store, path, _dir) = store();
+        let daily = NewCredits {
+            amount: 1000,
+            refill: Refill::parse("1000/day").ok(),
+        };
+        let created = create(
+            &store,
+            &CreateArgs {
+                credits: Some(daily),
+                ..args("A")
+            },
+            NOW,
+            ACTOR,
+            &Prefixes::default(),
+            &mut OsRng,
+        )
+        .unwrap();
+        let id = &created.record.id;
+        assert_eq!(created.record.credits, Some(daily.at(NOW)));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let stored = format!(
+            "\"credits\": {{\n        \"amount\": 1000,\n        \"refill\": {{\n          \"amount\": 1000,\n          \"every\": \"day\"\n        }},\n        \"since\": \"{}\"\n      }}",
+            format_timestamp(NOW)
+        );
+        assert!(text.contains(&stored), "{text}");
+        let (set, _) = KeySet::from_json(text.as_bytes()).unwrap();
+        assert_eq!(set.keys().next().unwrap().credits(), Some(daily.at(NOW)));
+
+        // The same credits again are set all the same: from now, a new count.
+        let again = UpdateArgs {
+            credits: Some(Some(daily)),
+            ..nothing(id)
+        };
+        let later = NOW + 60_000;
+        let updated = update(&store, &again, later, BOB).unwrap();
+        assert_eq!(updated.changed, ["credits"]);
+        assert_eq!(updated.record.credits, Some(daily.at(later)));
+        let once = NewCredits {
+            amount: 5,
+            refill: None,
+        };
+        let a = UpdateArgs {
+            name: Some("B".into()),
+            credits: Some(Some(once)),
+            ..nothing(id)
+        };
+        let updated = update(&store, &a, later + 1, BOB).unwrap();
+        assert_eq!(updated.changed, ["name", "credits"]);
+        assert_eq!(
+            show(&store, id).unwrap().credits,
+            Some(Credits {
+                amount: 5,
+                refill: None,
+                since: later + 1
+            })
+        );
+
+        let remove = UpdateArgs {
+            credits: Some(None),
+            ..nothing(id)
+        };
+        let updated = update(&store, &remove, later + 2, BOB).unwrap();
+        assert_eq!(
+            (updated.changed, updated.record.credits),
+            (vec!["credits"], None)
+        );
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("credits"));
+        let bytes = std::fs::read(&path).unwrap();
+        let updated = update(&store, &remove, later + 3, BOB).unwrap();
+        assert!(updated.changed.is_empty());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use heare_auth_core::{format_timestamp, KeyRecord, RateLimit};
 
-use crate::cmd::{CreateArgs, Expiry, NewExpiry, UpdateArgs};
+use crate::cmd::{CreateArgs, Expiry, NewCredits, NewExpiry, UpdateArgs};
 use crate::commands::{metadata_of, Created, Rotated, Toggled, Updated};
 use crate::remote::client::{encode, key_path, Client, Reply};
 use crate::remote::convert::{NewKey, PublicKey};
@@ -18,7 +18,7 @@ use crate::CliError;
 pub const PAGE_LIMIT: u32 = 1000;
 
 /// The fields of a key a request sets; `None`: not sent. `Some(None)` sends `null` (no expiry,
-/// no rate limit).
+/// no rate limit, no credits).
 #[derive(Debug, Default, Serialize)]
 struct Fields<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +33,26 @@ struct Fields<'a> {
     ttl: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credits: Option<Option<CreditsField>>,
+}
+
+/// Credits as the API takes them: `{"amount": N, "refill": "1000/day"}`, the refill left out
+/// when there is none. The server sets them from its own clock.
+#[derive(Debug, Serialize)]
+struct CreditsField {
+    amount: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refill: Option<String>,
+}
+
+impl From<NewCredits> for CreditsField {
+    fn from(credits: NewCredits) -> CreditsField {
+        CreditsField {
+            amount: credits.amount,
+            refill: credits.refill.map(|r| r.to_string()),
+        }
+    }
 }
 
 impl Fields<'_> {
@@ -58,6 +78,7 @@ pub fn create_body(args: &CreateArgs) -> Result<String, CliError> {
         metadata: args.metadata.as_deref().map(metadata_of).transpose()?,
         scopes: (!args.scopes.is_empty()).then_some(&args.scopes[..]),
         rate_limit: args.rate_limit.map(|l| Some(l.to_string())),
+        credits: args.credits.map(|c| Some(c.into())),
         ..Fields::default()
     };
     if let Some(expiry) = &args.expires {
@@ -72,6 +93,7 @@ pub fn update_body(args: &UpdateArgs) -> Result<String, CliError> {
         name: args.name.as_deref(),
         metadata: args.metadata.as_deref().map(metadata_of).transpose()?,
         scopes: args.scopes.as_deref(),
+        credits: args.credits.map(|c| c.map(Into::into)),
         ..Fields::default()
     };
     match &args.expires {
@@ -187,7 +209,14 @@ struct Changed<C> {
 }
 
 /// The fields `PATCH` may say it changed, in its order.
-const FIELDS: [&str; 5] = ["name", "metadata", "scopes", "expires_at", "rate_limit"];
+const FIELDS: [&str; 6] = [
+    "name",
+    "metadata",
+    "scopes",
+    "expires_at",
+    "rate_limit",
+    "credits",
+];
 
 /// Sends `PATCH /keys/{id}` with `body`: the key as it now is, and the fields changed.
 fn patch(client: &Client, id: &str, body: &str) -> Result<Updated, CliError> {
@@ -276,6 +305,7 @@ mod tests {
             scopes: Vec::new(),
             expires: None,
             rate_limit: None,
+            credits: None,
             no_refresh: false,
             json: false,
         }
@@ -347,6 +377,35 @@ mod tests {
             ..UpdateArgs::of("key_a")
         };
         assert_eq!(update_body(&ttl).unwrap(), r#"{"metadata":{},"ttl":"1h"}"#);
+    }
+
+    #[test]
+    fn credits_are_sent_without_when_the_server_sets_them_and_null_removes_them() {
+        let daily = NewCredits {
+            amount: 1000,
+            refill: heare_auth_core::Refill::parse("500/day").ok(),
+        };
+        let metered = CreateArgs {
+            credits: Some(daily),
+            ..create("A")
+        };
+        assert_eq!(
+            create_body(&metered).unwrap(),
+            r#"{"name":"A","credits":{"amount":1000,"refill":"500/day"}}"#
+        );
+        let once = UpdateArgs {
+            credits: Some(Some(NewCredits {
+                amount: 0,
+                refill: None,
+            })),
+            ..UpdateArgs::of("key_a")
+        };
+        assert_eq!(update_body(&once).unwrap(), r#"{"credits":{"amount":0}}"#);
+        let none = UpdateArgs {
+            credits: Some(None),
+            ..UpdateArgs::of("key_a")
+        };
+        assert_eq!(update_body(&none).unwrap(), r#"{"credits":null}"#);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use heare_auth_core::{KeyRecord, RateLimit};
+use heare_auth_core::{parse_timestamp, visible, Credits, KeyRecord, RateLimit, Refill};
 
 use crate::commands::Created;
 
@@ -29,6 +29,9 @@ pub struct PublicKey {
     #[serde(default)]
     scopes: Vec<String>,
     rate_limit: Option<String>,
+    /// Absent from a server older than credits.
+    #[serde(default)]
+    credits: Option<ShownCredits>,
     created_at: Option<String>,
     created_by: Option<String>,
     updated_at: Option<String>,
@@ -45,17 +48,23 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
-    /// The key as a record, or why it cannot be one (a rate limit that does not read).
+    /// The key as a record, or why it cannot be one (a rate limit or credits that do not read).
     ///
     /// What the API does not show cannot come back: fields this version does not know are
     /// absent, and are in no output.
     pub fn into_record(self) -> Result<KeyRecord, String> {
         let rate_limit = match &self.rate_limit {
             None => None,
-            Some(text) => Some(RateLimit::parse(text).map_err(|e| {
-                format!("key {}: rate_limit {e}", heare_auth_core::visible(&self.id))
-            })?),
+            Some(text) => Some(
+                RateLimit::parse(text)
+                    .map_err(|e| format!("key {}: rate_limit {e}", visible(&self.id)))?,
+            ),
         };
+        let credits = self
+            .credits
+            .map(|c| c.into_credits())
+            .transpose()
+            .map_err(|e| format!("key {}: credits {e}", visible(&self.id)))?;
         let previous_secret_hash = self
             .previous_expires_at
             .as_ref()
@@ -70,6 +79,7 @@ impl PublicKey {
             expires_at: self.expires_at,
             scopes: (!self.scopes.is_empty()).then_some(self.scopes),
             rate_limit,
+            credits,
             disabled: self.disabled.then_some(true),
             disabled_at: self.disabled_at,
             previous_secret_hash,
@@ -78,6 +88,29 @@ impl PublicKey {
                 .then(|| PLAINTEXT_SECRET_PLACEHOLDER.to_string()),
             metadata: self.metadata,
             ..KeyRecord::default()
+        })
+    }
+}
+
+/// Credits as the API shows them: `{"amount", "refill" ("1000/day" or null), "since"}`.
+#[derive(Debug, Deserialize)]
+struct ShownCredits {
+    amount: u64,
+    refill: Option<String>,
+    since: String,
+}
+
+impl ShownCredits {
+    /// The credits, or why they do not read.
+    fn into_credits(self) -> Result<Credits, String> {
+        Ok(Credits {
+            amount: self.amount,
+            refill: self
+                .refill
+                .map(|r| Refill::parse(&r))
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            since: parse_timestamp(&self.since).map_err(|e| e.to_string())?,
         })
     }
 }
@@ -91,6 +124,8 @@ pub struct NewKey {
     #[serde(default)]
     scopes: Vec<String>,
     rate_limit: Option<String>,
+    #[serde(default)]
+    credits: Option<ShownCredits>,
     created_at: Option<String>,
     expires_at: Option<String>,
     metadata: Box<RawValue>,
@@ -104,6 +139,7 @@ impl NewKey {
             name: self.name,
             scopes: self.scopes,
             rate_limit: self.rate_limit,
+            credits: self.credits,
             created_at: self.created_at,
             created_by: None,
             updated_at: None,
@@ -151,14 +187,22 @@ mod tests {
         }
     }
 
-    /// A key in each state, with scopes, rate limits, metadata and text a terminal must not
-    /// obey.
+    /// A key in each state, with scopes, rate limits, credits, metadata and text a terminal must
+    /// not obey.
     fn keys() -> Vec<KeyRecord> {
         let limit = |text: &str| RateLimit::parse(text).ok();
+        let credits = |amount, refill: &str, since| {
+            Some(Credits {
+                amount,
+                refill: Refill::parse(refill).ok(),
+                since,
+            })
+        };
         vec![
             KeyRecord {
                 scopes: Some(vec!["read".into(), "keys:write".into()]),
                 rate_limit: limit("100/60s"),
+                credits: credits(1000, "1000/day", NOW),
                 expires_at: Some("2027-02-23T01:17:14.316000Z".into()),
                 ..base("key_active", "Billing service")
             },
@@ -166,6 +210,7 @@ mod tests {
                 previous_secret_hash: Some("cd".repeat(32)),
                 previous_expires_at: Some("2026-11-25T02:17:14.316000Z".into()),
                 rate_limit: limit("10/500ms"),
+                credits: credits(0, "never", 0),
                 ..base("key_rotating", "Rotating \u{1b}[31m")
             },
             KeyRecord {
@@ -294,6 +339,35 @@ mod tests {
             let back = new.into_created().unwrap();
             assert_eq!(output::created_json(&back), answer);
             assert_eq!(output::created_text(&back), output::created_text(&created));
+        }
+    }
+
+    #[test]
+    fn credits_come_back_as_set() {
+        for key in &keys()[..2] {
+            assert!(key.credits.is_some());
+            assert_eq!(round_trip(key).credits, key.credits, "{}", key.id);
+        }
+        // A server older than credits does not show them: none.
+        let mut shown: serde_json::Value =
+            serde_json::from_str(&public_json(&keys()[0], NOW)).unwrap();
+        shown.as_object_mut().unwrap().remove("credits");
+        let shown: PublicKey = serde_json::from_str(&shown.to_string()).unwrap();
+        assert_eq!(shown.into_record().unwrap().credits, None);
+    }
+
+    #[test]
+    fn credits_that_do_not_read_are_refused() {
+        for (field, value) in [("refill", "often"), ("since", "yesterday")] {
+            let mut shown: serde_json::Value =
+                serde_json::from_str(&public_json(&keys()[0], NOW)).unwrap();
+            shown["credits"][field] = value.into();
+            let shown: PublicKey = serde_json::from_str(&shown.to_string()).unwrap();
+            let err = shown.into_record().unwrap_err();
+            assert!(
+                err.starts_with("key key_active: credits expected "),
+                "{err}"
+            );
         }
     }
 

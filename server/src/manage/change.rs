@@ -69,6 +69,7 @@ pub fn create(context: &Context, ask: &Ask, new: NewKey) -> Reply {
         expires_at: new.expires_at,
         scopes: (!new.scopes.is_empty()).then_some(new.scopes),
         rate_limit: new.rate_limit,
+        credits: new.credits,
         metadata: new
             .metadata
             .unwrap_or_else(|| KeyRecord::default().metadata),

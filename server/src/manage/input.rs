@@ -5,8 +5,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use heare_auth_core::{
-    check_metadata, check_name, check_scope, compact_json, format_timestamp, parse_grace,
-    parse_timestamp, parse_ttl, Changes, RateLimit, UnixMillis,
+    check_metadata, check_name, check_scope, compact_json, format_timestamp, parse_amount,
+    parse_grace, parse_timestamp, parse_ttl, Changes, Credits, RateLimit, Refill, UnixMillis,
+    MAX_CREDITS,
 };
 
 use super::problem::Problem;
@@ -19,6 +20,7 @@ pub struct NewKey {
     pub scopes: Vec<String>,
     pub expires_at: Option<String>,
     pub rate_limit: Option<RateLimit>,
+    pub credits: Option<Credits>,
 }
 
 /// The grace period of a rotation when none is given: as `heare-auth rotate`'s.
@@ -42,6 +44,8 @@ struct Fields<'a> {
     #[serde(borrow, default, deserialize_with = "given")]
     rate_limit: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "given")]
+    credits: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "given")]
     grace: Option<&'a RawValue>,
 }
 
@@ -63,12 +67,7 @@ impl<'a> Fields<'a> {
         }
         serde_json::from_str(text).map_err(|e| {
             let message = e.to_string();
-            // serde names an unknown or repeated field between backticks.
-            let field = match message.split('`').nth(1) {
-                Some(name) if message.starts_with("unknown field") => name,
-                Some(name) if message.starts_with("duplicate field") => name,
-                _ => "body",
-            };
+            let field = named_field(&message).unwrap_or("body");
             Problem::invalid(field, format!("the body is not a valid request: {message}"))
         })
     }
@@ -82,6 +81,7 @@ impl<'a> Fields<'a> {
             ("expires_at", self.expires_at.is_some()),
             ("ttl", self.ttl.is_some()),
             ("rate_limit", self.rate_limit.is_some()),
+            ("credits", self.credits.is_some()),
             ("grace", self.grace.is_some()),
         ];
         match present
@@ -97,7 +97,16 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// `POST /keys`: `name` (required), `metadata`, `scopes`, `expires_at` or `ttl`, `rate_limit`.
+/// The serde error about an unknown or repeated field names it between backticks.
+fn named_field(message: &str) -> Option<&str> {
+    let name = message.split('`').nth(1)?;
+    let about_a_field =
+        message.starts_with("unknown field") || message.starts_with("duplicate field");
+    about_a_field.then_some(name)
+}
+
+/// `POST /keys`: `name` (required), `metadata`, `scopes`, `expires_at` or `ttl`, `rate_limit`,
+/// `credits` (counted from `now`).
 pub fn new_key(body: &[u8], now: UnixMillis) -> Result<NewKey, Problem> {
     let fields = Fields::of(body)?;
     fields.only(
@@ -109,6 +118,7 @@ pub fn new_key(body: &[u8], now: UnixMillis) -> Result<NewKey, Problem> {
             "expires_at",
             "ttl",
             "rate_limit",
+            "credits",
         ],
     )?;
     let name = match fields.name {
@@ -124,11 +134,15 @@ pub fn new_key(body: &[u8], now: UnixMillis) -> Result<NewKey, Problem> {
             .unwrap_or_default(),
         expires_at: expiry(fields.expires_at, fields.ttl, now)?.flatten(),
         rate_limit: nullable(fields.rate_limit).map(rate_limit).transpose()?,
+        credits: nullable(fields.credits)
+            .map(|raw| credits(raw, now))
+            .transpose()?,
     })
 }
 
 /// `PATCH /keys/{id}`: any of `name`, `metadata`, `scopes`, `expires_at` or `ttl` (`null`
-/// expires never), `rate_limit` (`null` removes it); at least one.
+/// expires never), `rate_limit` (`null` removes it), `credits` (set from `now`, which starts
+/// their count again; `null` removes them); at least one.
 pub fn changes(body: &[u8], now: UnixMillis) -> Result<Changes, Problem> {
     let fields = Fields::of(body)?;
     fields.only(
@@ -140,6 +154,7 @@ pub fn changes(body: &[u8], now: UnixMillis) -> Result<Changes, Problem> {
             "expires_at",
             "ttl",
             "rate_limit",
+            "credits",
         ],
     )?;
     let changes = Changes {
@@ -153,12 +168,15 @@ pub fn changes(body: &[u8], now: UnixMillis) -> Result<Changes, Problem> {
             .rate_limit
             .map(|raw| nullable(Some(raw)).map(rate_limit).transpose())
             .transpose()?,
-        credits: None,
+        credits: fields
+            .credits
+            .map(|raw| nullable(Some(raw)).map(|r| credits(r, now)).transpose())
+            .transpose()?,
     };
     match changes.is_empty() {
         true => Err(Problem::invalid(
             "body",
-            "give at least one of name, metadata, scopes, expires_at, ttl, rate_limit",
+            "give at least one of name, metadata, scopes, expires_at, ttl, rate_limit, credits",
         )),
         false => Ok(changes),
     }
@@ -240,6 +258,51 @@ fn rate_limit(raw: &RawValue) -> Result<RateLimit, Problem> {
         .map_err(|e| Problem::invalid("rate_limit", e.to_string()))
 }
 
+/// `{"amount": N, "refill": "1000/day"}` (`refill` absent or `null`: never refilled), set at
+/// `now`; an error names the field within (`credits.amount`, `credits.refill`).
+fn credits(raw: &RawValue, now: UnixMillis) -> Result<Credits, Problem> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Within<'a> {
+        #[serde(borrow, default, deserialize_with = "given")]
+        amount: Option<&'a RawValue>,
+        #[serde(borrow, default, deserialize_with = "given")]
+        refill: Option<&'a RawValue>,
+    }
+    const SHAPE: &str = r#"credits must be {"amount": N, "refill": "1000/day"}, or null"#;
+    if !raw.get().starts_with('{') {
+        return Err(Problem::invalid("credits", SHAPE));
+    }
+    let within: Within = serde_json::from_str(raw.get()).map_err(|e| {
+        let message = e.to_string();
+        match named_field(&message) {
+            Some(name) => {
+                Problem::invalid(&format!("credits.{name}"), format!("{SHAPE}: {message}"))
+            }
+            None => Problem::invalid("credits", SHAPE),
+        }
+    })?;
+    let amount = nullable(within.amount)
+        .and_then(|raw| parse_amount(raw.get()))
+        .ok_or_else(|| {
+            Problem::invalid(
+                "credits.amount",
+                format!("credits.amount must be a whole number from 0 to {MAX_CREDITS}"),
+            )
+        })?;
+    let refill = nullable(within.refill)
+        .map(|raw| {
+            Refill::parse(&string("credits.refill", raw)?)
+                .map_err(|e| Problem::invalid("credits.refill", e.to_string()))
+        })
+        .transpose()?;
+    Ok(Credits {
+        amount,
+        refill,
+        since: now,
+    })
+}
+
 /// The new `expires_at` from `expires_at` or `ttl` (not both): `None` when neither is given,
 /// `Some(None)` for `"expires_at": null` (never).
 fn expiry(
@@ -280,14 +343,31 @@ mod tests {
     #[test]
     fn a_new_key_reads_every_field_as_the_cli_does() {
         let body = br#"{"name": "Billing", "metadata": {"team": "core", "n": 1.50},
-            "scopes": ["read", "write", "read"], "ttl": "1h", "rate_limit": "100/60s"}"#;
+            "scopes": ["read", "write", "read"], "ttl": "1h", "rate_limit": "100/60s",
+            "credits": {"amount": 1000, "refill": "500/day"}}"#;
         let key = new_key(body, NOW).unwrap();
         assert_eq!(key.name, "Billing");
         assert_eq!(key.metadata.unwrap().get(), r#"{"team":"core","n":1.50}"#);
         assert_eq!(key.scopes, ["read", "write"]);
         assert_eq!(key.expires_at, Some(format_timestamp(NOW + 3_600_000)));
         assert_eq!(key.rate_limit, Some(RateLimit::parse("100/60s").unwrap()));
+        assert_eq!(
+            key.credits,
+            Some(Credits {
+                amount: 1000,
+                refill: Refill::parse("500/day").ok(),
+                since: NOW
+            })
+        );
         let bare = new_key(br#"{"name": "A", "expires_at": "2030-01-31"}"#, NOW).unwrap();
+        assert_eq!(bare.credits, None);
+        for body in [
+            br#"{"name": "A", "credits": null}"#.as_slice(),
+            br#"{"name": "A", "credits": {"amount": 0, "refill": null}}"#,
+        ] {
+            let credits = new_key(body, NOW).unwrap().credits;
+            assert!(credits.is_none_or(|c| c.amount == 0 && c.refill.is_none()));
+        }
         assert_eq!(
             bare.expires_at,
             Some(format_timestamp(parse_timestamp("2030-01-31").unwrap()))
@@ -296,7 +376,7 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: [(&[u8], &str); 14] = [
+        let cases: [(&[u8], &str); 25] = [
             (b"{}", "name"),
             (br#"{"name": null}"#, "name"),
             (br#"{"name": 5}"#, "name"),
@@ -314,6 +394,41 @@ mod tests {
             (br#"{"name": "a", "admin": true}"#, "admin"),
             (br#"{"name": "a", "name": "b"}"#, "name"),
             (br#"{"name": "a", "grace": "1h"}"#, "grace"),
+            (br#"{"name": "a", "credits": 1000}"#, "credits"),
+            (br#"{"name": "a", "credits": "1000/day"}"#, "credits"),
+            (br#"{"name": "a", "credits": {}}"#, "credits.amount"),
+            (
+                br#"{"name": "a", "credits": {"amount": -1}}"#,
+                "credits.amount",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": 1.5}}"#,
+                "credits.amount",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": "5"}}"#,
+                "credits.amount",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": 1000000000001}}"#,
+                "credits.amount",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": 5, "refill": "5/week"}}"#,
+                "credits.refill",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": 5, "refill": 5}}"#,
+                "credits.refill",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": 5, "since": "2026-01-01"}}"#,
+                "credits.since",
+            ),
+            (
+                br#"{"name": "a", "credits": {"amount": 5, "amount": 6}}"#,
+                "credits.amount",
+            ),
         ];
         for (body, field) in cases {
             let text = String::from_utf8_lossy(body);
@@ -354,6 +469,45 @@ mod tests {
         assert_eq!((c.expires_at, c.rate_limit), (Some(None), Some(None)));
         let c = changes(br#"{"scopes": []}"#, NOW).unwrap();
         assert_eq!(c.scopes, Some(vec![]));
+        let c = changes(br#"{"credits": null}"#, NOW).unwrap();
+        assert_eq!(c.credits, Some(None));
+        let c = changes(br#"{"credits": {"amount": 7, "refill": "7/month"}}"#, NOW).unwrap();
+        assert_eq!(
+            c.credits,
+            Some(Some(Credits {
+                amount: 7,
+                refill: Refill::parse("7/month").ok(),
+                since: NOW
+            }))
+        );
+        let empty = changes(b"{}", NOW).unwrap_err();
+        assert_eq!(
+            empty.message,
+            "give at least one of name, metadata, scopes, expires_at, ttl, rate_limit, credits"
+        );
+        assert_eq!(
+            field_of(changes(br#"{"credits": {"refill": "1/day"}}"#, NOW).unwrap_err()),
+            "credits.amount"
+        );
+    }
+
+    #[test]
+    fn credits_errors_say_what_is_expected() {
+        let message = |body: &[u8]| new_key(body, NOW).unwrap_err().message;
+        assert_eq!(
+            message(br#"{"name": "a", "credits": {"amount": -1}}"#),
+            "credits.amount must be a whole number from 0 to 1000000000000"
+        );
+        assert_eq!(
+            message(br#"{"name": "a", "credits": {"amount": 1, "refill": "often"}}"#),
+            "expected AMOUNT/day or AMOUNT/month like 1000/day, got 'often'"
+        );
+        assert_eq!(
+            message(br#"{"name": "a", "credits": [1]}"#),
+            r#"credits must be {"amount": N, "refill": "1000/day"}, or null"#
+        );
+        assert!(message(br#"{"name": "a", "credits": {"amount": 1, "every": "day"}}"#)
+            .starts_with(r#"credits must be {"amount": N, "refill": "1000/day"}, or null: unknown field `every`"#));
     }
 
     #[test]

@@ -348,6 +348,11 @@ fn validate(spec: &Spec, schema: &Value, value: &Value, at: &str) -> Result<(), 
                     return fail(format!("at least {rule}"));
                 }
             }
+            "maximum" => {
+                if value.as_f64().is_some_and(|v| v > rule.as_f64().unwrap()) {
+                    return fail(format!("at most {rule}"));
+                }
+            }
             "pattern" => {
                 let pattern = regex::Regex::new(rule.as_str().unwrap()).unwrap();
                 if value.as_str().is_some_and(|s| !pattern.is_match(s)) {

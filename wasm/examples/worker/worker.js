@@ -1,7 +1,9 @@
 // heare-auth at the edge: a Cloudflare Worker that verifies API keys against keys.json with the
 // WebAssembly verifier, either answering `POST /verify` like the origin server (MODE=verify) or
-// guarding an origin (MODE=gate). README.md beside this file describes bindings and variables.
+// guarding an origin (MODE=gate). With a CREDITS Durable Object binding, verify mode spends keys'
+// credits too. README.md beside this file describes bindings and variables.
 
+import { DurableObject } from "cloudflare:workers";
 import {
   initSync,
   Verifier,
@@ -70,8 +72,76 @@ async function handleVerify(request, env) {
   const body = await readBody(request, MAX_BODY);
   await refreshKeys(env);
   if (!state.verifier) return unavailable();
-  const reply = state.verifier.verifyRequest(contentType, body, Date.now());
-  return json(reply.status, reply.body);
+  const now = Date.now();
+  const reply = state.verifier.verifyRequest(contentType, body, now);
+  if (reply.status !== 200 || !env.CREDITS) return json(reply.status, reply.body);
+  return spendCredits(env.CREDITS, contentType, body, now, reply);
+}
+
+/**
+ * A valid key's answer once its credits, counted by the CREDITS Durable Objects (one per key and
+ * period, `creditsOf`'s `pool`), paid for the request; `reply`, the answer without them, for a key
+ * without credits. The rule of what a request costs and when a key is refused is the Verifier's:
+ * it is given the balance and answers with what `remaining`; the count only records what that
+ * answer took, and only while no other request has taken any since the balance was read
+ * (otherwise the Verifier answers again, from the new balance).
+ */
+async function spendCredits(namespace, contentType, body, now, reply) {
+  let count;
+  try {
+    // The Verifier has accepted the body: JSON with a string api_key.
+    const secret = JSON.parse(new TextDecoder().decode(body)).api_key;
+    count = state.verifier.creditsOf(secret, now);
+    if (count === null) return json(reply.status, reply.body);
+    const counter = namespace.get(namespace.idFromName(count.pool));
+    let balance = await counter.balance(count.allowance);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      // After an await the Verifier may have been replaced: always the current one.
+      const paid = state.verifier.verifyRequest(contentType, body, now, balance);
+      const { remaining } = JSON.parse(paid.body);
+      const amount = remaining === undefined ? 0 : balance - remaining;
+      if (amount === 0) return json(paid.status, paid.body);
+      const taken = await counter.take(count.allowance, balance, amount, count.resetsAt);
+      if (taken.taken) return json(paid.status, paid.body);
+      balance = taken.balance;
+    }
+    throw new Error("the balance kept changing: too many requests at once");
+  } catch (e) {
+    log("credits_failed", { key_id: count?.keyId, error: String(e && e.message ? e.message : e) });
+    return json(503, jsonErrorBody("credits unavailable"), { "Retry-After": "1" });
+  }
+}
+
+/**
+ * One count of a key's credits for one period: what has been spent of its allowance. It keeps no
+ * rule of its own (the Verifier decides what a request takes); a count whose period ends is
+ * deleted then, as the next period has a count of its own.
+ */
+export class Credits extends DurableObject {
+  /** What is left of `allowance`. */
+  async balance(allowance) {
+    const spent = (await this.ctx.storage.get("spent")) ?? 0;
+    return Math.max(allowance - spent, 0);
+  }
+
+  /**
+   * Spends `amount` when the balance is still `expected`: `{taken, balance}`, the balance after,
+   * or as it now is when it was not taken. `resetsAt` (Unix ms, or null) is when the period ends.
+   */
+  async take(allowance, expected, amount, resetsAt) {
+    const spent = (await this.ctx.storage.get("spent")) ?? 0;
+    const balance = Math.max(allowance - spent, 0);
+    if (balance !== expected) return { taken: false, balance };
+    await this.ctx.storage.put("spent", spent + amount);
+    if (resetsAt !== null && (await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(resetsAt);
+    }
+    return { taken: true, balance: balance - amount };
+  }
+
+  async alarm() {
+    await this.ctx.storage.deleteAll();
+  }
 }
 
 /** The declared Content-Length, or null when there is none or it is not a plain number. */

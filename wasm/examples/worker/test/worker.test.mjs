@@ -175,6 +175,36 @@ const SCOPED_FILE = () =>
     ],
   });
 
+// Verify mode with a CREDITS Durable Object: keys with credits, never refilled or refilled each
+// day, and one without; the file is rewritten to set credits again.
+const METERED = {
+  id: "key_0Metered00000000000000001",
+  secret: "sec_0Metered" + "m".repeat(52),
+  name: "Metered",
+};
+const DAILY = {
+  id: "key_0Daily0000000000000000001",
+  secret: "sec_0Daily" + "y".repeat(54),
+  name: "Daily",
+};
+const CROWDED = {
+  id: "key_0Crowded0000000000000001",
+  secret: "sec_0Crowded" + "w".repeat(52),
+  name: "Crowded",
+};
+const CREDITS_FILE = (since = "2026-12-01T00:00:00Z") =>
+  JSON.stringify({
+    keys: [
+      { ...hashed(METERED), credits: { amount: 3, since } },
+      {
+        ...hashed(DAILY),
+        credits: { amount: 10, refill: { amount: 10, every: "day" }, since: "2026-12-01" },
+      },
+      { ...hashed(CROWDED), credits: { amount: 5, since: "2026-12-01" } },
+      hashed(BILLING),
+    ],
+  });
+
 const fileWith = (key) =>
   JSON.stringify(
     { keys: [{ id: key.id, secret_hash: sha256(key.secret), name: key.name, metadata: {} }] },
@@ -254,7 +284,7 @@ const capnpString = (text) => JSON.stringify(text);
 // One Worker running worker.js. Module names mirror wasm/ so that worker.js's relative imports
 // (../../pkg/...) resolve as they do for wrangler. Each is a full Worker rather than an `inherit`
 // of one, because inherited Workers share an isolate, and so the per-isolate key cache.
-function workerService(name, { env = {}, textFiles = {}, bindings = [], globalOutbound }) {
+function workerService(name, { env = {}, textFiles = {}, bindings = [], globalOutbound, credits }) {
   const all = [
     ...Object.entries(env).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`),
     ...Object.entries(textFiles).map(
@@ -270,6 +300,12 @@ function workerService(name, { env = {}, textFiles = {}, bindings = [], globalOu
       ],
       compatibilityDate = "${COMPATIBILITY_DATE}",
       ${globalOutbound ? `globalOutbound = "${globalOutbound}",` : ""}
+      ${
+        credits
+          ? `durableObjectNamespaces = [(className = "Credits", uniqueKey = "${name}-credits")],
+      durableObjectStorage = (inMemory = void),`
+          : ""
+      }
       bindings = [${all.join(", ")}],
     ))`;
 }
@@ -293,6 +329,11 @@ function config(dir, originPort) {
       textFiles: { KEYS_TEXT: "encrypted.txt" },
     },
     "verify-missing": { env: { KEYS_KV_KEY: "absent.json" }, bindings: [kv("kv-base")] },
+    "verify-credits": {
+      env: { KEYS_TTL_SECONDS: "0" },
+      bindings: [kv("kv-credits"), '(name = "CREDITS", durableObjectNamespace = "Credits")'],
+      credits: true,
+    },
     gate: {
       env: { MODE: "gate" },
       bindings: [kv("kv-base"), '(name = "ORIGIN", service = "echo")'],
@@ -323,6 +364,7 @@ function config(dir, originPort) {
     disk("kv-cached", "cached"),
     disk("kv-requests", "requests"),
     disk("kv-scoped", "scoped"),
+    disk("kv-credits", "credits"),
     disk("kv-reload", "reload-kv"),
     disk("r2-files", "reload-r2"),
   ];
@@ -432,13 +474,15 @@ before(async () => {
   await writeFile(join(dir, "bundle/echo.js"), ECHO);
   await writeFile(join(dir, "bundle/r2-store.js"), R2_STORE);
   await writeFile(join(dir, "encrypted.txt"), ENCRYPTED.file_fixed_iv);
-  for (const sub of ["base", "cached", "requests", "scoped", "reload-kv", "reload-r2/edge"]) {
+  const stores = ["base", "cached", "requests", "scoped", "credits", "reload-kv", "reload-r2/edge"];
+  for (const sub of stores) {
     await mkdir(join(dir, "stores", sub), { recursive: true });
   }
   await writeAtomically(join(dir, "stores/base/keys.json"), BASE_FILE);
   await writeAtomically(join(dir, "stores/cached/keys.json"), fileWith(ROTATE_A));
   await writeAtomically(join(dir, "stores/requests/keys.json"), JSON.stringify(REQUESTS.file));
   await writeAtomically(join(dir, "stores/scoped/keys.json"), SCOPED_FILE());
+  await writeAtomically(join(dir, "stores/credits/keys.json"), CREDITS_FILE());
   await writeAtomically(join(dir, "stores/reload-kv/reload.json"), fileWith(ROTATE_A));
   await writeAtomically(join(dir, "stores/reload-r2/edge/keys.json"), fileWith(ROTATE_A));
 
@@ -750,6 +794,100 @@ test("reload: within KEYS_TTL_SECONDS the binding is not read again", async () =
   await writeAtomically(join(dir, "stores/cached/keys.json"), fileWith(ROTATE_B));
   assertStatus(await verify("verify-cached", ROTATE_A.secret), 200);
   assertStatus(await verify("verify-cached", ROTATE_B.secret), 403);
+});
+
+// ---------------------------------------------------------------------------------------------
+// MODE=verify with credits.
+
+/** POST /verify with `fields` beside the key, to the credits Worker. */
+const spend = (secret, fields = {}) =>
+  call("verify-credits", "/verify", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ api_key: secret, ...fields }),
+  });
+
+/** What the Verifier answers `body` with from `balance`, as the Worker should. */
+function expectedReply(secret, fields, balance) {
+  const local = new Verifier(CREDITS_FILE());
+  const body = JSON.stringify({ api_key: secret, ...fields });
+  const reply = local.verifyRequest("application/json", body, Date.now(), balance);
+  local.free();
+  return reply;
+}
+
+test("credits: each request spends its cost until none are left, then USAGE_EXCEEDED", async () => {
+  for (const [fields, balance] of [
+    [{}, 3],
+    [{ cost: 0 }, 2],
+    [{ cost: 2 }, 2],
+    [{ cost: 1 }, 0],
+    [{ cost: 0 }, 0],
+  ]) {
+    const reply = await spend(METERED.secret, fields);
+    const expected = expectedReply(METERED.secret, fields, balance);
+    assertStatus(reply, expected.status);
+    assert.equal(reply.text, expected.body, JSON.stringify(fields));
+  }
+  const spent = JSON.parse((await spend(METERED.secret)).text);
+  assert.deepEqual(spent, {
+    valid: false,
+    error: "Usage exceeded",
+    code: "USAGE_EXCEEDED",
+    remaining: 0,
+  });
+  // A request the key could not pay for took nothing: a cost over the balance is refused, and
+  // the balance stays for a smaller one.
+  const over = await spend(DAILY.secret, { cost: 11 });
+  assertStatus(over, 403);
+  assert.equal(JSON.parse(over.text).remaining, 10);
+  const paid = await spend(DAILY.secret, { cost: 10 });
+  assertStatus(paid, 200);
+  assert.equal(JSON.parse(paid.text).remaining, 0);
+});
+
+test("credits: a key without credits, or a refused request, spends nothing", async () => {
+  const free = await spend(BILLING.secret, { cost: 1000 });
+  assertStatus(free, 200);
+  assert.equal(free.text, expectedReply(BILLING.secret, { cost: 1000 }).body);
+  assert.equal(JSON.parse(free.text).remaining, undefined);
+  const scoped = await spend(CROWDED.secret, { required_scopes: ["admin"] });
+  assertStatus(scoped, 403);
+  assert.equal(JSON.parse(scoped.text).code, "INSUFFICIENT_SCOPE");
+  const bad = await spend(CROWDED.secret, { cost: -1 });
+  assertStatus(bad, 400);
+});
+
+test("credits: requests at once never spend more than the key has", async () => {
+  const replies = await Promise.all(Array.from({ length: 12 }, () => spend(CROWDED.secret)));
+  const bodies = replies.map((r) => JSON.parse(r.text));
+  const valid = bodies.filter((b) => b.valid);
+  assert.equal(valid.length, 5, JSON.stringify(bodies));
+  assert.deepEqual(
+    valid.map((b) => b.remaining).sort(),
+    [0, 1, 2, 3, 4],
+    "each credit spent once",
+  );
+  for (const refused of bodies.filter((b) => !b.valid)) {
+    assert.deepEqual(refused, {
+      valid: false,
+      error: "Usage exceeded",
+      code: "USAGE_EXCEEDED",
+      remaining: 0,
+    });
+  }
+});
+
+test("credits: setting them again starts a new count", async () => {
+  await writeAtomically(join(dir, "stores/credits/keys.json"), CREDITS_FILE());
+  assertStatus(await spend(METERED.secret), 403);
+  await writeAtomically(
+    join(dir, "stores/credits/keys.json"),
+    CREDITS_FILE("2026-12-02T00:00:00Z"),
+  );
+  const fresh = await spend(METERED.secret);
+  assertStatus(fresh, 200);
+  assert.equal(JSON.parse(fresh.text).remaining, 2);
 });
 
 // ---------------------------------------------------------------------------------------------
