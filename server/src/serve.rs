@@ -53,16 +53,17 @@ pub fn run(config: &Config) -> Result<(), Error> {
     }
     crate::logging::flush();
     let loader = Loader::start(reloader, config.refresh_interval)?;
+    let counts = Arc::new(Counts::new(config.counters.is_some()));
     let writer = match management {
         true => Some(Writer::start(Context {
             store: config.store.open()?,
             loader: loader.handle(),
             prefixes: config.settings.prefixes.clone(),
+            counts: counts.clone(),
         })?),
         false => None,
     };
     let stats = Arc::new(Stats::default());
-    let counts = Arc::new(Counts::new(config.counters.is_some()));
     let syncer = match &config.counters {
         Some(counters) => Some(Syncer::start(counts.clone(), counters.clone(), &keys)?),
         None => None,

@@ -9,8 +9,8 @@ use rand_core::OsRng;
 
 use heare_auth_core::{
     created_json, format_timestamp, generate_id, generate_secret, hash_secret, may_touch,
-    public_json, push_json_string, with_changes, with_disabled, with_new_secret, Changes, Document,
-    KeyRecord, UnixMillis,
+    public_json, push_json_string, time_json, with_changes, with_disabled, with_member,
+    with_new_secret, Changes, Document, KeyRecord, UnixMillis,
 };
 
 use super::guard::Actor;
@@ -177,12 +177,13 @@ pub fn edit(context: &Context, ask: &Ask, id: &str, edit: Edit) -> Reply {
         audit(ask, edit.event(), id, &fields.join(","));
     }
     let key = mine.unwrap_or_else(|| before.clone());
-    let public = public_json(&key, ask.now);
+    let shown = |key: &KeyRecord| {
+        let last_used = time_json(context.counts.usage.last_used(&key.id));
+        with_member(&public_json(key, ask.now), "last_used_at", &last_used)
+    };
+    let public = shown(&key);
     let body = match &edit {
-        Edit::Delete => format!(
-            "{{\"key\":{},\"deleted\":true}}",
-            public_json(&before, ask.now)
-        ),
+        Edit::Delete => format!("{{\"key\":{},\"deleted\":true}}", shown(&before)),
         Edit::Update(_) => {
             let changed: Vec<String> = fields.iter().map(|f| format!("\"{f}\"")).collect();
             format!("{{\"key\":{public},\"changed\":[{}]}}", changed.join(","))

@@ -3,6 +3,7 @@
 //! has the loader serve each change before it is answered.
 
 use std::sync::mpsc::{self, TrySendError};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use tokio::sync::oneshot;
@@ -11,6 +12,7 @@ use heare_auth_core::Prefixes;
 use heare_auth_store::Store;
 
 use super::problem::Problem;
+use crate::counts::Counts;
 use crate::loader::LoaderHandle;
 use crate::reply::Reply;
 use crate::Error;
@@ -27,6 +29,8 @@ pub struct Context {
     pub loader: LoaderHandle,
     /// The prefixes of the secrets and ids made.
     pub prefixes: Prefixes,
+    /// When keys were last used, for the keys shown in answers.
+    pub counts: Arc<Counts>,
 }
 
 /// A change to make, and its answer.
@@ -123,6 +127,7 @@ mod tests {
             store: store(&dir),
             loader: loader.handle(),
             prefixes: Prefixes::default(),
+            counts: Arc::new(Counts::new(false)),
         })
         .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
