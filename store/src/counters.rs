@@ -326,8 +326,16 @@ impl Counters {
                 }
             }
         }
-        call.invoke::<Answers>(&mut self.con)
-            .map_err(|e| self.error(&e))
+        call.invoke::<Answers>(&mut self.con).map_err(|e| {
+            let outage = e.is_io_error() || e.is_timeout() || e.is_connection_dropped();
+            match outage {
+                true => self.error(&e),
+                false => Error::CountersRefused {
+                    location: self.location.clone(),
+                    message: e.to_string(),
+                },
+            }
+        })
     }
 
     /// Valid and refused verifications of key `id` on each of `days`.

@@ -65,6 +65,14 @@ pub enum Error {
         /// What failed and why.
         message: String,
     },
+    /// The shared counts answered a change with an error of their own (not an outage): sending
+    /// it again would fail again.
+    CountersRefused {
+        /// The Redis URL, without its password.
+        location: String,
+        /// What Redis answered.
+        message: String,
+    },
     /// A setting is unusable.
     Setting(InvalidSetting),
 }
@@ -93,7 +101,8 @@ impl fmt::Display for Error {
             Error::Unavailable { location, message }
             | Error::Unanswered { location, message }
             | Error::Damaged { location, message }
-            | Error::Counters { location, message } => write!(f, "{location}: {message}"),
+            | Error::Counters { location, message }
+            | Error::CountersRefused { location, message } => write!(f, "{location}: {message}"),
             Error::Keys { location, error } => write!(f, "{location}: {error}"),
             Error::Contended { location, attempts } => write!(
                 f,

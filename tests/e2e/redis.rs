@@ -368,6 +368,48 @@ fn verification_goes_on_whatever_redis_does_and_nothing_is_counted_twice_or_lost
     }
 }
 
+#[test]
+fn an_exchange_redis_refuses_is_dropped_and_said_so_and_the_next_ones_go_on() {
+    let dir = TempDir::new("redis-refused");
+    let file = dir.path("keys.json");
+    let file = file.to_str().unwrap();
+    let (used_id, used) = key(file, "used", &[], json!(null));
+    note_presented(&used);
+    let redis = RedisServer::start("refused");
+    // A key of another type where the replicas keep who is present: every exchange fails.
+    assert_eq!(
+        redis
+            .cli(&["SET", "heare-auth:present", "not a sorted set"])
+            .as_deref(),
+        Some("OK")
+    );
+    let servers = replicas(1, file, None, &[("REDIS_URL", &redis.url())]);
+    let server = &servers[0];
+    assert_eq!(verify(server, &used), 200);
+    let refused = server
+        .wait_for_event("redis_exchange_refused", Duration::from_secs(5))
+        .expect("redis_exchange_refused");
+    assert!(
+        refused["error"].as_str().unwrap().contains("WRONGTYPE"),
+        "{refused}"
+    );
+    assert_eq!(verify(server, &used), 200);
+    assert_eq!(
+        redis.cli(&["DEL", "heare-auth:present"]).as_deref(),
+        Some("1")
+    );
+    let before = verify(server, &used);
+    assert_eq!(before, 200);
+    let day = now_ms() / 86_400_000;
+    let usage_key = format!("heare-auth:usage:{used_id}:{day}");
+    eventually(Duration::from_secs(5), "usage counted again", || {
+        redis
+            .cli(&["HGET", &usage_key, "valid"])
+            .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1))
+    });
+    assert_eq!(redis_up(server), Some(1.0));
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -344,6 +344,12 @@ impl Sync {
                 }
                 self.mark(Ok(()));
             }
+            Err(e @ heare_auth_store::Error::CountersRefused { .. }) => {
+                // Redis refused the exchange itself (a key of another type under the prefix,
+                // say): sending it again would fail again, so it is dropped, and said so.
+                log::error!(error:% = e; "redis_exchange_refused");
+                self.pending = None;
+            }
             Err(e) => {
                 self.retry_at = Instant::now() + RETRY;
                 self.mark(Err(e));
