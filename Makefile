@@ -98,7 +98,7 @@ test-fuzz:
 ## short runs.
 bench: wasm-size static
 	@bash bench/ensure-tools.sh
-	@bash deploy/ensure-apt.sh redis-server:redis-server redis-cli:redis-tools
+	@bash tests/tools/ensure-redis.sh
 	$(CARGO) build --release --bins
 	$(CARGO) build --release -p heare-auth-core --example load
 	python3 bench/run.py $(BENCH_ARGS)
@@ -120,7 +120,7 @@ bench-history:
 soak:
 	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 10) and "make soak needs Python 3.10 or newer; python3 is " + sys.version.split()[0])'
 	@bash tests/tools/ensure-s3s-fs.sh
-	@bash deploy/ensure-apt.sh redis-server:redis-server redis-cli:redis-tools
+	@bash tests/tools/ensure-redis.sh
 	$(CARGO) build --release --bins
 	python3 bench/soak.py --seconds $(SOAK_SECONDS); status=$$?; \
 	  if [ -f target/bench/soak.json ]; then python3 bench/report.py --soak || status=1; fi; \
@@ -138,6 +138,7 @@ check: lint test
 ## Test tools, installed into .cache/tools only when missing.
 tools:
 	@bash tests/tools/ensure-s3s-fs.sh
+	@bash tests/tools/ensure-redis.sh
 
 js-deps:
 	@bash tests/tools/ensure-npm-deps.sh
