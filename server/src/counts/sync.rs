@@ -236,8 +236,10 @@ impl Sync {
                     let share = self.counts.share(lease_cap(limit), limit.requests.into());
                     match state.lease.plan(share) {
                         Some(Ask { charge, want, give }) => {
-                            let interval_us =
-                                i64::from(limit.per_ms) * 1000 / i64::from(limit.requests).max(1);
+                            // At least 1 us, so that no limit divides by zero in Redis.
+                            let interval_us = (i64::from(limit.per_ms) * 1000
+                                / i64::from(limit.requests).max(1))
+                            .max(1);
                             ops.push(Op::Rate {
                                 id: cell.id.to_string(),
                                 interval_us,
