@@ -14,8 +14,10 @@ use crate::remote::target::base_url;
 use crate::table::Command;
 use crate::CliError;
 use credits::new_credits;
+use since::since;
 
 mod credits;
+mod since;
 
 /// The server's base URL, before the command or after it (`refresh --url` is refresh's own).
 const URL: &str = "--url";
@@ -170,8 +172,15 @@ fn parse_command(which: Command, mut args: pico_args::Arguments) -> Result<Cmd, 
         Command::List => {
             let detailed = switch(&mut args, &["--detailed"]);
             let json = switch(&mut args, &["--json"]);
+            let unused_since = value(&mut args, command, "--unused-since")?;
             finish(args, command)?;
-            Cmd::List { detailed, json }
+            Cmd::List {
+                detailed,
+                json,
+                unused_since: unused_since
+                    .map(|text| since(command, "--unused-since", &text))
+                    .transpose()?,
+            }
         }
         Command::Show => {
             let json = switch(&mut args, &["--json"]);

@@ -32,10 +32,12 @@ pub enum Cmd {
     Create(CreateArgs),
     /// `list`: all keys, without secrets.
     List {
-        /// `--detailed`: also expiry, status and metadata.
+        /// `--detailed`: also expiry, status, metadata and, when it is known, usage.
         detailed: bool,
         /// `--json`: a JSON array.
         json: bool,
+        /// `--unused-since`: only the keys created before then and not used since.
+        unused_since: Option<Since>,
     },
     /// `show ID`: one key, without its secret.
     Show {
@@ -283,6 +285,25 @@ pub enum NewExpiry {
 
 /// How long the old secret keeps working after `rotate` when `--grace` is not given: an hour.
 pub const DEFAULT_GRACE_MS: u64 = 3_600_000;
+
+/// An instant given as how long before the command runs, or as a time: `--unused-since`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// `90d`: milliseconds before the command runs.
+    Ago(u64),
+    /// An RFC 3339 time (Unix milliseconds).
+    At(UnixMillis),
+}
+
+impl Since {
+    /// The instant, for a command run at `now`.
+    pub fn instant(self, now: UnixMillis) -> UnixMillis {
+        match self {
+            Since::Ago(ms) => now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
+            Since::At(at) => at,
+        }
+    }
+}
 
 /// When a new key expires.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,10 +1,10 @@
 //! What a command reads from the process: environment variables, the clock, the machine's
-//! name, and the store they choose.
+//! name, and the store and the usage counts they choose.
 
 use std::time::SystemTime;
 
 use heare_auth_core::{unix_millis, Prefixes, UnixMillis};
-use heare_auth_store::{Location, Store, StoreConfig};
+use heare_auth_store::{CountersConfig, Location, Store, StoreConfig};
 
 use crate::cmd::Invocation;
 use crate::remote::target::{self, Target};
@@ -42,6 +42,12 @@ impl Context {
     /// The store the environment chooses.
     pub fn config(&self) -> Result<StoreConfig, CliError> {
         Ok(StoreConfig::from_env(var)?)
+    }
+
+    /// The usage counts the replicas share, `REDIS_URL` and `REDIS_PREFIX`; `None` when
+    /// `REDIS_URL` is not set.
+    pub fn counters(&self) -> Result<Option<CountersConfig>, CliError> {
+        Ok(CountersConfig::from_env(var)?)
     }
 
     /// The store, opened for a command that only reads.

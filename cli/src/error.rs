@@ -87,6 +87,9 @@ pub enum CliError {
         /// How long the server asked to wait before trying again (`Retry-After`).
         retry_after_secs: Option<u64>,
     },
+    /// The usage counts in Redis (`REDIS_URL`) could not be read: the store's error, naming
+    /// the URL without its password.
+    Counts(heare_auth_store::Error),
     /// The server could not be reached, or its answer not read to its end: the HTTP client's
     /// reason, naming the URL.
     Unreachable(String),
@@ -177,6 +180,11 @@ impl fmt::Display for CliError {
                     None => Ok(()),
                 }
             }
+            CliError::Counts(e) => write!(
+                f,
+                "cannot read usage counts from REDIS_URL {e}; unset REDIS_URL to work without \
+                 usage"
+            ),
             CliError::Unreachable(reason) => {
                 write!(f, "cannot reach the server: {}", visible(reason))
             }

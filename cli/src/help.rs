@@ -8,7 +8,7 @@ heare-auth: manage the API keys that heare-auth-server verifies
 
 Usage:
   heare-auth create --name NAME [--metadata JSON] [--scopes read,write] [--expires-at TIME | --ttl 90d] [--rate-limit 100/60s] [--credits N [--refill N/day]] [--no-refresh] [--json]
-  heare-auth list [--detailed] [--json]
+  heare-auth list [--detailed] [--json] [--unused-since 90d|TIME]
   heare-auth show ID [--json]
   heare-auth disable ID [--no-refresh] [--json]
   heare-auth enable ID [--no-refresh] [--json]
@@ -61,6 +61,9 @@ Environment:
                    write to an S3 store that ignores conditional writes, without protection
                    against concurrent admins
   STORAGE_SECRET   encrypts the keys file when writing; needed to read an encrypted one
+  REDIS_URL, REDIS_PREFIX
+                   the Redis the replicas share counts in: show and list read each key's usage
+                   there (when it was last used, its verifications, its credits left)
 ";
 
 const CREATE: &str = "\
@@ -85,24 +88,38 @@ Creates a key and prints its secret once; only the secret's SHA-256 is stored.
 ";
 
 const LIST: &str = "\
-Usage: heare-auth list [--detailed] [--json]
+Usage: heare-auth list [--detailed] [--json] [--unused-since DURATION|TIME]
 
 Lists all keys (never their secrets) with their status (active, rotating, expired, disabled)
 and scopes.
   --detailed   also show expiry, when the key was disabled, until when a rotated key's previous
                secret verifies, the rate limit, the credits, who created and last changed it,
-               and metadata
-  --json       print a JSON array
+               metadata and, with usage counts, when the key was last used, its verifications
+               today and over the last 30 days, and its credits left
+  --json       print a JSON array; with usage counts, each key also has last_used_at, usage
+               ({\"today\": {\"valid\", \"refused\"}, \"last_30_days\": {...}}) and, with credits,
+               credits_left ({\"remaining\", \"refills_at\"})
+  --unused-since DURATION|TIME
+               only the keys created before then and not used since: 90d, 12h, 2w (that long
+               ago) or an RFC 3339 time or date; needs usage counts
+
+Usage counts are those of all replicas together: on the store, read from the Redis they share
+(REDIS_URL, REDIS_PREFIX; an error if it does not answer); through --url, from the server, when
+it has one. Without them, usage is not shown. (Through a server without Redis, --unused-since
+goes by the uses that one replica has seen.)
 ";
 
 const SHOW: &str = "\
 Usage: heare-auth show ID [--json]
 
 Shows one key (never its secret or hash): status, scopes, rate limit, credits (as set, with
-their refill and when they were set: what is left is counted by the servers), whether it is
-disabled, until when a rotated key's previous secret verifies, and when and by whom it was
-created and last changed.
-  --json   print a JSON object
+their refill and when they were set), whether it is disabled, until when a rotated key's previous
+secret verifies, and when and by whom it was created and last changed. With usage counts (as for
+`list`: REDIS_URL on the store, a server with Redis through --url), also when it was last used,
+its verifications today and over the last 30 days, and, for a key with credits, what is left of
+them and when they are refilled.
+  --json   print a JSON object; with usage counts, with last_used_at, usage and credits_left as
+           `list --json` prints them
 ";
 
 const DISABLE: &str = "\

@@ -39,7 +39,11 @@ fn dispatch(cmd: Cmd, cx: &Context) -> Result<ExitCode, CliError> {
         Cmd::Help(topic) => run::help(topic),
         Cmd::Version => run::version(),
         Cmd::Create(a) => run::create(cx, &a),
-        Cmd::List { detailed, json } => run::list(cx, detailed, json),
+        Cmd::List {
+            detailed,
+            json,
+            unused_since,
+        } => run::list(cx, detailed, json, unused_since),
         Cmd::Show { id, json } => run::show(cx, &id, json),
         Cmd::Disable(a) => run::toggle(cx, &a, true),
         Cmd::Enable(a) => run::toggle(cx, &a, false),

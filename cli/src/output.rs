@@ -10,6 +10,7 @@ use heare_auth_core::{
 
 use crate::commands::{Created, Named, Rotated, Toggled, Updated};
 use crate::plural::count;
+use crate::usage::{self, KeyUsage};
 
 const RULE: &str =
     "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━";
@@ -299,8 +300,14 @@ pub fn list_header() -> String {
     )
 }
 
-/// One key's lines of the `list` table; `detailed` adds expiry, status and metadata.
-pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
+/// One key's lines of the `list` table; `detailed` adds expiry, status, metadata and the key's
+/// `usage` when it is known.
+pub fn list_row(
+    k: &KeyRecord,
+    detailed: bool,
+    now: UnixMillis,
+    usage: Option<&KeyUsage>,
+) -> String {
     let created: String = k
         .created_at
         .as_deref()
@@ -329,11 +336,13 @@ pub fn list_row(k: &KeyRecord, detailed: bool, now: UnixMillis) -> String {
         }
         out.push_str(&format!("    Rate limit: {}\n", limit_text(k)));
         out.push_str(&format!("    Credits: {}\n", credits_text(k)));
+        out.push_str(&credits_left_line(usage, "    Credits left: "));
         out.push_str(&format!(
             "    Created: {}   Updated: {}\n",
             at_by(&k.created_at, &k.created_by),
             at_by(&k.updated_at, &k.updated_by)
         ));
+        out.push_str(&usage_lines(usage, now, ["    Last used: ", "    Usage: "]));
         let metadata = k.compact_metadata();
         out.push_str(&format!("    Metadata: {}\n", visible(metadata.get())));
     }
@@ -354,7 +363,10 @@ pub fn list_text(keys: &[KeyRecord], detailed: bool, now: UnixMillis) -> String 
     if keys.is_empty() {
         return NO_KEYS.into();
     }
-    let rows: String = keys.iter().map(|k| list_row(k, detailed, now)).collect();
+    let rows: String = keys
+        .iter()
+        .map(|k| list_row(k, detailed, now, None))
+        .collect();
     list_header() + &rows + &list_footer(keys.len())
 }
 
@@ -365,8 +377,40 @@ pub fn list_json(keys: &[KeyRecord], now: UnixMillis) -> String {
     format!("[{}]", items.join(","))
 }
 
-/// `show`: one key, with how its secret is stored but never the secret.
-pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
+/// The `Credits left:` line (after `label`) of a key with credits whose `usage` is known.
+fn credits_left_line(usage: Option<&KeyUsage>, label: &str) -> String {
+    match usage.and_then(|u| u.credits) {
+        Some(balance) => format!("{label}{}\n", usage::credits_left_text(balance)),
+        None => String::new(),
+    }
+}
+
+/// The `Last used:` and `Usage:` lines (after `labels`) of a key whose `usage` is known.
+fn usage_lines(usage: Option<&KeyUsage>, now: UnixMillis, labels: [&str; 2]) -> String {
+    let Some(usage) = usage else {
+        return String::new();
+    };
+    let [last, counts] = labels;
+    format!(
+        "{last}{}\n{counts}{}\n",
+        usage::last_used_text(usage),
+        usage::counts_text(usage, now)
+    )
+}
+
+/// One key as `list --json` and `show --json` print it: [`public_json`], and with its `usage`
+/// when it is known (see [`usage::with_usage`]).
+pub fn key_json(r: &KeyRecord, now: UnixMillis, usage: Option<&KeyUsage>) -> String {
+    let json = public_json(r, now);
+    match usage {
+        Some(usage) => usage::with_usage(&json, usage, now),
+        None => json,
+    }
+}
+
+/// `show`: one key, with how its secret is stored but never the secret, and its `usage` when it
+/// is known.
+pub fn show_text(r: &KeyRecord, now: UnixMillis, usage: Option<&KeyUsage>) -> String {
     let stored = if r.secret.is_some() {
         "stored in plaintext (legacy)"
     } else {
@@ -382,8 +426,10 @@ pub fn show_text(r: &KeyRecord, now: UnixMillis) -> String {
         (true, None) => "yes".into(),
         (false, _) => "no".into(),
     };
+    let credits_left = credits_left_line(usage, "  Credits left: ");
+    let usage = usage_lines(usage, now, ["  Last used: ", "  Usage:   "]);
     format!(
-        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Rate limit: {}\n  Credits:    {}\n  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n  Metadata: {metadata}\n",
+        "\nAPI key:\n  ID:      {}\n  Name:    {}\n  Created: {}\n  Updated: {}\n  Expires: {}\n  Status:  {}\n  Scopes:  {}\n  Rate limit: {}\n  Credits:    {}\n{credits_left}  Disabled: {disabled}\n  Rotation: {}\n  Secret:  {stored}\n{usage}  Metadata: {metadata}\n",
         visible(&r.id),
         visible(&r.name),
         at_by(&r.created_at, &r.created_by),
@@ -540,7 +586,7 @@ mod tests {
     fn show_tells_the_whole_lifecycle() {
         let mut key = lifecycle("2026-11-25T02:17:14.316000Z");
         assert_eq!(
-            show_text(&key, NOW),
+            show_text(&key, NOW, None),
             "\nAPI key:\n  ID:      key_r\n  Name:    Rotated\n  \
              Created: 2026-11-25T01:17:14.316000Z by ann@build-01\n  \
              Updated: 2026-11-25T01:20:00.000000Z by bob@build-02\n  Expires: never\n  \
@@ -552,7 +598,7 @@ mod tests {
         key.disabled = Some(true);
         key.disabled_at = Some("2026-11-25T01:19:00.000000Z".into());
         key.previous_expires_at = Some("later".into());
-        let text = show_text(&key, NOW);
+        let text = show_text(&key, NOW, None);
         assert!(text.contains("  Status:  disabled\n"), "{text}");
         assert!(
             text.contains("  Disabled: yes, since 2026-11-25T01:19:00.000000Z\n"),
@@ -564,7 +610,7 @@ mod tests {
             ),
             "{text}"
         );
-        let plain = show_text(&record("key_a", "A", None), NOW);
+        let plain = show_text(&record("key_a", "A", None), NOW, None);
         for line in [
             "  Scopes:  -\n",
             "  Rate limit: none\n",
@@ -590,8 +636,8 @@ mod tests {
             list_text(&keys, false, NOW),
             list_text(&keys, true, NOW),
             list_json(&keys, NOW),
-            show_text(&legacy, NOW),
-            show_text(&rotated, NOW),
+            show_text(&legacy, NOW, None),
+            show_text(&rotated, NOW, None),
             public_json(&legacy, NOW),
             public_json(&rotated, NOW),
             toggled_text(&Toggled {
@@ -610,8 +656,8 @@ mod tests {
                 "{text}"
             );
         }
-        assert!(show_text(&legacy, NOW).contains("Secret:  stored in plaintext (legacy)"));
-        assert!(show_text(&keys[1], NOW).contains("Secret:  stored hashed (SHA-256)"));
+        assert!(show_text(&legacy, NOW, None).contains("Secret:  stored in plaintext (legacy)"));
+        assert!(show_text(&keys[1], NOW, None).contains("Secret:  stored hashed (SHA-256)"));
         assert_eq!(
             legacy.status(NOW).to_string(),
             "expired (unreadable expires_at)"
@@ -807,7 +853,7 @@ mod tests {
             vec![
                 list_text(std::slice::from_ref(r), false, NOW),
                 list_text(std::slice::from_ref(r), true, NOW),
-                show_text(r, NOW),
+                show_text(r, NOW, None),
                 delete_prompt(r),
                 toggled_text(&toggled(r)),
                 limited_text(&toggled(r)),
@@ -828,7 +874,7 @@ mod tests {
                 "{shown}"
             );
         }
-        let show = show_text(&evil, NOW);
+        let show = show_text(&evil, NOW, None);
         for line in [
             "  ID:      key_e\\x1b]0;pwned",
             "  Created: 2026-11-25T01:17:14.316000Z by ann\\x1b]0;pwned",
@@ -929,14 +975,14 @@ mod tests {
             }),
             ..record("key_o", "Trial", None)
         };
-        let show = show_text(&daily, NOW);
+        let show = show_text(&daily, NOW, None);
         assert!(
             show.contains(
                 "  Rate limit: none\n  Credits:    1000, refilled to 1000/day (set 2026-12-06T09:30:00.000000Z)\n  Disabled: no\n"
             ),
             "{show}"
         );
-        assert!(show_text(&once, NOW)
+        assert!(show_text(&once, NOW, None)
             .contains("  Credits:    50, never refilled (set 2026-12-06T09:30:00.000000Z)\n"));
         let detailed = list_text(&[daily.clone(), once.clone()], true, NOW);
         for line in [
@@ -971,6 +1017,75 @@ mod tests {
         assert!(!created_text(&plain).contains("Credits"));
         let v: Value = serde_json::from_str(&public_json(&plain.record, NOW)).unwrap();
         assert_eq!(v["credits"], Value::Null);
+    }
+
+    #[test]
+    fn usage_is_shown_beside_the_credits_and_before_the_metadata() {
+        let daily = KeyRecord {
+            credits: Some(Credits {
+                amount: 1000,
+                refill: Refill::parse("1000/day").ok(),
+                since: NOW,
+            }),
+            ..record("key_c", "Metered", None)
+        };
+        let usage = KeyUsage {
+            last_used: Some(NOW - 60_000),
+            days: vec![heare_auth_core::DayCount {
+                day: heare_auth_core::day_of(NOW),
+                valid: 12,
+                refused: 1,
+            }],
+            credits: Some(heare_auth_core::Balance {
+                remaining: 940,
+                refills_at: Some(1_795_651_200_000),
+            }),
+        };
+        assert_eq!(
+            show_text(&daily, NOW, Some(&usage)),
+            "\nAPI key:\n  ID:      key_c\n  Name:    Metered\n  \
+             Created: 2026-11-25T01:17:14.316000Z\n  Updated: -\n  Expires: never\n  \
+             Status:  active\n  Scopes:  -\n  Rate limit: none\n  \
+             Credits:    1000, refilled to 1000/day (set 2026-11-25T01:17:14.316000Z)\n  \
+             Credits left: 940, refilled at 2026-11-26T00:00:00.000000Z\n  Disabled: no\n  \
+             Rotation: -\n  Secret:  stored hashed (SHA-256)\n  \
+             Last used: 2026-11-25T01:16:14.316000Z\n  \
+             Usage:   today 12 valid, 1 refused; last 30 days 12 valid, 1 refused\n  \
+             Metadata: {\n    \"team\": \"core\"\n  }\n"
+        );
+        let row = list_row(&daily, true, NOW, Some(&usage));
+        assert!(
+            row.contains(
+                "    Credits: 1000, refilled to 1000/day (set 2026-11-25T01:17:14.316000Z)\n    \
+                 Credits left: 940, refilled at 2026-11-26T00:00:00.000000Z\n    \
+                 Created: 2026-11-25T01:17:14.316000Z   Updated: -\n    \
+                 Last used: 2026-11-25T01:16:14.316000Z\n    \
+                 Usage: today 12 valid, 1 refused; last 30 days 12 valid, 1 refused\n    \
+                 Metadata: {\"team\":\"core\"}\n"
+            ),
+            "{row}"
+        );
+        // Without credits, no line for them; the plain table has no room for usage.
+        let plain = record("key_a", "A", None);
+        let usage = KeyUsage {
+            credits: None,
+            ..usage
+        };
+        let shown = show_text(&plain, NOW, Some(&usage));
+        assert!(!shown.contains("Credits left"), "{shown}");
+        assert_eq!(
+            shown.lines().count(),
+            show_text(&plain, NOW, None).lines().count() + 2
+        );
+        assert_eq!(
+            list_row(&plain, false, NOW, Some(&usage)),
+            list_row(&plain, false, NOW, None)
+        );
+        let v: Value = serde_json::from_str(&key_json(&plain, NOW, Some(&usage))).unwrap();
+        assert_eq!(v["last_used_at"], "2026-11-25T01:16:14.316000Z");
+        assert_eq!(v["usage"]["today"], json!({"valid": 12, "refused": 1}));
+        assert!(v.get("credits_left").is_none());
+        assert_eq!(key_json(&daily, NOW, None), public_json(&daily, NOW));
     }
 
     #[test]

@@ -4,15 +4,15 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use heare_auth_core::{visible, Document, UnixMillis};
-use heare_auth_store::Store;
+use heare_auth_core::{visible, Document};
 
-use crate::cmd::{CreateArgs, KeyArgs, RateLimitArgs, RotateArgs, UpdateArgs};
+use crate::cmd::{CreateArgs, KeyArgs, RateLimitArgs, RotateArgs, Since, UpdateArgs};
 use crate::commands::ImportFormat;
 use crate::context::Context;
+use crate::listing::Listing;
 use crate::reload::after_write;
-use crate::stdout::{emit, emit_line, emit_secret, stream, Stopped};
-use crate::{check, commands, doctor, help, output, prompt, CliError};
+use crate::stdout::{emit, emit_line, emit_secret, stream};
+use crate::{check, commands, counts, doctor, help, output, prompt, CliError};
 
 /// `help [COMMAND]`.
 pub fn help(topic: Option<&str>) -> Result<ExitCode, CliError> {
@@ -48,51 +48,71 @@ pub fn create(cx: &Context, a: &CreateArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `list`: the keys one at a time, so a large file is never held twice over.
-pub fn list(cx: &Context, detailed: bool, json: bool) -> Result<ExitCode, CliError> {
+/// Keys `list` reads and prints at a time: with usage counts, those of a batch are read at once.
+const BATCH: usize = 1000;
+
+/// `list`: the keys a batch at a time, so a large file is never held twice over; with usage
+/// counts (`REDIS_URL`), each key's usage with `--detailed` and `--json`, and only the keys
+/// unused since `unused_since` when it is given.
+pub fn list(
+    cx: &Context,
+    detailed: bool,
+    json: bool,
+    unused_since: Option<Since>,
+) -> Result<ExitCode, CliError> {
+    let mut listing = Listing::new(detailed, json, cx.now);
+    let since = unused_since.map(|s| s.instant(cx.now));
+    let config = match since.is_some() || listing.shows_usage() {
+        true => cx.counters()?,
+        false => None,
+    };
+    if since.is_some() && config.is_none() {
+        return Err(CliError::Usage(counts::NEEDS_COUNTS.into()));
+    }
     let store = cx.open()?;
     let bytes = commands::read(&store)?;
     let file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
-    stream(|out| write_list(out, &store, &file, detailed, json, cx.now))?;
+    let mut counters = config.as_ref().map(counts::connect).transpose()?;
+    let with_usage = listing.shows_usage();
+    stream(|out| {
+        let mut records = commands::records(&store, &file);
+        loop {
+            let batch = records
+                .by_ref()
+                .take(BATCH)
+                .collect::<Result<Vec<_>, _>>()?;
+            if batch.is_empty() {
+                break;
+            }
+            let shown = match counters.as_mut() {
+                Some(counters) => counts::read(counters, batch, since, with_usage, cx.now)?,
+                None => batch.into_iter().map(|k| (k, None)).collect(),
+            };
+            for (record, usage) in &shown {
+                out.write_all(listing.key(record, usage.as_ref()).as_bytes())?;
+            }
+        }
+        out.write_all(listing.end().as_bytes())?;
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the listing of `file` to `out`.
-fn write_list<W: Write>(
-    out: &mut W,
-    store: &Store,
-    file: &Document,
-    detailed: bool,
-    json: bool,
-    now: UnixMillis,
-) -> Result<(), Stopped> {
-    let write = |out: &mut W, text: &str| out.write_all(text.as_bytes());
-    if json {
-        write(out, "[")?;
-        for (i, record) in commands::records(store, file).enumerate() {
-            let separator = if i == 0 { "" } else { "," };
-            write(out, separator)?;
-            write(out, &output::public_json(&record?, now))?;
-        }
-        write(out, "]\n")?;
-    } else if file.is_empty() {
-        write(out, output::NO_KEYS)?;
-    } else {
-        write(out, &output::list_header())?;
-        for record in commands::records(store, file) {
-            write(out, &output::list_row(&record?, detailed, now))?;
-        }
-        write(out, &output::list_footer(file.len()))?;
-    }
-    Ok(())
-}
-
-/// `show ID`.
+/// `show ID`, with the key's usage when `REDIS_URL` is set.
 pub fn show(cx: &Context, id: &str, json: bool) -> Result<ExitCode, CliError> {
+    let config = cx.counters()?;
     let key = commands::show(&cx.open()?, id)?;
+    let usage = match &config {
+        Some(config) => Some(counts::usage_of(
+            &mut counts::connect(config)?,
+            &key,
+            cx.now,
+        )?),
+        None => None,
+    };
     match json {
-        true => emit_line(&output::public_json(&key, cx.now))?,
-        false => emit(&output::show_text(&key, cx.now))?,
+        true => emit_line(&output::key_json(&key, cx.now, usage.as_ref()))?,
+        false => emit(&output::show_text(&key, cx.now, usage.as_ref()))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -97,8 +97,8 @@ pub use spend::spend;
 pub use status::{Expiry, State, Status};
 pub use timestamp::{format_timestamp, parse_timestamp, unix_millis};
 pub use usage::{
-    date_of, day_of, time_json, totals, usage_json, usage_summary_json, with_member, Balance,
-    DayCount,
+    date_of, day_of, is_unused, time_json, totals, usage_json, usage_summary_json, with_member,
+    Balance, DayCount,
 };
 
 /// Unix time in milliseconds, the unit of every `now` and timestamp in this crate.

@@ -1,7 +1,8 @@
 //! A key's usage as shown: when it was last used, its valid and refused verifications today,
-//! over the last 30 days and per day (UTC), as the API and the CLI give them.
+//! over the last 30 days and per day (UTC), its credits left, and whether it counts as unused,
+//! as the API and the CLI give them.
 
-use crate::{format_timestamp, push_json_string, UnixMillis};
+use crate::{format_timestamp, parse_timestamp, push_json_string, Credits, UnixMillis};
 
 /// Verifications of one key on one day.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,6 +68,37 @@ pub struct Balance {
     pub refills_at: Option<UnixMillis>,
 }
 
+impl Balance {
+    /// The balance of `credits` at `now`, `spent` being what the count of the current period
+    /// ([`Credits::pool`]) holds.
+    pub fn of(credits: &Credits, now: UnixMillis, spent: u64) -> Balance {
+        let period = credits.period(now);
+        Balance {
+            remaining: credits.allowance(period).saturating_sub(spent),
+            refills_at: credits.period_end(period),
+        }
+    }
+
+    /// `{"remaining": N, "refills_at": "2026-12-07T..." or null}`.
+    pub fn to_json(self) -> String {
+        let mut out = format!("{{\"remaining\":{},\"refills_at\":", self.remaining);
+        push_time(&mut out, self.refills_at);
+        out.push('}');
+        out
+    }
+}
+
+/// Whether a key created at `created_at` (unreadable or absent: long ago) and last used at
+/// `last_used` counts as unused since `since`: created before then, and not used since.
+pub fn is_unused(
+    created_at: Option<&str>,
+    last_used: Option<UnixMillis>,
+    since: UnixMillis,
+) -> bool {
+    let created = created_at.and_then(|t| parse_timestamp(t).ok());
+    created.is_none_or(|c| c < since) && last_used.is_none_or(|t| t < since)
+}
+
 /// The answer of `GET /keys/{id}/usage`: `{"key_id", "last_used_at", "counted", "today",
 /// "last_30_days", "days": [{"date", "valid", "refused"}] (newest first, days with
 /// verifications only), "credits": {"remaining", "refills_at"} or null}`. `counted` says
@@ -106,14 +138,7 @@ pub fn usage_json(
     out.push_str("],\"credits\":");
     match credits {
         None => out.push_str("null"),
-        Some(balance) => {
-            out.push_str(&format!(
-                "{{\"remaining\":{},\"refills_at\":",
-                balance.remaining
-            ));
-            push_time(&mut out, balance.refills_at);
-            out.push('}');
-        }
+        Some(balance) => out.push_str(&balance.to_json()),
     }
     out.push('}');
     out
@@ -195,6 +220,59 @@ mod tests {
             usage_summary_json(&days, DEC_6),
             r#"{"today":{"valid":2,"refused":5},"last_30_days":{"valid":5,"refused":6}}"#
         );
+    }
+
+    #[test]
+    fn a_balance_is_the_periods_allowance_less_what_was_spent() {
+        let daily = Credits {
+            amount: 50,
+            refill: crate::Refill::parse("1000/day").ok(),
+            since: DEC_6,
+        };
+        // The day they were set: the amount; the next days: the refill.
+        assert_eq!(
+            Balance::of(&daily, DEC_6 + 1, 20),
+            Balance {
+                remaining: 30,
+                refills_at: Some(DEC_6 + DAY_MS)
+            }
+        );
+        assert_eq!(
+            Balance::of(&daily, DEC_6 + DAY_MS, 2000).remaining,
+            0,
+            "never below 0"
+        );
+        assert_eq!(Balance::of(&daily, DEC_6 + DAY_MS, 1).remaining, 999);
+        let once = Credits {
+            refill: None,
+            ..daily
+        };
+        let balance = Balance::of(&once, DEC_6 + 5 * DAY_MS, 7);
+        assert_eq!(
+            balance,
+            Balance {
+                remaining: 43,
+                refills_at: None
+            }
+        );
+        assert_eq!(balance.to_json(), r#"{"remaining":43,"refills_at":null}"#);
+        assert_eq!(
+            Balance::of(&daily, DEC_6, 0).to_json(),
+            r#"{"remaining":50,"refills_at":"2026-12-07T00:00:00.000000Z"}"#
+        );
+    }
+
+    #[test]
+    fn unused_keys_were_made_before_the_cutoff_and_not_used_since() {
+        let made = Some("2026-12-06T00:00:00Z");
+        assert!(is_unused(made, None, DEC_6 + 1));
+        assert!(is_unused(made, Some(DEC_6), DEC_6 + 1));
+        // Made at the cutoff or later, or used then or later: not unused.
+        assert!(!is_unused(made, None, DEC_6));
+        assert!(!is_unused(made, Some(DEC_6 + 1), DEC_6 + 1));
+        // Without a readable creation time, a key is as old as can be.
+        assert!(is_unused(None, None, 0));
+        assert!(is_unused(Some("soon"), Some(-1), 0));
     }
 
     #[test]

@@ -9,6 +9,10 @@ use crate::Error;
 /// Days of usage kept per key.
 pub const USAGE_DAYS: i64 = 90;
 
+/// The most names one read asks for at once (a command's arguments, or a pipeline's commands),
+/// so that no answer grows without bound with the number of keys.
+const READ_CHUNK: usize = 1000;
+
 /// Where the shared counts are: `REDIS_URL`, and `REDIS_PREFIX` before every name.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CountersConfig {
@@ -340,32 +344,54 @@ impl Counters {
 
     /// Valid and refused verifications of key `id` on each of `days`.
     pub fn usage(&mut self, id: &str, days: &[i64]) -> Result<Vec<(u64, u64)>, Error> {
-        let mut pipe = redis::pipe();
-        for day in days {
-            pipe.cmd("HMGET")
-                .arg(self.key(format_args!("usage:{id}:{day}")))
-                .arg("valid")
-                .arg("refused");
-        }
-        let counts: Vec<(Option<u64>, Option<u64>)> =
-            pipe.query(&mut self.con).map_err(|e| self.error(&e))?;
-        Ok(counts
-            .into_iter()
-            .map(|(v, r)| (v.unwrap_or(0), r.unwrap_or(0)))
-            .collect())
+        let mut each = self.usage_of_each(&[id], days)?;
+        Ok(each.pop().unwrap_or_default())
     }
 
-    /// When each of `ids` was last used (Unix ms), as far as the shared counts know.
-    pub fn last_used(&mut self, ids: &[&str]) -> Result<Vec<Option<i64>>, Error> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    /// Valid and refused verifications of each of `ids` on each of `days`, read in one
+    /// pipeline per 1000 counts.
+    pub fn usage_of_each(
+        &mut self,
+        ids: &[&str],
+        days: &[i64],
+    ) -> Result<Vec<Vec<(u64, u64)>>, Error> {
+        if days.is_empty() {
+            return Ok(vec![Vec::new(); ids.len()]);
         }
-        let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
-            .arg(self.key(format_args!("last-used")))
-            .arg(ids)
-            .query(&mut self.con)
-            .map_err(|e| self.error(&e))?;
-        Ok(scores.into_iter().map(|s| s.map(|s| s as i64)).collect())
+        let names: Vec<String> = ids
+            .iter()
+            .flat_map(|id| days.iter().map(move |day| (id, day)))
+            .map(|(id, day)| self.key(format_args!("usage:{id}:{day}")))
+            .collect();
+        let mut counts = Vec::with_capacity(names.len());
+        for chunk in names.chunks(READ_CHUNK) {
+            let mut pipe = redis::pipe();
+            for name in chunk {
+                pipe.cmd("HMGET").arg(name).arg("valid").arg("refused");
+            }
+            let read: Vec<(Option<u64>, Option<u64>)> =
+                pipe.query(&mut self.con).map_err(|e| self.error(&e))?;
+            counts.extend(
+                read.into_iter()
+                    .map(|(v, r)| (v.unwrap_or(0), r.unwrap_or(0))),
+            );
+        }
+        Ok(counts.chunks(days.len()).map(<[_]>::to_vec).collect())
+    }
+
+    /// When each of `ids` was last used (Unix ms), as far as the shared counts know: one
+    /// `ZMSCORE` per 1000 ids.
+    pub fn last_used(&mut self, ids: &[&str]) -> Result<Vec<Option<i64>>, Error> {
+        let mut all = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(READ_CHUNK) {
+            let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+                .arg(self.key(format_args!("last-used")))
+                .arg(chunk)
+                .query(&mut self.con)
+                .map_err(|e| self.error(&e))?;
+            all.extend(scores.into_iter().map(|s| s.map(|s| s as i64)));
+        }
+        Ok(all)
     }
 
     /// The keys used at or after `since` (Unix ms), and when, at most `count` from `offset`
@@ -393,7 +419,7 @@ impl Counters {
     /// The credits spent in each of `pools`, as [`Counters::credits_spent`] gives them.
     pub fn credits_spent_in(&mut self, pools: &[String]) -> Result<Vec<u64>, Error> {
         let mut spent = Vec::with_capacity(pools.len());
-        for chunk in pools.chunks(1000) {
+        for chunk in pools.chunks(READ_CHUNK) {
             let keys: Vec<String> = chunk
                 .iter()
                 .map(|pool| self.key(format_args!("credits:{pool}")))

@@ -416,3 +416,157 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[test]
+fn the_cli_shows_every_replicas_usage_on_the_store_and_through_the_server_alike() {
+    let dir = TempDir::new("redis-cli-usage");
+    let file = dir.path("keys.json");
+    let file = file.to_str().unwrap();
+    let (used_id, used) = key(file, "used", &[], json!(null));
+    let daily = ["--credits", "5", "--refill", "5/day"];
+    let (metered_id, metered) = key(file, "metered", &daily, json!(null));
+    let (unused_id, _) = key(file, "unused", &[], json!(null));
+    let (admin_id, admin) = key(file, "admin", &["--scopes", "keys:read"], json!(null));
+    note_presented(&used);
+    note_presented(&metered);
+    note_presented(&admin);
+    std::thread::sleep(Duration::from_millis(5));
+    // Every key was made before now; `unused` and `admin` are not used after it.
+    let cutoff = heare_auth_core::format_timestamp(now_ms());
+    let redis = RedisServer::start("cli-usage");
+    let server = replicas(1, file, Some(&redis), &[("MANAGEMENT_API", "1")])
+        .pop()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(verify(&server, &used), 200);
+    }
+    let spent = (0..7).filter(|_| verify(&server, &metered) == 200).count();
+    assert_eq!(spent, 5, "one replica spends credits exactly");
+    // Usage is sent every second.
+    let day = now_ms() / 86_400_000;
+    let count = |id: &str, field: &str| {
+        redis.cli(&["HGET", &format!("heare-auth:usage:{id}:{day}"), field])
+    };
+    eventually(Duration::from_secs(5), "usage sent to Redis", || {
+        count(&used_id, "valid").as_deref() == Some("3")
+            && count(&metered_id, "refused").as_deref() == Some("2")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let redis_url = redis.url();
+    let local = [("KEYS_FILE", file), ("REDIS_URL", redis_url.as_str())];
+    let remote = [
+        ("HEARE_AUTH_URL", server.url.as_str()),
+        ("HEARE_AUTH_ADMIN_KEY", admin.as_str()),
+    ];
+    // The same bytes on the store (reading Redis) and through the server (reading it there).
+    let same = |args: &[&str]| {
+        let (here, there) = (cli(args, &local), cli(args, &remote));
+        assert!(here.status.success(), "{args:?}: {}", stderr(&here));
+        assert!(there.status.success(), "{args:?}: {}", stderr(&there));
+        assert_eq!(stdout(&here), stdout(&there), "{args:?}");
+        stdout(&here)
+    };
+    let shown = same(&["show", &used_id]);
+    assert!(shown.contains("\n  Last used: 20"), "{shown}");
+    assert!(
+        shown.contains(
+            "\n  Usage:   today 3 valid, 0 refused; last 30 days 3 valid, 0 refused\n  Metadata: "
+        ),
+        "{shown}"
+    );
+    assert!(!shown.contains("Credits left"), "{shown}");
+    let shown = same(&["show", &metered_id]);
+    assert!(
+        shown.contains("\n  Credits left: 0, refilled at 20"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\n  Usage:   today 5 valid, 2 refused; last 30 days 5 valid, 2 refused\n"),
+        "{shown}"
+    );
+    assert!(same(&["show", &unused_id]).contains("\n  Last used: never\n"));
+    let shown: Value = serde_json::from_str(&same(&["show", &metered_id, "--json"])).unwrap();
+    assert!(shown["last_used_at"].is_string());
+    assert_eq!(
+        shown["usage"],
+        json!({"today": {"valid": 5, "refused": 2}, "last_30_days": {"valid": 5, "refused": 2}})
+    );
+    assert_eq!(shown["credits_left"]["remaining"], 0);
+    assert!(shown["credits_left"]["refills_at"].is_string());
+    assert_eq!(shown["credits"]["amount"], 5);
+
+    let detailed = same(&["list", "--detailed"]);
+    assert_eq!(
+        detailed.matches("\n    Last used: ").count(),
+        4,
+        "{detailed}"
+    );
+    assert_eq!(detailed.matches("\n    Last used: never\n").count(), 2);
+    assert_eq!(detailed.matches("\n    Credits left: ").count(), 1);
+    let listed: Value = serde_json::from_str(&same(&["list", "--json"])).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        listed[0]["usage"]["today"],
+        json!({"valid": 3, "refused": 0})
+    );
+    assert!(listed[2]["last_used_at"].is_null());
+    // Without --detailed or --json, the table has no room for usage, and Redis is not read.
+    assert!(!same(&["list"]).contains("Last used"));
+
+    // Keys made before the cutoff and not used since, with the other flags.
+    let ids = |text: &str| -> Vec<String> {
+        let listed: Value = serde_json::from_str(text).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let unused = same(&["list", "--unused-since", &cutoff, "--json"]);
+    assert_eq!(ids(&unused), [unused_id.clone(), admin_id.clone()]);
+    let table = same(&["list", "--unused-since", &cutoff, "--detailed"]);
+    assert!(table.contains("Total: 2 keys"), "{table}");
+    assert!(
+        !table.contains(&used_id) && table.contains(&unused_id),
+        "{table}"
+    );
+    assert_eq!(
+        same(&["list", "--unused-since", "1h"]),
+        "No API keys found.\n"
+    );
+    assert_eq!(same(&["list", "--json", "--unused-since=2w"]), "[]\n");
+
+    // Without REDIS_URL: no usage on the store, and no unused keys to find.
+    let plain = cli(&["show", &used_id], &[("KEYS_FILE", file)]);
+    assert!(!stdout(&plain).contains("Last used"));
+    let refused = cli(&["list", "--unused-since", "90d"], &[("KEYS_FILE", file)]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(
+        stderr(&refused),
+        "Error: list --unused-since needs usage counts: set REDIS_URL to the replicas' Redis, \
+         or run against the server with --url\n"
+    );
+    // A Redis that does not answer is an error naming it, its password hidden.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let nowhere = format!("redis://:hunter2@127.0.0.1:{port}");
+    for args in [&["show", used_id.as_str()][..], &["list", "--json"][..]] {
+        let out = cli(
+            args,
+            &[("KEYS_FILE", file), ("REDIS_URL", nowhere.as_str())],
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!(
+                "Error: cannot read usage counts from REDIS_URL redis://:***@127.0.0.1:{port}: "
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2") && stdout(&out).is_empty(), "{err}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Argument parsing tests: argument arrays in, commands or usage errors out.
 
 use super::*;
-use crate::cmd::NewCredits;
+use crate::cmd::{NewCredits, Since};
 use crate::commands::ImportFormat;
 use crate::help::{help, USAGE};
 use heare_auth_core::UnixMillis;
@@ -83,14 +83,16 @@ fn other_commands() {
         p(&["list"]),
         Ok(Cmd::List {
             detailed: false,
-            json: false
+            json: false,
+            unused_since: None
         })
     );
     assert_eq!(
         p(&["list", "--json", "--detailed"]),
         Ok(Cmd::List {
             detailed: true,
-            json: true
+            json: true,
+            unused_since: None
         })
     );
     assert_eq!(
@@ -123,6 +125,54 @@ fn other_commands() {
             url: Some("http://127.0.0.1:9/refresh".into())
         })
     );
+}
+
+#[test]
+fn list_finds_unused_keys_with_its_other_flags() {
+    assert_eq!(
+        p(&["list", "--unused-since", "90d"]),
+        Ok(Cmd::List {
+            detailed: false,
+            json: false,
+            unused_since: Some(Since::Ago(90 * 86_400_000))
+        })
+    );
+    assert_eq!(
+        p(&["list", "--json", "--unused-since=2026-12-06", "--detailed"]),
+        Ok(Cmd::List {
+            detailed: true,
+            json: true,
+            unused_since: Some(Since::At(1_796_515_200_000))
+        })
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["list", "--unused-since"],
+            "list: --unused-since needs a value",
+        ),
+        (
+            &["list", "--unused-since", "--json"],
+            "list: --unused-since needs a value",
+        ),
+        (
+            &["list", "--unused-since", "1d", "--unused-since", "2d"],
+            "list: --unused-since given more than once",
+        ),
+        (
+            &["list", "--unused-since", "lately"],
+            "list: --unused-since: expected a duration (90d, 12h, 2w) or an RFC 3339 time, \
+             got 'lately'",
+        ),
+        // An unknown flag is named before a bad value.
+        (
+            &["list", "--unused-since", "lately", "--frob"],
+            "list: unknown flag --frob",
+        ),
+    ];
+    for (args, want) in cases {
+        assert_eq!(usage_error(args), *want, "{args:?}");
+    }
+    assert!(help(Some("list")).contains("--unused-since DURATION|TIME"));
 }
 
 #[test]
@@ -387,7 +437,8 @@ fn repeated_switches_are_harmless() {
         p(&["list", "--json", "--json"]),
         Ok(Cmd::List {
             detailed: false,
-            json: true
+            json: true,
+            unused_since: None
         })
     );
     assert_eq!(
@@ -841,6 +892,7 @@ fn url_and_admin_key_file_go_before_or_after_the_command() {
     let list = || Cmd::List {
         detailed: false,
         json: false,
+        unused_since: None,
     };
     let at = |cmd, url, file| {
         Ok(Invocation {

@@ -1,5 +1,6 @@
 //! Each command's request to the management API, and its answer read back as the value the
-//! same command on the store returns (a record, `Created`, `Toggled`, `Rotated`, `Updated`).
+//! same command on the store returns (a record, `Created`, `Toggled`, `Rotated`, `Updated`, a
+//! key's usage).
 //! Input is checked as the store's commands check it, before anything is sent.
 
 use serde::de::DeserializeOwned;
@@ -8,10 +9,11 @@ use serde_json::value::RawValue;
 
 use heare_auth_core::{format_timestamp, KeyRecord, RateLimit};
 
-use crate::cmd::{CreateArgs, Expiry, NewCredits, NewExpiry, UpdateArgs};
+use crate::cmd::{CreateArgs, Expiry, NewCredits, NewExpiry, Since, UpdateArgs};
 use crate::commands::{metadata_of, Created, Rotated, Toggled, Updated};
 use crate::remote::client::{encode, key_path, Client, Reply};
-use crate::remote::convert::{NewKey, PublicKey};
+use crate::remote::convert::{NewKey, PublicKey, ShownUsage};
+use crate::usage::KeyUsage;
 use crate::CliError;
 
 /// How many keys `list` asks for at a time: the most a page holds.
@@ -161,18 +163,38 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// The page of keys from `cursor` (`None`: the first).
-pub fn page(client: &Client, cursor: Option<&str>) -> Result<Page, CliError> {
+/// The path of the page of keys from `cursor` (`None`: the first), of those unused since
+/// `unused_since` when it is given.
+pub fn page_path(cursor: Option<&str>, unused_since: Option<Since>) -> String {
+    let mut path = format!("/keys?limit={PAGE_LIMIT}");
+    if let Some(since) = unused_since {
+        let since = match since {
+            Since::Ago(ms) => duration(ms),
+            Since::At(at) => format_timestamp(at),
+        };
+        path.push_str("&unused_since=");
+        path.push_str(&encode(&since));
+    }
+    if let Some(cursor) = cursor {
+        path.push_str("&cursor=");
+        path.push_str(&encode(cursor));
+    }
+    path
+}
+
+/// The page of keys from `cursor` (`None`: the first), of those unused since `unused_since`
+/// when it is given.
+pub fn page(
+    client: &Client,
+    cursor: Option<&str>,
+    unused_since: Option<Since>,
+) -> Result<Page, CliError> {
     #[derive(Deserialize)]
     struct Answer {
         keys: Vec<PublicKey>,
         next_cursor: Option<String>,
     }
-    let mut path = format!("/keys?limit={PAGE_LIMIT}");
-    if let Some(cursor) = cursor {
-        path.push_str("&cursor=");
-        path.push_str(&encode(cursor));
-    }
+    let path = page_path(cursor, unused_since);
     let (reply, answer): (_, Answer) = call(client, "GET", &path, None, None)?;
     let keys = answer
         .keys
@@ -192,6 +214,14 @@ pub fn page(client: &Client, cursor: Option<&str>) -> Result<Page, CliError> {
 pub fn show(client: &Client, id: &str) -> Result<KeyRecord, CliError> {
     let (reply, key) = call(client, "GET", &key_path(id, None), None, Some(id))?;
     record(&reply, key)
+}
+
+/// The usage of the key `id`, when the server counted it for all replicas; `None` when it
+/// counted only its own.
+pub fn usage(client: &Client, id: &str) -> Result<Option<KeyUsage>, CliError> {
+    let path = key_path(id, Some("usage"));
+    let (reply, shown): (_, ShownUsage) = call(client, "GET", &path, None, Some(id))?;
+    shown.into_usage().map_err(|e| reply.unexpected(e))
 }
 
 /// Creates a key; its secret comes back once.
@@ -406,6 +436,19 @@ mod tests {
             ..UpdateArgs::of("key_a")
         };
         assert_eq!(update_body(&none).unwrap(), r#"{"credits":null}"#);
+    }
+
+    #[test]
+    fn a_page_asks_for_unused_keys_as_given() {
+        assert_eq!(page_path(None, None), "/keys?limit=1000");
+        assert_eq!(
+            page_path(Some("3:key_c"), Some(Since::Ago(90 * 86_400_000))),
+            "/keys?limit=1000&unused_since=90d&cursor=3%3Akey_c"
+        );
+        assert_eq!(
+            page_path(None, Some(Since::At(1_796_549_400_000))),
+            "/keys?limit=1000&unused_since=2026-12-06T09%3A30%3A00.000000Z"
+        );
     }
 
     #[test]

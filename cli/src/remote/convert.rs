@@ -1,13 +1,16 @@
 //! A key as the management API shows it (core's `public_json`) read back into a [`KeyRecord`],
-//! so that a key from a server prints through the same `output.rs` functions, byte for byte, as
-//! the same key read from the store.
+//! and its usage into a [`KeyUsage`], so that a key from a server prints through the same
+//! `output.rs` functions, byte for byte, as the same key read from the store.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use heare_auth_core::{parse_timestamp, visible, Credits, KeyRecord, RateLimit, Refill};
+use heare_auth_core::{
+    day_of, parse_timestamp, visible, Balance, Credits, DayCount, KeyRecord, RateLimit, Refill,
+};
 
 use crate::commands::Created;
+use crate::usage::KeyUsage;
 
 /// Stands in for the hash of a rotated key's previous secret, which the API never shows: the
 /// record needs one beside `previous_expires_at` for its status (`rotating`) and its rotation
@@ -112,6 +115,76 @@ impl ShownCredits {
                 .map_err(|e| e.to_string())?,
             since: parse_timestamp(&self.since).map_err(|e| e.to_string())?,
         })
+    }
+}
+
+/// A key's usage as `GET /keys/{id}/usage` answers: `{"key_id", "last_used_at", "counted",
+/// "today", "last_30_days", "days": [{"date", "valid", "refused"}], "credits": {"remaining",
+/// "refills_at"} or null}`. The totals are left out: the output counts them from the days, at
+/// the CLI's own `now`, as for the store.
+#[derive(Debug, Deserialize)]
+pub struct ShownUsage {
+    last_used_at: Option<String>,
+    counted: String,
+    days: Vec<ShownDay>,
+    credits: Option<ShownBalance>,
+}
+
+/// One day of a key's usage.
+#[derive(Debug, Deserialize)]
+struct ShownDay {
+    date: String,
+    valid: u64,
+    refused: u64,
+}
+
+/// A key's credits left.
+#[derive(Debug, Deserialize)]
+struct ShownBalance {
+    remaining: u64,
+    refills_at: Option<String>,
+}
+
+impl ShownUsage {
+    /// The usage, when the server counted it for all replicas (`None` when only for itself);
+    /// or why it does not read.
+    pub fn into_usage(self) -> Result<Option<KeyUsage>, String> {
+        if self.counted != "all_replicas" {
+            return Ok(None);
+        }
+        let time = |field: &str, text: &str| {
+            parse_timestamp(text).map_err(|e| format!("usage {field}: {e}"))
+        };
+        let last_used = match &self.last_used_at {
+            Some(at) => Some(time("last_used_at", at)?),
+            None => None,
+        };
+        let days = self
+            .days
+            .iter()
+            .map(|d| {
+                Ok(DayCount {
+                    day: day_of(time("date", &d.date)?),
+                    valid: d.valid,
+                    refused: d.refused,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let credits = match self.credits {
+            Some(b) => Some(Balance {
+                remaining: b.remaining,
+                refills_at: match &b.refills_at {
+                    Some(at) => Some(time("refills_at", at)?),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        Ok(Some(KeyUsage {
+            last_used,
+            days,
+            credits,
+        }))
     }
 }
 
@@ -267,9 +340,11 @@ mod tests {
             replaced_previous: true,
         };
         vec![
-            output::list_header() + &output::list_row(r, false, NOW) + &output::list_footer(1),
-            output::list_row(r, true, NOW),
-            output::show_text(r, NOW),
+            output::list_header()
+                + &output::list_row(r, false, NOW, None)
+                + &output::list_footer(1),
+            output::list_row(r, true, NOW, None),
+            output::show_text(r, NOW, None),
             output::public_json(r, NOW),
             output::toggled_text(&toggled(true)),
             output::toggled_text(&toggled(false)),
@@ -319,7 +394,7 @@ mod tests {
         };
         let back = round_trip(&legacy);
         assert_eq!(printed(&back), printed(&legacy));
-        let shown = output::show_text(&back, NOW);
+        let shown = output::show_text(&back, NOW, None);
         assert!(
             shown.contains("  Secret:  stored in plaintext (legacy)\n"),
             "{shown}"
@@ -369,6 +444,70 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn usage_counted_for_all_replicas_comes_back_as_read_from_redis() {
+        let today = day_of(NOW);
+        let usage = KeyUsage {
+            last_used: Some(NOW - 1),
+            days: vec![
+                DayCount {
+                    day: today - 40,
+                    valid: 9,
+                    refused: 9,
+                },
+                DayCount {
+                    day: today - 3,
+                    valid: 300,
+                    refused: 6,
+                },
+                DayCount {
+                    day: today,
+                    valid: 12,
+                    refused: 1,
+                },
+            ],
+            credits: Some(Balance {
+                remaining: 940,
+                refills_at: Some(NOW + 3_600_000),
+            }),
+        };
+        let answer = |counted: &str, usage: &KeyUsage| {
+            heare_auth_core::usage_json(
+                "key_a",
+                usage.last_used,
+                &usage.days,
+                NOW,
+                counted,
+                usage.credits,
+            )
+        };
+        let read = |answer: &str| {
+            serde_json::from_str::<ShownUsage>(answer)
+                .unwrap()
+                .into_usage()
+        };
+        let mut back = read(&answer("all_replicas", &usage)).unwrap().unwrap();
+        // The answer lists days newest first.
+        back.days.reverse();
+        assert_eq!(back, usage);
+        for r in [&keys()[0], &keys()[6]] {
+            assert_eq!(
+                output::show_text(r, NOW, Some(&back)),
+                output::show_text(r, NOW, Some(&usage))
+            );
+            assert_eq!(
+                output::key_json(r, NOW, Some(&back)),
+                output::key_json(r, NOW, Some(&usage))
+            );
+        }
+        let never = KeyUsage::default();
+        assert_eq!(read(&answer("all_replicas", &never)), Ok(Some(never)));
+        // Counted by one replica only: not shown, as on the store without REDIS_URL.
+        assert_eq!(read(&answer("this_replica", &usage)), Ok(None));
+        let odd = answer("all_replicas", &usage).replace(r#""date":""#, r#""date":"x"#);
+        assert!(read(&odd).unwrap_err().starts_with("usage date: "));
     }
 
     #[test]

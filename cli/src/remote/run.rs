@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use heare_auth_core::{visible, UnixMillis};
 
-use crate::cmd::{Cmd, CreateArgs, KeyArgs, RateLimitArgs, RotateArgs, UpdateArgs};
+use crate::cmd::{Cmd, CreateArgs, KeyArgs, RateLimitArgs, RotateArgs, Since, UpdateArgs};
+use crate::listing::Listing;
 use crate::remote::client::Client;
 use crate::remote::{api, doctor, target};
 use crate::stdout::{emit, emit_line, emit_secret, stream};
@@ -20,7 +21,11 @@ pub fn dispatch(cmd: Cmd, client: &Client, now: UnixMillis) -> Result<ExitCode, 
         Cmd::Help(topic) => run::help(topic),
         Cmd::Version => run::version(),
         Cmd::Create(a) => create(client, &a),
-        Cmd::List { detailed, json } => list(client, detailed, json, now),
+        Cmd::List {
+            detailed,
+            json,
+            unused_since,
+        } => list(client, detailed, json, unused_since, now),
         Cmd::Show { id, json } => show(client, &id, json, now),
         Cmd::Disable(a) => toggle(client, &a, true),
         Cmd::Enable(a) => toggle(client, &a, false),
@@ -54,55 +59,55 @@ fn create(client: &Client, a: &CreateArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `list`: page after page, each written as it comes, in the store's order.
+/// `list`: page after page, each written as it comes, in the store's order; the server keeps
+/// only the keys unused since `unused_since` when it is given. With `--detailed` and `--json`,
+/// each key's usage when the server counts it for all replicas (which the first key's tells).
 fn list(
     client: &Client,
     detailed: bool,
     json: bool,
+    unused_since: Option<Since>,
     now: UnixMillis,
 ) -> Result<ExitCode, CliError> {
-    let mut page = api::page(client, None)?;
+    let mut listing = Listing::new(detailed, json, now);
+    // Asked while the server says it counts for all replicas (every key's answer says the same).
+    let mut shared = listing.shows_usage();
+    let mut page = api::page(client, None, unused_since)?;
     stream(|out| {
-        let mut write = |text: &str| out.write_all(text.as_bytes());
-        let mut total = 0;
-        if json {
-            write("[")?;
-        }
         loop {
             for record in &page.keys {
-                match (json, total) {
-                    (true, 0) => {}
-                    (true, _) => write(",")?,
-                    (false, 0) => write(&output::list_header())?,
-                    (false, _) => {}
-                }
-                match json {
-                    true => write(&output::public_json(record, now))?,
-                    false => write(&output::list_row(record, detailed, now))?,
-                }
-                total += 1;
+                let usage = match shared {
+                    true => match api::usage(client, &record.id) {
+                        Ok(usage) => {
+                            shared = usage.is_some();
+                            usage
+                        }
+                        // Deleted since the page was read.
+                        Err(CliError::NotFound(_)) => None,
+                        Err(e) => return Err(e.into()),
+                    },
+                    false => None,
+                };
+                out.write_all(listing.key(record, usage.as_ref()).as_bytes())?;
             }
             let Some(cursor) = page.next.take() else {
                 break;
             };
-            page = api::page(client, Some(&cursor))?;
+            page = api::page(client, Some(&cursor), unused_since)?;
         }
-        match (json, total) {
-            (true, _) => write("]\n")?,
-            (false, 0) => write(output::NO_KEYS)?,
-            (false, n) => write(&output::list_footer(n))?,
-        }
+        out.write_all(listing.end().as_bytes())?;
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `show ID`.
+/// `show ID`, with the key's usage when the server counts it for all replicas.
 fn show(client: &Client, id: &str, json: bool, now: UnixMillis) -> Result<ExitCode, CliError> {
     let key = api::show(client, id)?;
+    let usage = api::usage(client, id)?;
     match json {
-        true => emit_line(&output::public_json(&key, now))?,
-        false => emit(&output::show_text(&key, now))?,
+        true => emit_line(&output::key_json(&key, now, usage.as_ref()))?,
+        false => emit(&output::show_text(&key, now, usage.as_ref()))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -157,6 +157,7 @@ mod tests {
         Cmd::List {
             detailed: false,
             json: false,
+            unused_since: None,
         }
     }
 
