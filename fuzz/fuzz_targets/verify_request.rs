@@ -220,10 +220,22 @@ fn verify(content_type: Option<&str>, body: &[u8], now: UnixMillis) {
                 body.len() > MAX_BODY && content_type_ok(content_type)
             );
         }
-        Verified::Answered { secret, outcome } => {
+        Verified::Answered {
+            secret,
+            outcome,
+            cost,
+            remaining,
+        } => {
             assert!(content_type_ok(content_type) && body.len() <= MAX_BODY);
             let ask = parse_body(body).expect("answered, so the body parses");
             assert_eq!(*secret, ask.secret);
+            // The cost as any JSON parser reads it (1 when absent or null); nothing counted yet.
+            let expected_cost = match value_of(body, "cost") {
+                None | Some(Value::Null) => 1,
+                Some(v) => v.as_u64().expect("an answered cost is a whole number"),
+            };
+            assert_eq!(*cost, expected_cost);
+            assert_eq!(*remaining, None);
             // The body as any JSON parser reads it says the same.
             let value: Value = serde_json::from_slice(body).expect("a body answered is JSON");
             assert_eq!(value["api_key"], Value::String(ask.secret.to_string()));
@@ -246,6 +258,12 @@ fn verify(content_type: Option<&str>, body: &[u8], now: UnixMillis) {
             }
         }
     }
+}
+
+/// The member `name` of a JSON object body, as serde_json reads it.
+fn value_of(body: &[u8], name: &str) -> Option<Value> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get(name).cloned()
 }
 
 /// Whether a `Content-Type` (or none) is JSON, by a rule written apart from the core's.

@@ -3,8 +3,8 @@
 //! request can hold a worker for long whatever the filters and the size of the set.
 
 use heare_auth_core::{
-    parse_timestamp, parse_ttl, percent_decode, public_json, push_json_string, time_json,
-    with_member, KeyRecord, UnixMillis,
+    is_unused, parse_timestamp, parse_ttl, percent_decode, public_json, push_json_string,
+    time_json, with_member, KeyRecord, UnixMillis,
 };
 
 use super::problem::Problem;
@@ -92,13 +92,7 @@ impl Query {
     }
 
     fn matches(&self, key: &KeyRecord, now: UnixMillis, last_used: Option<UnixMillis>) -> bool {
-        let unused = |since: UnixMillis| {
-            let created = key
-                .created_at
-                .as_deref()
-                .and_then(|t| parse_timestamp(t).ok());
-            created.is_none_or(|c| c < since) && last_used.is_none_or(|t| t < since)
-        };
+        let unused = |since| is_unused(key.created_at.as_deref(), last_used, since);
         self.unused_since.is_none_or(unused)
             && self
                 .status

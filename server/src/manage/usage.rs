@@ -56,12 +56,8 @@ fn all_replicas(
     let balance = match credits {
         None => None,
         Some(credits) => {
-            let period = credits.period(now);
-            let spent = counters.credits_spent(&credits.pool(id, period))?;
-            Some(Balance {
-                remaining: credits.allowance(period).saturating_sub(spent),
-                refills_at: credits.period_end(period),
-            })
+            let spent = counters.credits_spent(&credits.pool(id, credits.period(now)))?;
+            Some(Balance::of(&credits, now, spent))
         }
     };
     let body = usage_json(id, last_used, &days, now, "all_replicas", balance);
