@@ -963,3 +963,49 @@ fn every_answer_carries_a_request_id_and_the_log_lines_about_it_name_it() {
         assert!(logs.iter().any(|l| l["request_id"] == id.as_str()), "{id}");
     }
 }
+
+#[test]
+fn credits_are_spent_by_verify_and_auth_and_refused_with_usage_exceeded() {
+    let dir = TempDir::new("credits");
+    let file = dir.path("keys.json");
+    std::fs::write(
+        &file,
+        r#"{"keys": [{"id": "key_metered", "secret": "sec_0opMetered", "name": "M",
+                     "credits": {"amount": 4, "since": "2026-01-01T00:00:00Z"}}]}"#,
+    )
+    .unwrap();
+    let server = Server::with_file(&file);
+    let verify = |cost: &str| {
+        let body = format!(r#"{{"api_key": "sec_0opMetered"{cost}}}"#);
+        server.post("/verify", &body, &[("Content-Type", "application/json")])
+    };
+    let (status, body) = verify(r#", "cost": 2"#);
+    assert_eq!((status, &body["remaining"]), (200, &json!(2)));
+    // A check spends nothing.
+    let (status, body) = verify(r#", "cost": 0"#);
+    assert_eq!((status, &body["remaining"]), (200, &json!(2)));
+    let (status, body) = verify(r#", "cost": 3"#);
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"valid": false, "error": "Usage exceeded", "code": "USAGE_EXCEEDED", "remaining": 2})
+        )
+    );
+    // /auth spends one per valid request, and answers a key out of credits as it answers one
+    // over its rate limit.
+    let auth = || {
+        get(
+            &format!("{}/auth", server.url),
+            &[("X-API-Key", "sec_0opMetered")],
+        )
+    };
+    assert_eq!(auth().0, 200);
+    assert_eq!(auth().0, 200);
+    let (status, response) = auth();
+    assert_eq!(status, 429);
+    let body: serde_json::Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
+    assert_eq!(body["code"], "USAGE_EXCEEDED");
+    let (status, body) = verify("");
+    assert_eq!((status, &body["code"]), (403, &json!("USAGE_EXCEEDED")));
+}
