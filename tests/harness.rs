@@ -665,28 +665,54 @@ pub struct RedisServer {
     /// Port it listens on (kept across restarts).
     pub port: u16,
     data: TempDir,
+    /// With TLS only: the directory of its certificate (`redis.pem`, `redis.key`) and of the
+    /// authority that issued it (`ca.pem`).
+    tls: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts Redis on a free port, installing it first if need be.
     pub fn start(name: &str) -> RedisServer {
+        RedisServer::start_with(name, false)
+    }
+
+    /// Starts Redis serving TLS only, with a certificate for 127.0.0.1 from an authority made
+    /// for it (`ca_file`), by openssl.
+    pub fn start_tls(name: &str) -> RedisServer {
+        RedisServer::start_with(name, true)
+    }
+
+    fn start_with(name: &str, tls: bool) -> RedisServer {
         let status = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/ensure-redis.sh"))
             .status()
             .expect("bash");
         assert!(status.success(), "tests/tools/ensure-redis.sh failed");
+        let data = TempDir::new(&format!("redis-{name}"));
+        let tls = tls.then(|| make_certificates(&data.path("tls")));
         let mut server = RedisServer {
             child: None,
             port: 0,
-            data: TempDir::new(&format!("redis-{name}")),
+            data,
+            tls,
         };
         server.restart();
         server
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or `rediss://` with TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The authority that issued a TLS server's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls.as_ref().expect("a TLS server").join("ca.pem")
     }
 
     /// (Re)starts Redis on its port (a free one the first time) and waits until it answers.
@@ -702,8 +728,21 @@ impl RedisServer {
                     .port(),
                 port => port,
             };
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            let mut command = Command::new("redis-server");
+            command.args(["--bind", "127.0.0.1"]);
+            match &self.tls {
+                None => command.args(["--port", &port.to_string()]),
+                Some(dir) => command
+                    .args(["--port", "0", "--tls-port", &port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(dir.join("redis.pem"))
+                    .arg("--tls-key-file")
+                    .arg(dir.join("redis.key"))
+                    .arg("--tls-ca-cert-file")
+                    .arg(dir.join("ca.pem"))
+                    .args(["--tls-auth-clients", "no"]),
+            };
+            let child = command
                 .args([
                     "--save",
                     "",
@@ -734,9 +773,14 @@ impl RedisServer {
 
     /// Runs `redis-cli` against it: its output, trimmed; `None` when it failed.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("redis-cli")
+        let mut command = Command::new("redis-cli");
+        if let Some(dir) = &self.tls {
+            command.arg("--tls").arg("--cacert").arg(dir.join("ca.pem"));
+        }
+        let out = command
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(args)
+            .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
             .ok()?;
@@ -761,6 +805,77 @@ impl RedisServer {
             let _ = child.wait();
         }
     }
+}
+
+/// Makes, in `dir`, an authority (`ca.pem`) and a certificate it issued for 127.0.0.1
+/// (`redis.pem`, `redis.key`), with openssl; returns `dir`.
+fn make_certificates(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=heare-auth test authority",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "redis.key",
+            "-out",
+            "redis.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "redis.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir.to_path_buf()
 }
 
 impl Drop for RedisServer {

@@ -117,6 +117,8 @@ Environment only:
                      rate limits, credits and usage there (default: each counts alone)
   REDIS_PREFIX       put before every Redis key, so deployments can share one (default
                      heare-auth:)
+  REDIS_CA_FILE      with rediss://, a PEM file of the authorities the Redis server's
+                     certificate must come from (default: the public ones)
   RUST_LOG           log level (default info); logs are JSON lines on stderr
 ";
 

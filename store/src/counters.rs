@@ -13,12 +13,16 @@ pub const USAGE_DAYS: i64 = 90;
 /// so that no answer grows without bound with the number of keys.
 const READ_CHUNK: usize = 1000;
 
-/// Where the shared counts are: `REDIS_URL`, and `REDIS_PREFIX` before every name.
+/// Where the shared counts are: `REDIS_URL`, `REDIS_PREFIX` before every name, and
+/// `REDIS_CA_FILE`, the certificates a `rediss://` server's is checked against.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CountersConfig {
     url: String,
     /// Put before every Redis key, so that deployments can share one Redis.
     pub prefix: String,
+    /// PEM certificates of the authorities a `rediss://` server's certificate must come from,
+    /// instead of the public ones.
+    ca: Option<Vec<u8>>,
 }
 
 /// The URL without its password, for logs and errors.
@@ -76,13 +80,45 @@ impl CountersConfig {
                 &prefix,
             )));
         }
-        Ok(Some(CountersConfig { url, prefix }))
+        let ca = match env("REDIS_CA_FILE").filter(|f| !f.is_empty()) {
+            None => None,
+            Some(_) if !url.starts_with("rediss://") => {
+                return Err(Error::Setting(crate::InvalidSetting::new(
+                    "REDIS_CA_FILE",
+                    "set only with a rediss:// REDIS_URL",
+                    &redacted(&url),
+                )))
+            }
+            Some(file) => Some(std::fs::read(&file).map_err(|e| {
+                Error::Setting(crate::InvalidSetting::new(
+                    "REDIS_CA_FILE",
+                    "a readable file of PEM certificates",
+                    &format!("{file} ({e})"),
+                ))
+            })?),
+        };
+        Ok(Some(CountersConfig { url, prefix, ca }))
     }
 
     /// Connects, waiting at most `timeout` for the connection and for each answer after it.
     pub fn connect(&self, timeout: Duration) -> Result<Counters, Error> {
         let fail = |e: redis::RedisError| self.error(&e);
-        let client = redis::Client::open(self.url.as_str()).map_err(fail)?;
+        if self.url.starts_with("rediss://") {
+            // Two TLS providers are linked in (the S3 client's dependencies bring both); TLS to
+            // Redis uses the process's default, chosen here.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match &self.ca {
+            None => redis::Client::open(self.url.as_str()),
+            Some(pem) => {
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                };
+                redis::Client::build_with_tls(self.url.as_str(), certificates)
+            }
+        }
+        .map_err(fail)?;
         let con = client.get_connection_with_timeout(timeout).map_err(fail)?;
         con.set_read_timeout(Some(timeout)).map_err(fail)?;
         con.set_write_timeout(Some(timeout)).map_err(fail)?;
@@ -473,5 +509,32 @@ mod tests {
         assert_eq!(config.prefix, DEFAULT_PREFIX);
         assert!(!format!("{config} {config:?}").contains("hunter2"));
         assert!(CountersConfig::from_env(|_| None).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_authority_file_is_for_tls_and_must_be_readable() {
+        let env = |url: &'static str, ca: &'static str| {
+            move |name: &str| match name {
+                "REDIS_URL" => Some(url.to_string()),
+                "REDIS_CA_FILE" => Some(ca.to_string()),
+                _ => None,
+            }
+        };
+        let err = CountersConfig::from_env(env("redis://:hunter2@127.0.0.1/", "/etc/hostname"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("REDIS_CA_FILE") && err.contains("rediss://") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = CountersConfig::from_env(env("rediss://127.0.0.1/", "/nonexistent/ca.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("REDIS_CA_FILE") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
+        let config = CountersConfig::from_env(env("rediss://127.0.0.1/", "/etc/hostname"));
+        assert!(config.unwrap().is_some());
     }
 }

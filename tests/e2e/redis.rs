@@ -410,6 +410,44 @@ fn an_exchange_redis_refuses_is_dropped_and_said_so_and_the_next_ones_go_on() {
     assert_eq!(redis_up(server), Some(1.0));
 }
 
+#[test]
+fn rediss_is_served_with_a_private_authority_and_refused_with_a_clear_error_without_it() {
+    let dir = TempDir::new("redis-tls");
+    let file = dir.path("keys.json");
+    let file = file.to_str().unwrap();
+    let (used_id, used) = key(file, "used", &[], json!(null));
+    note_presented(&used);
+    let redis = RedisServer::start_tls("tls");
+    let (url, ca) = (redis.url(), redis.ca_file());
+    let trusted = replicas(
+        1,
+        file,
+        None,
+        &[("REDIS_URL", &url), ("REDIS_CA_FILE", ca.to_str().unwrap())],
+    );
+    trusted[0]
+        .wait_for_event("redis_up", Duration::from_secs(10))
+        .expect("redis_up over TLS");
+    assert_eq!(verify(&trusted[0], &used), 200);
+    let day = now_ms() / 86_400_000;
+    let usage_key = format!("heare-auth:usage:{used_id}:{day}");
+    eventually(Duration::from_secs(5), "usage counted over TLS", || {
+        redis.cli(&["HGET", &usage_key, "valid"]).as_deref() == Some("1")
+    });
+    // Without the authority, the certificate is refused: said once, and keys verify.
+    let untrusting = replicas(1, file, None, &[("REDIS_URL", &url)]);
+    let down = untrusting[0]
+        .wait_for_event("redis_down", Duration::from_secs(10))
+        .expect("redis_down");
+    let error = down["error"].as_str().unwrap().to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("issuer"),
+        "{down}"
+    );
+    assert_eq!(verify(&untrusting[0], &used), 200);
+    assert_eq!(redis_up(&untrusting[0]), Some(0.0));
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
