@@ -12,6 +12,10 @@ use serde_json::value::RawValue;
 use crate::walk::{walk, Walker};
 use crate::{push_json_string, record_id, Error, KeyRecord, KeySet};
 
+/// The top-level field of a keys file naming the first of the changes stored beside it that
+/// the file does not hold (absent: 0); see the store.
+pub const NEXT_CHANGE: &str = "next_change";
+
 /// A whole keys file, read for editing. It borrows the text it was read from, and reads each
 /// key only when asked for it.
 #[derive(Debug)]
@@ -20,8 +24,10 @@ pub struct Document<'a> {
     source: &'a str,
     records: Vec<Record<'a>>,
     /// Top-level fields other than `keys`, in file order.
-    extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+    extra: Vec<(Cow<'a, str>, Cow<'a, RawValue>)>,
     changed: bool,
+    /// The ids of the keys added, changed or removed, in the order of their first change.
+    touched: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -58,6 +64,7 @@ impl<'a> Document<'a> {
             records: Vec::new(),
             extra: Vec::new(),
             changed: false,
+            touched: Vec::new(),
         }
     }
 
@@ -70,8 +77,11 @@ impl<'a> Document<'a> {
         Ok(Document {
             source,
             records: parts.keys.into_iter().map(Record::Kept).collect(),
-            extra: parts.extra,
+            extra: (parts.extra.into_iter())
+                .map(|(name, value)| (name, Cow::Borrowed(value)))
+                .collect(),
             changed: false,
+            touched: Vec::new(),
         })
     }
 
@@ -111,10 +121,45 @@ impl<'a> Document<'a> {
         }
     }
 
+    /// The ids of the keys added, changed or removed since the file was read, each once.
+    pub fn touched(&self) -> &[String] {
+        &self.touched
+    }
+
+    fn touch(&mut self, id: &str) {
+        self.changed = true;
+        if !self.touched.iter().any(|t| t == id) {
+            self.touched.push(id.to_string());
+        }
+    }
+
+    /// A top-level field other than `keys`, as read or set.
+    pub fn field(&self, name: &str) -> Option<&RawValue> {
+        (self.extra.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| &**value)
+    }
+
+    /// Sets a top-level field other than `keys` (where it was, or after the others).
+    pub fn set_field(&mut self, name: &str, value: Box<RawValue>) {
+        match self.extra.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => *old = Cow::Owned(value),
+            None => (self.extra).push((Cow::Owned(name.to_string()), Cow::Owned(value))),
+        }
+        self.changed = true;
+    }
+
+    /// Removes a top-level field other than `keys`.
+    pub fn remove_field(&mut self, name: &str) {
+        let before = self.extra.len();
+        self.extra.retain(|(n, _)| n != name);
+        self.changed |= self.extra.len() < before;
+    }
+
     /// Adds a key at the end.
     pub fn push(&mut self, record: KeyRecord) {
+        self.touch(&record.id);
         self.records.push(Record::Written(Box::new(record)));
-        self.changed = true;
     }
 
     /// Removes the key with this id and returns it; removes nothing, and is an
@@ -125,7 +170,7 @@ impl<'a> Document<'a> {
             Err(e) => return Some(Err(e)),
         };
         let removed = self.records.remove(i);
-        self.changed = true;
+        self.touch(id);
         Some(self.read(&removed))
     }
 
@@ -134,8 +179,8 @@ impl<'a> Document<'a> {
         let Ok(Some(i)) = self.position(&record.id) else {
             return false;
         };
+        self.touch(&record.id);
         self.records[i] = Record::Written(Box::new(record));
-        self.changed = true;
         true
     }
 
@@ -170,7 +215,15 @@ impl<'a> Document<'a> {
     /// a writer can never store a file the server would reject.
     pub fn to_json(&self) -> Result<String, Error> {
         let mut out = String::with_capacity(self.source.len() + 256);
-        out.push_str("{\n  \"keys\": [");
+        // Where the file's changes begin is written first, for readers that look only there.
+        out.push_str("{\n  ");
+        if let Some(next) = self.field(NEXT_CHANGE) {
+            push_json_string(&mut out, NEXT_CHANGE);
+            out.push_str(": ");
+            out.push_str(next.get());
+            out.push_str(",\n  ");
+        }
+        out.push_str("\"keys\": [");
         for (i, record) in self.records.iter().enumerate() {
             out.push_str(if i == 0 { "\n    " } else { ",\n    " });
             match record {
@@ -189,7 +242,7 @@ impl<'a> Document<'a> {
         } else {
             "\n  ]"
         });
-        for (name, value) in &self.extra {
+        for (name, value) in self.extra.iter().filter(|(name, _)| name != NEXT_CHANGE) {
             out.push_str(",\n  ");
             push_json_string(&mut out, name);
             out.push_str(": ");

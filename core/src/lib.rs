@@ -68,7 +68,7 @@ pub use compact::{compact_json, pretty_json};
 pub use control::{is_control, visible};
 pub use crc32::crc32;
 pub use credits::{parse_amount, Credits, Interval, Period, Refill, MAX_COST, MAX_CREDITS};
-pub use document::Document;
+pub use document::{Document, NEXT_CHANGE};
 pub use duration::{parse_grace, parse_ttl, MAX_TTL_MS};
 pub use edit::{stamp, with_changes, with_disabled, with_new_secret, Changes};
 pub use encryption::{decrypt_file, encrypt_file, is_encrypted};

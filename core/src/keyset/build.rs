@@ -10,14 +10,14 @@ use super::raw::RecordFields;
 use super::validate::{
     credits_of, expiry_of, id_of, limit_of, metadata_of, previous_of, scopes_of, secret_hash_of,
 };
-use super::{id_hash, table_hash, KeySet, Previous, ALIAS};
+use super::{id_hash, table_hash, Packed, Previous, ALIAS};
 use crate::compact::push_compact_json;
 use crate::walk::Walker;
 use crate::{Error, Warning};
 
 /// The set being built, and the first validation error (serde only carries strings).
 pub(super) struct Builder {
-    pub(super) set: KeySet,
+    pub(super) set: Packed,
     pub(super) warnings: Vec<Warning>,
     pub(super) error: Option<Error>,
 }
@@ -93,7 +93,7 @@ impl Builder {
 
     /// Indexes the parsed keys, rejecting duplicate ids and secrets (previous secrets
     /// included). Done once the count is known, so neither table is ever resized.
-    pub(super) fn finish(self, pace: &mut dyn FnMut()) -> Result<(KeySet, Vec<Warning>), Error> {
+    pub(super) fn finish(self, pace: &mut dyn FnMut()) -> Result<(Packed, Vec<Warning>), Error> {
         let Builder {
             mut set, warnings, ..
         } = self;
@@ -110,7 +110,7 @@ const PACE_EVERY: u32 = 64;
 /// an error stops, returning `Ok` goes on with the duplicate left out of the index. `pace` is
 /// called every [`PACE_EVERY`] keys.
 pub(super) fn index<E>(
-    set: &mut KeySet,
+    set: &mut Packed,
     pace: &mut dyn FnMut(),
     mut duplicate: impl FnMut(u32, Error) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -161,6 +161,7 @@ pub(super) fn index<E>(
         by_hash.insert_unique(table_hash(&hash), slot, |&s| table_hash(set.hash_at(s)));
     }
     set.by_hash = by_hash;
+    set.ids = ids;
     Ok(())
 }
 

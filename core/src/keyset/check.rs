@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::build::{index, Builder};
 use super::raw::RecordFields;
-use super::KeySet;
+use super::{KeySet, Packed};
 use crate::error::{json_error_at, json_text};
 use crate::walk::walk;
 use crate::{record_id, Error, Warning};
@@ -60,7 +60,7 @@ impl KeySet {
         let (records, read) = records(text);
         checked.records = records.len();
         let mut builder = Builder {
-            set: KeySet::default(),
+            set: Packed::default(),
             warnings: Vec::new(),
             error: None,
         };
