@@ -1,5 +1,5 @@
-//! What a place that holds the keys file must do: read it, tell its version cheaply, and replace
-//! it only if nobody else did in between.
+//! What a place that holds the keys file must do: read it, tell its version cheaply, replace
+//! it only if nobody else did in between, and keep the numbered changes beside it.
 
 use crate::Error;
 
@@ -15,10 +15,10 @@ pub struct Object {
 }
 
 /// What a conditional write did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Put {
-    /// The object was written.
-    Written,
+    /// The object was written; its version, when the store said it.
+    Written(Option<String>),
     /// The object changed since it was read (or now exists); nothing was written.
     Conflict,
 }
@@ -61,5 +61,32 @@ pub trait Backend: Send + Sync {
     /// raced ours to land, and asks for the content to be read again.
     fn settle(&self, _took: std::time::Duration) -> bool {
         false
+    }
+
+    /// The sequence numbers of the changes stored beside the object, from `from` on, in order.
+    fn list_changes(&self, from: u64) -> Result<Vec<u64>, Error>;
+
+    /// Reads change `seq`; `None` when there is none.
+    fn get_change(&self, seq: u64) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Writes change `seq` only if there is none yet ([`Put::Conflict`]: another writer has
+    /// it).
+    fn create_change(&self, seq: u64, bytes: &[u8]) -> Result<Put, Error>;
+
+    /// Deletes change `seq` (nothing when there is none).
+    fn delete_change(&self, seq: u64) -> Result<(), Error>;
+}
+
+/// The name of change `seq`: zero-padded, so that names sort as numbers do.
+pub(crate) fn change_name(seq: u64) -> String {
+    format!("{seq:020}.json")
+}
+
+/// The sequence number a change's name holds; `None` for another name.
+pub(crate) fn change_seq(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".json")?;
+    match digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => digits.parse().ok(),
+        false => None,
     }
 }

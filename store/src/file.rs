@@ -1,18 +1,17 @@
-//! The local keys file: versions are content digests; writes compare-and-swap under a lock
+//! The local keys file: versions are what identifies a state of the file without reading it
+//! (device, inode, size, modification time); writes compare-and-swap under a lock
 //! file, then replace atomically (a temp file created exclusively, fsync, rename), keeping the
-//! file's mode and owner.
+//! file's mode and owner. Changes are files of a sibling directory (`keys.json.changes/`), each
+//! created whole and exclusively (written beside, then hard-linked to its name).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use heare_auth_core::SecretHash;
 use rustix::fs::OFlags;
-use sha2::{Digest, Sha256};
 
-use crate::backend::{Backend, Object, Put};
+use crate::backend::{change_name, change_seq, Backend, Object, Put};
 use crate::Error;
 
 /// A keys file on the local filesystem.
@@ -20,9 +19,6 @@ use crate::Error;
 pub struct FileBackend {
     path: PathBuf,
     location: String,
-    /// The file as last read or written here, so that a write need not read it again to know
-    /// that it is unchanged.
-    last_seen: Mutex<Option<(Stamp, String)>>,
 }
 
 /// What identifies one state of the file without reading it: a rewrite (by rename, as every
@@ -36,6 +32,15 @@ struct Stamp {
 }
 
 impl Stamp {
+    /// The version it stands for.
+    fn version(&self) -> String {
+        let (seconds, nanos) = self.mtime;
+        format!(
+            "{:x}-{:x}-{:x}-{seconds}.{nanos:09}",
+            self.dev, self.ino, self.len
+        )
+    }
+
     fn of(meta: &fs::Metadata) -> Stamp {
         Stamp {
             dev: meta.dev(),
@@ -53,12 +58,16 @@ impl FileBackend {
         FileBackend {
             location: path.display().to_string(),
             path,
-            last_seen: Mutex::new(None),
         }
     }
 
     fn io_error(&self, what: &str, e: io::Error) -> Error {
         Error::unavailable(&self.location, format!("cannot {what}: {e}"))
+    }
+
+    /// The directory of changes beside the file.
+    fn changes_dir(&self) -> PathBuf {
+        self.sibling(".changes")
     }
 
     fn sibling(&self, suffix: &str) -> PathBuf {
@@ -67,23 +76,12 @@ impl FileBackend {
         self.path.with_file_name(name)
     }
 
-    fn remember(&self, stamp: Stamp, version: &str) {
-        if let Ok(mut seen) = self.last_seen.lock() {
-            *seen = Some((stamp, version.to_string()));
-        }
-    }
-
-    /// The current version, without reading the file when it is as last seen here.
+    /// The current version: a `stat`, never a read.
     fn current_version(&self) -> Result<Option<String>, Error> {
-        let meta = match fs::metadata(&self.path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io_error("read", e)),
-        };
-        let seen = self.last_seen.lock().ok().and_then(|s| s.clone());
-        match seen {
-            Some((stamp, version)) if stamp == Stamp::of(&meta) => Ok(Some(version)),
-            _ => Ok(self.get()?.map(|o| o.version)),
+        match fs::metadata(&self.path) {
+            Ok(meta) => Ok(Some(Stamp::of(&meta).version())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error("read", e)),
         }
     }
 
@@ -157,13 +155,8 @@ fn keep_access(new: &File, old: &fs::Metadata) -> io::Result<()> {
     new.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
 }
 
-/// How much of a file is read and digested between two calls of a reader's `pace`.
+/// How much of a file is read between two calls of a reader's `pace`.
 const PIECE: u64 = 128 * 1024;
-
-/// A file's version: the SHA-256 of its content, in hex.
-fn digest(bytes: &[u8]) -> String {
-    SecretHash(Sha256::digest(bytes).into()).to_hex()
-}
 
 impl Backend for FileBackend {
     fn location(&self) -> &str {
@@ -180,27 +173,21 @@ impl Backend for FileBackend {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_error("read", e)),
         };
-        let mut read = |file: &mut File| -> io::Result<(Vec<u8>, String, Stamp)> {
+        let mut read = |file: &mut File| -> io::Result<(Vec<u8>, Stamp)> {
             let meta = file.metadata()?;
             let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-            let mut digest = Sha256::new();
             loop {
                 pace();
-                let start = bytes.len();
-                let n = Read::take(&mut *file, PIECE).read_to_end(&mut bytes)?;
-                digest.update(&bytes[start..]);
-                if n == 0 {
+                if Read::take(&mut *file, PIECE).read_to_end(&mut bytes)? == 0 {
                     break;
                 }
             }
-            let version = SecretHash(digest.finalize().into()).to_hex();
-            Ok((bytes, version, Stamp::of(&meta)))
+            Ok((bytes, Stamp::of(&meta)))
         };
-        let (bytes, version, stamp) = read(&mut file).map_err(|e| self.io_error("read", e))?;
-        self.remember(stamp, &version);
+        let (bytes, stamp) = read(&mut file).map_err(|e| self.io_error("read", e))?;
         Ok(Some(Object {
             bytes,
-            version,
+            version: stamp.version(),
             date: None,
         }))
     }
@@ -224,9 +211,94 @@ impl Backend for FileBackend {
             _ => return Ok(Put::Conflict),
         }
         let stamp = self.replace(bytes)?;
-        let version = digest(bytes);
-        self.remember(stamp, &version);
         drop(lock);
-        Ok(Put::Written)
+        Ok(Put::Written(Some(stamp.version())))
+    }
+
+    fn list_changes(&self, from: u64) -> Result<Vec<u64>, Error> {
+        let entries = match fs::read_dir(self.changes_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io_error("list the changes", e)),
+        };
+        let mut seqs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io_error("list the changes", e))?;
+            let seq = entry.file_name().to_str().and_then(change_seq);
+            seqs.extend(seq.filter(|&seq| seq >= from));
+        }
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    fn get_change(&self, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+        match fs::read(self.changes_dir().join(change_name(seq))) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error("read a change", e)),
+        }
+    }
+
+    fn create_change(&self, seq: u64, bytes: &[u8]) -> Result<Put, Error> {
+        let dir = self.changes_dir();
+        let create = || -> io::Result<bool> {
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+            // Whoever may read the keys file may read its changes: the directory follows the
+            // file's owner and mode, as each change does.
+            if let Ok(meta) = fs::metadata(&self.path) {
+                keep_dir_access(&dir, &meta)?;
+            }
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".change.")
+                .suffix(".tmp")
+                .permissions(fs::Permissions::from_mode(0o600))
+                .tempfile_in(&dir)?;
+            if let Ok(meta) = fs::metadata(&self.path) {
+                keep_access(tmp.as_file(), &meta)?;
+            }
+            tmp.write_all(bytes)?;
+            tmp.as_file().sync_all()?;
+            // A hard link fails when the name is taken: the change appears whole, or not at all.
+            let created = match fs::hard_link(tmp.path(), dir.join(change_name(seq))) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e),
+            };
+            File::open(&dir)?.sync_all()?;
+            Ok(created)
+        };
+        match create().map_err(|e| self.io_error("write a change", e))? {
+            true => Ok(Put::Written(None)),
+            false => Ok(Put::Conflict),
+        }
+    }
+
+    fn delete_change(&self, seq: u64) -> Result<(), Error> {
+        match fs::remove_file(self.changes_dir().join(change_name(seq))) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(self.io_error("delete a change", e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Gives the directory of changes the owner and group of the keys file, where this process
+/// may (as [`keep_access`] does), and its mode with search permission wherever it grants
+/// reading (and all of it for the owner, who writes changes); touches nothing when they
+/// already agree.
+fn keep_dir_access(dir: &Path, file: &fs::Metadata) -> io::Result<()> {
+    let meta = fs::metadata(dir)?;
+    if (meta.uid(), meta.gid()) != (file.uid(), file.gid()) {
+        let _ = std::os::unix::fs::chown(dir, Some(file.uid()), Some(file.gid()));
+    }
+    let mode = file.mode() & 0o777;
+    let mode = mode | ((mode & 0o444) >> 2) | 0o700;
+    match meta.mode() & 0o777 == mode {
+        true => Ok(()),
+        false => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),
     }
 }

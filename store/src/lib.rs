@@ -3,6 +3,7 @@
 //! `STORAGE_SECRET` is set. The server and the admin CLI share it.
 
 mod backend;
+mod changes;
 mod config;
 mod counters;
 mod error;
@@ -11,12 +12,13 @@ mod s3;
 mod store;
 
 pub use backend::{Backend, Object, Put};
+pub use changes::{next_change, Change};
 pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
 pub use counters::{Answers, Counters, CountersConfig, Exchange, Op, DEFAULT_PREFIX, USAGE_DAYS};
 pub use error::{Error, InvalidSetting};
 pub use file::FileBackend;
 pub use s3::{S3Backend, S3Config};
-pub use store::{Snapshot, Store, EMPTY_FILE};
+pub use store::{Snapshot, State, Store, COMPACT_AFTER, EMPTY_FILE, FOLD_BELOW};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
 //! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, checksums,
-//! timeouts.
+//! timeouts; its changes are objects under `KEY.changes/`, each created `If-None-Match: *`.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use s3::creds::Credentials;
 use s3::{Bucket, Region};
 use sha2::{Digest, Sha256};
 
-use crate::backend::{Backend, Object, Put};
+use crate::backend::{change_name, change_seq, Backend, Object, Put};
 use crate::Error;
 
 /// Where the keys object is, and the credentials to reach it.
@@ -214,65 +214,7 @@ impl Backend for S3Backend {
     }
 
     fn get(&self) -> Result<Option<Object>, Error> {
-        // A body that does not match its checksum, as last read: (its digest, the checksum).
-        let mut mismatch: Option<(String, String)> = None;
-        let mut reads = 1;
-        loop {
-            let response = self
-                .reader
-                .get_object(&self.key)
-                .map_err(|e| self.fail(format!("GET failed: {e}")))?;
-            return match response.status_code() {
-                200 => {
-                    let headers = response.headers();
-                    let version =
-                        etag(&headers).ok_or_else(|| self.fail("GET answered without an ETag"))?;
-                    let body = response.bytes();
-                    let damage = match damage(&headers, body) {
-                        None => None,
-                        // The same content and checksum twice in a row is what the store holds,
-                        // not damage in transfer (which does not repeat itself): a store that
-                        // keeps content and checksum apart (s3s-fs does) can pair one write's
-                        // content with another's checksum when two writes race.
-                        Some(Damage::Checksum(pair)) if mismatch.as_ref() == Some(&pair) => None,
-                        Some(Damage::Checksum(pair)) => {
-                            mismatch = Some(pair);
-                            Some(
-                                "content that does not match its stored SHA-256 checksum: it \
-                                  was damaged in transfer"
-                                    .to_string(),
-                            )
-                        }
-                        Some(Damage::Short(message)) => Some(message),
-                    };
-                    if let Some(damage) = damage {
-                        if reads < DAMAGED_READS {
-                            // 25 ms, 50 ms, ... with jitter, so racing readers spread out.
-                            let ceiling = 25u64 << reads;
-                            let wait = ceiling / 2 + u64::from(OsRng.next_u32()) % ceiling;
-                            std::thread::sleep(Duration::from_millis(wait));
-                            reads += 1;
-                            continue;
-                        }
-                        return Err(Error::Damaged {
-                            location: self.location.clone(),
-                            message: format!("GET returned {damage} ({reads} reads)"),
-                        });
-                    }
-                    Ok(Some(Object {
-                        bytes: body.to_vec(),
-                        version,
-                        date: header(&headers, "date"),
-                    }))
-                }
-                404 if xml_tag(&String::from_utf8_lossy(response.bytes()), "Code")
-                    != Some("NoSuchBucket") =>
-                {
-                    Ok(None)
-                }
-                status => Err(self.status_error("GET", status, response.bytes())),
-            };
-        }
+        self.get_object(&self.key)
     }
 
     fn version(&self) -> Result<Option<String>, Error> {
@@ -330,9 +272,146 @@ impl Backend for S3Backend {
         std::thread::sleep((took * 2).clamp(SETTLE_MIN, SETTLE_MAX));
         true
     }
+
+    fn list_changes(&self, from: u64) -> Result<Vec<u64>, Error> {
+        use s3::request::Request;
+        let prefix = self.changes_prefix();
+        // Every name before `from`'s sorts before it.
+        let start_after = from.checked_sub(1).map(|before| self.change_key(before));
+        let mut seqs = Vec::new();
+        let mut token = None;
+        loop {
+            let command = s3::command::Command::ListObjectsV2 {
+                prefix: prefix.clone(),
+                delimiter: None,
+                continuation_token: token.take(),
+                start_after: start_after.clone(),
+                max_keys: None,
+            };
+            let response = s3::request::blocking::AttoRequest::new(&self.bucket, "/", command)
+                .and_then(|request| request.response_data(false))
+                .map_err(|e| self.fail(format!("LIST failed: {e}")))?;
+            let body = String::from_utf8_lossy(response.as_slice()).into_owned();
+            if !(200..300).contains(&response.status_code()) {
+                return Err(self.status_error("LIST", response.status_code(), body.as_bytes()));
+            }
+            let mut rest = body.as_str();
+            while let Some(start) = rest.find("<Key>") {
+                rest = &rest[start + 5..];
+                let end = rest.find("</Key>").unwrap_or(rest.len());
+                let name = rest[..end]
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or_default();
+                seqs.extend(change_seq(name).filter(|&seq| seq >= from));
+                rest = &rest[end..];
+            }
+            match (
+                xml_tag(&body, "IsTruncated"),
+                xml_tag(&body, "NextContinuationToken"),
+            ) {
+                (Some("true"), Some(next)) => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    fn get_change(&self, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.get_object(&self.change_key(seq))?.map(|o| o.bytes))
+    }
+
+    fn create_change(&self, seq: u64, bytes: &[u8]) -> Result<Put, Error> {
+        let condition = (!self.unsafe_writes).then_some(("If-None-Match", "*"));
+        self.put_object(&self.change_key(seq), bytes, condition)
+    }
+
+    fn delete_change(&self, seq: u64) -> Result<(), Error> {
+        let response = self
+            .bucket
+            .delete_object(self.change_key(seq))
+            .map_err(|e| self.fail(format!("DELETE failed: {e}")))?;
+        match response.status_code() {
+            200..=299 | 404 => Ok(()),
+            status => Err(self.status_error("DELETE", status, response.bytes())),
+        }
+    }
 }
 
 impl S3Backend {
+    /// Reads `key`, its content checked against its length and stored checksum; `None` when
+    /// it does not exist.
+    fn get_object(&self, key: &str) -> Result<Option<Object>, Error> {
+        // A body that does not match its checksum, as last read: (its digest, the checksum).
+        let mut mismatch: Option<(String, String)> = None;
+        let mut reads = 1;
+        loop {
+            let response = self
+                .reader
+                .get_object(key)
+                .map_err(|e| self.fail(format!("GET failed: {e}")))?;
+            return match response.status_code() {
+                200 => {
+                    let headers = response.headers();
+                    let version =
+                        etag(&headers).ok_or_else(|| self.fail("GET answered without an ETag"))?;
+                    let body = response.bytes();
+                    let damage = match damage(&headers, body) {
+                        None => None,
+                        // The same content and checksum twice in a row is what the store holds,
+                        // not damage in transfer (which does not repeat itself): a store that
+                        // keeps content and checksum apart (s3s-fs does) can pair one write's
+                        // content with another's checksum when two writes race.
+                        Some(Damage::Checksum(pair)) if mismatch.as_ref() == Some(&pair) => None,
+                        Some(Damage::Checksum(pair)) => {
+                            mismatch = Some(pair);
+                            Some(
+                                "content that does not match its stored SHA-256 checksum: it \
+                                  was damaged in transfer"
+                                    .to_string(),
+                            )
+                        }
+                        Some(Damage::Short(message)) => Some(message),
+                    };
+                    if let Some(damage) = damage {
+                        if reads < DAMAGED_READS {
+                            // 25 ms, 50 ms, ... with jitter, so racing readers spread out.
+                            let ceiling = 25u64 << reads;
+                            let wait = ceiling / 2 + u64::from(OsRng.next_u32()) % ceiling;
+                            std::thread::sleep(Duration::from_millis(wait));
+                            reads += 1;
+                            continue;
+                        }
+                        return Err(Error::Damaged {
+                            location: self.location.clone(),
+                            message: format!("GET returned {damage} ({reads} reads)"),
+                        });
+                    }
+                    Ok(Some(Object {
+                        bytes: body.to_vec(),
+                        version,
+                        date: header(&headers, "date"),
+                    }))
+                }
+                404 if xml_tag(&String::from_utf8_lossy(response.bytes()), "Code")
+                    != Some("NoSuchBucket") =>
+                {
+                    Ok(None)
+                }
+                status => Err(self.status_error("GET", status, response.bytes())),
+            };
+        }
+    }
+
+    /// The name of change `seq`, beside the keys object.
+    fn change_key(&self, seq: u64) -> String {
+        format!("{}{}", self.changes_prefix(), change_name(seq))
+    }
+
+    fn changes_prefix(&self) -> String {
+        format!("{}.changes/", self.key)
+    }
+
     /// One PUT of `bytes` to `key`, with an optional condition header.
     fn put_object(
         &self,
@@ -356,7 +435,7 @@ impl S3Backend {
             message: format!("PUT failed: {e}"),
         })?;
         match response.status_code() {
-            200..=299 => Ok(Put::Written),
+            200..=299 => Ok(Put::Written(etag(&response.headers()))),
             // 409 ConditionalRequestConflict: another conditional write is in progress.
             412 | 409 if condition.is_some() => Ok(Put::Conflict),
             status @ (400 | 501) if condition.is_some() => Err(Error::ConditionsRejected {
@@ -380,7 +459,7 @@ impl S3Backend {
         for condition in checks {
             match self.put_object(&key, body, Some(condition)) {
                 Ok(Put::Conflict) => {}
-                Ok(Put::Written) => {
+                Ok(Put::Written(_)) => {
                     result = Err(Error::ConditionsIgnored {
                         location: self.location.clone(),
                     });

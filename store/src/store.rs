@@ -1,24 +1,29 @@
-//! The store: a backend plus the storage secret, read whole, polled by version, and updated by
-//! one read, one edit and one conditional write, retried only when another writer got there
-//! first.
+//! The store: a backend plus the storage secret. The keys file is a snapshot and the numbered
+//! changes after it: read whole, polled change by change, changed by appending one change
+//! made exclusive by a conditional write, and folded into a new snapshot now and then.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_core::{OsRng, RngCore};
+use serde_json::value::RawValue;
 
-use heare_auth_core::{decrypt_file, encrypt_file, Document};
+use heare_auth_core::{decrypt_file, encrypt_file, Document, NEXT_CHANGE};
 
 use crate::backend::{Backend, Put};
+use crate::changes::{next_change, Change};
 use crate::Error;
 
-/// The keys file as read: plaintext bytes (decrypted if needed) and the version they came from.
+/// The keys file as read: plaintext bytes (decrypted if needed), the version they came from,
+/// and the first change they do not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     /// Plaintext JSON, or `None` when the object does not exist yet (zero keys).
     pub bytes: Option<Vec<u8>>,
-    /// Version of the stored object; `None` when it does not exist.
+    /// Version of the stored snapshot; `None` when it does not exist.
     pub version: Option<String>,
+    /// The first change not in `bytes`.
+    pub next: u64,
 }
 
 /// The contents of a keys file with no keys.
@@ -30,6 +35,60 @@ impl Snapshot {
         self.bytes.as_deref().unwrap_or(EMPTY_FILE)
     }
 }
+
+/// The keys as stored: a snapshot and the changes after it, in order.
+#[derive(Debug)]
+pub struct State {
+    /// The snapshot, as read (`next`: where its changes begin).
+    pub snapshot: Snapshot,
+    /// The changes after it, in order, none missing.
+    pub changes: Vec<Change>,
+}
+
+impl State {
+    /// The first change not yet made.
+    pub fn next(&self) -> u64 {
+        self.changes
+            .last()
+            .map_or(self.snapshot.next, |c| c.seq + 1)
+    }
+
+    /// The whole keys file with its changes applied (the snapshot's text itself when no change
+    /// writes or deletes a key).
+    pub fn folded(&self) -> Result<Cow<'_, [u8]>, heare_auth_core::Error> {
+        let plain = self.snapshot.bytes_or_empty();
+        if self.changes.iter().all(Change::is_note) {
+            return Ok(Cow::Borrowed(plain));
+        }
+        let mut file = Document::parse(plain)?;
+        for change in &self.changes {
+            change.apply_to(&mut file)?;
+        }
+        file.set_field(NEXT_CHANGE, number(self.next()));
+        Ok(Cow::Owned(file.to_json()?.into_bytes()))
+    }
+}
+
+/// `n` as a JSON value.
+fn number(n: u64) -> Box<RawValue> {
+    RawValue::from_string(n.to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// How many changes after the snapshot make a writer fold them into a new one.
+pub const COMPACT_AFTER: usize = 64;
+/// The size of a keys file up to which every change is folded into it at once: a small file
+/// stays whole, as older readers expect, for the cost of a rewrite no larger than this.
+pub const FOLD_BELOW: usize = 64 * 1024;
+/// How long a change folded into a snapshot is kept: readers behind the snapshot may still
+/// apply it, and a writer that read the keys before the fold cannot reuse its number (see
+/// [`WRITE_WINDOW`]).
+const KEEP_FOLDED: Duration = Duration::from_secs(600);
+/// The longest a writer may take from reading the keys to writing its change; past it, it
+/// reads them again. Well under [`KEEP_FOLDED`], which must hold whatever the clocks of the
+/// writers disagree by: a change number is only reused once its change is removed.
+const WRITE_WINDOW: Duration = Duration::from_secs(60);
+/// How many times a read starts again because a compaction removed changes it was reading.
+const MAX_READS: u32 = 8;
 
 /// How many times an update re-reads and re-applies its change after a conflicting write.
 const MAX_ATTEMPTS: u32 = 64;
@@ -68,7 +127,7 @@ impl Store {
         &*self.backend
     }
 
-    /// Reads and decrypts the current file.
+    /// Reads the current keys file: the snapshot with its changes applied.
     pub fn load(&self) -> Result<Snapshot, Error> {
         self.load_paced(&mut || {})
     }
@@ -76,59 +135,123 @@ impl Store {
     /// [`Store::load`], calling `pace` between pieces of the reading (see
     /// [`Backend::get_paced`]).
     pub fn load_paced(&self, pace: &mut dyn FnMut()) -> Result<Snapshot, Error> {
+        let state = self.read_paced(pace)?;
+        let next = state.next();
+        let bytes = match state.folded().map_err(|e| self.invalid(e))? {
+            Cow::Borrowed(_) => state.snapshot.bytes,
+            Cow::Owned(folded) => Some(folded),
+        };
+        Ok(Snapshot {
+            bytes,
+            version: state.snapshot.version,
+            next,
+        })
+    }
+
+    /// Reads the snapshot and the changes after it, calling `pace` as [`Store::load_paced`]
+    /// does. Starts again when a compaction removes changes as they are read.
+    pub fn read_paced(&self, pace: &mut dyn FnMut()) -> Result<State, Error> {
+        for _ in 0..MAX_READS {
+            let snapshot = self.snapshot_paced(pace)?;
+            if let Some(changes) = self.changes_after(snapshot.next)? {
+                return Ok(State { snapshot, changes });
+            }
+        }
+        Err(Error::Contended {
+            location: self.location().to_string(),
+            attempts: MAX_READS,
+        })
+    }
+
+    /// [`Store::read_paced`], unpaced.
+    pub fn read(&self) -> Result<State, Error> {
+        self.read_paced(&mut || {})
+    }
+
+    /// Reads and decrypts the snapshot alone.
+    fn snapshot_paced(&self, pace: &mut dyn FnMut()) -> Result<Snapshot, Error> {
         match self.backend.get_paced(pace)? {
             None => Ok(Snapshot {
                 bytes: None,
                 version: None,
+                next: 0,
             }),
             Some(object) => {
                 let plain = match self.decrypt(&object.bytes)? {
                     Cow::Owned(plain) => plain,
                     Cow::Borrowed(_) => object.bytes,
                 };
+                let next = next_change(&plain).map_err(|e| self.invalid(e))?;
                 Ok(Snapshot {
                     bytes: Some(plain),
                     version: Some(object.version),
+                    next,
                 })
             }
         }
     }
 
-    /// Reads the file only if its version differs from `known` (`Ok(None)`: unchanged),
-    /// calling `pace` as [`Store::load_paced`] does.
-    pub fn load_if_changed(
-        &self,
-        known: Option<&str>,
-        pace: &mut dyn FnMut(),
-    ) -> Result<Option<Snapshot>, Error> {
-        if self.backend.version()?.as_deref() == known {
-            return Ok(None);
+    /// The changes from `from` on, in order; `None` when change `from` is gone but later ones
+    /// are there (a compaction removed it: read the snapshot again).
+    pub fn changes_after(&self, from: u64) -> Result<Option<Vec<Change>>, Error> {
+        let seqs = self.backend.list_changes(from)?;
+        let mut changes = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if seq != from + changes.len() as u64 {
+                // Each change is written after the one before it exists: one missing was
+                // removed by a compaction. At the start, this reader is behind the snapshot.
+                match changes.is_empty() {
+                    true => return Ok(None),
+                    false => break,
+                }
+            }
+            match self.read_change(seq)? {
+                Some(change) => changes.push(change),
+                None => return Ok(None),
+            }
         }
-        let snapshot = self.load_paced(pace)?;
-        Ok((snapshot.version.as_deref() != known).then_some(snapshot))
+        Ok(Some(changes))
     }
 
-    /// Applies `edit` to the stored file: one read, the edit, and, if it changed anything, one
-    /// write conditional on nobody having written in between. When someone did, the file is
-    /// read again and the edit applied again, so `edit` must be idempotent ("ensure the key
-    /// exists"). The same covers a write whose outcome is unknown (a timeout, a cut
-    /// connection, a 5xx: it may have landed): the file is read again, and finding nothing to
-    /// change shows that it did. Where the store's conditional writes may not be atomic
-    /// (S3-compatible stores differ), the file is read once more after the write, and the edit
-    /// applied to it again: finding nothing to change confirms the write. Nothing is written
-    /// when `edit` fails or the result would not load. Returns whether the change is now in
-    /// the file because of this call (`false`: there was nothing to change). After three
-    /// failed writes it gives up; if one of them got no answer, it may land yet, and the error
-    /// says so.
+    /// Reads change `seq`.
+    fn read_change(&self, seq: u64) -> Result<Option<Change>, Error> {
+        let Some(bytes) = self.backend.get_change(seq)? else {
+            return Ok(None);
+        };
+        let plain = self.decrypt(&bytes)?;
+        let change = Change::parse(&plain).map_err(|e| self.invalid(e))?;
+        match change.seq == seq {
+            true => Ok(Some(change)),
+            false => Err(self.invalid(heare_auth_core::Error::Json {
+                line: 1,
+                column: 1,
+                message: format!("change {seq} says it is change {}", change.seq),
+            })),
+        }
+    }
+
+    /// The snapshot's version, without its content where the backend can tell it cheaply.
+    pub fn version(&self) -> Result<Option<String>, Error> {
+        self.backend.version()
+    }
+
+    /// Applies `edit` to the keys file: one read, the edit, and, if it changed anything, one
+    /// change appended, written only if nobody has written that change yet. When someone
+    /// did, the file is read again and the edit applied again, so `edit` must be idempotent
+    /// ("ensure the key exists"). The change holds only the keys the edit touched. A write
+    /// whose outcome is unknown (a timeout, a cut connection, a 5xx: it may have landed) is
+    /// settled by reading the change back; where the store's conditional writes may not be
+    /// atomic (S3-compatible stores differ), the change is read back after the write too.
+    /// Nothing is written when `edit` fails or the result would not load. Returns whether the
+    /// change is now stored because of this call (`false`: there was nothing to change). After
+    /// three failed writes it gives up; if one of them got no answer, it may land yet, and the
+    /// error says so. Once enough changes follow the snapshot, or when the file is small, it folds them into a
+    /// new snapshot.
     pub fn update<E: From<Error>>(
         &self,
         mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
-        let mut written = false;
-        // The last write whose outcome is unknown, how many there were, and whether one got no
-        // answer (and so may land later still).
-        let mut unknown: Option<Error> = None;
         let mut failed_writes = 0;
         let mut unanswered = false;
         let mut damaged_reads = 0;
@@ -136,8 +259,9 @@ impl Store {
         // deleted meanwhile, and writing the edit to an empty file would drop every key.
         let mut existed = false;
         for attempt in 0..MAX_ATTEMPTS {
-            let current = match self.backend.get() {
-                Ok(current) => current,
+            let read_at = Instant::now();
+            let state = match self.read() {
+                Ok(state) => state,
                 // Writes landing as we read (in a store that keeps an object's content and
                 // checksum apart) look like this; so does damage in transfer, for a while.
                 Err(Error::Damaged { .. }) if damaged_reads + 1 < MAX_DAMAGED_READS => {
@@ -145,69 +269,154 @@ impl Store {
                     backoff(attempt);
                     continue;
                 }
-                Err(e) => {
-                    return Err(match &unknown {
-                        Some(write) => self.outcome_unknown(write, &e),
-                        None => e,
-                    }
-                    .into())
-                }
+                Err(e) => return Err(e.into()),
             };
-            match (&current, existed) {
+            match (&state.snapshot.version, existed) {
                 (Some(_), _) => existed = true,
                 (None, true) => return Err(self.vanished().into()),
                 (None, false) => {}
             }
-            let plain = match &current {
-                Some(object) => Some(self.decrypt(&object.bytes)?),
-                None => None,
-            };
-            let mut file = match &plain {
-                Some(plain) => Document::parse(plain).map_err(|e| self.invalid(e))?,
-                None => Document::empty(),
-            };
+            let folded = state.folded().map_err(|e| self.invalid(e))?;
+            let mut file = Document::parse(&folded).map_err(|e| self.invalid(e))?;
             edit(&mut file)?;
             if !file.is_changed() {
-                return Ok(written || unknown.is_some());
+                return Ok(false);
             }
-            if let Some(write) = unknown.take() {
-                if failed_writes == MAX_FAILED_WRITES {
-                    // Read back and not there: none has landed yet. One that got no answer may
-                    // still be on its way.
-                    return Err(match unanswered {
-                        true => self.may_land_yet(&write),
-                        false => write,
-                    }
-                    .into());
-                }
-                backoff(attempt + 4);
-            }
+            let seq = state.next();
+            file.set_field(NEXT_CHANGE, number(seq + 1));
+            // Checks that the file with the change loads, as every reader will load it.
             let text = file.to_json().map_err(|e| self.invalid(e))?;
+            let change = Change::between(seq, unix_ms(), &file).map_err(|e| self.invalid(e))?;
             drop(file);
-            let bytes = self.encrypt(text.into_bytes());
+            if read_at.elapsed() > WRITE_WINDOW {
+                continue;
+            }
+            let bytes = self.encrypt(change.to_json());
             let started = Instant::now();
-            let expected = current.as_ref().map(|o| o.version.as_str());
-            match self.backend.put(&bytes, expected) {
-                Ok(Put::Conflict) => backoff(attempt),
-                Ok(Put::Written) => {
-                    written = true;
-                    if !self.backend.settle(started.elapsed()) {
-                        return Ok(true);
-                    }
-                }
+            let landed = match self.backend.create_change(seq, &bytes) {
+                Ok(Put::Conflict) => false,
+                Ok(Put::Written(_)) => match self.backend.settle(started.elapsed()) {
+                    false => true,
+                    true => self.backend.get_change(seq)?.as_deref() == Some(&bytes[..]),
+                },
                 Err(e @ (Error::Unavailable { .. } | Error::Unanswered { .. })) => {
-                    failed_writes += 1;
                     unanswered |= matches!(e, Error::Unanswered { .. });
-                    unknown = Some(e);
+                    match self.backend.get_change(seq) {
+                        Ok(Some(stored)) => stored == bytes,
+                        Ok(None) => {
+                            failed_writes += 1;
+                            if failed_writes == MAX_FAILED_WRITES {
+                                return Err(match unanswered {
+                                    true => self.may_land_yet(&e),
+                                    false => e,
+                                }
+                                .into());
+                            }
+                            false
+                        }
+                        Err(read) => return Err(self.outcome_unknown(&e, &read).into()),
+                    }
                 }
                 Err(e) => return Err(e.into()),
+            };
+            if !landed {
+                backoff(attempt);
+                continue;
             }
+            if state.changes.len() + 1 >= COMPACT_AFTER || text.len() <= FOLD_BELOW {
+                // The change is stored; a fold that fails is left to the next writer.
+                let _ = self.fold(&state, text.into_bytes(), seq + 1);
+            }
+            return Ok(true);
         }
         Err(Error::Contended {
             location: self.location().to_string(),
             attempts: MAX_ATTEMPTS,
         }
         .into())
+    }
+
+    /// Folds every change into a new snapshot, so that a reader of the keys file alone (an
+    /// older version, another tool) sees every key as it is, and removes the changes folded.
+    /// Returns how many changes it folded (none when every change after the snapshot is only
+    /// the note of a fold).
+    pub fn compact(&self) -> Result<usize, Error> {
+        self.backend.check_writes()?;
+        for attempt in 0..MAX_ATTEMPTS {
+            let state = self.read()?;
+            if state.changes.iter().all(Change::is_note) {
+                self.remove_changes_before(state.snapshot.next)?;
+                return Ok(0);
+            }
+            let mut file =
+                Document::parse(state.snapshot.bytes_or_empty()).map_err(|e| self.invalid(e))?;
+            for change in &state.changes {
+                change.apply_to(&mut file).map_err(|e| self.invalid(e))?;
+            }
+            let next = state.next();
+            file.set_field(NEXT_CHANGE, number(next));
+            let text = file.to_json().map_err(|e| self.invalid(e))?;
+            drop(file);
+            match self.fold(&state, text.into_bytes(), next)? {
+                true => {
+                    self.remove_changes_before(next)?;
+                    return Ok(state.changes.len());
+                }
+                false => backoff(attempt),
+            }
+        }
+        Err(Error::Contended {
+            location: self.location().to_string(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Writes `text`, the snapshot of `state` holding every change before `next`, in place of
+    /// `state`'s, if nobody replaced that meanwhile; then notes it in the changes (so that
+    /// readers holding those changes need not read it) and removes the changes the old
+    /// snapshot held (the ones it did not hold stay, for readers still applying them).
+    /// `false`: another writer replaced the snapshot first.
+    fn fold(&self, state: &State, text: Vec<u8>, next: u64) -> Result<bool, Error> {
+        let bytes = self.encrypt(text);
+        let expected = state.snapshot.version.as_deref();
+        let version = match self.backend.put(&bytes, expected)? {
+            Put::Conflict => return Ok(false),
+            Put::Written(version) => version,
+        };
+        if let Some(version) = version {
+            let mut seq = next;
+            for _ in 0..MAX_ATTEMPTS {
+                let note =
+                    Change::compacted(seq, unix_ms(), version.clone(), expected.map(String::from));
+                let note = self.encrypt(note.to_json());
+                match self.backend.create_change(seq, &note)? {
+                    Put::Written(_) => break,
+                    Put::Conflict => {
+                        seq = (self.backend.list_changes(seq)?.last()).map_or(seq, |s| s + 1)
+                    }
+                }
+            }
+        }
+        self.remove_changes_before(state.snapshot.next)?;
+        Ok(true)
+    }
+
+    /// Removes the changes before `seq` that are older than [`KEEP_FOLDED`].
+    fn remove_changes_before(&self, seq: u64) -> Result<(), Error> {
+        let now = unix_ms();
+        let keep = KEEP_FOLDED.as_millis() as u64;
+        for old in self.backend.list_changes(0)? {
+            if old >= seq {
+                break;
+            }
+            // One that cannot be read is left for whoever can.
+            if let Ok(Some(change)) = self.read_change(old) {
+                if now.saturating_sub(change.at) > keep {
+                    self.backend.delete_change(old)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The file was there when this update read it, and gone when it read it again.
@@ -265,6 +474,13 @@ impl Store {
             .map_or(0, |d| d.as_secs());
         encrypt_file(&plaintext, secret, iv, now)
     }
+}
+
+/// This machine's clock, in Unix ms.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// An error's message without its location.

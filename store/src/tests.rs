@@ -49,10 +49,10 @@ fn missing_file_is_empty_and_first_write_creates_it() {
         store.load().unwrap(),
         Snapshot {
             bytes: None,
-            version: None
+            version: None,
+            next: 0,
         }
     );
-    assert_eq!(store.load_if_changed(None, &mut || {}).unwrap(), None);
     assert_eq!(add(&store, "a"), Ok(true));
     assert_eq!(add(&store, "a"), Ok(false));
     let snapshot = store.load().unwrap();
@@ -63,7 +63,7 @@ fn missing_file_is_empty_and_first_write_creates_it() {
         .map(|e| e.unwrap().file_name())
         .collect();
     names.sort();
-    assert_eq!(names, ["keys.json", "keys.json.lock"]);
+    assert_eq!(names, ["keys.json", "keys.json.changes", "keys.json.lock"]);
 }
 
 #[test]
@@ -89,43 +89,91 @@ fn a_paced_read_is_the_same_read_in_pieces() {
     assert_eq!(paces, size.div_ceil(128 * 1024) + 1);
 }
 
+/// A keys file too large to fold at every change: `count` keys.
+fn large_file(path: &Path, count: usize) {
+    let records: Vec<String> = (0..count)
+        .map(|i| {
+            format!(
+                r#"{{"id": "big_{i:04}", "secret": "s{i}", "name": "{}"}}"#,
+                "x".repeat(200)
+            )
+        })
+        .collect();
+    std::fs::write(path, format!(r#"{{"keys": [{}]}}"#, records.join(","))).unwrap();
+    assert!(std::fs::metadata(path).unwrap().len() as usize > crate::FOLD_BELOW);
+}
+
 #[test]
-fn changes_are_detected_by_content() {
+fn a_change_to_a_large_file_is_stored_beside_it_and_folded_later() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let store = file_store(&path, None);
+    let before = std::fs::read(&path).unwrap();
+    let version = store.version().unwrap();
+    assert_eq!(add(&store, "a"), Ok(true));
+    // The file is as it was; the change is beside it, and holds only the key added.
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(store.version().unwrap(), version);
+    let change = std::fs::read(
+        dir.path()
+            .join("keys.json.changes/00000000000000000000.json"),
+    );
+    let change = String::from_utf8(change.unwrap()).unwrap();
+    assert!(change.len() < 500 && change.contains("\"a\""), "{change}");
+    assert_eq!(ids(store.load().unwrap().bytes_or_empty()).len(), 301);
+    let removed = store.update(|f: &mut Document| {
+        f.remove("big_0007");
+        Ok::<(), Error>(())
+    });
+    assert_eq!(removed, Ok(true));
+    let changes = store.changes_after(0).unwrap().unwrap();
+    assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(changes[1].deleted, ["big_0007"]);
+    assert_eq!(store.changes_after(2).unwrap().unwrap().len(), 0);
+    let loaded = store.load().unwrap();
+    assert_eq!((ids(loaded.bytes_or_empty()).len(), loaded.next), (300, 2));
+
+    // Folded: the file alone holds every key, says where its changes begin, and a note of
+    // the new snapshot follows the changes it holds.
+    assert_eq!(store.compact(), Ok(2));
+    let whole = std::fs::read(&path).unwrap();
+    assert!(whole.starts_with(b"{\n  \"next_change\": 2,"));
+    assert_eq!(ids(&whole).len(), 300);
+    assert!(ids(&whole).contains(&"a".to_string()));
+    let state = store.read().unwrap();
+    assert_eq!(state.snapshot.next, 2);
+    assert_eq!(state.changes.len(), 1);
+    assert_eq!(state.changes[0].snapshot, store.version().unwrap());
+    // A reader still at change 0 may go on: the changes the new snapshot holds stay (for ten
+    // minutes)...
+    assert_eq!(store.changes_after(0).unwrap().unwrap().len(), 3);
+    // ... and once they are gone, it is told to read the snapshot again.
+    std::fs::remove_file(
+        dir.path()
+            .join("keys.json.changes/00000000000000000000.json"),
+    )
+    .unwrap();
+    assert!(store.changes_after(0).unwrap().is_none());
+    add(&store, "b").unwrap();
+    assert_eq!(ids(store.load().unwrap().bytes_or_empty()).len(), 301);
+    assert_eq!(store.compact(), Ok(2));
+    assert_eq!(store.compact(), Ok(0));
+}
+
+#[test]
+fn the_version_changes_with_every_write() {
     let dir = temp_dir();
     let path = dir.path().join("keys.json");
     let store = file_store(&path, None);
+    assert_eq!(store.version().unwrap(), None);
     add(&store, "a").unwrap();
-    let first = store.load_if_changed(None, &mut || {}).unwrap().unwrap();
-    assert_eq!(
-        store
-            .load_if_changed(first.version.as_deref(), &mut || {})
-            .unwrap(),
-        None
-    );
-    // Rewriting identical bytes is not a change; different bytes are.
-    std::fs::write(&path, first.bytes.clone().unwrap()).unwrap();
-    assert_eq!(
-        store
-            .load_if_changed(first.version.as_deref(), &mut || {})
-            .unwrap(),
-        None
-    );
+    let first = store.version().unwrap().unwrap();
+    assert_eq!(store.version().unwrap().as_deref(), Some(first.as_str()));
     add(&store, "b").unwrap();
-    let second = store
-        .load_if_changed(first.version.as_deref(), &mut || {})
-        .unwrap()
-        .unwrap();
-    assert_ne!(second.version, first.version);
+    assert_ne!(store.version().unwrap().unwrap(), first);
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(
-        store
-            .load_if_changed(second.version.as_deref(), &mut || {})
-            .unwrap(),
-        Some(Snapshot {
-            bytes: None,
-            version: None
-        })
-    );
+    assert_eq!(store.version().unwrap(), None);
 }
 
 #[test]
@@ -257,6 +305,18 @@ impl Backend for LossyBackend {
     fn settle(&self, _took: std::time::Duration) -> bool {
         true
     }
+    fn list_changes(&self, from: u64) -> Result<Vec<u64>, Error> {
+        self.inner.list_changes(from)
+    }
+    fn get_change(&self, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.get_change(seq)
+    }
+    fn create_change(&self, seq: u64, bytes: &[u8]) -> Result<Put, Error> {
+        self.inner.create_change(seq, bytes)
+    }
+    fn delete_change(&self, seq: u64) -> Result<(), Error> {
+        self.inner.delete_change(seq)
+    }
 }
 
 #[test]
@@ -298,6 +358,18 @@ impl Backend for Counting {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put(bytes, expected)
     }
+    fn list_changes(&self, from: u64) -> Result<Vec<u64>, Error> {
+        self.inner.list_changes(from)
+    }
+    fn get_change(&self, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.get_change(seq)
+    }
+    fn create_change(&self, seq: u64, bytes: &[u8]) -> Result<Put, Error> {
+        self.inner.create_change(seq, bytes)
+    }
+    fn delete_change(&self, seq: u64) -> Result<(), Error> {
+        self.inner.delete_change(seq)
+    }
 }
 
 #[test]
@@ -319,29 +391,6 @@ fn an_update_reads_once_and_writes_once() {
     );
 }
 
-/// A file that cannot be read when the write comes to compare it (replaced by a directory
-/// between the update's read and its write): nothing is written, and the error says why
-/// without doubting whether the change was saved.
-#[test]
-fn a_file_unreadable_at_the_write_fails_the_update_plainly() {
-    let dir = temp_dir();
-    let path = dir.path().join("keys.json");
-    let store = file_store(&path, None);
-    add(&store, "first").unwrap();
-    let result = store.update(|f: &mut Document| {
-        if path.is_file() {
-            std::fs::remove_file(&path).unwrap();
-            std::fs::create_dir(&path).unwrap();
-        }
-        f.push(record("second"));
-        Ok::<(), Error>(())
-    });
-    let location = path.display().to_string();
-    let unreadable = Error::unavailable(&location, "cannot read: Is a directory (os error 21)");
-    assert_eq!(result, Err(unreadable));
-    assert!(path.is_dir());
-}
-
 /// A backend whose writes all fail with `failure` and do not land.
 struct Failing {
     inner: FileBackend,
@@ -357,6 +406,18 @@ impl Backend for Failing {
     }
     fn put(&self, _bytes: &[u8], _expected: Option<&str>) -> Result<Put, Error> {
         Err(self.failure.clone())
+    }
+    fn list_changes(&self, from: u64) -> Result<Vec<u64>, Error> {
+        self.inner.list_changes(from)
+    }
+    fn get_change(&self, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.get_change(seq)
+    }
+    fn create_change(&self, _seq: u64, _bytes: &[u8]) -> Result<Put, Error> {
+        Err(self.failure.clone())
+    }
+    fn delete_change(&self, seq: u64) -> Result<(), Error> {
+        self.inner.delete_change(seq)
     }
 }
 
@@ -474,7 +535,9 @@ fn a_link_or_fifo_planted_at_the_lock_file_is_refused() {
     let before = std::fs::read(&path).unwrap();
     let lock = dir.path().join("keys.json.lock");
     let refused = |why: &str| {
-        let e = add(&store, "b").unwrap_err();
+        // The change is stored beside the file; folding it in needs the lock.
+        add(&store, "b").unwrap();
+        let e = store.compact().unwrap_err();
         let Error::Unavailable { location, message } = &e else {
             panic!("{e:?}");
         };
