@@ -1,5 +1,6 @@
 //! The key set being served: an `Arc` of the keys, their rate limits and credits behind a
-//! `RwLock`, which requests read and reloads replace whole.
+//! `RwLock`, which requests read, and reloads and changes replace (a change sharing all that it
+//! does not change).
 
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -23,11 +24,50 @@ pub struct Live {
 pub struct Served {
     set: KeySet,
     /// By key id: one lock per key, never one for all.
-    limits: HashMap<Box<str>, Arc<RateCell>>,
+    limits: Cells<RateCell>,
     /// By key id.
-    credits: HashMap<Box<str>, Arc<CreditCell>>,
+    credits: Cells<CreditCell>,
     /// The same file for the management API, when it is on.
     catalog: Option<Catalog>,
+}
+
+/// Counts by key id: those built when the set was loaded, shared by every change after, and
+/// those of the keys changed since (`None`: the key has none now).
+struct Cells<T> {
+    loaded: Arc<HashMap<Box<str>, Arc<T>>>,
+    changed: HashMap<Box<str>, Option<Arc<T>>>,
+}
+
+impl<T> Cells<T> {
+    fn loaded(loaded: HashMap<Box<str>, Arc<T>>) -> Cells<T> {
+        Cells {
+            loaded: Arc::new(loaded),
+            changed: HashMap::new(),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<&Arc<T>> {
+        match self.changed.get(id) {
+            Some(cell) => cell.as_ref(),
+            None => self.loaded.get(id),
+        }
+    }
+
+    /// These cells, with the cell of each of `ids` made by `cell` (from the one it had).
+    fn with(
+        &self,
+        ids: &[&str],
+        mut cell: impl FnMut(&str, Option<&Arc<T>>) -> Option<Arc<T>>,
+    ) -> Cells<T> {
+        let mut changed = self.changed.clone();
+        for &id in ids {
+            changed.insert(Box::from(id), cell(id, self.get(id)));
+        }
+        Cells {
+            loaded: Arc::clone(&self.loaded),
+            changed,
+        }
+    }
 }
 
 impl Deref for Served {
@@ -41,7 +81,7 @@ impl Deref for Served {
 impl Served {
     /// `set` with full buckets and nothing spent, but for the keys that `before` had, whose
     /// counts are kept (a bucket at most full under its new limit).
-    fn new(
+    pub fn new(
         set: KeySet,
         catalog: Option<Catalog>,
         before: Option<&Served>,
@@ -64,6 +104,31 @@ impl Served {
                 credits.insert(Box::from(key.id()), CreditCell::new(key.id(), c, kept, now));
             }
         }
+        Served {
+            set,
+            limits: Cells::loaded(limits),
+            credits: Cells::loaded(credits),
+            catalog,
+        }
+    }
+
+    /// `set`, this set with the keys of `ids` changed, keeping the counts of the others as
+    /// they are (shared, not copied) and those of the keys changed as [`Served::new`] does.
+    fn changed(
+        &self,
+        set: KeySet,
+        catalog: Option<Catalog>,
+        ids: &[&str],
+        now: UnixMillis,
+    ) -> Served {
+        let limits = self.limits.with(ids, |id, kept| {
+            let limit = set.get(id)?.rate_limit()?;
+            Some(RateCell::new(id, limit, kept, now))
+        });
+        let credits = self.credits.with(ids, |id, kept| {
+            let credits = set.get(id)?.credits()?;
+            Some(CreditCell::new(id, credits, kept, now))
+        });
         Served {
             set,
             limits,
@@ -92,9 +157,21 @@ impl Served {
 impl Served {
     /// The ids of the keys that have a rate limit counted, sorted.
     pub(crate) fn bucket_ids(&self) -> Vec<&str> {
-        let mut ids: Vec<&str> = self.limits.keys().map(|id| &**id).collect();
+        let loaded =
+            (self.limits.loaded.keys()).filter(|id| !self.limits.changed.contains_key(*id));
+        let changed =
+            (self.limits.changed.iter()).filter_map(|(id, cell)| cell.as_ref().map(|_| id));
+        let mut ids: Vec<&str> = loaded.chain(changed).map(|id| &**id).collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+impl From<Served> for Live {
+    fn from(served: Served) -> Live {
+        Live {
+            current: RwLock::new(Arc::new(served)),
+        }
     }
 }
 
@@ -105,6 +182,14 @@ impl Live {
         Live {
             current: RwLock::new(Arc::new(served)),
         }
+    }
+
+    /// Serves `served` instead; returns how many keys it has. The write lock is held only to
+    /// swap the `Arc`.
+    pub fn install(&self, served: Served) -> usize {
+        let count = served.len();
+        *self.current.write() = Arc::new(served);
+        count
     }
 
     /// The set to verify against. The read lock is held only to clone the `Arc`.
@@ -124,6 +209,23 @@ impl Live {
     ) -> usize {
         let old = self.current();
         let new = Arc::new(Served::new(set, catalog, Some(&old), now, pace));
+        let count = new.len();
+        *self.current.write() = new;
+        count
+    }
+
+    /// Serves `set`, the set being served with the keys of `ids` changed (see
+    /// [`KeySet::with_changes`]), and `catalog`; returns how many keys it has. The only
+    /// writer of the set, with [`Live::replace`]: the loader's thread.
+    pub fn apply(
+        &self,
+        set: KeySet,
+        catalog: Option<Catalog>,
+        ids: &[&str],
+        now: UnixMillis,
+    ) -> usize {
+        let old = self.current();
+        let new = Arc::new(old.changed(set, catalog, ids, now));
         let count = new.len();
         *self.current.write() = new;
         count

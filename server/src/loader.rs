@@ -1,6 +1,8 @@
-//! The keys loader: one thread that polls the store and answers `/refresh`, paced so that it
-//! never holds a core for long (see [`crate::pace`]); no store I/O or parsing ever runs on an
-//! HTTP worker.
+//! The keys loader: one thread that polls the store and answers `/refresh`, applying each change
+//! as it comes (a change costs what it changes, so this thread keeps the normal priority and a
+//! revocation lands whatever else the host runs); a whole load of the keys file runs on a
+//! thread of its own, paced and at the lowest priority (see [`crate::pace`]). No store I/O or
+//! parsing ever runs on an HTTP worker.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
@@ -8,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::pace::Pacer;
+use crate::health::Trigger;
 use crate::reload::Reloader;
 use crate::Error;
 
-/// A request for a reload: where its result (the number of keys now loaded) goes, and whether
+/// A request for a reload: where its result (the number of keys now served) goes, and whether
 /// it waits for [`REFRESH_SPACING`] (`/refresh` does; the management API's writes, which the
 /// writer makes one at a time and which must be served at once, do not).
 struct Answer {
@@ -85,61 +87,112 @@ fn stopped() -> Error {
     Error::start("reload", "the keys loader has stopped")
 }
 
-/// The least pause between the end of one reload asked for by `/refresh` and the start of the
-/// next (or the last one's duration, if longer): a flood of `/refresh` costs at most one reload
-/// per pause, and the loader never spends more than half its time on them.
-pub const REFRESH_SPACING: Duration = Duration::from_millis(250);
+/// The least pause between the end of one look at the store asked for by `/refresh` and the
+/// start of the next: a flood of `/refresh` costs at most one look per pause.
+pub const REFRESH_SPACING: Duration = Duration::from_millis(50);
+
+/// How often the loader checks whether a whole load has finished.
+const LOADING_CHECK: Duration = Duration::from_millis(20);
 
 fn run(keys: &mut Reloader, interval: Option<Duration>, requests: &mpsc::Receiver<Answer>) {
-    lower_priority();
     let mut next_poll = interval.map(|i| Instant::now() + i);
     let mut next_refresh = Instant::now();
+    // Requests answered once the whole load running ends.
+    let mut waiting: Vec<Answer> = Vec::new();
     loop {
-        let first = match next_poll {
+        let wake = match (next_poll, keys.loading()) {
+            (_, true) => Some(Instant::now() + LOADING_CHECK),
+            (at, false) => at,
+        };
+        let first = match wake {
             None => requests.recv().ok(),
             Some(at) => match requests.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(answer) => Some(answer),
                 Err(RecvTimeoutError::Timeout) => {
-                    poll(keys);
-                    next_poll = interval.map(|i| Instant::now() + i);
+                    finish(keys, &mut waiting);
+                    if next_poll.is_some_and(|at| at <= Instant::now()) {
+                        poll(keys);
+                        next_poll = interval.map(|i| Instant::now() + i);
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => None,
             },
         };
         let Some(first) = first else { return };
-        let trigger = match first.spaced {
-            true => "refresh",
-            false => "write",
-        };
         if first.spaced {
             thread::sleep(next_refresh.saturating_duration_since(Instant::now()));
         }
-        // Every request waiting now is answered by one reload that starts after all of them.
-        let waiting: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
-        let mut pacer = Pacer::new();
-        let started = Instant::now();
-        let result = keys.reload(&mut || pacer.tick()).map_err(Error::Store);
-        next_refresh = Instant::now() + started.elapsed().max(REFRESH_SPACING);
-        match &result {
-            Ok(count) => {
-                log::info!(keys_loaded = count, trigger = trigger; "refresh_success")
-            }
-            Err(e) => log::error!(error:% = e, trigger = trigger; "refresh_failed"),
-        }
-        for answer in waiting {
-            let _ = answer.result.send(result.clone());
+        // Every request waiting now is answered by one look that starts after all of them.
+        let mut asked: Vec<Answer> = std::iter::once(first).chain(requests.try_iter()).collect();
+        let trigger = match asked.iter().all(|a| a.spaced) {
+            true => "refresh",
+            false => "write",
+        };
+        finish(keys, &mut waiting);
+        let looked = keys.look(Trigger::Refresh);
+        next_refresh = Instant::now() + REFRESH_SPACING;
+        match looked {
+            Ok(looked) if looked.loading => waiting.append(&mut asked),
+            Ok(_) => answer(keys, &mut asked, Ok(()), trigger),
+            Err(e) => answer(keys, &mut asked, Err(e), trigger),
         }
     }
 }
 
-/// Reloads the keys if the stored file changed; a failure keeps the old set.
+/// Looks at the store for changes; a failure keeps the keys served.
 fn poll(keys: &mut Reloader) {
-    let mut pacer = Pacer::new();
-    match keys.poll(&mut || pacer.tick()) {
-        Ok(None) => {}
-        Ok(Some(count)) => log::info!(keys_loaded = count, trigger = "poll"; "refresh_success"),
+    match keys.look(Trigger::Poll) {
+        Ok(looked) if looked.changes > 0 => {
+            let count = keys.live().current().len();
+            log::info!(keys_loaded = count, trigger = "poll"; "refresh_success");
+        }
+        Ok(_) => {}
         Err(e) => log::error!(error:% = e, trigger = "poll"; "refresh_failed"),
+    }
+}
+
+/// Serves the whole load running if it has ended, and answers the requests that waited for it.
+fn finish(keys: &mut Reloader, waiting: &mut Vec<Answer>) {
+    match keys.finish(false) {
+        None => {}
+        Some((Trigger::Poll, Ok(()))) if waiting.is_empty() => {
+            let count = keys.live().current().len();
+            log::info!(keys_loaded = count, trigger = "poll"; "refresh_success");
+        }
+        Some((_, Ok(()))) => answer(keys, waiting, Ok(()), "refresh"),
+        Some((trigger, Err(e))) => {
+            if trigger == Trigger::Poll {
+                log::error!(error:% = e, trigger = "poll"; "refresh_failed");
+                if !waiting.is_empty() {
+                    // The requests that waited for it failed too, and count as such.
+                    keys.health().failed(Trigger::Refresh, &e);
+                }
+            }
+            answer(keys, waiting, Err(e), "refresh");
+        }
+    }
+}
+
+/// Answers every request in `asked` with the number of keys served, or `result`'s error, and
+/// logs the answer once.
+fn answer(
+    keys: &Reloader,
+    asked: &mut Vec<Answer>,
+    result: Result<(), heare_auth_store::Error>,
+    trigger: &str,
+) {
+    if asked.is_empty() {
+        return;
+    }
+    let result = result.map(|()| keys.live().current().len());
+    match &result {
+        Ok(count) => log::info!(keys_loaded = count, trigger = trigger; "refresh_success"),
+        Err(e) => log::error!(error:% = e, trigger = trigger; "refresh_failed"),
+    }
+    let result = result.map_err(Error::Store);
+    for answer in asked.drain(..) {
+        let _ = answer.result.send(result.clone());
     }
 }
 

@@ -1,6 +1,7 @@
 //! Handler tests: requests built by hand, as the transport would hand them over.
 
 use super::*;
+use crate::health::Trigger;
 use crate::reload::Reloader;
 use heare_auth_core::KeySet;
 use heare_auth_store::StoreConfig;
@@ -133,7 +134,12 @@ fn run(app: &TestApp, req: TestRequest) -> Reply {
         Handled::Reply(reply) => reply,
         Handled::Reload => {
             let reloader = app.reloader.as_ref().expect("a store to reload");
-            app.refreshed(reloader.lock().reload(&mut || {}).map_err(Error::Store))
+            app.refreshed(
+                reloader
+                    .lock()
+                    .reload(Trigger::Refresh)
+                    .map_err(Error::Store),
+            )
         }
         Handled::Write(_) => panic!("no writer here: management writes are tested end to end"),
         Handled::Count(_) => panic!("no shared counts here: they are tested end to end"),
