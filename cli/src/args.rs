@@ -227,6 +227,11 @@ fn parse_command(which: Command, mut args: pico_args::Arguments) -> Result<Cmd, 
             }
             Cmd::Migrate { yes, no_refresh }
         }
+        Command::Compact => {
+            let no_refresh = switch(&mut args, &["--no-refresh"]);
+            finish(args, command)?;
+            Cmd::Compact { no_refresh }
+        }
         Command::Export => {
             let output = value(&mut args, command, "--output")?;
             finish(args, command)?;

@@ -89,6 +89,11 @@ pub enum Cmd {
         /// `--no-refresh`: do not ask the server to reload.
         no_refresh: bool,
     },
+    /// `compact`: fold the changes stored beside the keys file into it.
+    Compact {
+        /// `--no-refresh`: do not ask the server to reload.
+        no_refresh: bool,
+    },
     /// `export`: the store's keys file, unencrypted, with hashes only.
     Export {
         /// `--output FILE`; `None`: standard output.
@@ -136,6 +141,7 @@ impl Cmd {
             Cmd::Doctor { .. } => Command::Doctor,
             Cmd::Check { .. } => Command::Check,
             Cmd::Migrate { .. } => Command::Migrate,
+            Cmd::Compact { .. } => Command::Compact,
             Cmd::Export { .. } => Command::Export,
             Cmd::Import { .. } => Command::Import,
             Cmd::Identify { .. } => Command::Identify,

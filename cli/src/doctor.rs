@@ -35,12 +35,49 @@ pub struct Report {
     pub expired: Option<usize>,
     /// Of which disabled.
     pub disabled: Option<usize>,
+    /// Changes stored beside the keys file and not yet folded into it.
+    pub changes: Option<usize>,
     /// How writes are protected: "lock file", "conditional writes honoured", ...
     pub writes: String,
     /// The store's clock minus ours, in milliseconds, when the store tells its time.
     pub clock_skew_ms: Option<i64>,
     /// Everything that is wrong, one sentence each.
     pub problems: Vec<String>,
+}
+
+/// The keys of the snapshot `plain` with the changes after it applied; counts them in
+/// `report`.
+fn current_keys(
+    store: &heare_auth_store::Store,
+    plain: &[u8],
+    report: &mut Report,
+) -> Result<(KeySet, Vec<heare_auth_core::Warning>), CliError> {
+    let keys = CliError::keys(store.location());
+    let (set, mut warnings) = KeySet::from_json(plain).map_err(&keys)?;
+    let next = heare_auth_store::next_change(plain).map_err(&keys)?;
+    let Some(changes) = store.changes_after(next)? else {
+        return Err(CliError::Store(Error::unavailable(
+            store.location(),
+            "changes the keys file does not hold were removed while doctor read them; run it again",
+        )));
+    };
+    let changing: Vec<_> = changes.iter().filter(|c| !c.is_note()).collect();
+    report.changes = Some(changing.len());
+    if changing.is_empty() {
+        return Ok((set, warnings));
+    }
+    let state = heare_auth_store::State {
+        snapshot: heare_auth_store::Snapshot {
+            bytes: Some(plain.to_vec()),
+            version: None,
+            next,
+        },
+        changes,
+    };
+    let folded = state.folded().map_err(&keys)?;
+    let (set, more) = KeySet::from_json(&folded).map_err(&keys)?;
+    warnings = more;
+    Ok((set, warnings))
 }
 
 /// Reads the store and probes its writes; never fails, it reports.
@@ -71,8 +108,8 @@ pub fn examine(config: &StoreConfig, now: SystemTime) -> Report {
                 .and_then(|d| httpdate::parse_http_date(d).ok())
                 .map(|theirs| skew_ms(theirs, now));
             let loaded = decrypt_file(&object.bytes, config.storage_secret.as_deref())
-                .and_then(|plain| KeySet::from_json(&plain))
-                .map_err(CliError::keys(store.location()));
+                .map_err(CliError::keys(store.location()))
+                .and_then(|plain| current_keys(&store, &plain, &mut report));
             match loaded {
                 Err(e) => report.problems.push(e.to_string()),
                 Ok((keys, warnings)) => {
@@ -187,6 +224,13 @@ impl Report {
             };
             out.push_str(&format!(
                 "Keys:       {keys} ({active} active, {expired} expired{disabled})\n"
+            ));
+        }
+        if let Some(n) = self.changes.filter(|n| *n > 0) {
+            out.push_str(&format!(
+                "Changes:    {} beside the keys file, not yet folded into it (`heare-auth \
+                 compact` folds them)\n",
+                crate::plural::count(n, "change")
             ));
         }
         out.push_str(&format!("Writes:     {}\n", self.writes));

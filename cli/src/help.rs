@@ -20,6 +20,7 @@ Usage:
   heare-auth doctor [--json]
   heare-auth check [FILE] [--json]
   heare-auth migrate --hash-secrets [--yes] [--no-refresh]
+  heare-auth compact [--no-refresh]
   heare-auth export [--output FILE]
   heare-auth import FILE [--format json|jsonl|csv] [--yes] [--no-refresh]
   heare-auth identify [--json] < FILE_WITH_THE_SECRET
@@ -32,7 +33,8 @@ Options (before or after the command):
                          (http://127.0.0.1:8080; it serves it with MANAGEMENT_API=1) instead of
                          changing the store: create, list, show, disable, enable, rotate,
                          set-rate-limit, update, delete and doctor, with the same output and exit
-                         codes; refresh, check, migrate, export, import, identify and scan
+                         codes; refresh, check, migrate, compact, export, import, identify and
+                         scan
                          need the store itself.
                          --no-refresh changes nothing there: the server serves its changes at once.
                          (refresh --url is refresh's own: the refresh endpoint)
@@ -236,6 +238,16 @@ nothing. Running it again changes nothing.
   --no-refresh     do not ask the server to reload
 ";
 
+const COMPACT: &str = "\
+Usage: heare-auth compact [--no-refresh]
+
+Folds the changes stored beside the keys file (keys.json.changes/, or S3_KEY.changes/ in S3) into
+it, so that the file alone holds every key as it is: for a tool that reads only the file (an
+older heare-auth, a backup, a hand edit). Changes are folded in as they accumulate anyway; each
+is removed ten minutes after it was folded. Says how many it folded.
+  --no-refresh    do not ask the server to reload
+";
+
 const EXPORT: &str = "\
 Usage: heare-auth export [--output FILE]
 
@@ -317,6 +329,7 @@ pub fn help(topic: Option<&str>) -> &'static str {
         Command::Doctor => DOCTOR,
         Command::Check => CHECK,
         Command::Migrate => MIGRATE,
+        Command::Compact => COMPACT,
         Command::Export => EXPORT,
         Command::Import => IMPORT,
         Command::Identify => IDENTIFY,

@@ -59,6 +59,7 @@ fn dispatch(cmd: Cmd, cx: &Context) -> Result<ExitCode, CliError> {
         Cmd::Doctor { json } => run::doctor(cx, json),
         Cmd::Check { file, json } => run::check(cx, file, json),
         Cmd::Migrate { yes, no_refresh } => run::migrate(cx, yes, no_refresh),
+        Cmd::Compact { no_refresh } => run::compact(cx, no_refresh),
         Cmd::Export { output } => run::export(cx, output),
         Cmd::Import {
             file,

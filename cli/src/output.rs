@@ -154,6 +154,17 @@ fn named_lines(keys: &[Named]) -> String {
         .collect()
 }
 
+/// What `compact` prints.
+pub fn compacted_text(folded: usize) -> String {
+    match folded {
+        0 => "Nothing to fold: the keys file holds every change\n".to_string(),
+        n => format!(
+            "Folded {} into the keys file\n",
+            crate::plural::count(n, "change")
+        ),
+    }
+}
+
 /// What `migrate --hash-secrets` prints: the keys changed, or with `dry_run` that would be.
 pub fn migrated_text(changed: &[Named], dry_run: bool) -> String {
     match (changed.len(), dry_run) {

@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::listing::Listing;
 use crate::reload::after_write;
 use crate::stdout::{emit, emit_line, emit_secret, stream};
-use crate::{check, commands, counts, doctor, help, output, prompt, CliError};
+use crate::{check, commands, counts, doctor, help, output, plural, prompt, CliError};
 
 /// `help [COMMAND]`.
 pub fn help(topic: Option<&str>) -> Result<ExitCode, CliError> {
@@ -211,12 +211,38 @@ pub fn check(cx: &Context, file: Option<String>, json: bool) -> Result<ExitCode,
             (path, bytes)
         }
         None => {
+            // The keys file as it now is: the changes beside it applied, if they apply.
             let store = cx.open()?;
-            let bytes = store.load()?.bytes_or_empty().to_vec();
-            (store.location().to_string(), bytes)
+            let state = store.read()?;
+            let pending = state.changes.iter().filter(|c| !c.is_note()).count();
+            let location = match pending {
+                0 => store.location().to_string(),
+                n => format!("{} with {}", store.location(), plural::count(n, "change")),
+            };
+            let bytes = match state.folded() {
+                Ok(folded) => folded.into_owned(),
+                Err(e) => {
+                    let mut report =
+                        check::check(&location, state.snapshot.bytes_or_empty(), cx.now);
+                    report.findings.insert(
+                        0,
+                        check::Finding {
+                            severity: check::Severity::Error,
+                            key: None,
+                            message: format!("the changes beside the keys file do not apply: {e}"),
+                        },
+                    );
+                    return finish_check(report, json);
+                }
+            };
+            (location, bytes)
         }
     };
-    let report = check::check(&location, &bytes, cx.now);
+    finish_check(check::check(&location, &bytes, cx.now), json)
+}
+
+/// Prints a `check` report; the exit code says whether it found errors.
+fn finish_check(report: check::Report, json: bool) -> Result<ExitCode, CliError> {
     match json {
         true => emit_line(&report.to_json())?,
         false => emit(&report.to_text())?,
@@ -233,6 +259,16 @@ pub fn migrate(cx: &Context, yes: bool, no_refresh: bool) -> Result<ExitCode, Cl
     let changed = commands::hash_secrets(&store, yes, cx.now, &cx.actor())?;
     emit(&output::migrated_text(&changed, !yes))?;
     if yes && !changed.is_empty() {
+        after_write(&cx.refresh_url, no_refresh, false);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compact`: folds the changes stored beside the keys file into it.
+pub fn compact(cx: &Context, no_refresh: bool) -> Result<ExitCode, CliError> {
+    let folded = cx.open_for_writing()?.compact()?;
+    emit(&output::compacted_text(folded))?;
+    if folded > 0 {
         after_write(&cx.refresh_url, no_refresh, false);
     }
     Ok(ExitCode::SUCCESS)

@@ -18,6 +18,7 @@ pub enum Command {
     Doctor,
     Check,
     Migrate,
+    Compact,
     Export,
     Import,
     Identify,
@@ -26,7 +27,7 @@ pub enum Command {
 
 impl Command {
     /// Every command, in the order the help lists them.
-    pub const ALL: [Command; 17] = [
+    pub const ALL: [Command; 18] = [
         Command::Create,
         Command::List,
         Command::Show,
@@ -40,6 +41,7 @@ impl Command {
         Command::Doctor,
         Command::Check,
         Command::Migrate,
+        Command::Compact,
         Command::Export,
         Command::Import,
         Command::Identify,
@@ -62,6 +64,7 @@ impl Command {
             Command::Doctor => "doctor",
             Command::Check => "check",
             Command::Migrate => "migrate",
+            Command::Compact => "compact",
             Command::Export => "export",
             Command::Import => "import",
             Command::Identify => "identify",
@@ -78,6 +81,7 @@ impl Command {
             Command::Refresh
                 | Command::Check
                 | Command::Migrate
+                | Command::Compact
                 | Command::Export
                 | Command::Import
                 | Command::Identify
@@ -125,7 +129,7 @@ mod tests {
             .collect();
         assert_eq!(
             local,
-            ["refresh", "check", "migrate", "export", "import", "identify", "scan"]
+            ["refresh", "check", "migrate", "compact", "export", "import", "identify", "scan"]
         );
     }
 
@@ -134,7 +138,7 @@ mod tests {
         assert_eq!(
             Command::every_name(),
             "create, list, show, disable, enable, rotate, set-rate-limit, update, delete, \
-             refresh, doctor, check, migrate, export, import, identify or scan"
+             refresh, doctor, check, migrate, compact, export, import, identify or scan"
         );
     }
 }

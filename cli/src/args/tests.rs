@@ -454,7 +454,7 @@ fn repeated_switches_are_harmless() {
 #[test]
 fn usage_errors_name_what_is_wrong() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, export, import, identify or scan"),
+        (&[], "missing command: expected create, list, show, disable, enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, compact, export, import, identify or scan"),
         (&["--json"], "unknown flag --json"),
         (&["--version", "x"], "--version: unexpected argument x"),
         // Found by the cli_args fuzz target: an empty argument was named by nothing.
@@ -1032,7 +1032,7 @@ fn remote_flag_errors_name_what_is_wrong() {
             &["--url", "http://h"],
             "missing command: expected create, list, show, disable, \
             enable, rotate, set-rate-limit, update, delete, refresh, doctor, check, migrate, \
-            export, import, identify or scan",
+            compact, export, import, identify or scan",
         ),
         // An unknown flag is named before a bad value.
         (

@@ -111,6 +111,8 @@ pub fn export(store: &Store) -> Result<(String, usize), CliError> {
     refuse_invalid(store.location(), &bytes)?;
     let mut file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;
     hash_all(store.location(), &mut file, None)?;
+    // A whole file of its own: no changes follow it.
+    file.remove_field(heare_auth_core::NEXT_CHANGE);
     let text = file.to_json().map_err(CliError::keys(store.location()))?;
     Ok((text, file.len()))
 }

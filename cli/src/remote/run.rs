@@ -37,6 +37,7 @@ pub fn dispatch(cmd: Cmd, client: &Client, now: UnixMillis) -> Result<ExitCode, 
         Cmd::Refresh { .. }
         | Cmd::Check { .. }
         | Cmd::Migrate { .. }
+        | Cmd::Compact { .. }
         | Cmd::Export { .. }
         | Cmd::Import { .. }
         | Cmd::Identify { .. }
