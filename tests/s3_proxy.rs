@@ -35,11 +35,13 @@ struct Shared {
     corrupted: std::sync::atomic::AtomicUsize,
 }
 
-/// A fault injected into requests for the keys object (the object named `keys.json`; the
-/// probe objects beside it pass untouched).
+/// A fault injected into requests for the keys object (the object named `keys.json`), its
+/// changes (`keys.json.changes/...`) and their listings; the probe objects beside it pass
+/// untouched.
 #[derive(Clone, Copy, Debug)]
 pub struct Fault {
-    /// `GET`, `HEAD`, `PUT`, or `*` for every method.
+    /// `GET`, `HEAD`, `PUT`, `DELETE`, `LIST` (a listing of the changes), or `*` for every
+    /// method.
     pub method: &'static str,
     /// What happens to them.
     pub kind: FaultKind,
@@ -153,12 +155,27 @@ impl S3Proxy {
     }
 }
 
+/// Whether a request is for the keys object or its changes: the object itself, a change
+/// (`keys.json.changes/N.json`), or a listing of the changes.
+fn keys_request(target: &str) -> bool {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    path.ends_with("/keys.json")
+        || path.contains("/keys.json.changes/")
+        || query.contains("prefix=keys.json.changes")
+}
+
 impl Shared {
     /// The fault that hits this request, if any, counting it down; records the request.
-    fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
-        if !path.ends_with("/keys.json") {
+    fn take(&self, method: &str, target: &str) -> Option<FaultKind> {
+        if !keys_request(target) {
             return None;
         }
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        // A listing is a GET of the bucket; faults name it `LIST`.
+        let method = match method == "GET" && query.contains("prefix=") {
+            true => "LIST",
+            false => method,
+        };
         let mut fault = self.fault.lock().unwrap();
         let hit = match fault.as_mut() {
             Some(f) if f.method == "*" || f.method == method => {
@@ -215,8 +232,8 @@ fn forward(
 
     let mut fields = request_line.split_whitespace();
     let method = fields.next().unwrap_or("").to_string();
-    let path = fields.next().unwrap_or("").split('?').next().unwrap_or("");
-    let fault = shared.take(&method, path);
+    let target = fields.next().unwrap_or("");
+    let fault = shared.take(&method, target);
     let mut client = client;
     match fault {
         Some(FaultKind::Cut) => return client.shutdown(Shutdown::Both),

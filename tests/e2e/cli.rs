@@ -760,7 +760,9 @@ fn a_closed_or_full_stdout_ends_quietly_or_fails_clearly() {
             "{message}"
         );
     }
-    let text = std::fs::read_to_string(&file).unwrap();
+    // The file is large, so the changes are stored beside it: read it whole through export.
+    let exported = run(&["export"]).output().unwrap();
+    let text = String::from_utf8(exported.stdout).unwrap();
     assert!(text.contains("\"Lost\"") && text.contains("previous_secret_hash"));
     // Any other failure to write is an error: `heare-auth export > backup.json` on a full disk.
     for args in [&["list"][..], &["export"], &["--version"]] {
