@@ -2,6 +2,7 @@
 //! every other record, and every top-level field besides `keys`, is written back as it was read.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io;
 
 use serde::de::{self, MapAccess};
@@ -28,6 +29,8 @@ pub struct Document<'a> {
     changed: bool,
     /// The ids of the keys added, changed or removed, in the order of their first change.
     touched: Vec<String>,
+    /// The ids looked up, in order (see [`Document::looked_up`]).
+    looked_up: RefCell<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -65,6 +68,7 @@ impl<'a> Document<'a> {
             extra: Vec::new(),
             changed: false,
             touched: Vec::new(),
+            looked_up: RefCell::default(),
         }
     }
 
@@ -82,7 +86,24 @@ impl<'a> Document<'a> {
                 .collect(),
             changed: false,
             touched: Vec::new(),
+            looked_up: RefCell::default(),
         })
+    }
+
+    /// A document holding only `records`: the part of a keys file a change touches, for a
+    /// writer that does not read the rest (see [`Document::looked_up`]).
+    pub fn of_keys(records: Vec<KeyRecord>) -> Document<'static> {
+        let mut file = Document::empty();
+        file.records = (records.into_iter())
+            .map(|r| Record::Written(Box::new(r)))
+            .collect();
+        file
+    }
+
+    /// Every id looked up so far (by [`Document::get`], [`Document::remove`] and
+    /// [`Document::replace`]), each once: the keys an edit of a partial document needs.
+    pub fn looked_up(&self) -> Vec<String> {
+        self.looked_up.borrow().clone()
     }
 
     /// The number of keys.
@@ -188,6 +209,12 @@ impl<'a> Document<'a> {
     /// refuse a file that holds the id twice (which key would they change?) as the verifier
     /// refuses to load it, rather than change the first and leave the other verifying.
     fn position(&self, id: &str) -> Result<Option<usize>, Error> {
+        {
+            let mut looked_up = self.looked_up.borrow_mut();
+            if !looked_up.iter().any(|seen| seen == id) {
+                looked_up.push(id.to_string());
+            }
+        }
         let mut quoted = String::with_capacity(id.len() + 2);
         push_json_string(&mut quoted, id);
         let mut found = (self.records.iter().enumerate())

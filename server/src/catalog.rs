@@ -116,6 +116,11 @@ impl Catalog {
         next
     }
 
+    /// The size of the keys file it was read from, in bytes.
+    pub fn file_len(&self) -> usize {
+        self.base.text.len()
+    }
+
     /// The number of positions: those of the keys read with the file (a key deleted since
     /// leaves its position empty), then those of the keys added since.
     pub fn len(&self) -> usize {

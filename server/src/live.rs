@@ -29,6 +29,8 @@ pub struct Served {
     credits: Cells<CreditCell>,
     /// The same file for the management API, when it is on.
     catalog: Option<Catalog>,
+    /// The first change of the store these keys do not hold.
+    next: u64,
 }
 
 /// Counts by key id: those built when the set was loaded, shared by every change after, and
@@ -109,6 +111,7 @@ impl Served {
             limits: Cells::loaded(limits),
             credits: Cells::loaded(credits),
             catalog,
+            next: 0,
         }
     }
 
@@ -134,7 +137,19 @@ impl Served {
             limits,
             credits,
             catalog,
+            next: self.next,
         }
+    }
+
+    /// The first change of the store these keys do not hold.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// These keys, said to hold every change of the store before `next`.
+    pub fn at(mut self, next: u64) -> Served {
+        self.next = next;
+        self
     }
 
     /// The keys as the management API reads them; `None` when it is off.
@@ -222,10 +237,10 @@ impl Live {
         set: KeySet,
         catalog: Option<Catalog>,
         ids: &[&str],
-        now: UnixMillis,
+        (now, next): (UnixMillis, u64),
     ) -> usize {
         let old = self.current();
-        let new = Arc::new(old.changed(set, catalog, ids, now));
+        let new = Arc::new(old.changed(set, catalog, ids, now).at(next));
         let count = new.len();
         *self.current.write() = new;
         count

@@ -213,13 +213,13 @@ impl Reloader {
         }
         let catalog = old.catalog().map(|c| c.with_changes(&written, &deleted));
         let ids = net.ids();
-        let count = self.live.apply(set, catalog, &ids, now_ms());
+        let last = changes.last().map_or(self.next, |c| c.seq);
+        let count = self.live.apply(set, catalog, &ids, (now_ms(), last + 1));
         log_applied(&old, &self.live.current(), &ids);
         drop(old);
         for change in changes {
             change.learn(self.version.as_deref(), &mut self.known);
         }
-        let last = changes.last().map_or(self.next, |c| c.seq);
         self.next = last + 1;
         log::info!(
             changes = changes.len(), keys = ids.len(), seq = last, keys_loaded = count,
@@ -295,7 +295,7 @@ fn load(
     if let Some(old) = &old {
         log_changes(old, &set, pace);
     }
-    let served = Served::new(set, catalog, old.as_deref(), now_ms(), pace);
+    let served = Served::new(set, catalog, old.as_deref(), now_ms(), pace).at(next);
     Ok(Loaded {
         served,
         version,

@@ -60,6 +60,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
             loader: loader.handle(),
             prefixes: config.settings.prefixes.clone(),
             counts: counts.clone(),
+            live: keys.clone(),
         })?),
         false => None,
     };

@@ -18,7 +18,7 @@ pub use counters::{Answers, Counters, CountersConfig, Exchange, Op, DEFAULT_PREF
 pub use error::{Error, InvalidSetting};
 pub use file::FileBackend;
 pub use s3::{S3Backend, S3Config};
-pub use store::{Snapshot, State, Store, COMPACT_AFTER, EMPTY_FILE, FOLD_BELOW};
+pub use store::{Base, Snapshot, State, Store, COMPACT_AFTER, EMPTY_FILE, FOLD_BELOW};
 
 #[cfg(test)]
 mod tests;

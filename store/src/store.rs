@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand_core::{OsRng, RngCore};
 use serde_json::value::RawValue;
 
-use heare_auth_core::{decrypt_file, encrypt_file, Document, NEXT_CHANGE};
+use heare_auth_core::{decrypt_file, encrypt_file, record_id, Document, KeyRecord, NEXT_CHANGE};
 
 use crate::backend::{Backend, Put};
 use crate::changes::{next_change, Change};
@@ -67,6 +67,61 @@ impl State {
         file.set_field(NEXT_CHANGE, number(self.next()));
         Ok(Cow::Owned(file.to_json()?.into_bytes()))
     }
+}
+
+/// What a writer knows of the keys without reading the keys file: each key as it was before
+/// change [`Base::next`].
+pub trait Base {
+    /// The first change the keys do not hold.
+    fn next(&self) -> u64;
+    /// The key with this id; `None` when there was none.
+    fn get(&self, id: &str) -> Result<Option<KeyRecord>, Error>;
+}
+
+/// The keys of a snapshot read for an update.
+struct Parsed<'a> {
+    file: Document<'a>,
+    next: u64,
+    location: &'a str,
+}
+
+impl Base for Parsed<'_> {
+    fn next(&self) -> u64 {
+        self.next
+    }
+
+    fn get(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
+        self.file
+            .get(id)
+            .transpose()
+            .map_err(|e| Error::keys(self.location, e))
+    }
+}
+
+/// The state of key `id` after `changes`, when one of them touches it: `Some(None)` when the
+/// last one deleted it.
+fn latest(
+    changes: &[Change],
+    id: &str,
+) -> Option<Result<Option<KeyRecord>, heare_auth_core::Error>> {
+    changes.iter().rev().find_map(|change| {
+        if let Some(text) = (change.keys.iter()).find(|t| record_id(t.get()).as_deref() == Some(id))
+        {
+            return Some(
+                serde_json::from_str(text.get())
+                    .map(Some)
+                    .map_err(Into::into),
+            );
+        }
+        change.deleted.iter().any(|d| d == id).then_some(Ok(None))
+    })
+}
+
+/// Writes that failed so far, and whether one got no answer.
+#[derive(Default)]
+struct Failures {
+    writes: u32,
+    unanswered: bool,
 }
 
 /// `n` as a JSON value.
@@ -237,23 +292,56 @@ impl Store {
 
     /// Applies `edit` to the keys file: one read, the edit, and, if it changed anything, one
     /// change appended, written only if nobody has written that change yet. When someone
-    /// did, the file is read again and the edit applied again, so `edit` must be idempotent
-    /// ("ensure the key exists"). The change holds only the keys the edit touched. A write
-    /// whose outcome is unknown (a timeout, a cut connection, a 5xx: it may have landed) is
-    /// settled by reading the change back; where the store's conditional writes may not be
-    /// atomic (S3-compatible stores differ), the change is read back after the write too.
-    /// Nothing is written when `edit` fails or the result would not load. Returns whether the
-    /// change is now stored because of this call (`false`: there was nothing to change). After
-    /// three failed writes it gives up; if one of them got no answer, it may land yet, and the
-    /// error says so. Once enough changes follow the snapshot, or when the file is small, it folds them into a
-    /// new snapshot.
+    /// did, the edit is applied again after the changes made meanwhile, so `edit` must be
+    /// idempotent ("ensure the key exists"). The change holds only the keys the edit touched.
+    /// A write whose outcome is unknown (a timeout, a cut connection, a 5xx: it may have
+    /// landed) is settled by reading the change back; where the store's conditional writes may
+    /// not be atomic (S3-compatible stores differ), the change is read back after the write
+    /// too. Nothing is written when `edit` fails or the keys it touched would not load.
+    /// Returns whether the change is now stored because of this call (`false`: there was
+    /// nothing to change). After three failed writes it gives up; if one of them got no
+    /// answer, it may land yet, and the error says so.
+    ///
+    /// A small keys file is edited whole, checked whole, and folded with the change at once,
+    /// so that it always holds every key. In a large one `edit` sees only the keys it looks up
+    /// (see [`Document::of_keys`]): it must find keys by id, not read them all (use
+    /// [`Store::update_whole`] for that); the file is read, but neither checked nor written
+    /// whole, and folded once every [`COMPACT_AFTER`] changes.
     pub fn update<E: From<Error>>(
         &self,
-        mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+        edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.update_as(edit, false)
+    }
+
+    /// [`Store::update`] for an edit that reads every key (`migrate`, `import`): it sees the
+    /// whole file, whatever its size.
+    pub fn update_whole<E: From<Error>>(
+        &self,
+        edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        self.update_as(edit, true)
+    }
+
+    /// [`Store::update`] for a writer that knows the keys as they were before change
+    /// `base.next()` (a server, from the keys it serves): it reads only the changes after
+    /// those, and the keys `edit` looks up from `base`, never the keys file.
+    pub fn update_on<E: From<Error>>(
+        &self,
+        base: &dyn Base,
+        edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
-        let mut failed_writes = 0;
-        let mut unanswered = false;
+        self.append_on(base, None, edit)
+    }
+
+    fn update_as<E: From<Error>>(
+        &self,
+        mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+        whole: bool,
+    ) -> Result<bool, E> {
+        self.backend.check_writes()?;
+        let mut failures = Failures::default();
         let mut damaged_reads = 0;
         // Whether a read of this update found the file: if a later one does not, it was
         // deleted meanwhile, and writing the edit to an empty file would drop every key.
@@ -276,6 +364,16 @@ impl Store {
                 (None, true) => return Err(self.vanished().into()),
                 (None, false) => {}
             }
+            if !whole && state.snapshot.bytes_or_empty().len() > FOLD_BELOW {
+                let plain = state.snapshot.bytes_or_empty();
+                let file = Document::parse(plain).map_err(|e| self.invalid(e))?;
+                let base = Parsed {
+                    file,
+                    next: state.snapshot.next,
+                    location: self.location(),
+                };
+                return self.append_on(&base, Some(state.changes), edit);
+            }
             let folded = state.folded().map_err(|e| self.invalid(e))?;
             let mut file = Document::parse(&folded).map_err(|e| self.invalid(e))?;
             edit(&mut file)?;
@@ -291,35 +389,7 @@ impl Store {
             if read_at.elapsed() > WRITE_WINDOW {
                 continue;
             }
-            let bytes = self.encrypt(change.to_json());
-            let started = Instant::now();
-            let landed = match self.backend.create_change(seq, &bytes) {
-                Ok(Put::Conflict) => false,
-                Ok(Put::Written(_)) => match self.backend.settle(started.elapsed()) {
-                    false => true,
-                    true => self.backend.get_change(seq)?.as_deref() == Some(&bytes[..]),
-                },
-                Err(e @ (Error::Unavailable { .. } | Error::Unanswered { .. })) => {
-                    unanswered |= matches!(e, Error::Unanswered { .. });
-                    match self.backend.get_change(seq) {
-                        Ok(Some(stored)) => stored == bytes,
-                        Ok(None) => {
-                            failed_writes += 1;
-                            if failed_writes == MAX_FAILED_WRITES {
-                                return Err(match unanswered {
-                                    true => self.may_land_yet(&e),
-                                    false => e,
-                                }
-                                .into());
-                            }
-                            false
-                        }
-                        Err(read) => return Err(self.outcome_unknown(&e, &read).into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if !landed {
+            if !self.land(seq, &self.encrypt(change.to_json()), &mut failures)? {
                 backoff(attempt);
                 continue;
             }
@@ -329,11 +399,110 @@ impl Store {
             }
             return Ok(true);
         }
-        Err(Error::Contended {
+        Err(self.contended().into())
+    }
+
+    /// Applies `edit` to the keys `base` holds with `since` (the changes after them, read
+    /// now when `None`) applied, and appends the change it makes.
+    fn append_on<E: From<Error>>(
+        &self,
+        base: &dyn Base,
+        since: Option<Vec<Change>>,
+        mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let mut since = match since {
+            Some(since) => since,
+            None => match self.changes_after(base.next())? {
+                Some(since) => since,
+                // This writer fell behind a fold: it reads the file.
+                None => return self.update(edit),
+            },
+        };
+        let mut failures = Failures::default();
+        for attempt in 0..MAX_ATTEMPTS {
+            let read_at = Instant::now();
+            // Each key the edit looks up, as it is after the changes since `base`.
+            let mut known: Vec<(String, Option<KeyRecord>)> = Vec::new();
+            let file = loop {
+                let records = known.iter().filter_map(|(_, r)| r.clone()).collect();
+                let mut file = Document::of_keys(records);
+                let result = edit(&mut file);
+                let missing: Vec<String> = (file.looked_up().into_iter())
+                    .filter(|id| known.iter().all(|(k, _)| k != id))
+                    .collect();
+                if missing.is_empty() {
+                    result?;
+                    break file;
+                }
+                for id in missing {
+                    let record = match latest(&since, &id) {
+                        Some(state) => state.map_err(|e| self.invalid(e))?,
+                        None => base.get(&id)?,
+                    };
+                    known.push((id, record));
+                }
+            };
+            if !file.is_changed() {
+                return Ok(false);
+            }
+            // Checks that the keys the change touches (and those it looked up) load.
+            file.to_json().map_err(|e| self.invalid(e))?;
+            let seq = since.last().map_or(base.next(), |c| c.seq + 1);
+            let change = Change::between(seq, unix_ms(), &file).map_err(|e| self.invalid(e))?;
+            drop(file);
+            let landed = read_at.elapsed() <= WRITE_WINDOW
+                && self.land(seq, &self.encrypt(change.to_json()), &mut failures)?;
+            if landed {
+                if (seq + 1).is_multiple_of(COMPACT_AFTER as u64) {
+                    // The change is stored; a fold that fails is left to a later writer.
+                    let _ = self.compact();
+                }
+                return Ok(true);
+            }
+            backoff(attempt);
+            match self.changes_after(seq)? {
+                Some(more) => since.extend(more),
+                None => return self.update(edit),
+            }
+        }
+        Err(self.contended().into())
+    }
+
+    /// Writes change `seq` and finds out whether it landed: `Ok(false)` when another writer
+    /// has that number. A write whose outcome is unknown is settled by reading the change back;
+    /// after [`MAX_FAILED_WRITES`] failed ones it gives up.
+    fn land(&self, seq: u64, bytes: &[u8], failures: &mut Failures) -> Result<bool, Error> {
+        let started = Instant::now();
+        match self.backend.create_change(seq, bytes) {
+            Ok(Put::Conflict) => Ok(false),
+            Ok(Put::Written(_)) => match self.backend.settle(started.elapsed()) {
+                false => Ok(true),
+                true => Ok(self.backend.get_change(seq)?.as_deref() == Some(bytes)),
+            },
+            Err(e @ (Error::Unavailable { .. } | Error::Unanswered { .. })) => {
+                failures.unanswered |= matches!(e, Error::Unanswered { .. });
+                match self.backend.get_change(seq) {
+                    Ok(Some(stored)) => Ok(stored == bytes),
+                    Ok(None) => {
+                        failures.writes += 1;
+                        match failures.writes == MAX_FAILED_WRITES {
+                            true if failures.unanswered => Err(self.may_land_yet(&e)),
+                            true => Err(e),
+                            false => Ok(false),
+                        }
+                    }
+                    Err(read) => Err(self.outcome_unknown(&e, &read)),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn contended(&self) -> Error {
+        Error::Contended {
             location: self.location().to_string(),
             attempts: MAX_ATTEMPTS,
         }
-        .into())
     }
 
     /// Folds every change into a new snapshot, so that a reader of the keys file alone (an

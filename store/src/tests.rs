@@ -567,3 +567,137 @@ fn a_link_or_fifo_planted_at_the_lock_file_is_refused() {
     assert!(made.success());
     refused("");
 }
+
+/// Renames key `id` to `name` by id, as the CLI's edits do.
+fn rename(store: &Store, id: &str, name: &str) -> Result<bool, Error> {
+    store.update(|f: &mut Document| {
+        let Some(record) = f.get(id) else {
+            return Err(Error::unavailable("test", format!("no key {id}")));
+        };
+        let mut record = record.map_err(|e| Error::keys("test", e))?;
+        if record.name != name {
+            record.name = name.into();
+            f.replace(record);
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn an_edit_of_a_large_file_sees_the_keys_it_looks_up_as_they_now_are() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let store = file_store(&path, None);
+    assert_eq!(rename(&store, "big_0001", "one"), Ok(true));
+    assert_eq!(add(&store, "fresh"), Ok(true));
+    assert_eq!(rename(&store, "fresh", "new"), Ok(true));
+    assert_eq!(
+        rename(&store, "fresh", "new"),
+        Ok(false),
+        "nothing left to change"
+    );
+    assert!(rename(&store, "nobody", "x").is_err());
+    let removed = store.update(|f: &mut Document| {
+        f.remove("big_0001");
+        Ok::<(), Error>(())
+    });
+    assert_eq!(removed, Ok(true));
+    // Each change holds only the key it touched.
+    let changes = store.changes_after(0).unwrap().unwrap();
+    let sizes: Vec<usize> = changes.iter().map(|c| c.to_json().len()).collect();
+    assert!(sizes.iter().all(|&n| n < 600), "{sizes:?}");
+    assert_eq!(changes.len(), 4);
+    let file = store.load().unwrap();
+    let all = Document::parse(file.bytes_or_empty()).unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(all.get("big_0001").is_none());
+    assert_eq!(all.get("fresh").unwrap().unwrap().name, "new");
+}
+
+#[test]
+fn concurrent_edits_of_a_large_file_keep_every_key() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = file_store(&path, None);
+                for i in 0..10 {
+                    add(&store, &format!("k{t}-{i}")).unwrap();
+                    rename(&store, &format!("big_{:04}", t * 10 + i), "renamed").unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let store = file_store(&path, None);
+    let file = Document::parse(store.load().unwrap().bytes_or_empty())
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(file.len(), 360);
+    assert_eq!(file.iter().filter(|r| r.name == "renamed").count(), 60);
+}
+
+/// Keys a writer knows from elsewhere (a server's served set).
+struct Known(std::collections::HashMap<String, KeyRecord>, u64);
+
+impl crate::Base for Known {
+    fn next(&self) -> u64 {
+        self.1
+    }
+    fn get(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
+        Ok(self.0.get(id).cloned())
+    }
+}
+
+#[test]
+fn a_writer_that_knows_the_keys_reads_only_the_changes_after_them() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let store = file_store(&path, None);
+    // What the writer knows: the file as it was, not a change made since by another writer.
+    let snapshot = store.load().unwrap();
+    let known: std::collections::HashMap<String, KeyRecord> =
+        Document::parse(snapshot.bytes_or_empty())
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| (r.id.clone(), r))
+            .collect();
+    let base = Known(known, snapshot.next);
+    assert_eq!(rename(&store, "big_0002", "theirs"), Ok(true));
+    // The file may not be read: make it unreadable.
+    let hidden = dir.path().join("elsewhere.json");
+    std::fs::rename(&path, &hidden).unwrap();
+    let written = store.update_on(&base, |f: &mut Document| {
+        // Looked up first in a document without it, then with it as it now is.
+        let Some(record) = f.get("big_0002") else {
+            return Ok(());
+        };
+        let mut record = record.unwrap();
+        assert_eq!(record.name, "theirs", "the change made since is seen");
+        record.metadata = serde_json::value::RawValue::from_string(r#"{"n":1}"#.into()).unwrap();
+        f.replace(record);
+        Ok::<(), Error>(())
+    });
+    assert_eq!(written, Ok(true));
+    std::fs::rename(&hidden, &path).unwrap();
+    let file = store.load().unwrap();
+    let key = Document::parse(file.bytes_or_empty())
+        .unwrap()
+        .get("big_0002")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (key.name.as_str(), key.metadata.get()),
+        ("theirs", r#"{"n":1}"#)
+    );
+}

@@ -162,8 +162,9 @@ fn in_file(staged: &Staged, e: &CheckError) -> String {
 pub fn import(store: &Store, incoming: &Incoming, write: bool) -> Result<Vec<Named>, CliError> {
     if write {
         let mut added = false;
-        store
-            .update(|file: &mut Document| add_all(store.location(), file, incoming, &mut added))?;
+        store.update_whole(|file: &mut Document| {
+            add_all(store.location(), file, incoming, &mut added)
+        })?;
     } else {
         let bytes = read(store)?;
         let file = Document::parse(&bytes).map_err(CliError::keys(store.location()))?;

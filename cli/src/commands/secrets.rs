@@ -78,7 +78,7 @@ pub fn hash_secrets(
         return hash_all(store.location(), &mut file, stamped);
     }
     let mut changed = Vec::new();
-    let written = store.update(|file: &mut Document| {
+    let written = store.update_whole(|file: &mut Document| {
         let now_changed = hash_all(store.location(), file, stamped)?;
         // Our own write read back has nothing left to change: keep what it changed.
         if !now_changed.is_empty() {

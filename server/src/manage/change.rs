@@ -75,7 +75,7 @@ pub fn create(context: &Context, ask: &Ask, new: NewKey) -> Reply {
             .unwrap_or_else(|| KeyRecord::default().metadata),
         ..KeyRecord::default()
     };
-    let written = context.store.update(|file: &mut Document| {
+    let written = context.update(|file: &mut Document| {
         if file.get(&record.id).is_none() {
             file.push(record.clone());
         }
@@ -109,7 +109,7 @@ pub fn edit(context: &Context, ask: &Ask, id: &str, edit: Edit) -> Reply {
     let mut fields: Vec<&'static str> = Vec::new();
     let mut replaced_previous = false;
     let actor = ask.actor.name();
-    let written = context.store.update(|file: &mut Document| {
+    let written = context.update(|file: &mut Document| {
         let record = match file.get(id) {
             Some(Ok(record)) => record,
             Some(Err(e)) => return Err(Problem::unavailable(format!("the keys file: {e}"))),

@@ -13,6 +13,7 @@ use heare_auth_store::Store;
 
 use super::problem::Problem;
 use crate::counts::Counts;
+use crate::live::Live;
 use crate::loader::LoaderHandle;
 use crate::reply::Reply;
 use crate::Error;
@@ -31,6 +32,40 @@ pub struct Context {
     pub prefixes: Prefixes,
     /// When keys were last used, for the keys shown in answers.
     pub counts: Arc<Counts>,
+    /// The keys served: a change looks up the keys it touches there, and reads only the
+    /// changes made since, not the keys file.
+    pub live: Arc<Live>,
+}
+
+impl Context {
+    /// Applies `edit` to the store: a large keys file as [`Store::update_on`] does, from the
+    /// keys served, reading only the changes made since; a small one as the CLI does, whole
+    /// (and folded at once).
+    pub fn update<E: From<heare_auth_store::Error>>(
+        &self,
+        edit: impl FnMut(&mut heare_auth_core::Document<'_>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let served = self.live.current();
+        match served.catalog() {
+            Some(catalog) if catalog.file_len() > heare_auth_store::FOLD_BELOW => {
+                self.store.update_on(&Served(catalog, served.next()), edit)
+            }
+            _ => self.store.update(edit),
+        }
+    }
+}
+
+/// The keys served, as a writer's base.
+struct Served<'a>(&'a crate::catalog::Catalog, u64);
+
+impl heare_auth_store::Base for Served<'_> {
+    fn next(&self) -> u64 {
+        self.1
+    }
+
+    fn get(&self, id: &str) -> Result<Option<heare_auth_core::KeyRecord>, heare_auth_store::Error> {
+        Ok(self.0.find(id))
+    }
 }
 
 /// A change to make, and its answer.
@@ -56,7 +91,8 @@ impl Writer {
         let thread = thread::Builder::new()
             .name("keys-writer".into())
             .spawn(move || {
-                // A change rewrites the whole file: as with reloads, requests come first.
+                // A change may fold the changes into the keys file: as with whole loads,
+                // requests come first.
                 crate::loader::lower_priority();
                 for job in received {
                     job(&context);
@@ -122,12 +158,14 @@ mod tests {
     fn changes_run_one_at_a_time_and_a_full_queue_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let reloader = Reloader::load_with_retry(store(&dir), Duration::ZERO, false).unwrap();
+        let reloader_live = reloader.live();
         let loader = Loader::start(reloader, None).unwrap();
         let writer = Writer::start(Context {
             store: store(&dir),
             loader: loader.handle(),
             prefixes: Prefixes::default(),
             counts: Arc::new(Counts::new(false)),
+            live: reloader_live,
         })
         .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
