@@ -7,9 +7,9 @@ BENCHMARKS.md and bench/throughput.svg.
 
 usage: bench/run.py [--quick] [--only SECTION]
   --quick: shorter runs, for trying the script itself
-  --only manage|redis|wasm|core: only that section, merged into the results of the last full run
-    (BENCHMARKS.md then names the sections measured after the run); wasm needs `make wasm-size`
-    first
+  --only manage|redis|wasm|core|changes: only that section, merged into the results of the last
+    full run (BENCHMARKS.md then names the sections measured after the run); wasm needs
+    `make wasm-size` first; changes also takes bench/changes.py's --keys N and --bin DIR
 """
 import hashlib
 import json
@@ -918,6 +918,7 @@ def criterion(results):
 
 
 def main():
+    import changes  # it imports this module: imported here, once this one is whole
     OUT.mkdir(parents=True, exist_ok=True)
     if "--only" in sys.argv:
         section = sys.argv[sys.argv.index("--only") + 1]
@@ -926,7 +927,8 @@ def main():
         {"manage": lambda: bench_manage(results, keys10k, secrets),
          "redis": lambda: bench_redis(results, keys10k),
          "wasm": lambda: (wasm_sizes(results), bench_wasm(results)),
-         "core": lambda: criterion(results)}[section]()
+         "core": lambda: criterion(results),
+         "changes": lambda: changes.bench_changes(results)}[section]()
         results.setdefault("partial", []).append(section)
         (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         log(f"merged {section} into {OUT / 'results.json'}")
@@ -945,6 +947,7 @@ def main():
     bench_cli(results)
     bench_manage(results, keys10k, secrets)
     bench_redis(results, keys10k)
+    changes.bench_changes(results)
     bench_wasm(results)
     criterion(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
