@@ -77,7 +77,7 @@ def written(before, after):
 
 def cli(keys, *args, env=None, check=True):
     """The CLI on the store `keys`: the completed process."""
-    proc = subprocess.run([CLI, *args], capture_output=True, text=True,
+    proc = subprocess.run([CLI, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={**os.environ, "KEYS_FILE": str(keys), **(env or {})})
     if check and proc.returncode != 0:
         raise RuntimeError(f"heare-auth {' '.join(args)} failed: {proc.stderr}")
@@ -92,7 +92,7 @@ def measured_change(keys, *args):
     before = store_files(keys)
     start = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-f", "%M %O", "-o", report, CLI, *args],
-                          capture_output=True, text=True,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={**os.environ, "KEYS_FILE": str(keys)})
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
