@@ -329,6 +329,197 @@ def manage_rows(g):
     return out
 
 
+CHANGE_OPS = ("create", "disable", "enable", "delete")
+
+
+def kb(x):
+    return f"{x / 1000:,.1f} KB" if x < 10_000_000 else f"{x / 1e6:,.0f} MB"
+
+
+def seconds_or_timeout(x):
+    return "timed out" if x is None else f"{x:.2f} s"
+
+
+def changes_rss(g):
+    """The CLI's peak RSS at the smaller and the larger size (the most of the commands'
+    medians), and their ratio."""
+    small, big = (max(w[op]["rss_kib"]["median"] for op in CHANGE_OPS) for w in g["write"])
+    return small, big, big / small
+
+
+def changes_rate(p):
+    """Changes made per second during the runs with changes, and whether that is at least 80%
+    of the one every 100 ms asked for."""
+    rate = p["changes"] / (p["rounds"] * p["seconds"])
+    return rate, rate >= 8
+
+
+def changes_rows(g):
+    """The rows of the targets of one change at a million keys (none before they were
+    measured)."""
+    if not g:
+        return []
+    big = g["write"][-1]
+    n = fmt_int(big["keys"])
+    most = max(big[op]["bytes_written"]["median"] for op in CHANGE_OPS)
+    slowest = max(CHANGE_OPS, key=lambda op: big[op]["seconds"]["median"])
+    slow_s = big[slowest]["seconds"]["median"]
+    small_rss, big_rss, rss_ratio = changes_rss(g)
+    bound = g["poll_s"] + 1
+    rows = [
+        f"| bytes written to the store by one change, {n} keys | <= 10 KB | {kb(most)} "
+        f"(the most of {', '.join(CHANGE_OPS)}; medians) | {mark(most <= 10_000)} |",
+        f"| `heare-auth` change, {n} keys | < 50 ms | {slow_s * 1000:,.0f} ms "
+        f"(`{slowest}`, the slowest median) | {mark(slow_s < 0.05)} |",
+        f"| peak RSS of a change independent of the keys | at {n} keys <= 1.25 x at "
+        f"{fmt_int(g['write'][0]['keys'])} | {big_rss / 1024:,.0f} MiB against "
+        f"{small_rss / 1024:,.0f} MiB ({rss_ratio:.2f} x) | {mark(rss_ratio <= 1.25)} |",
+    ]
+    for mode, label in (("quiet", "quiet"), ("busy", "a CPU-bound neighbour per core")):
+        r = g["revocation"][mode]
+        ok = r["max_s"] is not None and r["max_s"] <= bound
+        rows.append(
+            f"| a disabled key refused by every replica ({g['replicas']}, polling every "
+            f"{g['poll_s']} s), {label}, {n} keys | <= {bound} s from the CLI's start | "
+            f"{seconds_or_timeout(r['max_s'])} at most ({len(r['runs'])} runs; median "
+            f"{seconds_or_timeout(r['median_s'])}) | {mark(ok)} |")
+    start = g["startup"]["median_ms"]
+    rows.append(f"| start-up to first `/verify`, {n} keys | < 700 ms | {ms(start)} | "
+                f"{mark(start < 700)} |")
+    p = g["p99"]
+    rate, rate_ok = changes_rate(p)
+    failed = p["alone"]["failed_all"] + p["changing"]["failed_all"]
+    rows.append(
+        f"| `/verify` p99 while a key changes every 100 ms, {n} keys | <= 2 x alone, the "
+        f"changes made at >= 8/s | {p['p99_ratio']:.2f} x (median of {p['rounds']} paired "
+        f"runs), {rate:.1f} changes/s, {failed} failed requests | "
+        f"{mark(p['p99_ratio'] <= 2 and rate_ok and failed == 0)} |")
+    return rows
+
+
+def changes_section(g):
+    """One change at a million keys: the CLI's writes, revocation on replicas that poll,
+    the replicas' apply times, start-up and the p99 while keys change."""
+    if not g:
+        return []
+    n = fmt_int(g["keys"])
+    layout = ("a snapshot `keys.json` and change objects in `keys.json.changes/`"
+              if g["layout"] == "changes" else "the whole `keys.json` rewritten by every change")
+    lines = [
+        "## Changes at a million keys",
+        "",
+        f"`bench/changes.py` (`bench/run.py --only changes`) on the local file store"
+        + (f", **measured at {n} keys, not 1,000,000**" if g["keys"] != 1_000_000 else "")
+        + f"; the store's layout as the CLI wrote it: {layout}.",
+        "",
+        "| what | target | measured | |",
+        "|---|---|---|---|",
+        *changes_rows(g),
+        "",
+        f"**The CLI's writes.** `heare-auth create --name x --json`, then `disable`, `enable` "
+        f"and `delete --yes` of that key (all `--no-refresh`), {g['write_runs']} times each on "
+        "a copy of the keys file, whole processes under GNU time: wall time and peak RSS "
+        "(medians). *Written*: the bytes of the store's files (the snapshot, its lock, every "
+        "change object) that are new or changed after the command, counted whole; *kernel*: "
+        "what the kernel counted the process as writing (`%O`).",
+        "",
+        "| command | keys | file | time | peak RSS | written | files | kernel |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for w in g["write"]:
+        for op in CHANGE_OPS:
+            x = w[op]
+            lines.append(
+                f"| `{op}` | {fmt_int(w['keys'])} | {w['file_bytes'] / 1e6:,.1f} MB | "
+                f"{x['seconds']['median'] * 1000:,.1f} ms | "
+                f"{x['rss_kib']['median'] / 1024:,.1f} MiB | {kb(x['bytes_written']['median'])} "
+                f"| {x['files_written']['median']:g} | {kb(x['fs_out_bytes']['median'])} |")
+    for w in g["write"]:
+        c = w.get("compact")
+        if c and "error" in c:
+            lines += ["", f"`heare-auth compact` on {fmt_int(w['keys'])} keys failed: "
+                          f"{c['error']}"]
+        elif c:
+            lines += ["", f"`heare-auth compact` on {fmt_int(w['keys'])} keys, with "
+                          f"{w['change_files']} change objects: {c['seconds'] * 1000:,.0f} ms, "
+                          f"{c['rss_kib'] / 1024:,.0f} MiB peak, {kb(c['bytes_written'])} "
+                          "written."]
+    rv = g["revocation"]
+    lines += [
+        "",
+        f"**Revocation.** {g['replicas']} servers on the same keys file, polling it every "
+        f"{g['poll_s']} s (`REFRESH_INTERVAL`), not pinned. A key is made, all answer 200 for "
+        "it, then `heare-auth disable ID --no-refresh` (only the polls deliver it) while a "
+        f"client asks each replica every {g['probe_s'] * 1000:.0f} ms over keep-alive; the "
+        "time is from the CLI's start to each replica's first 403. The key is enabled again "
+        "(and served) between runs. *Busy*: one CPU-bound process of normal priority per core "
+        "running through each run.",
+        "",
+        "| | runs | every replica refused it within: max | median | the CLI took (median) | "
+        "timed out | other answers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode in ("quiet", "busy"):
+        r = rv[mode]
+        other = sum(len(run["other_statuses"]) for run in r["runs"])
+        lines.append(f"| {mode} | {len(r['runs'])} | {seconds_or_timeout(r['max_s'])} | "
+                     f"{seconds_or_timeout(r['median_s'])} | {r['cli_median_s']:.2f} s | "
+                     f"{r['timeouts']} | {other} |")
+    lines += ["", "Every run, each replica's time:", ""]
+    for mode in ("quiet", "busy"):
+        runs = "; ".join(", ".join(seconds_or_timeout(s) for s in run["replicas_s"])
+                         for run in rv[mode]["runs"])
+        lines.append(f"- {mode}: {runs}")
+    lines += [
+        "",
+        "**What each replica logged** over the revocation runs (both modes): its "
+        "`changes_applied` events (change objects and keys applied, and the CPU time of each "
+        "application, `apply_us`), and its full reloads (`refresh_success`).",
+        "",
+        "| replica | `changes_applied` | change objects | keys | apply: median | p99 | max | "
+        "full reloads |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, a in enumerate(rv["replicas"] + [g["p99"]["server"]]):
+        us = a["apply_us"]
+        name = str(i + 1) if i < len(rv["replicas"]) else "the p99 runs' server"
+        cells = ([f"{us[k]:,.0f} µs" for k in ("median", "p99", "max")] if us
+                 else ["not logged"] * 3)
+        lines.append(f"| {name} | {a['changes_applied_events']} | {a['changes']} | {a['keys']} "
+                     f"| {' | '.join(cells)} | {a['full_reloads']} |")
+    s = g["startup"]
+    lines += [
+        "",
+        f"**Start-up** of one server on the store after those runs ({s['change_files']} change "
+        "objects beside the snapshot), spawn to the first 200 from `/verify`: "
+        + ", ".join(ms(t) for t in s["runs_ms"]) + f"; median {ms(s['median_ms'])}."
+        + (f" After `heare-auth compact`: "
+           + ", ".join(ms(t) for t in g["startup_compacted"]["runs_ms"])
+           + f"; median {ms(g['startup_compacted']['median_ms'])}."
+           if g.get("startup_compacted") else ""),
+    ]
+    p = g["p99"]
+    rate, _ = changes_rate(p)
+    lines += [
+        "",
+        f"**`/verify` while keys change.** One server (CPU 0), wrk at 32 keep-alive "
+        f"connections, {p['rounds']} rounds of {p['seconds']} s runs alone paired with runs "
+        "while the CLI (on wrk's core) disables and enables a key in turn, a change every "
+        "100 ms at most, each asking the server to apply it at once (`REFRESH_URL`, its "
+        f"`/refresh`) and waiting for the answer: {p['changes']} changes made "
+        f"({rate:.1f}/s; {p['failed_changes']} failed or not applied at once), each taking the "
+        f"CLI {p['change_s_median'] * 1000:,.0f} ms (median). The p99 ratio is the median of "
+        "the pairs', the other columns are from the runs with the median rate.",
+        "",
+        "| | req/s | p50 | p99 | failed requests | side traffic |",
+        "|---|---|---|---|---|---|",
+        refresh_row("alone", p["alone"], "none"),
+        refresh_row("a key changing", p["changing"], f"{p['changes']} changes"),
+        "",
+    ]
+    return lines
+
+
 def redis_rows(g):
     """The shared counts' rows of the targets table (none before they were measured)."""
     if not g:
@@ -549,6 +740,7 @@ def main():
         f"{mark(c['create_10_keys_ms'] < 10)} |",
         *manage_rows(r.get("manage")),
         *redis_rows(r.get("redis")),
+        *changes_rows(r.get("changes")),
         f"| start-up to first `/verify`, 100k keys | < 300 ms | {ms(r['startup']['median_ms'])} | "
         f"{mark(r['startup']['median_ms'] < 300)} |",
         f"| idle RSS, 1,000 keys | < 10 MB | {r['idle']['rss_kib'] / 1024:.1f} MiB | "
@@ -716,6 +908,7 @@ def main():
             f"({refresh['new_connections']['failed']} failed)"),
         "",
         *redis_section(r.get("redis")),
+        *changes_section(r.get("changes")),
         *history_section(history),
         "## Start-up",
         "",

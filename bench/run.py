@@ -7,9 +7,9 @@ BENCHMARKS.md and bench/throughput.svg.
 
 usage: bench/run.py [--quick] [--only SECTION]
   --quick: shorter runs, for trying the script itself
-  --only manage|redis|wasm|core: only that section, merged into the results of the last full run
-    (BENCHMARKS.md then names the sections measured after the run); wasm needs `make wasm-size`
-    first
+  --only manage|redis|wasm|core|changes: only that section, merged into the results of the last
+    full run (BENCHMARKS.md then names the sections measured after the run); wasm needs
+    `make wasm-size` first; changes also takes bench/changes.py's --keys N and --bin DIR
 """
 import hashlib
 import json
@@ -486,36 +486,40 @@ def bench_refresh(results):
         "keys_changed_events": changed, "churn": churn, "new_connections": connections}
 
 
+def startup_ms(path, secret, binary=SERVER):
+    """Milliseconds from the spawn of the server on `path` to its first 200 from `/verify` for
+    `secret` (a client retrying every millisecond)."""
+    body = json.dumps({"api_key": secret}).encode()
+    request = (b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port),
+                             "--keys-file", path], stderr=subprocess.DEVNULL,
+                            env={**os.environ, "REFRESH_INTERVAL": "0"})
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.sendall(request)
+                    reply = s.recv(64)
+                if reply.startswith(b"HTTP/1.1 200"):
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("server exited during start-up")
+            time.sleep(0.001)
+        return (time.perf_counter() - start) * 1000
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def bench_startup(results):
     log("start-up to the first successful /verify (100k keys)")
     path, secrets = keys_file(100_000)
-    body = json.dumps({"api_key": secrets[0]}).encode()
-    request = (b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
-    times = []
-    for _ in range(3 if QUICK else 7):
-        port = free_port()
-        start = time.perf_counter()
-        proc = subprocess.Popen([SERVER, "--host", "127.0.0.1", "--port", str(port),
-                                 "--keys-file", path], stderr=subprocess.DEVNULL,
-                                env={**os.environ, "REFRESH_INTERVAL": "0"})
-        try:
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                        s.sendall(request)
-                        reply = s.recv(64)
-                    if reply.startswith(b"HTTP/1.1 200"):
-                        break
-                except OSError:
-                    pass
-                if proc.poll() is not None:
-                    raise RuntimeError("server exited during start-up")
-                time.sleep(0.001)
-            times.append((time.perf_counter() - start) * 1000)
-        finally:
-            proc.terminate()
-            proc.wait()
+    times = [startup_ms(path, secrets[0]) for _ in range(3 if QUICK else 7)]
     results["startup"] = {"keys": 100_000, "runs_ms": times, "median_ms": statistics.median(times)}
 
 
@@ -914,6 +918,7 @@ def criterion(results):
 
 
 def main():
+    import changes  # it imports this module: imported here, once this one is whole
     OUT.mkdir(parents=True, exist_ok=True)
     if "--only" in sys.argv:
         section = sys.argv[sys.argv.index("--only") + 1]
@@ -922,7 +927,8 @@ def main():
         {"manage": lambda: bench_manage(results, keys10k, secrets),
          "redis": lambda: bench_redis(results, keys10k),
          "wasm": lambda: (wasm_sizes(results), bench_wasm(results)),
-         "core": lambda: criterion(results)}[section]()
+         "core": lambda: criterion(results),
+         "changes": lambda: changes.bench_changes(results)}[section]()
         results.setdefault("partial", []).append(section)
         (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         log(f"merged {section} into {OUT / 'results.json'}")
@@ -941,6 +947,7 @@ def main():
     bench_cli(results)
     bench_manage(results, keys10k, secrets)
     bench_redis(results, keys10k)
+    changes.bench_changes(results)
     bench_wasm(results)
     criterion(results)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
