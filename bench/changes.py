@@ -263,7 +263,8 @@ def log_events(path, event):
 
 def applied(log_path):
     """What one replica's log says of the changes it applied: its `changes_applied` events
-    (absent from the build before them) and its full reloads (`refresh_success`)."""
+    (absent from the build before them) and its whole loads of the keys file (`keys_file_loaded`;
+    before them every reload was whole, and logged `refresh_success`)."""
     events = log_events(log_path, "changes_applied")
     apply_us = sorted(e["apply_us"] for e in events if "apply_us" in e)
     return {"changes_applied_events": len(events), "last_seq": events[-1].get("seq") if events
@@ -273,7 +274,8 @@ def applied(log_path):
             "apply_us": ({"median": statistics.median(apply_us), "max": apply_us[-1],
                           "p99": apply_us[min(len(apply_us) - 1, int(len(apply_us) * 0.99))]}
                          if apply_us else None),
-            "full_reloads": len(log_events(log_path, "refresh_success"))}
+            "full_reloads": len(log_events(log_path, "keys_file_loaded") if events
+                                else log_events(log_path, "refresh_success"))}
 
 
 def replicas_section(keys, key, secret):
