@@ -47,6 +47,8 @@ pub struct Fault {
     pub kind: FaultKind,
     /// How many matching requests it hits before passing the rest; `None`: until cleared.
     pub times: Option<u32>,
+    /// Whether it hits the keys object alone, letting its changes and their listings pass.
+    pub object_only: bool,
 }
 
 /// What a fault does.
@@ -85,6 +87,7 @@ impl Fault {
             method,
             kind,
             times: None,
+            object_only: false,
         }
     }
 
@@ -94,6 +97,16 @@ impl Fault {
             method,
             kind,
             times: Some(times),
+            object_only: false,
+        }
+    }
+
+    /// The same fault, hitting the keys object alone: a writer's changes land, its folds
+    /// into the object do not.
+    pub fn object_only(self) -> Fault {
+        Fault {
+            object_only: true,
+            ..self
         }
     }
 }
@@ -178,7 +191,10 @@ impl Shared {
         };
         let mut fault = self.fault.lock().unwrap();
         let hit = match fault.as_mut() {
-            Some(f) if f.method == "*" || f.method == method => {
+            Some(f)
+                if (f.method == "*" || f.method == method)
+                    && (!f.object_only || path.ends_with("/keys.json")) =>
+            {
                 let kind = f.kind;
                 if let Some(times) = &mut f.times {
                     *times -= 1;
