@@ -120,6 +120,9 @@ impl Reloader {
     pub fn look(&mut self, trigger: Trigger) -> Result<Looked, Error> {
         let result = self.look_inner(trigger);
         match &result {
+            // The store is read once the whole load it needs has ended ([`Reloader::finish`]):
+            // until then, the keys served may lack what it holds.
+            Ok(looked) if looked.loading => {}
             Ok(looked) => self.health.read(looked.changes > 0, now_ms()),
             Err(e) => self.health.failed(trigger, e),
         }

@@ -288,15 +288,17 @@ impl Backend for FileBackend {
 
 /// Gives the directory of changes the owner and group of the keys file, where this process
 /// may (as [`keep_access`] does), and its mode with search permission wherever it grants
-/// reading (and all of it for the owner, who writes changes); touches nothing when they
-/// already agree.
+/// reading (always for the owner, who keeps the write permission the directory has); touches
+/// nothing when they already agree.
 fn keep_dir_access(dir: &Path, file: &fs::Metadata) -> io::Result<()> {
     let meta = fs::metadata(dir)?;
     if (meta.uid(), meta.gid()) != (file.uid(), file.gid()) {
         let _ = std::os::unix::fs::chown(dir, Some(file.uid()), Some(file.gid()));
     }
-    let mode = file.mode() & 0o777;
-    let mode = mode | ((mode & 0o444) >> 2) | 0o700;
+    // The owner's write permission stays as it is: a directory made read-only stays so, and
+    // the write fails, as it does in a read-only directory of the keys file.
+    let mode = file.mode() & 0o577;
+    let mode = mode | ((mode & 0o444) >> 2) | 0o500 | (meta.mode() & 0o200);
     match meta.mode() & 0o777 == mode {
         true => Ok(()),
         false => fs::set_permissions(dir, fs::Permissions::from_mode(mode)),

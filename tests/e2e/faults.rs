@@ -10,7 +10,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use heare_auth_store::{Backend, Location, S3Backend, StoreConfig};
+use heare_auth_store::{Backend, Change, Location, S3Backend, Store, StoreConfig};
 use heare_auth_tests::{
     cli, cli_unprivileged, env_refs, stderr, stdout, Behaviour, Fault, FaultKind, S3Proxy,
     S3Server, Server, TempDir,
@@ -67,6 +67,25 @@ impl Rig {
         self.backend().get().unwrap().map(|o| o.bytes)
     }
 
+    /// The keys file as every reader sees it (the object with the changes after it applied),
+    /// read straight from s3s-fs: a fold that failed under a fault leaves the object behind.
+    fn keys(&self) -> Vec<u8> {
+        let store = Store::new(Box::new(self.backend()), None);
+        store.load().unwrap().bytes_or_empty().to_vec()
+    }
+
+    /// Whether change `seq`, as stored, is only the note of a fold (`false` when it is gone).
+    fn is_note(&self, seq: u64) -> bool {
+        let bytes = self.backend().get_change(seq).unwrap();
+        bytes.is_some_and(|b| Change::parse(&b).unwrap().is_note())
+    }
+
+    /// The stored changes that change keys (not the notes of folds).
+    fn edits(&self) -> usize {
+        let seqs = self.backend().list_changes(0).unwrap();
+        seqs.into_iter().filter(|&seq| !self.is_note(seq)).count()
+    }
+
     /// Replaces the object through a signed PUT straight to s3s-fs.
     fn put(&self, bytes: &[u8]) {
         let backend = self.backend();
@@ -88,34 +107,54 @@ impl Rig {
             .count()
     }
 
-    /// How many PUTs of the keys object reached the front so far.
+    /// How many writes of a change reached the front so far: PUTs of change objects, but for
+    /// the notes that folds write after the change (the write a command makes is its change).
     fn puts(&self) -> usize {
         let seen = self.proxy.seen();
-        seen.iter().filter(|(r, _)| r.starts_with("PUT ")).count()
+        seen.iter()
+            .filter_map(|(r, _)| r.strip_prefix("PUT /heare-keys/keys.json.changes/"))
+            .filter(|name| !self.is_note(name.trim_end_matches(".json").parse().unwrap()))
+            .count()
     }
 
-    /// Names of the objects in the bucket (s3s-fs keeps its own metadata in dot files).
+    /// Names of the objects in the bucket, the changes' as `keys.json.changes/NAME` (s3s-fs
+    /// keeps its own metadata in dot files).
     fn objects(&self) -> Vec<String> {
         let dir = self.s3.object_file("keys.json");
-        let mut names: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.'))
-            .collect();
+        let mut names = Vec::new();
+        for name in names_in(dir.parent().unwrap()) {
+            match name.as_str() {
+                "keys.json.changes" => names.extend(
+                    names_in(&self.s3.object_file(&name))
+                        .into_iter()
+                        .map(|change| format!("{name}/{change}")),
+                ),
+                _ => names.push(name),
+            }
+        }
         names.sort();
         names
     }
 
-    /// Asserts that a failed or retried write left nothing behind: the keys object alone, and
-    /// no upload in progress.
-    fn assert_nothing_left(&self, context: &str) {
-        assert_eq!(self.objects(), ["keys.json"], "{context}");
+    /// Asserts that a failed or retried write left nothing behind: the objects there `before`
+    /// it (the keys object and its changes), no other, and no upload in progress.
+    fn assert_nothing_left(&self, before: &[String], context: &str) {
+        assert_eq!(self.objects(), before, "{context}");
         assert_eq!(
             self.uploads_in_progress(),
             0,
             "{context}: an upload was left behind"
         );
     }
+}
+
+/// The names in `dir` but s3s-fs's own dot files.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect()
 }
 
 /// The object the S3 rigs write, as the CLI names it in its errors.
@@ -433,9 +472,17 @@ fn the_server_rides_out_a_damaged_local_file() {
     let path = dir.path("keys.json");
     let env = vec![("KEYS_FILE".to_string(), path.display().to_string())];
     let (_, mut kept) = create(&env, "kept");
-    // The CLI makes a new keys file 0600: the operator lets the server's user read it, and
-    // later writes keep that.
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The CLI makes a new keys file and its changes 0600 (the directory of changes 0700): the
+    // operator lets the server's user read them, and later writes keep that.
+    let readable = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    readable(&path, 0o644);
+    let changes = dir.path("keys.json.changes");
+    readable(&changes, 0o755);
+    for change in std::fs::read_dir(&changes).unwrap() {
+        readable(&change.unwrap().path(), 0o644);
+    }
     let server = Server::start_unprivileged(&env_refs(&server_env(&env)));
 
     // Replaces the file at once (as every writer here does), with `mode`.
@@ -478,12 +525,14 @@ fn a_failed_write_leaves_the_object_as_it_was() {
     let rig = Rig::new("cli-failed");
     let (_, before) = create(&rig.direct, "before");
     let good = rig.object().unwrap();
+    let stored = rig.objects();
     for kind in [
         FaultKind::Status(500),
         FaultKind::Status(503),
         FaultKind::CutUpload,
         FaultKind::Cut,
     ] {
+        // The first PUT is the change's: nothing gets further.
         rig.proxy.inject(Fault::always("PUT", kind));
         let faulted = rig.proxy.faulted();
         let out = cli(
@@ -495,7 +544,7 @@ fn a_failed_write_leaves_the_object_as_it_was() {
         // Three writes, each read back and found not to have landed, then it gives up.
         assert_eq!(rig.proxy.faulted() - faulted, 3, "{kind:?}");
         assert_eq!(rig.object().unwrap(), good, "{kind:?}: the object changed");
-        rig.assert_nothing_left(&format!("{kind:?}"));
+        rig.assert_nothing_left(&stored, &format!("{kind:?}"));
     }
     // Still a file the server loads, with the key that was there.
     let server = Server::start(&env_refs(&rig.direct));
@@ -571,6 +620,7 @@ fn a_refused_write_fails_naming_the_refusal() {
     let rig = Rig::new("cli-refused");
     let (id, secret) = create(&rig.direct, "kept");
     let good = rig.object().unwrap();
+    let stored = rig.objects();
     let commands = [
         vec!["create", "--name", "never", "--no-refresh"],
         vec!["disable", &id, "--no-refresh"],
@@ -591,7 +641,7 @@ fn a_refused_write_fails_naming_the_refusal() {
             let tries = rig.puts() - puts;
             assert!((1..=3).contains(&tries), "{status} {args:?}: {tries} PUTs");
             assert_eq!(rig.object().unwrap(), good, "{status} {args:?}");
-            rig.assert_nothing_left(&format!("{status} {args:?}"));
+            rig.assert_nothing_left(&stored, &format!("{status} {args:?}"));
         }
     }
     let server = Server::start(&env_refs(&rig.direct));
@@ -607,6 +657,7 @@ fn writes_that_always_time_out_may_land_once_and_say_so() {
     let rig = Rig::new("cli-slow");
     let (_, kept) = create(&rig.direct, "kept");
     let good = rig.object().unwrap();
+    let (stored, edits) = (rig.objects(), rig.edits());
     // Longer than the CLI's three writes take to time out, so that none lands while it runs.
     let delay = Duration::from_secs(5);
     rig.proxy
@@ -628,15 +679,14 @@ fn writes_that_always_time_out_may_land_once_and_say_so() {
         "{message}"
     );
     assert_eq!(rig.puts(), 3, "{:?}", rig.proxy.seen());
-    assert_eq!(
-        rig.object().unwrap(),
-        good,
-        "a write landed while the CLI ran"
-    );
+    assert_eq!(rig.object().unwrap(), good, "the object changed");
+    rig.assert_nothing_left(&stored, "a write landed while the CLI ran");
 
-    // Every write was sent before the CLI gave up, so all have arrived `delay` later.
+    // Every write was sent before the CLI gave up, so all have arrived `delay` later: the
+    // first as one change after the keys the CLI read (nobody folded it into the object), the
+    // others refused, as its number was taken.
     std::thread::sleep(delay);
-    let file = rig.object().unwrap();
+    let file = rig.keys();
     assert_eq!(
         ids_named(&file, "slow").len(),
         1,
@@ -644,17 +694,19 @@ fn writes_that_always_time_out_may_land_once_and_say_so() {
         String::from_utf8_lossy(&file)
     );
     assert_eq!(ids_named(&file, "kept"), ids_named(&good, "kept"));
-    rig.assert_nothing_left("after the slow writes");
+    assert_eq!(rig.edits(), edits + 1);
+    assert_eq!(rig.objects().len(), stored.len() + 1, "{:?}", rig.objects());
+    rig.assert_nothing_left(&rig.objects(), "after the slow writes");
     let server = Server::start(&env_refs(&rig.direct));
     assert_eq!(server.verify(&kept).0, 200);
 }
 
 /// `disable` (or `enable`) of `id` through the front, whose first write meets the fault
-/// injected: the command says it changed the key, its write reached the store once, and the
-/// key is in the file once, as asked.
+/// injected: the command says it changed the key, its change was written once and is stored
+/// once, and the key is in the file once, as asked.
 fn toggle_once(rig: &Rig, id: &str, disable: bool) {
     let command = if disable { "disable" } else { "enable" };
-    let (puts, faulted) = (rig.puts(), rig.proxy.faulted());
+    let (puts, faulted, edits) = (rig.puts(), rig.proxy.faulted(), rig.edits());
     let out = cli(
         &[command, id, "--json", "--no-refresh"],
         &env_refs(&rig.faulty),
@@ -662,13 +714,14 @@ fn toggle_once(rig: &Rig, id: &str, disable: bool) {
     assert!(out.status.success(), "{command}: {}", stderr(&out));
     assert_eq!(rig.proxy.faulted(), faulted + 1, "{command}: no fault hit");
     assert_eq!(rig.puts(), puts + 1, "{command}: {:?}", rig.proxy.seen());
+    assert_eq!(rig.edits(), edits + 1, "{command}: {:?}", rig.objects());
     let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         (&answer["changed"], &answer["disabled"]),
         (&Value::Bool(true), &Value::Bool(disable)),
         "{command}: {answer}"
     );
-    let file: Value = serde_json::from_slice(&rig.object().unwrap()).unwrap();
+    let file: Value = serde_json::from_slice(&rig.keys()).unwrap();
     let keys: Vec<&Value> = file["keys"]
         .as_array()
         .unwrap()
@@ -703,7 +756,7 @@ fn a_write_whose_answer_is_cut_or_garbled_is_neither_lost_nor_repeated() {
     for kind in [FaultKind::CutAnswer, FaultKind::GarbleAnswer] {
         let name = format!("once-{kind:?}");
         rig.proxy.inject(Fault::times("PUT", kind, 1));
-        let (puts, faulted) = (rig.puts(), rig.proxy.faulted());
+        let (puts, faulted, edits) = (rig.puts(), rig.proxy.faulted(), rig.edits());
         let out = cli(
             &["create", "--name", &name, "--json", "--no-refresh"],
             &env_refs(&rig.faulty),
@@ -711,9 +764,10 @@ fn a_write_whose_answer_is_cut_or_garbled_is_neither_lost_nor_repeated() {
         assert!(out.status.success(), "{kind:?}: {}", stderr(&out));
         assert_eq!(rig.proxy.faulted(), faulted + 1, "{kind:?}: no fault hit");
         assert_eq!(rig.puts(), puts + 1, "{kind:?}: {:?}", rig.proxy.seen());
+        assert_eq!(rig.edits(), edits + 1, "{kind:?}: {:?}", rig.objects());
         let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(
-            ids_named(&rig.object().unwrap(), &name),
+            ids_named(&rig.keys(), &name),
             [key["id"].as_str().unwrap()],
             "{kind:?}"
         );
@@ -725,6 +779,64 @@ fn a_write_whose_answer_is_cut_or_garbled_is_neither_lost_nor_repeated() {
             toggle_once(&rig, &toggled, disable);
         }
     }
+}
+
+/// A listing of the changes that fails: a write cannot know the next change's number, so it
+/// fails naming the LIST, and writes nothing.
+#[test]
+fn a_write_whose_listing_of_the_changes_fails_names_it_and_writes_nothing() {
+    let rig = Rig::new("cli-list");
+    let (_, kept) = create(&rig.direct, "kept");
+    let (good, stored) = (rig.object().unwrap(), rig.objects());
+    rig.proxy
+        .inject(Fault::always("LIST", FaultKind::Status(503)));
+    let out = cli(
+        &["create", "--name", "never", "--no-refresh"],
+        &env_refs(&rig.faulty),
+    );
+    rig.proxy.clear();
+    assert_failed(&out, OBJECT, "LIST failed: HTTP 503", "");
+    assert!(rig.proxy.faulted() > 0, "{:?}", rig.proxy.seen());
+    let seen = rig.proxy.seen();
+    assert!(!seen.iter().any(|(r, _)| r.starts_with("PUT ")), "{seen:?}");
+    assert_eq!(rig.object().unwrap(), good);
+    rig.assert_nothing_left(&stored, "after the failed listing");
+    let server = Server::start(&env_refs(&rig.direct));
+    assert_eq!(server.verify(&kept).0, 200);
+}
+
+/// The write of a change that lands while its answer is lost: read back, it is found, so the
+/// command succeeds, and the change is stored once.
+#[test]
+fn a_change_whose_answer_is_lost_lands_once() {
+    let rig = Rig::new("cli-lost-change");
+    create(&rig.direct, "kept");
+    let (puts, edits, seen) = (rig.puts(), rig.edits(), rig.proxy.seen().len());
+    rig.proxy
+        .inject(Fault::times("PUT", FaultKind::LoseAnswer, 1));
+    let out = cli(
+        &["create", "--name", "once", "--json", "--no-refresh"],
+        &env_refs(&rig.faulty),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hit: Vec<String> = (rig.proxy.seen().into_iter().skip(seen))
+        .filter(|(_, hit)| *hit)
+        .map(|(request, _)| request)
+        .collect();
+    assert_eq!(hit.len(), 1, "{hit:?}");
+    assert!(
+        hit[0].starts_with("PUT /heare-keys/keys.json.changes/"),
+        "{hit:?}"
+    );
+    assert_eq!(rig.puts(), puts + 1, "{:?}", rig.proxy.seen());
+    assert_eq!(rig.edits(), edits + 1, "{:?}", rig.objects());
+    let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        ids_named(&rig.keys(), "once"),
+        [key["id"].as_str().unwrap()]
+    );
+    let server = Server::start(&env_refs(&rig.direct));
+    assert_eq!(server.verify(key["secret"].as_str().unwrap()).0, 200);
 }
 
 /// Reads that fail or return damaged content are errors naming the cause; nothing is written.
@@ -756,8 +868,8 @@ fn the_cli_reports_a_store_it_cannot_read() {
     }
 }
 
-/// A local file whose directory is read-only: the write fails with the reason, the file is as
-/// it was, and nothing is left beside it.
+/// A local file whose directory, and the directory of changes in it, are read-only: the write
+/// fails with the reason, the file is as it was, and nothing is left beside it.
 #[test]
 fn a_read_only_directory_fails_the_write_cleanly() {
     let dir = TempDir::new("read-only");
@@ -773,18 +885,20 @@ fn a_read_only_directory_fails_the_write_cleanly() {
     let good = std::fs::read(&path).unwrap();
     let before = listing(&dir);
 
-    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    set_dir_modes(&dir, 0o555, 0o555);
     let out = cli_unprivileged(
         &["create", "--name", "never", "--no-refresh"],
         &env_refs(&env),
     );
-    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    set_dir_modes(&dir, 0o777, 0o700);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty());
     let message = stderr(&out);
     assert!(
-        message.starts_with(&format!("Error: {}: cannot write: ", path.display()))
-            && message.contains("Permission denied"),
+        message.starts_with(&format!(
+            "Error: {}: cannot write a change: ",
+            path.display()
+        )) && message.contains("Permission denied"),
         "{message}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), good);
@@ -798,14 +912,32 @@ fn a_read_only_directory_fails_the_write_cleanly() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-/// The names in a directory, sorted.
+/// The names in a directory and in the directory of changes in it (as
+/// `keys.json.changes/NAME`), sorted.
 fn listing(dir: &TempDir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.root())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names_in = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let mut names = Vec::new();
+    for name in names_in(dir.root()) {
+        if name == "keys.json.changes" {
+            let changes = names_in(&dir.path(&name));
+            names.extend(changes.into_iter().map(|c| format!("{name}/{c}")));
+        }
+        names.push(name);
+    }
     names.sort();
     names
+}
+
+/// Sets the mode of the keys file's directory and of the directory of changes in it.
+fn set_dir_modes(dir: &TempDir, root: u32, changes: u32) {
+    std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(root)).unwrap();
+    let changes_dir = dir.path("keys.json.changes");
+    std::fs::set_permissions(changes_dir, std::fs::Permissions::from_mode(changes)).unwrap();
 }
 
 /// A directory the unprivileged CLI can write in, with a keys file and its lock file made by
@@ -820,7 +952,17 @@ fn local_store(name: &str) -> (TempDir, std::path::PathBuf, Vec<(String, String)
         &env_refs(&env),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(listing(&dir), ["keys.json", "keys.json.lock"]);
+    // The change, the fold's note after it, the file they were folded into, and its lock.
+    assert_eq!(
+        listing(&dir),
+        [
+            "keys.json",
+            "keys.json.changes",
+            "keys.json.changes/00000000000000000000.json",
+            "keys.json.changes/00000000000000000001.json",
+            "keys.json.lock"
+        ]
+    );
     (dir, path, env)
 }
 
@@ -898,9 +1040,9 @@ fn lock_id(path: &std::path::Path) -> String {
 }
 
 /// Runs the unprivileged CLI with `args` while this process holds the file store's lock (an
-/// exclusive `flock` of `keys.json.lock`, as the CLI takes it), and runs `during` once the CLI
-/// has read the file and waits for the lock, before letting it go: a change made between the
-/// CLI's read and its write.
+/// exclusive `flock` of `keys.json.lock`, as the CLI takes it to fold its change into the
+/// file), and runs `during` once the CLI has read the file, stored its change and waits for the
+/// lock, before letting it go: a change made between the CLI's read and its fold.
 fn write_while_locked(
     dir: &TempDir,
     env: &[(String, String)],
@@ -942,43 +1084,55 @@ fn write_while_locked(
 }
 
 /// The file damaged, deleted, or its directory made read-only, between a CLI write's read and
-/// its write: the write fails saying why, the file is as the damage left it (a deleted one is
-/// not made anew with only the new key), and nothing is left beside it.
+/// its fold of the change into the file: the change is stored (the command succeeds, once), the
+/// fold is refused, the file is as the damage left it (a deleted one is not made anew with only
+/// the keys the CLI read), and nothing but the change is left beside it.
 #[test]
-fn damage_during_a_cli_write_fails_it_cleanly() {
+fn damage_during_a_cli_write_is_not_written_over() {
     let (dir, path, env) = local_store("during");
     let good = std::fs::read(&path).unwrap();
-    let read_only = ("read-only", "cannot write: Permission denied");
-    let deleted = (
-        "deleted",
-        "the keys file was deleted while this change was being made",
-    );
-    for (what, cause) in DAMAGE.into_iter().chain([read_only, deleted]) {
+    for what in ["truncated", "garbage", "unreadable", "read-only", "deleted"] {
         let mut expected = good.clone();
+        let before = listing(&dir);
         let out = write_while_locked(
             &dir,
             &env,
-            &["create", "--name", "never", "--no-refresh"],
+            &["create", "--name", what, "--no-refresh"],
             || match what {
-                "read-only" => {
-                    let read_only = std::fs::Permissions::from_mode(0o555);
-                    std::fs::set_permissions(dir.root(), read_only).unwrap();
-                }
+                "read-only" => set_dir_modes(&dir, 0o555, 0o555),
                 // Not taken for a first run (no file): the file was read with its keys, and
-                // a new file of the one key made would drop them all.
+                // a new file of those keys would drop any written meanwhile.
                 "deleted" => std::fs::remove_file(&path).unwrap(),
                 _ => expected = damage(&path, what),
             },
         );
-        std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert_refused(&out, &path, cause);
+        set_dir_modes(&dir, 0o777, 0o700);
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        let mut after = listing(&dir);
+        let added: Vec<String> = (after.iter())
+            .filter(|name| !before.contains(name))
+            .cloned()
+            .collect();
+        assert_eq!(added.len(), 1, "{what}: {after:?}");
+        assert!(
+            added[0].starts_with("keys.json.changes/"),
+            "{what}: {after:?}"
+        );
+        after.retain(|name| *name != added[0]);
         if what == "deleted" {
-            assert_eq!(listing(&dir), ["keys.json.lock"]);
+            assert!(!path.exists(), "the deleted file was made anew");
+            after.push("keys.json".into());
+            after.sort();
         } else {
             assert_eq!(contents(&path), expected, "{what}");
-            assert_eq!(listing(&dir), ["keys.json", "keys.json.lock"], "{what}");
         }
-        // Mended for the next case.
+        assert_eq!(after, before, "{what}");
+        // Mended for the next case: the file as it was, and the change applied after it.
         std::fs::write(&path, &good).unwrap();
+        let out = cli_unprivileged(&["list", "--json"], &env_refs(&env));
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let named = (listed.as_array().unwrap().iter()).filter(|k| k["name"] == what);
+        assert_eq!(named.count(), 1, "{what}: {listed}");
     }
 }

@@ -396,13 +396,24 @@ fn startup_waits_for_the_store_then_gives_up_with_one_line() {
     assert!(err.contains("startup_retry"), "{err}");
 }
 
-/// Objects in the test bucket, by name.
+/// Objects in the test bucket, by name (the changes beside the keys object as
+/// `keys.json.changes/NAME`).
 fn objects(s3: &S3Server) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(s3.data.path(heare_auth_tests::S3_BUCKET))
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
+    let names_in = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    };
+    let mut names = Vec::new();
+    for name in names_in(&s3.data.path(heare_auth_tests::S3_BUCKET)) {
+        if name == "keys.json.changes" {
+            let changes = names_in(&s3.object_file(&name));
+            names.extend(changes.into_iter().map(|c| format!("{name}/{c}")));
+        }
+        names.push(name);
+    }
     names.sort();
     names
 }
@@ -413,6 +424,7 @@ fn a_store_that_ignores_conditions_is_refused_before_anything_is_written() {
     let direct = s3.env("keys.json");
     let existing = create(&direct, "before");
     let before = get_raw(&direct);
+    let stored = objects(&s3);
     // Between the CLI and the store, a front that accepts conditional writes and drops the
     // conditions, as Garage does.
     let proxy = S3Proxy::start(
@@ -442,9 +454,9 @@ fn a_store_that_ignores_conditions_is_refused_before_anything_is_written() {
              time\n"
         );
     }
-    // Nothing was written, and the probe left nothing behind.
+    // Nothing was written (no change either), and the probe left nothing behind.
     assert_eq!(get_raw(&direct), before);
-    assert_eq!(objects(&s3), ["keys.json"]);
+    assert_eq!(objects(&s3), stored);
     // Reading still works through the front.
     assert!(stdout(&cli(&["list"], &env_refs(&garage))).contains("before"));
 
@@ -474,6 +486,7 @@ fn doctor_reports_what_the_store_holds_and_whether_it_can_be_written_safely() {
     let env = with(s3.env("keys.json"), &[("STORAGE_SECRET", "doctor secret")]);
     create(&env, "one");
     create(&env, "two");
+    let stored = objects(&s3);
     let out = cli(&["doctor", "--json"], &env_refs(&env));
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -489,7 +502,8 @@ fn doctor_reports_what_the_store_holds_and_whether_it_can_be_written_safely() {
         report["clock_skew_ms"].as_i64().unwrap().abs() < 2000,
         "{report}"
     );
-    assert_eq!(objects(&s3), ["keys.json"]);
+    // The probe of conditional writes left nothing behind.
+    assert_eq!(objects(&s3), stored);
 
     let proxy = S3Proxy::start(
         s3.port,
