@@ -129,7 +129,7 @@ pub fn next_change(plain: &[u8]) -> Result<u64, KeysError> {
         return Ok(n);
     }
     let needle = format!("\"{NEXT_CHANGE}\"");
-    if !plain.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+    if memchr::memmem::find(plain, needle.as_bytes()).is_none() {
         return Ok(0);
     }
     let file = Document::parse(plain)?;

@@ -81,8 +81,50 @@ pub trait Base {
 /// The keys of a snapshot read for an update.
 struct Parsed<'a> {
     file: Document<'a>,
+    /// The text of each record of `file`, in order.
+    records: Vec<&'a str>,
+    text: &'a [u8],
     next: u64,
     location: &'a str,
+}
+
+impl<'a> Parsed<'a> {
+    fn new(text: &'a [u8], next: u64, location: &'a str) -> Result<Parsed<'a>, Error> {
+        let file = Document::parse(text).map_err(|e| Error::keys(location, e))?;
+        let records = file.texts().flatten().collect();
+        Ok(Parsed {
+            file,
+            records,
+            text,
+            next,
+            location,
+        })
+    }
+
+    /// The key with this id, found where its id is in the text: a search of the text and a
+    /// parse of one record, not of every one.
+    fn find(&self, id: &str) -> Option<Result<Option<KeyRecord>, Error>> {
+        let mut quoted = String::with_capacity(id.len() + 2);
+        heare_auth_core::push_json_string(&mut quoted, id);
+        let mut found = None;
+        for at in memchr::memmem::find_iter(self.text, quoted.as_bytes()) {
+            let base = self.text.as_ptr() as usize;
+            let start = |record: &&str| record.as_ptr() as usize - base;
+            let i = (self.records.partition_point(|r| start(r) <= at)).checked_sub(1)?;
+            let record = self.records[i];
+            if record_id(record).as_deref() != Some(id) {
+                continue;
+            }
+            if found.is_some() {
+                // Twice in the file: as the whole document would, refuse to choose.
+                return None;
+            }
+            found = Some(
+                serde_json::from_str(record).map_err(|e| Error::keys(self.location, e.into())),
+            );
+        }
+        found.map(|record| record.map(Some))
+    }
 }
 
 impl Base for Parsed<'_> {
@@ -91,6 +133,10 @@ impl Base for Parsed<'_> {
     }
 
     fn get(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
+        // An id written with escapes, or held twice, is left to the document's own search.
+        if let Some(found) = self.find(id) {
+            return found;
+        }
         self.file
             .get(id)
             .transpose()
@@ -366,12 +412,7 @@ impl Store {
             }
             if !whole && state.snapshot.bytes_or_empty().len() > FOLD_BELOW {
                 let plain = state.snapshot.bytes_or_empty();
-                let file = Document::parse(plain).map_err(|e| self.invalid(e))?;
-                let base = Parsed {
-                    file,
-                    next: state.snapshot.next,
-                    location: self.location(),
-                };
+                let base = Parsed::new(plain, state.snapshot.next, self.location())?;
                 return self.append_on(&base, Some(state.changes), edit);
             }
             let folded = state.folded().map_err(|e| self.invalid(e))?;
