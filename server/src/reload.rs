@@ -38,7 +38,8 @@ impl Reloader {
         loop {
             match store.load() {
                 Ok(snapshot) => {
-                    let set = parse(&store, &snapshot, &mut || {})?;
+                    // Nothing is served yet: the parse may take every core.
+                    let set = parse(&store, &snapshot, None)?;
                     let version = snapshot.version.clone();
                     let catalog = catalog(&store, snapshot, management, &mut || {})?;
                     let now = now_ms();
@@ -121,7 +122,7 @@ impl Reloader {
                 ),
             ));
         }
-        let set = parse(&self.store, &snapshot, pace)?;
+        let set = parse(&self.store, &snapshot, Some(&mut *pace))?;
         log_changes(&old, &set, pace);
         drop(old);
         let version = snapshot.version.clone();
@@ -150,10 +151,19 @@ fn catalog(
         .map_err(|e| Error::keys(store.location(), e))
 }
 
-/// Parses a snapshot, logging keys that load with warnings.
-fn parse(store: &Store, snapshot: &Snapshot, pace: &mut dyn FnMut()) -> Result<KeySet, Error> {
-    let (set, warnings) = KeySet::from_json_paced(snapshot.bytes_or_empty(), pace)
-        .map_err(|e| Error::keys(store.location(), e))?;
+/// Parses a snapshot, logging keys that load with warnings: paced with `pace` (a reload, beside
+/// the requests), or else as fast as it can (at start).
+fn parse(
+    store: &Store,
+    snapshot: &Snapshot,
+    pace: Option<&mut dyn FnMut()>,
+) -> Result<KeySet, Error> {
+    let bytes = snapshot.bytes_or_empty();
+    let (set, warnings) = match pace {
+        Some(pace) => KeySet::from_json_paced(bytes, pace),
+        None => KeySet::from_json(bytes),
+    }
+    .map_err(|e| Error::keys(store.location(), e))?;
     for w in warnings {
         log::warn!(warning:% = w; "key_warning");
     }
