@@ -8,6 +8,7 @@ use serde::de::{self, IgnoredAny};
 
 use super::{by_hash, check_ids, shrink, Builder, KeySet, NO_CREDITS};
 use crate::keyset::raw::RecordFields;
+use crate::keyset::MIN_RECORD;
 use crate::walk::{walk, Walker};
 
 /// The smallest file worth a second thread.
@@ -80,6 +81,12 @@ fn records(text: &str, mut at: usize, stop: Option<usize>) -> Option<Part> {
         warnings: Vec::new(),
         error: None,
     };
+    // Room for every key from here on, as a paced load reserves it (see `from_json_paced`):
+    // the first half's builder then takes the second's keys without growing, and neither
+    // copies itself as it grows.
+    let rest = text.len() - at;
+    builder.set.text.reserve(rest);
+    builder.set.entries.reserve(rest / MIN_RECORD);
     at = skip_space(bytes, at);
     if bytes.get(at) == Some(&b']') {
         return Some(Part {
