@@ -41,7 +41,7 @@ impl Reloader {
                     // Nothing is served yet: the parse may take every core.
                     let set = parse(&store, &snapshot, None)?;
                     let version = snapshot.version.clone();
-                    let catalog = catalog(&store, snapshot, management, &mut || {})?;
+                    let catalog = catalog(&store, snapshot, management, None)?;
                     let now = now_ms();
                     let health = Health::default();
                     health.read(true, now);
@@ -126,19 +126,20 @@ impl Reloader {
         log_changes(&old, &set, pace);
         drop(old);
         let version = snapshot.version.clone();
-        let catalog = catalog(&self.store, snapshot, self.management, pace)?;
+        let catalog = catalog(&self.store, snapshot, self.management, Some(&mut *pace))?;
         let count = self.live.replace(set, catalog, now_ms(), pace);
         self.version = version;
         Ok(count)
     }
 }
 
-/// The snapshot's [`Catalog`], when the management API is on.
+/// The snapshot's [`Catalog`], when the management API is on: its keys found now, paced with
+/// `pace` (a reload), or else in the background (at start, where `/verify` need not wait).
 fn catalog(
     store: &Store,
     snapshot: Snapshot,
     management: bool,
-    pace: &mut dyn FnMut(),
+    pace: Option<&mut dyn FnMut()>,
 ) -> Result<Option<Catalog>, Error> {
     if !management {
         return Ok(None);
@@ -146,9 +147,12 @@ fn catalog(
     let text = snapshot
         .bytes
         .unwrap_or_else(|| heare_auth_store::EMPTY_FILE.to_vec());
-    Catalog::new(text, pace)
-        .map(Some)
-        .map_err(|e| Error::keys(store.location(), e))
+    match pace {
+        Some(pace) => Catalog::new(text, pace)
+            .map(Some)
+            .map_err(|e| Error::keys(store.location(), e)),
+        None => Ok(Some(Catalog::in_background(text))),
+    }
 }
 
 /// Parses a snapshot, logging keys that load with warnings: paced with `pace` (a reload, beside
