@@ -2,6 +2,7 @@
 //! as soon as it is parsed, its strings appended to one text arena, so a million keys cost one
 //! allocation per table rather than several per key.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use serde::de;
 
@@ -155,12 +156,17 @@ fn check_ids<E>(
             pace();
         }
         let id = key(slot).id();
-        let id_hash = id_hash(id);
-        if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
-            duplicate(slot, Error::DuplicateId { id: id.into() })?;
-            continue;
+        // One probe of the table for the look-up and the insertion both.
+        match ids.entry(
+            id_hash(id),
+            |&i| key(i).id() == id,
+            |&i| id_hash(key(i).id()),
+        ) {
+            Entry::Occupied(_) => duplicate(slot, Error::DuplicateId { id: id.into() })?,
+            Entry::Vacant(vacant) => {
+                vacant.insert(slot);
+            }
         }
-        ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
     }
     Ok(())
 }
@@ -180,19 +186,23 @@ fn by_hash<E>(
         if slot.is_multiple_of(PACE_EVERY) {
             pace();
         }
-        let hash = *set.hash_at(slot);
-        if let Some(&first) = by_hash.find(table_hash(&hash), |&s| set.hash_at(s) == &hash) {
-            let later = set.key_of(slot);
-            duplicate(
-                later,
-                Error::DuplicateSecret {
-                    first: set.key(set.key_of(first)).id().into(),
-                    second: set.key(later).id().into(),
-                },
-            )?;
-            continue;
+        let hash = set.hash_at(slot);
+        let same = |&s: &u32| set.hash_at(s) == hash;
+        match by_hash.entry(table_hash(hash), same, |&s| table_hash(set.hash_at(s))) {
+            Entry::Occupied(first) => {
+                let later = set.key_of(slot);
+                duplicate(
+                    later,
+                    Error::DuplicateSecret {
+                        first: set.key(set.key_of(*first.get())).id().into(),
+                        second: set.key(later).id().into(),
+                    },
+                )?;
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(slot);
+            }
         }
-        by_hash.insert_unique(table_hash(&hash), slot, |&s| table_hash(set.hash_at(s)));
     }
     Ok(by_hash)
 }
