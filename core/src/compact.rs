@@ -62,12 +62,33 @@ pub fn pretty_json(json: &RawValue) -> String {
 
 /// Appends `json` to `out` without whitespace outside strings. `json` must be valid JSON.
 pub(crate) fn push_compact_json(out: &mut String, json: &str) {
-    let mut run = 0;
-    for (i, b) in outside_strings(json) {
-        if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            // ASCII whitespace is a char boundary on both sides.
-            out.push_str(&json[run..i]);
-            run = i + 1;
+    let bytes = json.as_bytes();
+    let is_space = |b: &u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    // Strings are skipped whole and whitespace a run at a time: a loader compacts the metadata
+    // of every key.
+    let (mut run, mut i) = (0, 0);
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                i += 1;
+                while let Some(&b) = bytes.get(i) {
+                    match b {
+                        // Every escape is a backslash and one ASCII character (or `u` and
+                        // four digits, which need no skipping).
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            _ if is_space(&b) => {
+                // ASCII whitespace is a char boundary on both sides.
+                out.push_str(&json[run..i]);
+                i += bytes[i..].iter().take_while(|b| is_space(b)).count();
+                run = i;
+            }
+            _ => i += 1,
         }
     }
     out.push_str(&json[run..]);
@@ -111,6 +132,12 @@ mod tests {
             "{\"a b\":[1,2],\"q\\\" \":\" x\\\\\"}"
         );
         assert_eq!(compact_json(" {} "), "{}");
+        assert_eq!(
+            compact_json("{\n    \"t\": \"\\u00e9 é\\\\\",\r\n\t\"n\" :\n [ 1 ,\"\"] }\n"),
+            "{\"t\":\"\\u00e9 é\\\\\",\"n\":[1,\"\"]}"
+        );
+        assert_eq!(compact_json("\"a \\\" b\""), "\"a \\\" b\"");
+        assert_eq!(compact_json(""), "");
     }
 
     #[test]

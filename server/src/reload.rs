@@ -280,7 +280,8 @@ fn load(
     for change in &state.changes {
         change.learn(state.snapshot.version.as_deref(), &mut known);
     }
-    let mut set = parse(store, &state.snapshot, pace)?;
+    // At start-up nothing is served yet: the parse may take every core.
+    let mut set = parse(store, &state.snapshot, before.is_some().then_some(pace))?;
     let version = state.snapshot.version.clone();
     let mut catalog = catalog(store, state.snapshot, management, pace)?;
     let net = Net::of(&state.changes);
@@ -396,10 +397,19 @@ fn catalog(
         .map_err(|e| Error::keys(store.location(), e))
 }
 
-/// Parses a snapshot, logging keys that load with warnings.
-fn parse(store: &Store, snapshot: &Snapshot, pace: &mut dyn FnMut()) -> Result<KeySet, Error> {
-    let (set, warnings) = KeySet::from_json_paced(snapshot.bytes_or_empty(), pace)
-        .map_err(|e| Error::keys(store.location(), e))?;
+/// Parses a snapshot, paced when `pace` is given (else on every core), logging keys that load
+/// with warnings.
+fn parse(
+    store: &Store,
+    snapshot: &Snapshot,
+    pace: Option<&mut dyn FnMut()>,
+) -> Result<KeySet, Error> {
+    let bytes = snapshot.bytes_or_empty();
+    let (set, warnings) = match pace {
+        Some(pace) => KeySet::from_json_paced(bytes, pace),
+        None => KeySet::from_json(bytes),
+    }
+    .map_err(|e| Error::keys(store.location(), e))?;
     for w in warnings {
         log::warn!(warning:% = w; "key_warning");
     }

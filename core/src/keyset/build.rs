@@ -2,6 +2,7 @@
 //! as soon as it is parsed, its strings appended to one text arena, so a million keys cost one
 //! allocation per table rather than several per key.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use serde::de;
 
@@ -14,6 +15,8 @@ use super::{id_hash, table_hash, Packed, Previous, ALIAS};
 use crate::compact::push_compact_json;
 use crate::walk::Walker;
 use crate::{Error, Warning};
+
+mod split;
 
 /// The set being built, and the first validation error (serde only carries strings).
 pub(super) struct Builder {
@@ -97,9 +100,17 @@ impl Builder {
         let Builder {
             mut set, warnings, ..
         } = self;
-        index(&mut set, pace, |_, e| Err(e))?;
+        // A load on two threads indexes as it joins its halves, when it finds no duplicate.
+        if !is_indexed(&set) {
+            index(&mut set, pace, |_, e| Err(e))?;
+        }
         Ok((set, warnings))
     }
+}
+
+/// Whether every key and previous secret of `set` is in its index already.
+fn is_indexed(set: &Packed) -> bool {
+    !set.by_hash.is_empty() && set.by_hash.len() == set.entries.len() + set.previous.len()
 }
 
 /// Keys indexed between two calls of a loader's `pace`.
@@ -114,55 +125,86 @@ pub(super) fn index<E>(
     pace: &mut dyn FnMut(),
     mut duplicate: impl FnMut(u32, Error) -> Result<(), E>,
 ) -> Result<(), E> {
+    shrink(set);
+    set.ids = check_ids(set, pace, &mut duplicate)?;
+    set.by_hash = by_hash(set, pace, &mut duplicate)?;
+    Ok(())
+}
+
+/// Gives the memory reserved for growth back before the set is indexed and kept.
+fn shrink(set: &mut Packed) {
     set.text.shrink_to_fit();
     set.entries.shrink_to_fit();
     set.previous.shrink_to_fit();
+}
+
+/// Passes each id that an earlier key of `set` has too to `duplicate`, as [`index`] does.
+fn check_ids<E>(
+    set: &Packed,
+    pace: &mut dyn FnMut(),
+    mut duplicate: impl FnMut(u32, Error) -> Result<(), E>,
+) -> Result<HashTable<u32>, E> {
     let mut ids: HashTable<u32> = HashTable::with_capacity(set.entries.len());
-    let mut by_hash: HashTable<u32> =
-        HashTable::with_capacity(set.entries.len() + set.previous.len());
-    {
-        let (text, entries, credits) = (&set.text, &set.entries, &set.credits);
-        let key = |i: u32| Key {
-            text,
-            entry: &entries[i as usize],
-            credits,
-        };
-        for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
-            if slot.is_multiple_of(PACE_EVERY) {
-                pace();
+    let (text, entries, credits) = (&set.text, &set.entries, &set.credits);
+    let key = |i: u32| Key {
+        text,
+        entry: &entries[i as usize],
+        credits,
+    };
+    for slot in 0..u32::try_from(entries.len()).unwrap_or(u32::MAX) {
+        if slot.is_multiple_of(PACE_EVERY) {
+            pace();
+        }
+        let id = key(slot).id();
+        // One probe of the table for the look-up and the insertion both.
+        match ids.entry(
+            id_hash(id),
+            |&i| key(i).id() == id,
+            |&i| id_hash(key(i).id()),
+        ) {
+            Entry::Occupied(_) => duplicate(slot, Error::DuplicateId { id: id.into() })?,
+            Entry::Vacant(vacant) => {
+                vacant.insert(slot);
             }
-            let id = key(slot).id();
-            let id_hash = id_hash(id);
-            if ids.find(id_hash, |&i| key(i).id() == id).is_some() {
-                duplicate(slot, Error::DuplicateId { id: id.into() })?;
-                continue;
-            }
-            ids.insert_unique(id_hash, slot, |&i| self::id_hash(key(i).id()));
         }
     }
+    Ok(ids)
+}
+
+/// The index of `set` by secret hash, passing each secret an earlier key has too to
+/// `duplicate`, as [`index`] does.
+fn by_hash<E>(
+    set: &Packed,
+    pace: &mut dyn FnMut(),
+    mut duplicate: impl FnMut(u32, Error) -> Result<(), E>,
+) -> Result<HashTable<u32>, E> {
+    let mut by_hash: HashTable<u32> =
+        HashTable::with_capacity(set.entries.len() + set.previous.len());
     let slots =
         (0..set.entries.len() as u32).chain((0..set.previous.len() as u32).map(|p| p | ALIAS));
     for slot in slots {
         if slot.is_multiple_of(PACE_EVERY) {
             pace();
         }
-        let hash = *set.hash_at(slot);
-        if let Some(&first) = by_hash.find(table_hash(&hash), |&s| set.hash_at(s) == &hash) {
-            let later = set.key_of(slot);
-            duplicate(
-                later,
-                Error::DuplicateSecret {
-                    first: set.key(set.key_of(first)).id().into(),
-                    second: set.key(later).id().into(),
-                },
-            )?;
-            continue;
+        let hash = set.hash_at(slot);
+        let same = |&s: &u32| set.hash_at(s) == hash;
+        match by_hash.entry(table_hash(hash), same, |&s| table_hash(set.hash_at(s))) {
+            Entry::Occupied(first) => {
+                let later = set.key_of(slot);
+                duplicate(
+                    later,
+                    Error::DuplicateSecret {
+                        first: set.key(set.key_of(*first.get())).id().into(),
+                        second: set.key(later).id().into(),
+                    },
+                )?;
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(slot);
+            }
         }
-        by_hash.insert_unique(table_hash(&hash), slot, |&s| table_hash(set.hash_at(s)));
     }
-    set.by_hash = by_hash;
-    set.ids = ids;
-    Ok(())
+    Ok(by_hash)
 }
 
 fn span(start: usize, end: usize) -> Result<Span, Error> {
@@ -179,11 +221,26 @@ fn span(start: usize, end: usize) -> Result<Span, Error> {
     })
 }
 
+/// Reads the records of the keys file `text` into `builder`: on two threads when `split` and the
+/// file is large (see [`split::load`]), else one by one as they are parsed, calling `pace`
+/// before each.
+pub(super) fn walk(
+    text: &str,
+    builder: &mut Builder,
+    pace: &mut dyn FnMut(),
+    split: bool,
+) -> Result<(), serde_json::Error> {
+    if split && split::two_cores() && split::load(text, builder, split::MIN_SPLIT) {
+        return Ok(());
+    }
+    crate::walk::walk(text, &mut Loading { builder, pace })
+}
+
 /// The loader's walk of a keys file: each record of `keys` is validated and indexed as soon as
 /// it is parsed, and `pace` is called before each.
-pub(super) struct Loading<'b, 'p> {
-    pub(super) builder: &'b mut Builder,
-    pub(super) pace: &'p mut dyn FnMut(),
+struct Loading<'b, 'p> {
+    builder: &'b mut Builder,
+    pace: &'p mut dyn FnMut(),
 }
 
 impl<'de> Walker<'de> for Loading<'_, '_> {

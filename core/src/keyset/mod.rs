@@ -16,7 +16,7 @@ use hashbrown::HashTable;
 
 use crate::{hash_secret, Credits, Error, SecretHash, UnixMillis, Warning};
 
-use build::{Builder, Loading};
+use build::Builder;
 pub use check::{CheckError, Checked};
 pub use key::Key;
 use key::Stored;
@@ -203,13 +203,8 @@ impl Packed {
             builder.set.text.reserve(bytes.len());
             builder.set.entries.reserve(bytes.len() / MIN_RECORD);
         }
-        let parsed = crate::walk::walk(
-            text,
-            &mut Loading {
-                builder: &mut builder,
-                pace,
-            },
-        );
+        // A paced load shares its core with requests; an unpaced one may take two.
+        let parsed = build::walk(text, &mut builder, pace, !reserve);
         if let Some(e) = builder.error {
             return Err(e);
         }
