@@ -11,9 +11,12 @@ log `changes_applied` gets no apply times, the rest is measured alike.
 
 Called from bench/run.py (`make bench`, `bench/run.py --only changes`), or on its own:
 
-usage: bench/changes.py [--quick] [--keys N] [--bin DIR]
+usage: bench/changes.py [--quick] [--keys N] [--bin DIR] [--before] [--revoke-runs N]
   --keys N: N keys instead of 1,000,000 (100,000 with --quick), for trying the script
   --bin DIR: the heare-auth and heare-auth-server binaries of DIR (default target/release)
+  --before: keep the results as `changes_before` (a build before this layout, for BENCHMARKS.md
+    to set beside the current one)
+  --revoke-runs N: revocations per mode (default 5, 3 with --quick)
   On its own, the results are merged into target/bench/results.json when it exists (as
   `--only changes` does), else written to target/bench/changes.json.
 """
@@ -46,7 +49,9 @@ OPERATIONS = ("create", "disable", "enable", "delete")
 REPLICAS = 3
 POLL_S = 1  # the replicas' REFRESH_INTERVAL
 PROBE_S = 0.005
-REVOKE_RUNS = 3 if QUICK else 5
+REVOKE_RUNS = int(option("--revoke-runs", 3 if QUICK else 5))
+# Where the results go: `changes`, or `changes_before` for the build before this layout.
+LABEL = "changes_before" if "--before" in sys.argv else "changes"
 REVOKE_TIMEOUT_S = 300
 P99_ROUNDS = 2 if QUICK else 5
 CHANGE_EVERY_S = 0.1
@@ -248,9 +253,12 @@ def revocation(keys, key, probes, busy):
         time.sleep(POLL_S)  # the replicas' next poll finds nothing new
     latencies = [s for r in runs for s in r["replicas_s"]]
     done = [s for s in latencies if s is not None]
+    # From the change stored (the CLI's exit) to each replica's first 403.
+    after = [s - r["cli_s"] for r in runs for s in r["replicas_s"] if s is not None]
     return {"runs": runs, "timeouts": len(latencies) - len(done),
             "max_s": max(latencies) if None not in latencies else None,
             "median_s": statistics.median(done) if done else None,
+            "max_after_write_s": max(after) if after and None not in latencies else None,
             "cli_median_s": statistics.median(r["cli_s"] for r in runs)}
 
 
@@ -395,7 +403,7 @@ def bench_changes(results):
         out["change_files_at_end"] = change_files(keys)
     finally:
         shutil.rmtree(work)
-    results["changes"] = out
+    results[LABEL] = out
 
 
 def main():
@@ -404,11 +412,11 @@ def main():
     results = json.loads(merged.read_text()) if merged.exists() else {}
     bench_changes(results)
     if "machine" in results:
-        results.setdefault("partial", []).append("changes")
+        results.setdefault("partial", []).append(LABEL)
         merged.write_text(json.dumps(results, indent=2) + "\n")
         log(f"merged changes into {merged}")
     else:
-        (OUT / "changes.json").write_text(json.dumps(results["changes"], indent=2) + "\n")
+        (OUT / f"{LABEL}.json").write_text(json.dumps(results[LABEL], indent=2) + "\n")
         log(f"wrote {OUT / 'changes.json'}")
 
 

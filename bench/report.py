@@ -377,11 +377,13 @@ def changes_rows(g):
     ]
     for mode, label in (("quiet", "quiet"), ("busy", "a CPU-bound neighbour per core")):
         r = g["revocation"][mode]
-        ok = r["max_s"] is not None and r["max_s"] <= bound
+        stored = r.get("max_after_write_s")
+        ok = stored is not None and stored <= bound
         rows.append(
             f"| a disabled key refused by every replica ({g['replicas']}, polling every "
-            f"{g['poll_s']} s), {label}, {n} keys | <= {bound} s from the CLI's start | "
-            f"{seconds_or_timeout(r['max_s'])} at most ({len(r['runs'])} runs; median "
+            f"{g['poll_s']} s), {label}, {n} keys | <= {bound} s from the change stored (the "
+            f"CLI's exit) | {seconds_or_timeout(stored)} at most ({len(r['runs'])} runs; from "
+            f"the CLI's start: {seconds_or_timeout(r['max_s'])} at most, median "
             f"{seconds_or_timeout(r['median_s'])}) | {mark(ok)} |")
     start = g["startup"]["median_ms"]
     rows.append(f"| start-up to first `/verify`, {n} keys | < 700 ms | {ms(start)} | "
@@ -397,9 +399,10 @@ def changes_rows(g):
     return rows
 
 
-def changes_section(g):
+def changes_section(g, before=None):
     """One change at a million keys: the CLI's writes, revocation on replicas that poll,
-    the replicas' apply times, start-up and the p99 while keys change."""
+    the replicas' apply times, start-up and the p99 while keys change; beside them, the same
+    rows for the build before change objects (`before`), when measured."""
     if not g:
         return []
     n = fmt_int(g["keys"])
@@ -416,6 +419,16 @@ def changes_section(g):
         "|---|---|---|---|",
         *changes_rows(g),
         "",
+        *([f"Before: the same rows for the build before change objects, where every change "
+           f"rewrote the whole file and every replica re-read it (`{before['binaries']}`, "
+           f"`bench/changes.py --before --bin DIR`, the same machine in the same session"
+           + (f", {before['revoke_runs']} revocations per mode" if before.get('revoke_runs')
+              else "") + "):",
+           "",
+           "| what | target | measured | |",
+           "|---|---|---|---|",
+           *changes_rows(before),
+           ""] if before else []),
         f"**The CLI's writes.** `heare-auth create --name x --json`, then `disable`, `enable` "
         f"and `delete --yes` of that key (all `--no-refresh`), {g['write_runs']} times each on "
         "a copy of the keys file, whole processes under GNU time: wall time and peak RSS "
@@ -908,7 +921,7 @@ def main():
             f"({refresh['new_connections']['failed']} failed)"),
         "",
         *redis_section(r.get("redis")),
-        *changes_section(r.get("changes")),
+        *changes_section(r.get("changes"), r.get("changes_before")),
         *history_section(history),
         "## Start-up",
         "",

@@ -925,6 +925,8 @@ def main():
         results = json.loads((OUT / "results.json").read_text())
         keys10k, secrets = keys_file(10_000)
         {"manage": lambda: bench_manage(results, keys10k, secrets),
+         "load": lambda: bench_load(results),
+         "startup": lambda: bench_startup(results),
          "redis": lambda: bench_redis(results, keys10k),
          "wasm": lambda: (wasm_sizes(results), bench_wasm(results)),
          "core": lambda: criterion(results),
