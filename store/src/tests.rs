@@ -701,3 +701,35 @@ fn a_writer_that_knows_the_keys_reads_only_the_changes_after_them() {
         ("theirs", r#"{"n":1}"#)
     );
 }
+
+#[test]
+fn with_a_storage_secret_each_change_is_encrypted_like_the_file() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let store = file_store(&path, Some("storage secret"));
+    assert_eq!(add(&store, "sealed"), Ok(true));
+    let change = std::fs::read(
+        dir.path()
+            .join("keys.json.changes/00000000000000000000.json"),
+    );
+    let change = change.unwrap();
+    assert!(
+        change.starts_with(b"HEARE_ENCRYPTED_V1:"),
+        "{}",
+        String::from_utf8_lossy(&change)
+    );
+    assert!(!String::from_utf8_lossy(&change).contains("sealed"));
+    assert_eq!(ids(store.load().unwrap().bytes_or_empty()).len(), 301);
+    // Without the secret, or with another, the change is refused as the file would be.
+    let err = file_store(&path, Some("wrong"))
+        .changes_after(0)
+        .unwrap_err();
+    assert!(matches!(err, Error::Keys { .. }), "{err:?}");
+    // Folded, the file is encrypted too, and holds the key.
+    assert_eq!(store.compact(), Ok(1));
+    assert!(std::fs::read(&path)
+        .unwrap()
+        .starts_with(b"HEARE_ENCRYPTED_V1:"));
+    assert!(ids(store.load().unwrap().bytes_or_empty()).contains(&"sealed".to_string()));
+}
