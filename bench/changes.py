@@ -382,6 +382,67 @@ def p99_under_changes(keys, key, secret):
     return out
 
 
+def api_changing(port, key, admin, stop, state):
+    """Disables and enables `key` in turn through the management API (each answered once the
+    change is stored and served), one change every CHANGE_EVERY_S at most, until `stop`."""
+    made = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REVOKE_TIMEOUT_S)
+    headers = {"Authorization": f"Bearer {admin}", "Content-Length": "0"}
+    while not stop.is_set():
+        start = time.perf_counter()
+        op = "enable" if state["disabled"] else "disable"
+        conn.request("POST", f"/keys/{key}/{op}", headers=headers)
+        response = conn.getresponse()
+        response.read()
+        ok = response.status == 200
+        if ok:
+            state["disabled"] = not state["disabled"]
+        made.append({"op": op, "seconds": time.perf_counter() - start, "ok": ok,
+                     "status": response.status, "refresh_failed": False})
+        stop.wait(max(0.0, CHANGE_EVERY_S - (time.perf_counter() - start)))
+    conn.close()
+    return made
+
+
+def p99_under_api_changes(keys, key, secret, admin):
+    """As `p99_under_changes`, the changes made through the management API of the server
+    measured (`MANAGEMENT_API=1`): a writer that looks the key up in the keys it serves."""
+    log(f"changes: /verify p99 alone and while the management API changes a key every "
+        f"{CHANGE_EVERY_S} s")
+    server = bench.Server(keys, binary=SERVER, env={"MANAGEMENT_API": "1"},
+                          log_name="server-changes-api.log")
+    pairs, state = [], {"disabled": False}
+    try:
+        for _ in range(P99_ROUNDS):
+            alone = bench.wrk(server.url(), secret, seconds=bench.PAIR_SECONDS)
+            stop, made = threading.Event(), []
+            thread = threading.Thread(
+                target=lambda: made.extend(api_changing(server.port, key, admin, stop, state)))
+            thread.start()
+            try:
+                during = bench.wrk(server.url(), secret, seconds=bench.PAIR_SECONDS)
+            finally:
+                stop.set()
+                thread.join()
+            pairs.append({"alone": alone, "changing": during, "changes": made,
+                          "p99_ratio": during["p99_ms"] / alone["p99_ms"]})
+    finally:
+        server.stop()
+    seconds = sorted(c["seconds"] for p in pairs for c in p["changes"])
+    out = {"rounds": P99_ROUNDS, "seconds": bench.PAIR_SECONDS, "pairs": pairs,
+           "p99_ratio": statistics.median(p["p99_ratio"] for p in pairs),
+           "alone": bench.median_run([p["alone"] for p in pairs]),
+           "changing": bench.median_run([p["changing"] for p in pairs]),
+           "changes": len(seconds),
+           "failed_changes": sum(1 for p in pairs for c in p["changes"] if not c["ok"]),
+           "change_s_median": statistics.median(seconds) if seconds else None,
+           "change_s_p99": seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
+           if seconds else None,
+           "server": applied(server.log_path)}
+    server.log_path.unlink()
+    return out
+
+
 def bench_changes(results):
     """The section `changes` of the results: see this module's docstring."""
     work = Path(tempfile.mkdtemp(prefix="bench-changes-", dir=OUT))
@@ -394,12 +455,14 @@ def bench_changes(results):
         keys, secrets = store_copy(work, KEYS, "live")
         made = json.loads(cli(keys, "create", "--name", "revoked", "--json",
                               "--no-refresh").stdout)
+        admin = bench.admin_key(CLI, keys)
         out["revocation"] = replicas_section(keys, made["id"], made["secret"])
         log(f"changes: start-up on {KEYS:,} keys")
         out["startup"] = startup(keys, secrets[0])
         if out["has_compact"] and cli(keys, "compact", check=False).returncode == 0:
             out["startup_compacted"] = startup(keys, secrets[0])
         out["p99"] = p99_under_changes(keys, made["id"], secrets[0])
+        out["p99_api"] = p99_under_api_changes(keys, made["id"], secrets[0], admin)
         out["change_files_at_end"] = change_files(keys)
     finally:
         shutil.rmtree(work)

@@ -56,7 +56,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let counts = Arc::new(Counts::new(config.counters.is_some()));
     let writer = match management {
         true => Some(Writer::start(Context {
-            store: config.store.open()?,
+            store: Arc::new(config.store.open()?),
             loader: loader.handle(),
             prefixes: config.settings.prefixes.clone(),
             counts: counts.clone(),

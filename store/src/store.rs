@@ -3,6 +3,7 @@
 //! made exclusive by a conditional write, and folded into a new snapshot now and then.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_core::{OsRng, RngCore};
@@ -202,6 +203,9 @@ const MAX_DAMAGED_READS: u32 = 4;
 pub struct Store {
     backend: Box<dyn Backend>,
     storage_secret: Option<String>,
+    /// Whether a change made by [`Store::update_on`] calls for a fold (see
+    /// [`Store::take_fold_due`]).
+    fold_due: AtomicBool,
 }
 
 impl Store {
@@ -210,6 +214,7 @@ impl Store {
         Store {
             backend,
             storage_secret,
+            fold_due: AtomicBool::new(false),
         }
     }
 
@@ -372,13 +377,21 @@ impl Store {
     /// [`Store::update`] for a writer that knows the keys as they were before change
     /// `base.next()` (a server, from the keys it serves): it reads only the changes after
     /// those, and the keys `edit` looks up from `base`, never the keys file.
+    ///
+    /// It does not fold: when a fold is due, [`Store::take_fold_due`] says so, for the caller
+    /// to run [`Store::compact`] where it costs no one a wait.
     pub fn update_on<E: From<Error>>(
         &self,
         base: &dyn Base,
         edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
-        self.append_on(base, None, edit)
+        self.append_on(base, None, edit, false)
+    }
+
+    /// Whether a change made by [`Store::update_on`] since the last call calls for a fold.
+    pub fn take_fold_due(&self) -> bool {
+        self.fold_due.swap(false, Ordering::Relaxed)
     }
 
     fn update_as<E: From<Error>>(
@@ -413,7 +426,7 @@ impl Store {
             if !whole && state.snapshot.bytes_or_empty().len() > FOLD_BELOW {
                 let plain = state.snapshot.bytes_or_empty();
                 let base = Parsed::new(plain, state.snapshot.next, self.location())?;
-                return self.append_on(&base, Some(state.changes), edit);
+                return self.append_on(&base, Some(state.changes), edit, true);
             }
             let folded = state.folded().map_err(|e| self.invalid(e))?;
             let mut file = Document::parse(&folded).map_err(|e| self.invalid(e))?;
@@ -444,12 +457,14 @@ impl Store {
     }
 
     /// Applies `edit` to the keys `base` holds with `since` (the changes after them, read
-    /// now when `None`) applied, and appends the change it makes.
+    /// now when `None`) applied, and appends the change it makes; with `fold`, folds the
+    /// changes when a fold is due, else notes that it is.
     fn append_on<E: From<Error>>(
         &self,
         base: &dyn Base,
         since: Option<Vec<Change>>,
         mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+        fold: bool,
     ) -> Result<bool, E> {
         let mut since = match since {
             Some(since) => since,
@@ -495,8 +510,11 @@ impl Store {
                 && self.land(seq, &self.encrypt(change.to_json()), &mut failures)?;
             if landed {
                 if (seq + 1).is_multiple_of(COMPACT_AFTER as u64) {
-                    // The change is stored; a fold that fails is left to a later writer.
-                    let _ = self.compact();
+                    match fold {
+                        // The change is stored; a fold that fails is left to a later writer.
+                        true => drop(self.compact()),
+                        false => self.fold_due.store(true, Ordering::Relaxed),
+                    }
                 }
                 return Ok(true);
             }

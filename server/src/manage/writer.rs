@@ -24,8 +24,8 @@ pub const QUEUE: usize = 64;
 
 /// What a change runs with.
 pub struct Context {
-    /// The store, written as the CLI writes it.
-    pub store: Store,
+    /// The store, written as the CLI writes it (and folded on a thread of its own).
+    pub store: Arc<Store>,
     /// The loader, asked to serve each change made.
     pub loader: LoaderHandle,
     /// The prefixes of the secrets and ids made.
@@ -35,6 +35,28 @@ pub struct Context {
     /// The keys served: a change looks up the keys it touches there, and reads only the
     /// changes made since, not the keys file.
     pub live: Arc<Live>,
+}
+
+/// Folds the store's changes into its keys file on a `keys-fold` thread at the lowest priority,
+/// unless one is still folding: the writer goes on making changes meanwhile.
+fn fold(store: &Arc<Store>, folding: &mut Option<JoinHandle<()>>) {
+    if folding.as_ref().is_some_and(|f| !f.is_finished()) {
+        return;
+    }
+    let store = Arc::clone(store);
+    let spawned = thread::Builder::new()
+        .name("keys-fold".into())
+        .spawn(move || {
+            crate::loader::lower_priority();
+            match store.compact() {
+                Ok(folded) => log::info!(changes = folded; "keys_folded"),
+                Err(e) => log::warn!(error:% = e; "keys_fold_failed"),
+            }
+        });
+    match spawned {
+        Ok(handle) => *folding = Some(handle),
+        Err(e) => log::warn!(error:% = e; "keys_fold_failed"),
+    }
 }
 
 impl Context {
@@ -91,11 +113,18 @@ impl Writer {
         let thread = thread::Builder::new()
             .name("keys-writer".into())
             .spawn(move || {
-                // A change may fold the changes into the keys file: as with whole loads,
-                // requests come first.
+                // A change to a small keys file rewrites it: as with whole loads, requests
+                // come first.
                 crate::loader::lower_priority();
+                let mut folding: Option<JoinHandle<()>> = None;
                 for job in received {
                     job(&context);
+                    if context.store.take_fold_due() {
+                        fold(&context.store, &mut folding);
+                    }
+                }
+                if let Some(folding) = folding {
+                    let _ = folding.join();
                 }
             })
             .map_err(|e| Error::start("start the keys writer", e))?;
@@ -161,7 +190,7 @@ mod tests {
         let reloader_live = reloader.live();
         let loader = Loader::start(reloader, None).unwrap();
         let writer = Writer::start(Context {
-            store: store(&dir),
+            store: Arc::new(store(&dir)),
             loader: loader.handle(),
             prefixes: Prefixes::default(),
             counts: Arc::new(Counts::new(false)),
