@@ -11,7 +11,7 @@ log `changes_applied` gets no apply times, the rest is measured alike.
 
 Called from bench/run.py (`make bench`, `bench/run.py --only changes`), or on its own:
 
-usage: bench/changes.py [--quick] [--keys N] [--bin DIR] [--before] [--revoke-runs N]
+usage: bench/changes.py [--quick] [--keys N] [--bin DIR] [--before [--commit SHA]] [--revoke-runs N]
   --keys N: N keys instead of 1,000,000 (100,000 with --quick), for trying the script
   --bin DIR: the heare-auth and heare-auth-server binaries of DIR (default target/release)
   --before: keep the results as `changes_before` (a build before this layout, for BENCHMARKS.md
@@ -466,6 +466,8 @@ def bench_changes(results):
         out["change_files_at_end"] = change_files(keys)
     finally:
         shutil.rmtree(work)
+    if "--commit" in sys.argv:
+        out["commit"] = option("--commit", None)
     results[LABEL] = out
 
 

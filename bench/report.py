@@ -319,8 +319,8 @@ def manage_rows(g):
         f"{lst['median']:.1f} ms median, {lst['p99']:.1f} ms p99 ({lst['runs']} requests) | "
         f"{mark(lst['median'] < 50)} |",
         f"| management API `POST /keys`, 100,000 keys, local file | < 20 ms | "
-        f"{big_create['median']:.0f} ms median (rewrites the {big['file_bytes'] / 1e6:.0f} MB "
-        f"file and reloads it before answering: a change costs the whole file) | "
+        f"{big_create['median']:.0f} ms median (a {big['file_bytes'] / 1e6:.0f} MB file; "
+        f"answered once the replica serves the change) | "
         f"{mark(big_create['median'] < 20)} |",
         f"| management API `POST /keys`, 10 keys, local file | < 20 ms | "
         f"{small_create['median']:.1f} ms median, {small_create['max']:.1f} ms at most | "
@@ -385,6 +385,14 @@ def changes_rows(g):
             f"CLI's exit) | {seconds_or_timeout(stored)} at most ({len(r['runs'])} runs; from "
             f"the CLI's start: {seconds_or_timeout(r['max_s'])} at most, median "
             f"{seconds_or_timeout(r['median_s'])}) | {mark(ok)} |")
+    applies = [r["apply_us"] for r in g["revocation"].get("replicas", []) if r.get("apply_us")]
+    if applies:
+        worst = max(a["max"] for a in applies)
+        medians = ", ".join(f"{a['median']:.0f}" for a in applies)
+        rows.append(
+            f"| a replica applies a one-key change, {n} keys | < 10 ms of CPU | "
+            f"{worst / 1000:.2f} ms at most ({len(applies)} replicas; medians "
+            f"{medians} µs) | {mark(worst < 10_000)} |")
     start = g["startup"]["median_ms"]
     rows.append(f"| start-up to first `/verify`, {n} keys | < 700 ms | {ms(start)} | "
                 f"{mark(start < 700)} |")
@@ -430,8 +438,9 @@ def changes_section(g, before=None):
         *changes_rows(g),
         "",
         *([f"Before: the same rows for the build before change objects, where every change "
-           f"rewrote the whole file and every replica re-read it (`{before['binaries']}`, "
-           f"`bench/changes.py --before --bin DIR`, the same machine in the same session"
+           f"rewrote the whole file and every replica re-read it ("
+           + (f"commit {before['commit']}, " if before.get("commit") else "")
+           + f"`bench/changes.py --before --bin DIR`, the same machine in the same session"
            + (f", {before['revoke_runs']} revocations per mode" if before.get('revoke_runs')
               else "") + "):",
            "",
@@ -439,6 +448,16 @@ def changes_section(g, before=None):
            "|---|---|---|---|",
            *changes_rows(before),
            ""] if before else []),
+        *(["**Why the misses.** The CLI finds the key it changes by reading the snapshot and "
+           "searching it for the key's id (the file has no index): at a million keys that is "
+           "340 MB read, about half a second and the file's size in memory, though it writes "
+           "only the change. The management API finds the key in the keys its replica serves "
+           "and reads only the changes made since, so its changes meet the time target, and "
+           "with it as the writer the p99 stays within the target. The CLI's half second of a "
+           "core per change is what raises the p99 with the CLI as the writer on this 2-core "
+           "machine (it runs on wrk's core), and caps it below the 10 changes a second asked "
+           "for. Start-up reads the 340 MB file (about 0.2 s) and parses it on two threads "
+           "(`load`: about 0.47 s).", ""] if g["layout"] == "changes" else []),
         f"**The CLI's writes.** `heare-auth create --name x --json`, then `disable`, `enable` "
         f"and `delete --yes` of that key (all `--no-refresh`), {g['write_runs']} times each on "
         "a copy of the keys file, whole processes under GNU time: wall time and peak RSS "
@@ -497,7 +516,7 @@ def changes_section(g, before=None):
         "",
         "**What each replica logged** over the revocation runs (both modes): its "
         "`changes_applied` events (change objects and keys applied, and the CPU time of each "
-        "application, `apply_us`), and its full reloads (`refresh_success`).",
+        "application, `apply_us`), and its whole loads of the keys file (`keys_file_loaded`; before change objects, every reload was whole: `refresh_success`).",
         "",
         "| replica | `changes_applied` | change objects | keys | apply: median | p99 | max | "
         "full reloads |",
