@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`make soak`: a long run of mixed traffic against the release server while the admin CLI
 creates, rotates, disables, enables and deletes keys in S3 (s3s-fs), with the server polling the
-store every second. Every answer is checked against what its key's state allowed at that moment,
+store every second. The store holds 400 keys no one presents besides, so that the keys file is too
+large to be folded at every change: each change is an object beside it, which the server applies
+in place (and every 64th is folded in). Every answer is checked against what its key's state allowed at that moment,
 every change must reach the server within one poll interval (plus the poll's own time), and
 the server's memory and descriptors must stay flat. Results go to target/bench/soak.json
 (bench/report.py puts them in BENCHMARKS.md); the exit status is 1 if any check failed.
@@ -82,6 +84,7 @@ EDGE = 0.05  # seconds either side of an expiry or a grace period's end
 SAMPLE_EVERY = 2.0
 RATE_LIMIT = (5, 1)  # the rate-limited key: 5 requests per 1 s
 DYNAMIC_KEYS = (3, 10)  # the mutator keeps between 3 and 10 keys of its own
+FILLER_KEYS = 400  # keys no one presents, so that changes are stored beside the keys file
 RETIRE_AFTER = 20.0  # a deleted key's secrets are still sent for this long
 HEADER_TIMEOUT = BODY_TIMEOUT = 10.0  # the server's defaults, which slow clients stay within
 # The paced clients' rate, in all. Two client processes and the server together sustained
@@ -1020,6 +1023,15 @@ def seed(mutator, seconds):
             raise RuntimeError(f"cannot set up the {what} key: {mutator.cli_errors[-1]}")
         return done[1]
 
+    # Keys no traffic presents, enough for a keys file too large to be folded at every change:
+    # the changes stay beside it (keys.json.changes/) and the server applies them in place.
+    filler = OUT / "soak-filler.json"
+    filler.write_text(json.dumps({"keys": [
+        {"id": f"key_filler_{i:04}", "secret_hash": f"{i:064x}", "name": "filler " + "x" * 200}
+        for i in range(FILLER_KEYS)]}))
+    if mutator.cli("import", str(filler), "--yes", "--no-refresh")[0] is None:
+        raise RuntimeError(f"cannot import the filler keys: {mutator.cli_errors[-1]}")
+    filler.unlink()
     limit = f"{RATE_LIMIT[0]}/{RATE_LIMIT[1]}s"
     made(mutator.create("rate-limited", "rate-limited", extra=("--rate-limit", limit)),
          "rate-limited")
