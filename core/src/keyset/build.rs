@@ -16,6 +16,8 @@ use crate::compact::push_compact_json;
 use crate::walk::Walker;
 use crate::{Error, Warning};
 
+// WebAssembly runs one thread: the split read is for the server and the CLI.
+#[cfg(not(target_arch = "wasm32"))]
 mod split;
 
 /// The set being built, and the first validation error (serde only carries strings).
@@ -230,9 +232,12 @@ pub(super) fn walk(
     pace: &mut dyn FnMut(),
     split: bool,
 ) -> Result<(), serde_json::Error> {
+    #[cfg(not(target_arch = "wasm32"))]
     if split && split::two_cores() && split::load(text, builder, split::MIN_SPLIT) {
         return Ok(());
     }
+    #[cfg(target_arch = "wasm32")]
+    let _ = split;
     crate::walk::walk(text, &mut Loading { builder, pace })
 }
 
