@@ -343,43 +343,54 @@ def settle(port):
     conn.close()
 
 
-def p99_under_changes(keys, key, secret):
-    """wrk on `/verify` alone, then while the CLI changes a key every CHANGE_EVERY_S, in paired
-    rounds: the p99 ratios and the changes made."""
-    log(f"changes: /verify p99 alone and while a key changes every {CHANGE_EVERY_S} s")
-    server = bench.Server(keys, binary=SERVER, log_name="server-changes-p99.log")
+def p99_while(server, secret, change, settle_after=False):
+    """wrk on `/verify` of `server` alone, then while `change(stop, state)` changes a key until
+    `stop` (returning the changes it made), in P99_ROUNDS paired rounds; with `settle_after`,
+    each round ends once a refresh asked after the changes is answered. Stops `server`."""
     pairs, state = [], {"disabled": False}
     try:
         for _ in range(P99_ROUNDS):
             alone = bench.wrk(server.url(), secret, seconds=bench.PAIR_SECONDS)
-            stop, made, url = threading.Event(), [], server.url("/refresh")
-            thread = threading.Thread(
-                target=lambda: made.extend(changing(keys, key, url, stop, state)))
+            stop, made = threading.Event(), []
+            thread = threading.Thread(target=lambda: made.extend(change(stop, state)))
             thread.start()
             try:
                 during = bench.wrk(server.url(), secret, seconds=bench.PAIR_SECONDS)
             finally:
                 stop.set()
                 thread.join()
-            # A refresh the CLI stopped waiting for may still be running: the next run alone
-            # starts once a refresh asked after it has been answered.
-            settle(server.port)
+            if settle_after:
+                settle(server.port)
             pairs.append({"alone": alone, "changing": during, "changes": made,
                           "p99_ratio": during["p99_ms"] / alone["p99_ms"]})
     finally:
         server.stop()
+    seconds = sorted(c["seconds"] for p in pairs for c in p["changes"])
     out = {"rounds": P99_ROUNDS, "seconds": bench.PAIR_SECONDS, "pairs": pairs,
            "p99_ratio": statistics.median(p["p99_ratio"] for p in pairs),
            "alone": bench.median_run([p["alone"] for p in pairs]),
            "changing": bench.median_run([p["changing"] for p in pairs]),
-           "changes": sum(len(p["changes"]) for p in pairs),
+           "changes": len(seconds),
            "failed_changes": sum(1 for p in pairs for c in p["changes"]
                                  if not c["ok"] or c["refresh_failed"]),
-           "change_s_median": statistics.median(c["seconds"] for p in pairs
-                                                for c in p["changes"]),
+           "change_s_median": statistics.median(seconds) if seconds else None,
+           "change_s_p99": seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
+           if seconds else None,
            "server": applied(server.log_path)}
     server.log_path.unlink()
     return out
+
+
+def p99_under_changes(keys, key, secret):
+    """wrk on `/verify` alone, then while the CLI changes a key every CHANGE_EVERY_S, in paired
+    rounds: the p99 ratios and the changes made."""
+    log(f"changes: /verify p99 alone and while a key changes every {CHANGE_EVERY_S} s")
+    server = bench.Server(keys, binary=SERVER, log_name="server-changes-p99.log")
+    url = server.url("/refresh")
+    # A refresh the CLI stopped waiting for may still be running: the next run alone starts
+    # once a refresh asked after it has been answered.
+    return p99_while(server, secret, lambda stop, state: changing(keys, key, url, stop, state),
+                     settle_after=True)
 
 
 def api_changing(port, key, admin, stop, state):
@@ -411,36 +422,8 @@ def p99_under_api_changes(keys, key, secret, admin):
         f"{CHANGE_EVERY_S} s")
     server = bench.Server(keys, binary=SERVER, env={"MANAGEMENT_API": "1"},
                           log_name="server-changes-api.log")
-    pairs, state = [], {"disabled": False}
-    try:
-        for _ in range(P99_ROUNDS):
-            alone = bench.wrk(server.url(), secret, seconds=bench.PAIR_SECONDS)
-            stop, made = threading.Event(), []
-            thread = threading.Thread(
-                target=lambda: made.extend(api_changing(server.port, key, admin, stop, state)))
-            thread.start()
-            try:
-                during = bench.wrk(server.url(), secret, seconds=bench.PAIR_SECONDS)
-            finally:
-                stop.set()
-                thread.join()
-            pairs.append({"alone": alone, "changing": during, "changes": made,
-                          "p99_ratio": during["p99_ms"] / alone["p99_ms"]})
-    finally:
-        server.stop()
-    seconds = sorted(c["seconds"] for p in pairs for c in p["changes"])
-    out = {"rounds": P99_ROUNDS, "seconds": bench.PAIR_SECONDS, "pairs": pairs,
-           "p99_ratio": statistics.median(p["p99_ratio"] for p in pairs),
-           "alone": bench.median_run([p["alone"] for p in pairs]),
-           "changing": bench.median_run([p["changing"] for p in pairs]),
-           "changes": len(seconds),
-           "failed_changes": sum(1 for p in pairs for c in p["changes"] if not c["ok"]),
-           "change_s_median": statistics.median(seconds) if seconds else None,
-           "change_s_p99": seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
-           if seconds else None,
-           "server": applied(server.log_path)}
-    server.log_path.unlink()
-    return out
+    return p99_while(server, secret,
+                     lambda stop, state: api_changing(server.port, key, admin, stop, state))
 
 
 def bench_changes(results):
