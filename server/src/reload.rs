@@ -5,15 +5,13 @@
 //! rewrote the file, or the changes a reader needs were removed), on a thread of its own at
 //! the lowest priority, while changes go on being applied. Requests never wait for either.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use serde_json::value::RawValue;
-
 use heare_auth_core::KeySet;
-use heare_auth_store::{Change, Error, Snapshot, Store};
+use heare_auth_store::{Change, Error, Net, Snapshot, Store};
 
 use crate::catalog::Catalog;
 use crate::changes::log_changes;
@@ -306,54 +304,6 @@ fn load(
         next,
         known,
     })
-}
-
-/// The net effect of changes in order: each key's last state, written or deleted.
-struct Net<'c> {
-    /// Ids in the order of their first change.
-    order: Vec<String>,
-    last: HashMap<String, Option<&'c RawValue>>,
-}
-
-impl<'c> Net<'c> {
-    fn of(changes: &'c [Change]) -> Net<'c> {
-        let mut net = Net {
-            order: Vec::new(),
-            last: HashMap::new(),
-        };
-        for change in changes {
-            for id in &change.deleted {
-                net.set(id, None);
-            }
-            for text in &change.keys {
-                if let Some(id) = heare_auth_core::record_id(text.get()) {
-                    net.set(&id, Some(text));
-                }
-            }
-        }
-        net
-    }
-
-    fn set(&mut self, id: &str, state: Option<&'c RawValue>) {
-        if self.last.insert(id.to_string(), state).is_none() {
-            self.order.push(id.to_string());
-        }
-    }
-
-    fn written(&self) -> Vec<&'c RawValue> {
-        self.order.iter().filter_map(|id| self.last[id]).collect()
-    }
-
-    fn deleted(&self) -> Vec<&str> {
-        (self.order.iter())
-            .filter(|id| self.last[*id].is_none())
-            .map(String::as_str)
-            .collect()
-    }
-
-    fn ids(&self) -> Vec<&str> {
-        self.order.iter().map(String::as_str).collect()
-    }
 }
 
 /// Logs `keys_changed` for keys changed in place: added, removed and changed ids.

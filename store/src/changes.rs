@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use heare_auth_core::{Document, Error as KeysError, KeyRecord, NEXT_CHANGE};
+use std::collections::HashMap;
+
+use heare_auth_core::{record_id, Document, Error as KeysError, KeyRecord, NEXT_CHANGE};
 
 /// One stored change.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,6 +115,69 @@ impl Change {
             }
         }
         Ok(())
+    }
+}
+
+/// The net effect of changes in order: each key's last state, written or deleted.
+pub struct Net<'c> {
+    /// Ids in the order of their first change.
+    order: Vec<String>,
+    last: HashMap<String, Option<&'c RawValue>>,
+}
+
+impl<'c> Net<'c> {
+    /// The net effect of `changes`, in order.
+    pub fn of(changes: &'c [Change]) -> Net<'c> {
+        let mut net = Net {
+            order: Vec::new(),
+            last: HashMap::new(),
+        };
+        for change in changes {
+            for id in &change.deleted {
+                net.set(id, None);
+            }
+            for text in &change.keys {
+                if let Some(id) = record_id(text.get()) {
+                    net.set(&id, Some(text));
+                }
+            }
+        }
+        net
+    }
+
+    fn set(&mut self, id: &str, state: Option<&'c RawValue>) {
+        if self.last.insert(id.to_string(), state).is_none() {
+            self.order.push(id.to_string());
+        }
+    }
+
+    /// The keys written, as they now are.
+    pub fn written(&self) -> Vec<&'c RawValue> {
+        self.order.iter().filter_map(|id| self.last[id]).collect()
+    }
+
+    /// The ids of the keys deleted.
+    pub fn deleted(&self) -> Vec<&str> {
+        (self.order.iter())
+            .filter(|id| self.last[*id].is_none())
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every id changed, in the order of its first change.
+    pub fn ids(&self) -> Vec<&str> {
+        self.order.iter().map(String::as_str).collect()
+    }
+}
+
+impl Net<'_> {
+    /// The state of key `id` after the changes, when one of them touches it: `Some(None)` when
+    /// the last one deleted it.
+    pub fn get(&self, id: &str) -> Option<Result<Option<KeyRecord>, KeysError>> {
+        let text = self.last.get(id)?;
+        Some(text.map_or(Ok(None), |t| {
+            serde_json::from_str(t.get()).map(Some).map_err(Into::into)
+        }))
     }
 }
 

@@ -12,7 +12,7 @@ mod s3;
 mod store;
 
 pub use backend::{Backend, Object, Put};
-pub use changes::{next_change, Change};
+pub use changes::{next_change, Change, Net};
 pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
 pub use counters::{Answers, Counters, CountersConfig, Exchange, Op, DEFAULT_PREFIX, USAGE_DAYS};
 pub use error::{Error, InvalidSetting};

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use heare_auth_core::{decrypt_file, encrypt_file, record_id, Document, KeyRecord, NEXT_CHANGE};
 
 use crate::backend::{Backend, Put};
-use crate::changes::{next_change, Change};
+use crate::changes::{next_change, Change, Net};
 use crate::Error;
 
 /// The keys file as read: plaintext bytes (decrypted if needed), the version they came from,
@@ -143,25 +143,6 @@ impl Base for Parsed<'_> {
             .transpose()
             .map_err(|e| Error::keys(self.location, e))
     }
-}
-
-/// The state of key `id` after `changes`, when one of them touches it: `Some(None)` when the
-/// last one deleted it.
-fn latest(
-    changes: &[Change],
-    id: &str,
-) -> Option<Result<Option<KeyRecord>, heare_auth_core::Error>> {
-    changes.iter().rev().find_map(|change| {
-        if let Some(text) = (change.keys.iter()).find(|t| record_id(t.get()).as_deref() == Some(id))
-        {
-            return Some(
-                serde_json::from_str(text.get())
-                    .map(Some)
-                    .map_err(Into::into),
-            );
-        }
-        change.deleted.iter().any(|d| d == id).then_some(Ok(None))
-    })
 }
 
 /// Writes that failed so far, and whether one got no answer.
@@ -479,6 +460,7 @@ impl Store {
             let read_at = Instant::now();
             // Each key the edit looks up, as it is after the changes since `base`.
             let mut known: Vec<(String, Option<KeyRecord>)> = Vec::new();
+            let net = Net::of(&since);
             let file = loop {
                 let records = known.iter().filter_map(|(_, r)| r.clone()).collect();
                 let mut file = Document::of_keys(records);
@@ -491,7 +473,7 @@ impl Store {
                     break file;
                 }
                 for id in missing {
-                    let record = match latest(&since, &id) {
+                    let record = match net.get(&id) {
                         Some(state) => state.map_err(|e| self.invalid(e))?,
                         None => base.get(&id)?,
                     };
