@@ -104,10 +104,12 @@ impl Lease {
         }
         self.held -= ask.give;
         self.demand = 0;
-        // Until the answer, what the pool had left is less what this exchange charges and
-        // may lease: credit taken meanwhile must not count them twice.
+        // Until the answer, what the pool had left is less what this exchange charges (and
+        // more what it gives back). What it asks for is not taken out: credit taken meanwhile
+        // is paid by the lease when it comes, or charged at the next exchange, so a request
+        // is not refused while the tokens it would spend are on their way here.
         if let Some(left) = &mut self.seen {
-            *left -= ask.charge + ask.want - ask.give;
+            *left -= ask.charge - ask.give;
         }
         // After giving back, a few exchanges only look, to see what the other replicas gave
         // back too: the room of the next burst depends on it.
@@ -210,10 +212,34 @@ mod tests {
         assert_eq!((0..6).filter(|_| lease.take(1, Some(alone), 0)).count(), 6);
         let ask = lease.plan(alone).unwrap();
         assert_eq!((ask.charge, ask.want), (6, 10));
-        // Under way: 6 charged and 10 wanted of 10; nothing is left to take on credit.
-        assert!(!lease.take(1, Some(alone), 0));
-        lease.settle(4, 0);
+        // Under way: 6 charged of 10, so 4 are left to take on credit, and no more.
         assert_eq!((0..9).filter(|_| lease.take(1, Some(alone), 0)).count(), 4);
+        // The lease (the 4 left) pays for them: nothing held, nothing owed, nothing left.
+        lease.settle(4, 0);
+        assert_eq!(lease.left(0), 0);
+        assert!(!lease.take(1, Some(alone), 0));
+        assert_eq!(lease.plan(alone).map(|ask| ask.charge), Some(0));
+    }
+
+    #[test]
+    fn a_replica_alone_refuses_nothing_while_its_lease_is_on_the_way() {
+        // Five credits, a replica alone: two taken before the first exchange, the other
+        // three while its answer is awaited, then none.
+        let mut lease = Lease::default();
+        let alone = Share {
+            cap: 1,
+            replicas: 1,
+            full: 5,
+        };
+        lease.learn(5);
+        assert!(lease.take(1, Some(alone), 5) && lease.take(1, Some(alone), 5));
+        let ask = lease.plan(alone).unwrap();
+        assert_eq!((ask.charge, ask.want), (2, 4));
+        assert_eq!((0..7).filter(|_| lease.take(1, Some(alone), 5)).count(), 3);
+        // The balance had 3 after the charge and leases them all.
+        lease.settle(3, 0);
+        assert_eq!(lease.left(5), 0);
+        assert!(!lease.take(1, Some(alone), 5));
     }
 
     #[test]
