@@ -29,7 +29,8 @@ pub struct S3Proxy {
 #[derive(Default)]
 struct Shared {
     fault: Mutex<Option<Fault>>,
-    /// `METHOD path` of every request for the keys object, and whether a fault hit it.
+    /// `METHOD path` of every request for the keys object (with ` bytes=…` for a GET of a
+    /// range), and whether a fault hit it.
     seen: Mutex<Vec<(String, bool)>>,
     /// Bodies damaged so far.
     corrupted: std::sync::atomic::AtomicUsize,
@@ -157,7 +158,8 @@ impl S3Proxy {
         *self.shared.fault.lock().unwrap() = None;
     }
 
-    /// `METHOD path` of the requests for the keys object so far, and whether a fault hit each.
+    /// `METHOD path` of the requests for the keys object so far (` bytes=…` after a GET of a
+    /// range), and whether a fault hit each.
     pub fn seen(&self) -> Vec<(String, bool)> {
         self.shared.seen.lock().unwrap().clone()
     }
@@ -179,7 +181,7 @@ fn keys_request(target: &str) -> bool {
 
 impl Shared {
     /// The fault that hits this request, if any, counting it down; records the request.
-    fn take(&self, method: &str, target: &str) -> Option<FaultKind> {
+    fn take(&self, method: &str, target: &str, range: Option<&str>) -> Option<FaultKind> {
         if !keys_request(target) {
             return None;
         }
@@ -206,10 +208,11 @@ impl Shared {
             }
             _ => None,
         };
+        let range = range.map(|r| format!(" {r}")).unwrap_or_default();
         self.seen
             .lock()
             .unwrap()
-            .push((format!("{method} {path}"), hit.is_some()));
+            .push((format!("{method} {path}{range}"), hit.is_some()));
         hit
     }
 }
@@ -249,7 +252,7 @@ fn forward(
     let mut fields = request_line.split_whitespace();
     let method = fields.next().unwrap_or("").to_string();
     let target = fields.next().unwrap_or("");
-    let fault = shared.take(&method, target);
+    let fault = shared.take(&method, target, header(&headers, "range"));
     let mut client = client;
     match fault {
         Some(FaultKind::Cut) => return client.shutdown(Shutdown::Both),

@@ -1,5 +1,5 @@
 //! What a place that holds the keys file must do: read it, tell its version cheaply, replace
-//! it only if nobody else did in between, and keep the numbered changes beside it.
+//! it only if nobody else did in between, and keep the numbered changes and an index beside it.
 
 use crate::Error;
 
@@ -21,6 +21,13 @@ pub enum Put {
     Written(Option<String>),
     /// The object changed since it was read (or now exists); nothing was written.
     Conflict,
+}
+
+/// One version of a stored object, read a part at a time.
+pub trait Parts {
+    /// Up to `len` bytes at `start` (fewer at the end of the object); `None` when the object is
+    /// no longer the version this was opened on (or is gone).
+    fn read_at(&self, start: u64, len: usize) -> Result<Option<Vec<u8>>, Error>;
 }
 
 /// A place that holds one object and can replace it conditionally.
@@ -75,7 +82,30 @@ pub trait Backend: Send + Sync {
 
     /// Deletes change `seq` (nothing when there is none).
     fn delete_change(&self, seq: u64) -> Result<(), Error>;
+
+    /// The keys object, to read in parts, if it is now at `version`; `None` when it is not,
+    /// or when this backend reads it only whole.
+    fn snapshot_parts(&self, version: &str) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        let _ = version;
+        Ok(None)
+    }
+
+    /// The index stored beside the keys object (see the store's `index`), to read in parts;
+    /// `None` when there is none.
+    fn index_parts(&self) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        Ok(None)
+    }
+
+    /// Replaces the index beside the keys object, whole (it is only ever read whole as it was
+    /// written, or not found).
+    fn put_index(&self, bytes: &[u8]) -> Result<(), Error> {
+        let _ = bytes;
+        Ok(())
+    }
 }
+
+/// The name of the index beside the changes (it is no change's name).
+pub(crate) const INDEX_NAME: &str = "index";
 
 /// The name of change `seq`: zero-padded, so that names sort as numbers do.
 pub(crate) fn change_name(seq: u64) -> String {

@@ -2,16 +2,17 @@
 //! (device, inode, size, modification time); writes compare-and-swap under a lock
 //! file, then replace atomically (a temp file created exclusively, fsync, rename), keeping the
 //! file's mode and owner. Changes are files of a sibling directory (`keys.json.changes/`), each
-//! created whole and exclusively (written beside, then hard-linked to its name).
+//! created whole and exclusively (written beside, then hard-linked to its name), and so is
+//! the index of the snapshot (`keys.json.changes/index`, written beside and renamed).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 
-use crate::backend::{change_name, change_seq, Backend, Object, Put};
+use crate::backend::{change_name, change_seq, Backend, Object, Parts, Put, INDEX_NAME};
 use crate::Error;
 
 /// A keys file on the local filesystem.
@@ -242,25 +243,7 @@ impl Backend for FileBackend {
     fn create_change(&self, seq: u64, bytes: &[u8]) -> Result<Put, Error> {
         let dir = self.changes_dir();
         let create = || -> io::Result<bool> {
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
-            }
-            // Whoever may read the keys file may read its changes: the directory follows the
-            // file's owner and mode, as each change does.
-            if let Ok(meta) = fs::metadata(&self.path) {
-                keep_dir_access(&dir, &meta)?;
-            }
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".change.")
-                .suffix(".tmp")
-                .permissions(fs::Permissions::from_mode(0o600))
-                .tempfile_in(&dir)?;
-            if let Ok(meta) = fs::metadata(&self.path) {
-                keep_access(tmp.as_file(), &meta)?;
-            }
-            tmp.write_all(bytes)?;
-            tmp.as_file().sync_all()?;
+            let tmp = self.written_beside(&dir, ".change.", bytes)?;
             // A hard link fails when the name is taken: the change appears whole, or not at all.
             let created = match fs::hard_link(tmp.path(), dir.join(change_name(seq))) {
                 Ok(()) => true,
@@ -276,6 +259,44 @@ impl Backend for FileBackend {
         }
     }
 
+    fn snapshot_parts(&self, version: &str) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io_error("read", e)),
+        };
+        // The open file stays this version whatever replaces the path meanwhile.
+        let meta = file.metadata().map_err(|e| self.io_error("read", e))?;
+        match Stamp::of(&meta).version() == version {
+            true => Ok(Some(Box::new(FileParts {
+                file,
+                backend: self,
+            }))),
+            false => Ok(None),
+        }
+    }
+
+    fn index_parts(&self) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        match File::open(self.changes_dir().join(INDEX_NAME)) {
+            Ok(file) => Ok(Some(Box::new(FileParts {
+                file,
+                backend: self,
+            }))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error("read the index", e)),
+        }
+    }
+
+    fn put_index(&self, bytes: &[u8]) -> Result<(), Error> {
+        let dir = self.changes_dir();
+        let write = || -> io::Result<()> {
+            let tmp = self.written_beside(&dir, ".index.", bytes)?;
+            tmp.persist(dir.join(INDEX_NAME)).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(|e| self.io_error("write the index", e))
+    }
+
     fn delete_change(&self, seq: u64) -> Result<(), Error> {
         match fs::remove_file(self.changes_dir().join(change_name(seq))) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -283,6 +304,63 @@ impl Backend for FileBackend {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl FileBackend {
+    /// A new file in `dir` (the directory of changes, made if need be) holding `bytes` on disk,
+    /// with the keys file's owner and mode: whoever may read the keys file may read what is
+    /// beside it, and nobody else.
+    fn written_beside(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        bytes: &[u8],
+    ) -> io::Result<tempfile::NamedTempFile> {
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        if let Ok(meta) = fs::metadata(&self.path) {
+            keep_dir_access(dir, &meta)?;
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)?;
+        if let Ok(meta) = fs::metadata(&self.path) {
+            keep_access(tmp.as_file(), &meta)?;
+        }
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        Ok(tmp)
+    }
+}
+
+/// An open local file, read in parts.
+struct FileParts<'b> {
+    file: File,
+    backend: &'b FileBackend,
+}
+
+impl Parts for FileParts<'_> {
+    fn read_at(&self, start: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
+        let mut bytes = vec![0; len];
+        let mut filled = 0;
+        while filled < len {
+            match self
+                .file
+                .read_at(&mut bytes[filled..], start + filled as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.backend.io_error("read", e)),
+            }
+        }
+        bytes.truncate(filled);
+        Ok(Some(bytes))
     }
 }
 

@@ -8,10 +8,11 @@ mod config;
 mod counters;
 mod error;
 mod file;
+mod index;
 mod s3;
 mod store;
 
-pub use backend::{Backend, Object, Put};
+pub use backend::{Backend, Object, Parts, Put};
 pub use changes::{next_change, Change, Net};
 pub use config::{Location, StoreConfig, DEFAULT_KEYS_FILE};
 pub use counters::{Answers, Counters, CountersConfig, Exchange, Op, DEFAULT_PREFIX, USAGE_DAYS};

@@ -1,5 +1,7 @@
 //! An S3 object (AWS S3, R2, MinIO, Garage, ...): ETag versions, conditional PUTs, checksums,
-//! timeouts; its changes are objects under `KEY.changes/`, each created `If-None-Match: *`.
+//! timeouts; its changes are objects under `KEY.changes/`, each created `If-None-Match: *`,
+//! and so is the index of the snapshot (`KEY.changes/index`), read in ranges `If-Match` the
+//! version first read.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -11,7 +13,7 @@ use s3::creds::Credentials;
 use s3::{Bucket, Region};
 use sha2::{Digest, Sha256};
 
-use crate::backend::{change_name, change_seq, Backend, Object, Put};
+use crate::backend::{change_name, change_seq, Backend, Object, Parts, Put, INDEX_NAME};
 use crate::Error;
 
 /// Where the keys object is, and the credentials to reach it.
@@ -326,6 +328,36 @@ impl Backend for S3Backend {
         self.put_object(&self.change_key(seq), bytes, condition)
     }
 
+    fn snapshot_parts(&self, version: &str) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        // Absent keys are told by the index alone: the object must be this version now.
+        if self.version()?.as_deref() != Some(version) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(S3Parts {
+            backend: self,
+            key: self.key.clone(),
+            etag: Mutex::new(Some(version.to_string())),
+        })))
+    }
+
+    fn index_parts(&self) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        let parts = S3Parts {
+            backend: self,
+            key: format!("{}{INDEX_NAME}", self.changes_prefix()),
+            etag: Mutex::new(None),
+        };
+        // Its first part says whether there is one, and its version.
+        match parts.read_at(0, 1)? {
+            Some(_) => Ok(Some(Box::new(parts))),
+            None => Ok(None),
+        }
+    }
+
+    fn put_index(&self, bytes: &[u8]) -> Result<(), Error> {
+        let key = format!("{}{INDEX_NAME}", self.changes_prefix());
+        self.put_object(&key, bytes, None).map(drop)
+    }
+
     fn delete_change(&self, seq: u64) -> Result<(), Error> {
         let response = self
             .bucket
@@ -334,6 +366,63 @@ impl Backend for S3Backend {
         match response.status_code() {
             200..=299 | 404 => Ok(()),
             status => Err(self.status_error("DELETE", status, response.bytes())),
+        }
+    }
+}
+
+/// One version of an object, read in ranges: the first read learns the version (its ETag),
+/// each later one asks for it (`If-Match`).
+struct S3Parts<'b> {
+    backend: &'b S3Backend,
+    key: String,
+    etag: Mutex<Option<String>>,
+}
+
+impl Parts for S3Parts<'_> {
+    fn read_at(&self, start: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
+        let backend = self.backend;
+        if len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let known = self
+            .etag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut bucket = backend.bucket.clone();
+        if let Some(etag) = &known {
+            bucket.add_header("If-Match", etag);
+        }
+        let response = bucket
+            .get_object_range(&self.key, start, Some(start + len as u64 - 1))
+            .map_err(|e| backend.fail(format!("GET failed: {e}")))?;
+        match response.status_code() {
+            200 | 206 => {
+                let headers = response.headers();
+                let etag = etag(&headers);
+                if etag.is_none() || (known.is_some() && etag != known) {
+                    return Ok(None);
+                }
+                let body = response.bytes();
+                // A store that ignores the range sends the whole object.
+                let body = match response.status_code() {
+                    200 => body.get(start as usize..).unwrap_or_default(),
+                    _ => body,
+                };
+                let length = header(&headers, "content-length").and_then(|l| l.parse().ok());
+                if response.status_code() == 206 && length.is_some_and(|l: usize| l != body.len()) {
+                    return Err(Error::Damaged {
+                        location: backend.location.clone(),
+                        message: "GET returned a part cut short".into(),
+                    });
+                }
+                *self.etag.lock().unwrap_or_else(PoisonError::into_inner) = etag;
+                Ok(Some(body[..body.len().min(len)].to_vec()))
+            }
+            // Past the end of the object.
+            416 => Ok(Some(Vec::new())),
+            412 | 404 => Ok(None),
+            status => Err(backend.status_error("GET", status, response.bytes())),
         }
     }
 }

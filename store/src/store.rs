@@ -13,7 +13,11 @@ use heare_auth_core::{decrypt_file, encrypt_file, record_id, Document, KeyRecord
 
 use crate::backend::{Backend, Put};
 use crate::changes::{next_change, Change, Net};
+use crate::index::{self, Indexed};
 use crate::Error;
+
+/// An edit of the keys, as [`Store::update`] takes it.
+type Edit<'e, E> = dyn FnMut(&mut Document<'_>) -> Result<(), E> + 'e;
 
 /// The keys file as read: plaintext bytes (decrypted if needed), the version they came from,
 /// and the first change they do not hold.
@@ -364,10 +368,10 @@ impl Store {
     pub fn update_on<E: From<Error>>(
         &self,
         base: &dyn Base,
-        edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+        mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
-        self.append_on(base, None, edit, false)
+        self.append_on(base, None, &mut edit, false)
     }
 
     /// Whether a change made by [`Store::update_on`] since the last call calls for a fold.
@@ -381,6 +385,11 @@ impl Store {
         whole: bool,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
+        if !whole {
+            if let Some(done) = self.update_indexed(&mut edit) {
+                return done;
+            }
+        }
         let mut failures = Failures::default();
         let mut damaged_reads = 0;
         // Whether a read of this update found the file: if a later one does not, it was
@@ -407,7 +416,11 @@ impl Store {
             if !whole && state.snapshot.bytes_or_empty().len() > FOLD_BELOW {
                 let plain = state.snapshot.bytes_or_empty();
                 let base = Parsed::new(plain, state.snapshot.next, self.location())?;
-                return self.append_on(&base, Some(state.changes), edit, true);
+                // The next writer finds its keys through the index.
+                if let Some(version) = &state.snapshot.version {
+                    self.write_index(&base.file, plain, version, base.next);
+                }
+                return self.append_on(&base, Some(state.changes), &mut edit, true);
             }
             let folded = state.folded().map_err(|e| self.invalid(e))?;
             let mut file = Document::parse(&folded).map_err(|e| self.invalid(e))?;
@@ -437,6 +450,35 @@ impl Store {
         Err(self.contended().into())
     }
 
+    /// [`Store::update`] through the index of the snapshot: `None` when there is no index of
+    /// the snapshot as it is now (or it cannot be read), or when it proved unsound; the update
+    /// then reads the snapshot.
+    fn update_indexed<E: From<Error>>(&self, edit: &mut Edit<'_, E>) -> Option<Result<bool, E>> {
+        if self.encrypts() {
+            return None;
+        }
+        let indexed = Indexed::open(&*self.backend).ok()??;
+        let since = match self.changes_after(indexed.next()) {
+            Ok(since) => since?,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let done = self.append_on(&indexed, Some(since), edit, true);
+        (!indexed.is_unsound()).then_some(done)
+    }
+
+    /// Writes the index of `text`, the snapshot at `version` read into `file`, when it is
+    /// large enough to be changed without being read, and stored in plaintext (an index
+    /// would tell which keys an encrypted file holds). A failure is left to the next writer,
+    /// which then reads the snapshot whole, as without one.
+    fn write_index(&self, file: &Document<'_>, text: &[u8], version: &str, next: u64) {
+        if self.encrypts() || text.len() <= FOLD_BELOW {
+            return;
+        }
+        if let Some(index) = index::build(file, text, version, next) {
+            let _ = self.backend.put_index(&index);
+        }
+    }
+
     /// Applies `edit` to the keys `base` holds with `since` (the changes after them, read
     /// now when `None`) applied, and appends the change it makes; with `fold`, folds the
     /// changes when a fold is due, else notes that it is.
@@ -444,7 +486,7 @@ impl Store {
         &self,
         base: &dyn Base,
         since: Option<Vec<Change>>,
-        mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
+        edit: &mut Edit<'_, E>,
         fold: bool,
     ) -> Result<bool, E> {
         let mut since = match since {
@@ -593,6 +635,14 @@ impl Store {
             Put::Conflict => return Ok(false),
             Put::Written(version) => version,
         };
+        // The index of the new snapshot, for the writers after this one.
+        if let Some(version) = version.as_deref() {
+            if !self.encrypts() && bytes.len() > FOLD_BELOW {
+                if let Ok(file) = Document::parse(&bytes) {
+                    self.write_index(&file, &bytes, version, next);
+                }
+            }
+        }
         if let Some(version) = version {
             let mut seq = next;
             for _ in 0..MAX_ATTEMPTS {

@@ -370,6 +370,29 @@ impl Backend for Counting {
     fn delete_change(&self, seq: u64) -> Result<(), Error> {
         self.inner.delete_change(seq)
     }
+    fn version(&self) -> Result<Option<String>, Error> {
+        self.inner.version()
+    }
+    fn snapshot_parts(&self, version: &str) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        self.inner.snapshot_parts(version)
+    }
+    fn index_parts(&self) -> Result<Option<Box<dyn Parts + '_>>, Error> {
+        self.inner.index_parts()
+    }
+    fn put_index(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.inner.put_index(bytes)
+    }
+}
+
+/// A store of the file at `path` that counts its reads of the whole keys file.
+fn counted_store(path: &Path) -> (Store, Arc<AtomicUsize>) {
+    let gets = Arc::new(AtomicUsize::new(0));
+    let counting = Counting {
+        inner: FileBackend::new(path),
+        gets: gets.clone(),
+        puts: Arc::new(AtomicUsize::new(0)),
+    };
+    (Store::new(Box::new(counting), None), gets)
 }
 
 #[test]
@@ -732,4 +755,164 @@ fn with_a_storage_secret_each_change_is_encrypted_like_the_file() {
         .unwrap()
         .starts_with(b"HEARE_ENCRYPTED_V1:"));
     assert!(ids(store.load().unwrap().bytes_or_empty()).contains(&"sealed".to_string()));
+}
+
+/// The index beside the keys file at `path`.
+fn index_of(path: &Path) -> std::path::PathBuf {
+    path.with_file_name("keys.json.changes/index")
+}
+
+/// The version the index beside `path` names.
+fn indexed_version(path: &Path) -> String {
+    let index = std::fs::read(index_of(path)).unwrap();
+    let line = index.split(|&b| b == b'\n').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(line).unwrap();
+    header["version"].as_str().unwrap().to_string()
+}
+
+/// The name of key `id` as the store now holds it.
+fn name_of(store: &Store, id: &str) -> Option<String> {
+    let file = store.load().unwrap();
+    let doc = Document::parse(file.bytes_or_empty()).unwrap();
+    doc.get(id).map(|r| r.unwrap().name)
+}
+
+#[test]
+fn a_large_file_is_changed_through_its_index_without_being_read() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let (store, gets) = counted_store(&path);
+    // No index yet: the file is read whole, and its index written beside it.
+    assert_eq!(rename(&store, "big_0003", "three"), Ok(true));
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 1);
+    assert_eq!(indexed_version(&path), store.version().unwrap().unwrap());
+    // Then each change reads only the keys it looks up, from the index and the file.
+    assert_eq!(rename(&store, "big_0150", "middle"), Ok(true));
+    assert_eq!(rename(&store, "big_0003", "three"), Ok(false));
+    assert_eq!(add(&store, "fresh"), Ok(true));
+    assert_eq!(rename(&store, "fresh", "new"), Ok(true));
+    // An edit of a large file is first shown none of its keys, then those it looked up.
+    let mut removed_id = None;
+    let removed = store.update(|f: &mut Document| {
+        removed_id = f.remove("big_0299").map(|r| r.unwrap().id);
+        Ok::<(), Error>(())
+    });
+    assert_eq!(removed_id.as_deref(), Some("big_0299"));
+    assert_eq!(removed, Ok(true));
+    let missing = rename(&store, "big_0300", "x").unwrap_err();
+    assert!(missing.to_string().contains("no key big_0300"), "{missing}");
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 0);
+    // Each change holds only its key, and they add up to the file with them applied.
+    let changes = store.changes_after(0).unwrap().unwrap();
+    assert_eq!(changes.len(), 5);
+    assert!(changes.iter().all(|c| c.to_json().len() < 600));
+    assert_eq!(name_of(&store, "big_0003").as_deref(), Some("three"));
+    assert_eq!(name_of(&store, "big_0150").as_deref(), Some("middle"));
+    assert_eq!(name_of(&store, "fresh").as_deref(), Some("new"));
+    assert_eq!(name_of(&store, "big_0299"), None);
+    assert_eq!(ids(store.load().unwrap().bytes_or_empty()).len(), 300);
+    gets.store(0, Ordering::SeqCst);
+    // A fold writes the new snapshot's index: the next change reads no more than before.
+    assert_eq!(store.compact(), Ok(5));
+    assert_eq!(indexed_version(&path), store.version().unwrap().unwrap());
+    gets.store(0, Ordering::SeqCst);
+    assert_eq!(rename(&store, "fresh", "folded"), Ok(true));
+    assert_eq!(rename(&store, "big_0010", "ten"), Ok(true));
+    assert_eq!(gets.load(Ordering::SeqCst), 0);
+    assert_eq!(name_of(&store, "fresh").as_deref(), Some("folded"));
+    assert_eq!(name_of(&store, "big_0010").as_deref(), Some("ten"));
+}
+
+#[test]
+fn an_index_of_another_version_or_not_as_it_says_is_not_trusted() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let (store, gets) = counted_store(&path);
+    assert_eq!(rename(&store, "big_0001", "one"), Ok(true));
+    let indexed = indexed_version(&path);
+    // The file edited by another tool: the index names a version that is gone.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen(
+        r#""secret": "s2", "name": "x"#,
+        r#""secret": "s2", "name": "edited-x"#,
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    gets.store(0, Ordering::SeqCst);
+    let seen = store.update(|f: &mut Document| {
+        let Some(record) = f.get("big_0002") else {
+            return Ok(());
+        };
+        let record = record.unwrap();
+        assert!(record.name.starts_with("edited-x"), "{}", record.name);
+        let mut record = record;
+        record.name = "two".into();
+        f.replace(record);
+        Ok::<(), Error>(())
+    });
+    assert_eq!(seen, Ok(true));
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 1);
+    assert_ne!(indexed_version(&path), indexed);
+    assert_eq!(name_of(&store, "big_0001").as_deref(), Some("one"));
+    assert_eq!(name_of(&store, "big_0002").as_deref(), Some("two"));
+    // An index whose entries point elsewhere in the file: the update reads the file whole,
+    // and writes a sound index again.
+    gets.store(0, Ordering::SeqCst);
+    let mut index = std::fs::read(index_of(&path)).unwrap();
+    let entries_at = index.len() - 300 * 20;
+    for entry in index[entries_at..].chunks_exact_mut(20) {
+        entry[8] = entry[8].wrapping_add(3);
+    }
+    std::fs::write(index_of(&path), &index).unwrap();
+    assert_eq!(rename(&store, "big_0004", "four"), Ok(true));
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 1);
+    assert_eq!(rename(&store, "big_0005", "five"), Ok(true));
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 0);
+    // One cut short, or not an index at all, likewise.
+    let index = std::fs::read(index_of(&path)).unwrap();
+    std::fs::write(index_of(&path), &index[..index.len() - 7]).unwrap();
+    assert_eq!(rename(&store, "big_0298", "cut"), Ok(true));
+    std::fs::write(index_of(&path), b"{}\n").unwrap();
+    assert_eq!(rename(&store, "big_0297", "junk"), Ok(true));
+    for (id, name) in [
+        ("big_0004", "four"),
+        ("big_0005", "five"),
+        ("big_0298", "cut"),
+        ("big_0297", "junk"),
+    ] {
+        assert_eq!(name_of(&store, id).as_deref(), Some(name));
+    }
+    assert_eq!(ids(store.load().unwrap().bytes_or_empty()).len(), 300);
+}
+
+#[test]
+fn a_key_held_twice_is_refused_through_the_index_as_without_it() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let twice = text.replacen(r#""id": "big_0009""#, r#""id": "big_0008""#, 1);
+    std::fs::write(&path, twice).unwrap();
+    let store = file_store(&path, None);
+    for _ in 0..2 {
+        let refused = rename(&store, "big_0008", "which").unwrap_err();
+        assert!(refused.to_string().contains("big_0008"), "{refused}");
+        assert!(index_of(&path).exists());
+    }
+    assert_eq!(rename(&store, "big_0010", "ten"), Ok(true));
+}
+
+#[test]
+fn an_encrypted_file_has_no_index() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let store = file_store(&path, Some("storage secret"));
+    assert_eq!(add(&store, "sealed"), Ok(true));
+    assert_eq!(store.compact(), Ok(1));
+    assert_eq!(add(&store, "sealed too"), Ok(true));
+    assert!(!index_of(&path).exists());
 }

@@ -799,3 +799,124 @@ fn a_replica_behind_a_removed_fold_loads_the_whole_file() {
     );
     assert_no_failed_refresh(std::slice::from_ref(&replica));
 }
+
+/// The requests for the keys object and what is beside it that `proxy` saw from the
+/// `from`th on.
+fn requests_since(proxy: &S3Proxy, from: usize) -> Vec<String> {
+    proxy
+        .seen()
+        .into_iter()
+        .skip(from)
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// A change to a large keys object reads the keys it touches through the index of the
+/// snapshot, in ranges (of the index, and of the object where the index says each key is),
+/// never the whole object, once the first writer that read it whole wrote the index. An
+/// index of another version of the object is not used; a fold writes the index of the new
+/// snapshot; and a part of an object read after the object was replaced is refused.
+#[test]
+fn a_large_keys_object_is_changed_through_its_index_in_ranges() {
+    let place = Place::s3("changes-index", BULK);
+    let Holder::S3(s3) = &place.holder else {
+        unreachable!()
+    };
+    let proxy = S3Proxy::start(s3.port, Behaviour::default());
+    let writer = place.with(&[("S3_ENDPOINT", &proxy.endpoint)]);
+    let whole = "GET /heare-keys/keys.json";
+    let index = place.dir().join("keys.json.changes/index");
+
+    // The first change reads the object whole, and writes its index.
+    run(&writer, &["disable", &bulk_id(7), "--no-refresh"]);
+    assert!(requests_since(&proxy, 0).iter().any(|r| r == whole));
+    assert!(index.exists());
+    // Then only ranges: of the index, and of the object for the keys changed.
+    let seen = proxy.seen().len();
+    run(&writer, &["disable", &bulk_id(100), "--no-refresh"]);
+    run(&writer, &["delete", &bulk_id(200), "--yes", "--no-refresh"]);
+    let (made, _) = cli_create(&writer, "made", &[]);
+    run(
+        &writer,
+        &["update", &made, "--name", "renamed", "--no-refresh"],
+    );
+    let missing = cli(
+        &["disable", "key_nobody", "--no-refresh"],
+        &env_refs(&writer),
+    );
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("key_nobody"),
+        "{}",
+        stderr(&missing)
+    );
+    let requests = requests_since(&proxy, seen);
+    assert!(!requests.iter().any(|r| r == whole), "{requests:#?}");
+    let ranged = |prefix: &str| {
+        (requests.iter())
+            .filter(|r| r.starts_with(prefix) && r.contains(" bytes="))
+            .count()
+    };
+    assert!(
+        ranged("GET /heare-keys/keys.json.changes/index ") >= 5,
+        "{requests:#?}"
+    );
+    assert_eq!(ranged("GET /heare-keys/keys.json "), 2, "{requests:#?}");
+    let keys = exported(&place.env);
+    assert_eq!(keys.len(), BULK);
+    assert_eq!((keys[&bulk_id(7)], keys[&bulk_id(100)]), (true, true));
+    assert!(!keys.contains_key(&bulk_id(200)));
+    let listed: Value = serde_json::from_str(&run(&place.env, &["show", &made, "--json"])).unwrap();
+    assert_eq!(listed["name"], "renamed");
+
+    // The object replaced by another tool: its index is of another version, and not used.
+    let mut file = place.stored_file();
+    file["keys"][300]["name"] = json!("edited elsewhere");
+    let backend = s3_backend(&place);
+    let version = backend.version().unwrap();
+    let replaced = backend.put(
+        &serde_json::to_vec_pretty(&file).unwrap(),
+        version.as_deref(),
+    );
+    assert!(
+        matches!(replaced, Ok(heare_auth_store::Put::Written(_))),
+        "{replaced:?}"
+    );
+    let seen = proxy.seen().len();
+    run(&writer, &["disable", &bulk_id(300), "--no-refresh"]);
+    assert!(requests_since(&proxy, seen).iter().any(|r| r == whole));
+    let shown: Value =
+        serde_json::from_str(&run(&place.env, &["show", &bulk_id(300), "--json"])).unwrap();
+    assert_eq!(
+        (shown["name"].as_str(), shown["disabled"].as_bool()),
+        (Some("edited elsewhere"), Some(true))
+    );
+
+    // Folded: the new snapshot's index is written, and used by the next change.
+    run(&writer, &["compact", "--no-refresh"]);
+    let seen = proxy.seen().len();
+    run(&writer, &["enable", &bulk_id(7), "--no-refresh"]);
+    let requests = requests_since(&proxy, seen);
+    assert!(!requests.iter().any(|r| r == whole), "{requests:#?}");
+    assert!(!exported(&place.env)[&bulk_id(7)]);
+
+    // A part read once the object it was opened on is replaced is not read from the new one.
+    let parts = backend.index_parts().unwrap().expect("an index");
+    assert!(parts.read_at(0, 16).unwrap().is_some());
+    backend.put_index(b"another index\n").unwrap();
+    assert_eq!(parts.read_at(0, 16).unwrap(), None);
+}
+
+/// The S3 backend of `place`, reached directly.
+fn s3_backend(place: &Place) -> heare_auth_store::S3Backend {
+    let config = StoreConfig::from_env(|k| {
+        (place.env.iter())
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let Location::S3(location) = config.location else {
+        panic!("not S3")
+    };
+    heare_auth_store::S3Backend::new(&location).unwrap()
+}

@@ -113,7 +113,8 @@ impl Rig {
         let seen = self.proxy.seen();
         seen.iter()
             .filter_map(|(r, _)| r.strip_prefix("PUT /heare-keys/keys.json.changes/"))
-            .filter(|name| !self.is_note(name.trim_end_matches(".json").parse().unwrap()))
+            .filter_map(|name| name.strip_suffix(".json")?.parse().ok())
+            .filter(|&seq| !self.is_note(seq))
             .count()
     }
 
