@@ -13,6 +13,7 @@ pub mod context;
 pub mod counts;
 pub mod doctor;
 pub mod error;
+pub mod fold;
 pub mod help;
 pub mod listing;
 pub mod output;

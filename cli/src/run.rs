@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::listing::Listing;
 use crate::reload::after_write;
 use crate::stdout::{emit, emit_line, emit_secret, stream};
-use crate::{check, commands, counts, doctor, help, output, plural, prompt, CliError};
+use crate::{check, commands, counts, doctor, fold, help, output, plural, prompt, CliError};
 
 /// `help [COMMAND]`.
 pub fn help(topic: Option<&str>) -> Result<ExitCode, CliError> {
@@ -45,6 +45,7 @@ pub fn create(cx: &Context, a: &CreateArgs) -> Result<ExitCode, CliError> {
     let id = &created.record.id;
     emit_secret(&text, &format!("delete {id} and create another"))?;
     after_write(&cx.refresh_url, a.no_refresh, a.json);
+    fold::if_due(&store);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -126,6 +127,7 @@ pub fn toggle(cx: &Context, a: &KeyArgs, disable: bool) -> Result<ExitCode, CliE
         false => emit(&output::toggled_text(&toggled))?,
     }
     after_write(&cx.refresh_url, a.no_refresh, a.json);
+    fold::if_due(&store);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -149,6 +151,7 @@ pub fn rotate(cx: &Context, a: &RotateArgs) -> Result<ExitCode, CliError> {
     let again = format!("rotate {} again", visible(&rotated.record.id));
     emit_secret(&text, &again)?;
     after_write(&cx.refresh_url, a.no_refresh, a.json);
+    fold::if_due(&store);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,6 +161,7 @@ pub fn set_rate_limit(cx: &Context, a: &RateLimitArgs) -> Result<ExitCode, CliEr
     let limited = commands::set_rate_limit(&store, &a.id, a.limit, cx.now, &cx.actor())?;
     emit(&output::limited_text(&limited))?;
     after_write(&cx.refresh_url, a.no_refresh, false);
+    fold::if_due(&store);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -170,6 +174,7 @@ pub fn update(cx: &Context, a: &UpdateArgs) -> Result<ExitCode, CliError> {
         false => emit(&output::updated_text(&updated))?,
     }
     after_write(&cx.refresh_url, a.no_refresh, a.json);
+    fold::if_due(&store);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -183,6 +188,7 @@ pub fn delete(cx: &Context, id: &str, yes: bool, no_refresh: bool) -> Result<Exi
     commands::delete(&store, id)?;
     emit_line("✓ Deleted successfully.")?;
     after_write(&cx.refresh_url, no_refresh, false);
+    fold::if_due(&store);
     Ok(ExitCode::SUCCESS)
 }
 

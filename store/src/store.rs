@@ -188,7 +188,7 @@ const MAX_DAMAGED_READS: u32 = 4;
 pub struct Store {
     backend: Box<dyn Backend>,
     storage_secret: Option<String>,
-    /// Whether a change made by [`Store::update_on`] calls for a fold (see
+    /// Whether a change appended to a large keys file calls for a fold (see
     /// [`Store::take_fold_due`]).
     fold_due: AtomicBool,
 }
@@ -342,7 +342,8 @@ impl Store {
     /// so that it always holds every key. In a large one `edit` sees only the keys it looks up
     /// (see [`Document::of_keys`]): it must find keys by id, not read them all (use
     /// [`Store::update_whole`] for that); the file is read, but neither checked nor written
-    /// whole, and folded once every [`COMPACT_AFTER`] changes.
+    /// whole; every [`COMPACT_AFTER`]th change makes a fold due ([`Store::take_fold_due`]), for
+    /// the caller to run [`Store::compact`] once its answer is out.
     pub fn update<E: From<Error>>(
         &self,
         edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
@@ -371,10 +372,11 @@ impl Store {
         mut edit: impl FnMut(&mut Document<'_>) -> Result<(), E>,
     ) -> Result<bool, E> {
         self.backend.check_writes()?;
-        self.append_on(base, None, &mut edit, false)
+        self.append_on(base, None, &mut edit)
     }
 
-    /// Whether a change made by [`Store::update_on`] since the last call calls for a fold.
+    /// Whether a change made by [`Store::update`] or [`Store::update_on`] since the last call
+    /// calls for a fold.
     pub fn take_fold_due(&self) -> bool {
         self.fold_due.swap(false, Ordering::Relaxed)
     }
@@ -420,7 +422,7 @@ impl Store {
                 if let Some(version) = &state.snapshot.version {
                     self.write_index(&base.file, plain, version, base.next);
                 }
-                return self.append_on(&base, Some(state.changes), &mut edit, true);
+                return self.append_on(&base, Some(state.changes), &mut edit);
             }
             let folded = state.folded().map_err(|e| self.invalid(e))?;
             let mut file = Document::parse(&folded).map_err(|e| self.invalid(e))?;
@@ -462,7 +464,7 @@ impl Store {
             Ok(since) => since?,
             Err(e) => return Some(Err(e.into())),
         };
-        let done = self.append_on(&indexed, Some(since), edit, true);
+        let done = self.append_on(&indexed, Some(since), edit);
         (!indexed.is_unsound()).then_some(done)
     }
 
@@ -480,14 +482,12 @@ impl Store {
     }
 
     /// Applies `edit` to the keys `base` holds with `since` (the changes after them, read
-    /// now when `None`) applied, and appends the change it makes; with `fold`, folds the
-    /// changes when a fold is due, else notes that it is.
+    /// now when `None`) applied, and appends the change it makes, noting when a fold is due.
     fn append_on<E: From<Error>>(
         &self,
         base: &dyn Base,
         since: Option<Vec<Change>>,
         edit: &mut Edit<'_, E>,
-        fold: bool,
     ) -> Result<bool, E> {
         let mut since = match since {
             Some(since) => since,
@@ -534,11 +534,7 @@ impl Store {
                 && self.land(seq, &self.encrypt(change.to_json()), &mut failures)?;
             if landed {
                 if (seq + 1).is_multiple_of(COMPACT_AFTER as u64) {
-                    match fold {
-                        // The change is stored; a fold that fails is left to a later writer.
-                        true => drop(self.compact()),
-                        false => self.fold_due.store(true, Ordering::Relaxed),
-                    }
+                    self.fold_due.store(true, Ordering::Relaxed);
                 }
                 return Ok(true);
             }

@@ -916,3 +916,26 @@ fn an_encrypted_file_has_no_index() {
     assert_eq!(add(&store, "sealed too"), Ok(true));
     assert!(!index_of(&path).exists());
 }
+
+#[test]
+fn every_64th_change_to_a_large_file_makes_a_fold_due_for_the_caller_to_run() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let store = file_store(&path, None);
+    let before = std::fs::read(&path).unwrap();
+    for i in 0..crate::COMPACT_AFTER - 1 {
+        add(&store, &format!("k{i}")).unwrap();
+        assert!(!store.take_fold_due(), "after change {i}");
+    }
+    add(&store, "last").unwrap();
+    assert!(store.take_fold_due());
+    assert!(!store.take_fold_due(), "said once");
+    // Nothing was folded meanwhile: the caller folds.
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(store.compact(), Ok(crate::COMPACT_AFTER));
+    assert_eq!(
+        ids(&std::fs::read(&path).unwrap()).len(),
+        300 + crate::COMPACT_AFTER
+    );
+}

@@ -920,3 +920,28 @@ fn s3_backend(place: &Place) -> heare_auth_store::S3Backend {
     };
     heare_auth_store::S3Backend::new(&location).unwrap()
 }
+
+/// The CLI's 64th change to a large file folds the changes into it (after its answer, at the
+/// lowest priority), and no change before it does: the file alone then holds every key.
+#[test]
+fn the_cli_folds_the_changes_at_every_64th_change() {
+    let place = Place::local("changes-cli-fold", BULK);
+    let before = std::fs::read(place.dir().join("keys.json")).unwrap();
+    for i in 0..63 {
+        run(&place.env, &["disable", &bulk_id(i), "--no-refresh"]);
+    }
+    assert_eq!(
+        std::fs::read(place.dir().join("keys.json")).unwrap(),
+        before
+    );
+    let out = run(&place.env, &["disable", &bulk_id(63), "--no-refresh"]);
+    assert!(out.contains(&bulk_id(63)), "{out}");
+    let file = place.stored_file();
+    assert_eq!(file["next_change"], 64);
+    let disabled = states(&file["keys"]).values().filter(|d| **d).count();
+    assert_eq!(disabled, 64);
+    assert!(
+        place.stored_changes()[&64]["snapshot"].is_string(),
+        "a fold's note"
+    );
+}
