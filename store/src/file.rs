@@ -277,12 +277,23 @@ impl Backend for FileBackend {
     }
 
     fn index_parts(&self) -> Result<Option<Box<dyn Parts + '_>>, Error> {
-        match File::open(self.changes_dir().join(INDEX_NAME)) {
-            Ok(file) => Ok(Some(Box::new(FileParts {
-                file,
-                backend: self,
-            }))),
+        // Never through a link, and only a regular file (a FIFO planted there would block).
+        let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(self.changes_dir().join(INDEX_NAME));
+        match opened {
+            Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => {
+                Ok(Some(Box::new(FileParts {
+                    file,
+                    backend: self,
+                })))
+            }
+            // Not a regular file, or a link (refused by `O_NOFOLLOW`): no index.
+            Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => Ok(None),
             Err(e) => Err(self.io_error("read the index", e)),
         }
     }

@@ -10,6 +10,7 @@
 //! record's offset and length in the snapshot, little endian), sorted by hash.
 
 use std::cell::Cell;
+use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,6 +45,12 @@ const ENTRY: usize = 20;
 const PER_BUCKET: usize = 8;
 /// How much is read to find the header line.
 const HEAD: usize = 4096;
+/// The most of one bucket read: thousands of times what a bucket holds (a few entries), so
+/// that an index claiming more is taken as unsound, not read.
+const MAX_BUCKET: u64 = 64 * 1024;
+/// The most of one record read: many times the largest record a keys file holds (its metadata
+/// is at most 16 KiB).
+const MAX_RECORD: u64 = 1024 * 1024;
 
 /// The hash an entry is sorted and found by.
 fn hash(id: &str) -> u64 {
@@ -134,7 +141,18 @@ impl<'b> Indexed<'b> {
             Ok(header) => header,
             Err(_) => return Ok(None),
         };
-        if header.format != FORMAT || !header.buckets.is_power_of_two() {
+        // Counts are 32-bit: an index claiming more is not one this version wrote.
+        let bounded = header.buckets <= 1 << 32 && header.keys <= u64::from(u32::MAX);
+        if header.format != FORMAT || !header.buckets.is_power_of_two() || !bounded {
+            return Ok(None);
+        }
+        // As long as its header says: its last byte is there, and nothing after it.
+        let counts_at = line as u64 + 1;
+        let end = counts_at + 4 * (header.buckets + 1) + header.keys * ENTRY as u64;
+        if index
+            .read_at(end - 1, 2)?
+            .is_none_or(|last| last.len() != 1)
+        {
             return Ok(None);
         }
         let Some(snapshot) = backend.snapshot_parts(&header.version)? else {
@@ -144,7 +162,7 @@ impl<'b> Indexed<'b> {
             index,
             snapshot,
             header,
-            counts_at: line as u64 + 1,
+            counts_at,
             location: backend.location(),
             unsound: Cell::new(false),
         }))
@@ -188,23 +206,39 @@ impl Base for Indexed<'_> {
             return Err(self.fail());
         }
         let entries_at = self.counts_at + 4 * (self.header.buckets + 1);
-        let len = usize::try_from((end - first) * ENTRY as u64).map_err(|_| self.fail())?;
-        let entries = self.exactly(&*self.index, entries_at + first * ENTRY as u64, len)?;
+        // The bucket's entries, and the one either side of them: every entry of the bucket is
+        // in it and no other, or the index is unsound.
+        let (from, to) = (first.saturating_sub(1), (end + 1).min(self.header.keys));
+        let len = (to - from) * ENTRY as u64;
+        if len > MAX_BUCKET {
+            return Err(self.fail());
+        }
+        let len = usize::try_from(len).map_err(|_| self.fail())?;
+        let entries = self.exactly(&*self.index, entries_at + from * ENTRY as u64, len)?;
         let mut found = None;
-        for entry in entries.chunks_exact(ENTRY) {
+        for (i, entry) in (from..).zip(entries.chunks_exact(ENTRY)) {
             let field = |at: usize, n: usize| {
                 let mut bytes = [0; 8];
                 bytes[..n].copy_from_slice(&entry[at..at + n]);
                 bytes
             };
-            if u64::from_be_bytes(field(0, 8)) != wanted {
+            let hash = u64::from_be_bytes(field(0, 8));
+            let belongs = match i {
+                i if i < first => Ordering::Less,
+                i if i < end => Ordering::Equal,
+                _ => Ordering::Greater,
+            };
+            if bucket(hash, self.header.buckets).cmp(&b) != belongs {
+                return Err(self.fail());
+            }
+            if belongs != Ordering::Equal || hash != wanted {
                 continue;
             }
             let (offset, len) = (
                 u64::from_le_bytes(field(8, 8)),
                 u64::from_le_bytes(field(16, 4)),
             );
-            if offset + len > self.header.len {
+            if len > MAX_RECORD || offset.saturating_add(len) > self.header.len {
                 return Err(self.fail());
             }
             let text = self.exactly(&*self.snapshot, offset, len as usize)?;

@@ -939,3 +939,66 @@ fn every_64th_change_to_a_large_file_makes_a_fold_due_for_the_caller_to_run() {
         300 + crate::COMPACT_AFTER
     );
 }
+
+#[test]
+fn a_hostile_index_sends_the_change_the_long_way_without_reading_what_it_claims() {
+    let dir = temp_dir();
+    let path = dir.path().join("keys.json");
+    large_file(&path, 300);
+    let (store, gets) = counted_store(&path);
+    assert_eq!(rename(&store, "big_0001", "one"), Ok(true));
+    let index = std::fs::read(index_of(&path)).unwrap();
+    let line = index.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut header: serde_json::Value = serde_json::from_slice(&index[..line - 1]).unwrap();
+    let buckets = header["buckets"].as_u64().unwrap() as usize;
+    // Every bucket claims every key there could be, and every record is 4 GB long.
+    let mut huge = index.clone();
+    for count in huge[line + 4..line + 4 * (buckets + 1)].chunks_exact_mut(4) {
+        count.copy_from_slice(&u32::MAX.to_le_bytes());
+    }
+    header["keys"] = u32::MAX.into();
+    let mut text = serde_json::to_vec(&header).unwrap();
+    text.extend_from_slice(&huge[line - 1..]);
+    std::fs::write(index_of(&path), &text).unwrap();
+    gets.store(0, Ordering::SeqCst);
+    assert_eq!(rename(&store, "big_0002", "two"), Ok(true));
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 1);
+    let entries_at = index.len() - 300 * 20;
+    huge = std::fs::read(index_of(&path)).unwrap();
+    assert_eq!(huge.len(), index.len(), "written again, sound");
+    for entry in huge[entries_at..].chunks_exact_mut(20) {
+        entry[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    }
+    std::fs::write(index_of(&path), &huge).unwrap();
+    assert_eq!(rename(&store, "big_0003", "three"), Ok(true));
+    assert_eq!(gets.swap(0, Ordering::SeqCst), 1);
+    // A header claiming more buckets than 32-bit counts can hold is no index.
+    header["buckets"] = (1u64 << 40).into();
+    let mut text = serde_json::to_vec(&header).unwrap();
+    text.push(b'\n');
+    std::fs::write(index_of(&path), &text).unwrap();
+    assert_eq!(rename(&store, "big_0004", "four"), Ok(true));
+    // A FIFO or a link planted at the index's name is not opened.
+    std::fs::remove_file(index_of(&path)).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        index_of(&path),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    assert_eq!(rename(&store, "big_0005", "five"), Ok(true));
+    std::fs::remove_file(index_of(&path)).ok();
+    std::os::unix::fs::symlink("/dev/zero", index_of(&path)).unwrap();
+    assert_eq!(rename(&store, "big_0006", "six"), Ok(true));
+    for (id, name) in [
+        ("big_0002", "two"),
+        ("big_0003", "three"),
+        ("big_0004", "four"),
+        ("big_0005", "five"),
+        ("big_0006", "six"),
+    ] {
+        assert_eq!(name_of(&store, id).as_deref(), Some(name));
+    }
+}
