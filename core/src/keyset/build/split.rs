@@ -21,8 +21,8 @@ const DEEP: usize = 100;
 
 /// Reads `text`, a keys file of at least `min` bytes, into `builder` (empty) on two threads, and
 /// says whether it did (its caller sees to [`two_cores`]). It does not when the file is smaller,
-/// opens otherwise than `{"keys": [`, or has anything wrong in it: the one-thread walk then
-/// reads it, and words the error.
+/// opens otherwise than `{"keys": [` (or `{"next_change": N, "keys": [`, as folds write it), or
+/// has anything wrong in it: the one-thread walk then reads it, and words the error.
 pub(super) fn load(text: &str, builder: &mut Builder, min: usize) -> bool {
     match read(text, min) {
         Some(read) => {
@@ -59,7 +59,7 @@ fn read(text: &str, min: usize) -> Option<Builder> {
         (Some(end), _) => (first.builder, end),
         (None, None) => return None,
     };
-    if !rest_is_valid(&text[end..]) {
+    if !rest_is_valid(&text[..start], &text[end..]) {
         return None;
     }
     index(&mut builder.set);
@@ -189,18 +189,35 @@ pub(super) fn two_cores() -> bool {
 }
 
 /// Where the first record of `keys` (or its `]`) may begin, when the file opens with
-/// `{"keys": [` (whitespace aside).
+/// `{"keys": [`, or with `{"next_change": N, "keys": [` as a fold writes it (whitespace aside).
 fn array_start(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut at = skip_space(bytes, 0);
-    for token in [&b"{"[..], b"\"keys\"", b":", b"["] {
-        at = skip_space(bytes, at);
-        if !bytes[at..].starts_with(token) {
+    let mut at = token(bytes, 0, b"{")?;
+    if let Some(after) = token(bytes, at, b"\"next_change\"") {
+        let after = skip_space(bytes, token(bytes, after, b":")?);
+        let digits = bytes[after..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 {
             return None;
         }
-        at += token.len();
+        // Whether the number is one JSON reads (`007` is not), the walk of what surrounds the
+        // array checks.
+        at = token(bytes, after + digits, b",")?;
+    }
+    for expected in [&b"\"keys\""[..], b":", b"["] {
+        at = token(bytes, at, expected)?;
     }
     Some(at)
+}
+
+/// Where `expected` ends, when it is next in `bytes` from `at` (whitespace aside).
+fn token(bytes: &[u8], at: usize, expected: &[u8]) -> Option<usize> {
+    let at = skip_space(bytes, at);
+    bytes[at..]
+        .starts_with(expected)
+        .then_some(at + expected.len())
 }
 
 /// The first place from `from` that looks like the start of a record after another: `}`, a
@@ -221,12 +238,14 @@ fn boundary_after(text: &str, from: usize) -> Option<usize> {
     }
 }
 
-/// Whether what follows the `keys` array is what the one-thread walk would accept there: other
-/// members (but no second `keys`), the object's end, then only whitespace. Checked by that walk,
-/// on the same text behind an empty `keys`.
-fn rest_is_valid(rest: &str) -> bool {
-    let mut file = String::with_capacity(rest.len() + 10);
-    file.push_str("{\"keys\":[]");
+/// Whether what precedes the `keys` array (`head`, up to its `[`) and what follows it (`rest`)
+/// are what the one-thread walk would accept there: other members (but no second `keys`), the
+/// object's end, then only whitespace. Checked by that walk, on the same text with an empty
+/// `keys`.
+fn rest_is_valid(head: &str, rest: &str) -> bool {
+    let mut file = String::with_capacity(head.len() + rest.len() + 1);
+    file.push_str(head);
+    file.push(']');
     file.push_str(rest);
     walk(&file, &mut NoRecords).is_ok()
 }
@@ -396,6 +415,32 @@ mod tests {
             assert!(split(&text).is_none(), "{wrong:?}");
             assert!(KeySet::from_json(text.as_bytes()).is_err(), "{wrong:?}");
         }
+    }
+
+    #[test]
+    fn a_file_a_fold_wrote_is_read_on_two_threads_as_one_reads_it() {
+        let records = file(40, |i| format!("Key {i}"), "\n}\n");
+        let body = records.trim_start_matches("{\n  \"keys\": ");
+        let folded = format!("{{\n  \"next_change\": 128,\n  \"keys\": {body}");
+        assert_eq!(split(&folded).unwrap().unwrap().0.len(), 40);
+        let compact = format!("{{\"next_change\":0,\"keys\":{body}");
+        assert_eq!(split(&compact).unwrap().unwrap().0.len(), 40);
+        // What the one-thread walk refuses, or reads otherwise, is left to it.
+        for head in [
+            "{\"next_change\": 007, \"keys\": ",
+            "{\"next_change\": , \"keys\": ",
+            "{\"next_change\": -1, \"keys\": ",
+            "{\"next_change\": 1.5, \"keys\": ",
+            "{\"next_change\": 1 \"keys\": ",
+        ] {
+            assert!(split(&format!("{head}{body}")).is_none(), "{head}");
+        }
+        let again = format!(
+            "{{\"next_change\": 1, \"keys\": {}",
+            body.replacen("\n}", ", \"next_change\": 2\n}", 1)
+        );
+        // A second `next_change` after the array: the helper checks that both read it alike.
+        split(&again);
     }
 
     #[test]
