@@ -181,10 +181,12 @@ impl<'b> Indexed<'b> {
         )
     }
 
-    /// Exactly `len` bytes at `start` of `parts`, or the index is unsound.
+    /// Exactly `len` bytes at `start` of `parts`, or the index is unsound: a part that cannot
+    /// be read (an outage, a part cut short) sends the change the long way too, which reads
+    /// the file whole, with its own retries, and says what failed if it fails.
     fn exactly(&self, parts: &dyn Parts, start: u64, len: usize) -> Result<Vec<u8>, Error> {
-        match parts.read_at(start, len)? {
-            Some(bytes) if bytes.len() == len => Ok(bytes),
+        match parts.read_at(start, len) {
+            Ok(Some(bytes)) if bytes.len() == len => Ok(bytes),
             _ => Err(self.fail()),
         }
     }

@@ -869,6 +869,32 @@ fn a_large_keys_object_is_changed_through_its_index_in_ranges() {
     let listed: Value = serde_json::from_str(&run(&place.env, &["show", &made, "--json"])).unwrap();
     assert_eq!(listed["name"], "renamed");
 
+    // A part of the index or of the object that cannot be read (refused, or cut short) sends
+    // the change the long way: the object read whole, and the change made. The first GET is
+    // of the index; the first of the object alone, of the key's record in it.
+    let faults = [
+        (Fault::times("GET", FaultKind::Status(503), 1), 110),
+        (
+            Fault::times("GET", FaultKind::Status(503), 1).object_only(),
+            120,
+        ),
+        (
+            Fault::times("GET", FaultKind::TruncateBody, 1).object_only(),
+            130,
+        ),
+    ];
+    for (fault, id) in faults {
+        proxy.inject(fault);
+        let seen = proxy.seen().len();
+        run(&writer, &["disable", &bulk_id(id), "--no-refresh"]);
+        let requests = requests_since(&proxy, seen);
+        assert!(
+            requests.iter().any(|r| r == whole),
+            "{fault:?}: {requests:#?}"
+        );
+        assert!(exported(&place.env)[&bulk_id(id)], "{fault:?}");
+    }
+
     // The object replaced by another tool: its index is of another version, and not used.
     let mut file = place.stored_file();
     file["keys"][300]["name"] = json!("edited elsewhere");
