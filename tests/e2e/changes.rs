@@ -77,14 +77,7 @@ impl Place {
     fn s3(name: &str, n: usize) -> Place {
         let s3 = S3Server::start(name);
         let env = s3.env("keys.json");
-        let config =
-            StoreConfig::from_env(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-                .unwrap();
-        let Location::S3(location) = config.location else {
-            panic!("not S3")
-        };
-        let backend = heare_auth_store::S3Backend::new(&location).unwrap();
-        backend.put(&keys_file(n), None).unwrap();
+        s3_backend(&env).put(&keys_file(n), None).unwrap();
         Place {
             holder: Holder::S3(s3),
             env,
@@ -898,7 +891,7 @@ fn a_large_keys_object_is_changed_through_its_index_in_ranges() {
     // The object replaced by another tool: its index is of another version, and not used.
     let mut file = place.stored_file();
     file["keys"][300]["name"] = json!("edited elsewhere");
-    let backend = s3_backend(&place);
+    let backend = s3_backend(&place.env);
     let version = backend.version().unwrap();
     let replaced = backend.put(
         &serde_json::to_vec_pretty(&file).unwrap(),
@@ -933,14 +926,11 @@ fn a_large_keys_object_is_changed_through_its_index_in_ranges() {
     assert_eq!(parts.read_at(0, 16).unwrap(), None);
 }
 
-/// The S3 backend of `place`, reached directly.
-fn s3_backend(place: &Place) -> heare_auth_store::S3Backend {
-    let config = StoreConfig::from_env(|k| {
-        (place.env.iter())
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
+/// The S3 backend the environment `env` names, reached directly.
+fn s3_backend(env: &[(String, String)]) -> heare_auth_store::S3Backend {
+    let config =
+        StoreConfig::from_env(|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .unwrap();
     let Location::S3(location) = config.location else {
         panic!("not S3")
     };
